@@ -1,0 +1,5 @@
+//! PID 1.
+
+pub fn main_as_pid1() -> i32 {
+    0
+}

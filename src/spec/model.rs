@@ -1,0 +1,305 @@
+//! The config.json model: borrowed, bounded, zero-copy.
+//!
+//! Strings are `&'a str` slices of the input *as written*: JSON escapes (`\"`, `\u003c`)
+//! are still in them. They are undone by [`crate::spec::unescape`] when C strings are built
+//! for the child (see `plan`). Names compared against fixed tables (capabilities, namespace
+//! types, rlimits) are validated as raw text: a name containing a backslash is unknown.
+//!
+//! Every list has a named capacity; the parser turns overflow into an error, and the
+//! validation pass names the field and the limit.
+
+use heapless::{LinearMap, Vec};
+use serde::Deserialize;
+
+/// Largest config.json read, in bytes (podman's are ≈11 KB with a seccomp profile).
+pub const MAX_CONFIG_BYTES: usize = 256 * 1024;
+pub const MAX_ARGS: usize = 128;
+pub const MAX_ENV: usize = 128;
+/// The kernel knows 41 capabilities (CAP_LAST_CAP = 40); leave room for new ones.
+pub const MAX_CAPS: usize = 64;
+pub const MAX_RLIMITS: usize = 16;
+pub const MAX_ADDITIONAL_GIDS: usize = 32;
+pub const MAX_MOUNTS: usize = 32;
+pub const MAX_MOUNT_OPTIONS: usize = 16;
+pub const MAX_NAMESPACES: usize = 8;
+pub const MAX_ID_MAPPINGS: usize = 8;
+pub const MAX_PATHS: usize = 32;
+pub const MAX_DEVICES: usize = 32;
+pub const MAX_DEVICE_RULES: usize = 64;
+pub const MAX_SYSCTLS: usize = 32;
+pub const MAX_ANNOTATIONS: usize = 32;
+pub const MAX_HOOKS: usize = 8;
+pub const MAX_HOOK_ARGS: usize = 16;
+pub const MAX_HUGEPAGE_LIMITS: usize = 8;
+pub const MAX_UNIFIED: usize = 16;
+pub const MAX_TIME_OFFSETS: usize = 2;
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Spec<'a> {
+    #[serde(borrow)]
+    pub oci_version: &'a str,
+    #[serde(borrow)]
+    pub process: Option<Process<'a>>,
+    #[serde(borrow)]
+    pub root: Option<Root<'a>>,
+    pub hostname: Option<&'a str>,
+    pub domainname: Option<&'a str>,
+    #[serde(borrow, default)]
+    pub mounts: Vec<Mount<'a>, MAX_MOUNTS>,
+    #[serde(borrow)]
+    pub hooks: Option<Hooks<'a>>,
+    #[serde(borrow, default)]
+    pub annotations: LinearMap<&'a str, &'a str, MAX_ANNOTATIONS>,
+    #[serde(borrow)]
+    pub linux: Option<Linux<'a>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Process<'a> {
+    #[serde(default)]
+    pub terminal: bool,
+    pub console_size: Option<ConsoleSize>,
+    #[serde(borrow)]
+    pub user: User<'a>,
+    #[serde(borrow, default)]
+    pub args: Vec<&'a str, MAX_ARGS>,
+    #[serde(borrow, default)]
+    pub env: Vec<&'a str, MAX_ENV>,
+    pub cwd: &'a str,
+    #[serde(borrow)]
+    pub capabilities: Option<Capabilities<'a>>,
+    #[serde(borrow, default)]
+    pub rlimits: Vec<Rlimit<'a>, MAX_RLIMITS>,
+    #[serde(default)]
+    pub no_new_privileges: bool,
+    pub apparmor_profile: Option<&'a str>,
+    pub oom_score_adj: Option<i32>,
+    pub selinux_label: Option<&'a str>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ConsoleSize {
+    pub height: u16,
+    pub width: u16,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct User<'a> {
+    pub uid: u32,
+    pub gid: u32,
+    pub umask: Option<u32>,
+    #[serde(default)]
+    pub additional_gids: Vec<u32, MAX_ADDITIONAL_GIDS>,
+    /// Windows only; accepted and ignored.
+    pub username: Option<&'a str>,
+}
+
+/// Capability names as written (`"CAP_KILL"`); numbers come from `spec::caps`.
+#[derive(Debug, Default, Deserialize)]
+pub struct Capabilities<'a> {
+    #[serde(borrow, default)]
+    pub bounding: Vec<&'a str, MAX_CAPS>,
+    #[serde(borrow, default)]
+    pub effective: Vec<&'a str, MAX_CAPS>,
+    #[serde(borrow, default)]
+    pub inheritable: Vec<&'a str, MAX_CAPS>,
+    #[serde(borrow, default)]
+    pub permitted: Vec<&'a str, MAX_CAPS>,
+    #[serde(borrow, default)]
+    pub ambient: Vec<&'a str, MAX_CAPS>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Rlimit<'a> {
+    #[serde(rename = "type")]
+    pub kind: &'a str,
+    pub hard: u64,
+    pub soft: u64,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Root<'a> {
+    pub path: &'a str,
+    #[serde(default)]
+    pub readonly: bool,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Mount<'a> {
+    pub destination: &'a str,
+    #[serde(rename = "type")]
+    pub kind: Option<&'a str>,
+    pub source: Option<&'a str>,
+    #[serde(borrow, default)]
+    pub options: Vec<&'a str, MAX_MOUNT_OPTIONS>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Hooks<'a> {
+    #[serde(borrow, default)]
+    pub prestart: Vec<Hook<'a>, MAX_HOOKS>,
+    #[serde(borrow, default)]
+    pub create_runtime: Vec<Hook<'a>, MAX_HOOKS>,
+    #[serde(borrow, default)]
+    pub create_container: Vec<Hook<'a>, MAX_HOOKS>,
+    #[serde(borrow, default)]
+    pub start_container: Vec<Hook<'a>, MAX_HOOKS>,
+    #[serde(borrow, default)]
+    pub poststart: Vec<Hook<'a>, MAX_HOOKS>,
+    #[serde(borrow, default)]
+    pub poststop: Vec<Hook<'a>, MAX_HOOKS>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Hook<'a> {
+    pub path: &'a str,
+    #[serde(borrow, default)]
+    pub args: Vec<&'a str, MAX_HOOK_ARGS>,
+    #[serde(borrow, default)]
+    pub env: Vec<&'a str, MAX_ENV>,
+    pub timeout: Option<i64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Linux<'a> {
+    #[serde(borrow, default)]
+    pub namespaces: Vec<Namespace<'a>, MAX_NAMESPACES>,
+    #[serde(default)]
+    pub uid_mappings: Vec<IdMapping, MAX_ID_MAPPINGS>,
+    #[serde(default)]
+    pub gid_mappings: Vec<IdMapping, MAX_ID_MAPPINGS>,
+    #[serde(borrow, default)]
+    pub devices: Vec<Device<'a>, MAX_DEVICES>,
+    pub cgroups_path: Option<&'a str>,
+    #[serde(borrow)]
+    pub resources: Option<Resources<'a>>,
+    pub rootfs_propagation: Option<&'a str>,
+    #[serde(borrow, default)]
+    pub masked_paths: Vec<&'a str, MAX_PATHS>,
+    #[serde(borrow, default)]
+    pub readonly_paths: Vec<&'a str, MAX_PATHS>,
+    #[serde(borrow, default)]
+    pub sysctl: LinearMap<&'a str, &'a str, MAX_SYSCTLS>,
+    pub mount_label: Option<&'a str>,
+    /// Parsed only to know it is there: dory does not load seccomp filters yet and
+    /// refuses a config that asks for one (see `spec::validate`).
+    pub seccomp: Option<serde::de::IgnoredAny>,
+    /// `{"offset": secs, "nanoseconds": ns}` per clock ("monotonic", "boottime").
+    #[serde(borrow, default)]
+    pub time_offsets: LinearMap<&'a str, TimeOffset, MAX_TIME_OFFSETS>,
+    pub intel_rdt: Option<serde::de::IgnoredAny>,
+    pub personality: Option<serde::de::IgnoredAny>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Namespace<'a> {
+    #[serde(rename = "type")]
+    pub kind: &'a str,
+    pub path: Option<&'a str>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IdMapping {
+    #[serde(rename = "containerID")]
+    pub container_id: u32,
+    #[serde(rename = "hostID")]
+    pub host_id: u32,
+    pub size: u32,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Device<'a> {
+    #[serde(rename = "type")]
+    pub kind: &'a str,
+    pub path: &'a str,
+    pub major: Option<i64>,
+    pub minor: Option<i64>,
+    pub file_mode: Option<u32>,
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+pub struct TimeOffset {
+    #[serde(default)]
+    pub secs: i64,
+    #[serde(default)]
+    pub nanosecs: u32,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Resources<'a> {
+    #[serde(borrow, default)]
+    pub devices: Vec<DeviceRule<'a>, MAX_DEVICE_RULES>,
+    pub memory: Option<Memory>,
+    #[serde(borrow)]
+    pub cpu: Option<Cpu<'a>>,
+    pub pids: Option<Pids>,
+    pub block_io: Option<serde::de::IgnoredAny>,
+    #[serde(borrow, default)]
+    pub hugepage_limits: Vec<HugepageLimit<'a>, MAX_HUGEPAGE_LIMITS>,
+    pub network: Option<serde::de::IgnoredAny>,
+    pub rdma: Option<serde::de::IgnoredAny>,
+    #[serde(borrow, default)]
+    pub unified: LinearMap<&'a str, &'a str, MAX_UNIFIED>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct DeviceRule<'a> {
+    pub allow: bool,
+    #[serde(rename = "type")]
+    pub kind: Option<&'a str>,
+    pub major: Option<i64>,
+    pub minor: Option<i64>,
+    pub access: Option<&'a str>,
+}
+
+#[derive(Debug, Default, Clone, Copy, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Memory {
+    pub limit: Option<i64>,
+    pub reservation: Option<i64>,
+    pub swap: Option<i64>,
+    pub kernel: Option<i64>,
+    #[serde(rename = "kernelTCP")]
+    pub kernel_tcp: Option<i64>,
+    pub swappiness: Option<u64>,
+    #[serde(rename = "disableOOMKiller")]
+    pub disable_oom_killer: Option<bool>,
+    pub use_hierarchy: Option<bool>,
+    pub check_before_update: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Cpu<'a> {
+    pub shares: Option<u64>,
+    pub quota: Option<i64>,
+    pub burst: Option<u64>,
+    pub period: Option<u64>,
+    pub realtime_runtime: Option<i64>,
+    pub realtime_period: Option<u64>,
+    pub cpus: Option<&'a str>,
+    pub mems: Option<&'a str>,
+    pub idle: Option<i64>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+pub struct Pids {
+    pub limit: i64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HugepageLimit<'a> {
+    pub page_size: &'a str,
+    pub limit: u64,
+}
