@@ -111,11 +111,11 @@ mod tests {
         let mut lines = t.lines();
         assert_eq!(
             lines.next().unwrap(),
-            "ID          PID         STATUS      BUNDLE            CREATED                            OWNER"
+            "ID          PID         STATUS      BUNDLE         CREATED                          OWNER"
         );
         assert_eq!(
             lines.next().unwrap(),
-            "test1       4242        running     /root/bundle      2026-11-30T15:04:56.000000123Z     root"
+            "test1       4242        running     /root/bundle   2026-11-30T15:04:56.000000123Z   root"
         );
     }
 }
