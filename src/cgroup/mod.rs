@@ -190,7 +190,7 @@ impl Cgroup {
             std::thread::sleep(pause);
             pause = (pause * 2).min(Duration::from_millis(10));
             polls += 1;
-            if polls % 8 == 0 {
+            if polls.is_multiple_of(8) {
                 again()?;
             }
         }
