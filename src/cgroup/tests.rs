@@ -174,7 +174,10 @@ fn layout_keeps_only_controller_options_and_first_mount() {
         vec![
             ("name=systemd", Path::new("/sys/fs/cgroup/systemd")),
             ("cpu,cpuacct", Path::new("/sys/fs/cgroup/cpu,cpuacct")),
-            ("net_cls,net_prio", Path::new("/sys/fs/cgroup/net_cls,net_prio")),
+            (
+                "net_cls,net_prio",
+                Path::new("/sys/fs/cgroup/net_cls,net_prio")
+            ),
             ("memory", Path::new("/sys/fs/cgroup/my memory")),
         ]
     );
@@ -234,7 +237,7 @@ fn v1_create_writes_each_set_field_in_order() {
         format!("{c}/cpu.cfs_period_us 100000"),
         format!("{c}/cpu.cfs_quota_us 50000"),
         format!("{s}/dory/t1/cpuset.mems 0"),
-        format!("sys/fs/cgroup/pids/dory/t1/pids.max max"),
+        "sys/fs/cgroup/pids/dory/t1/pids.max max".to_owned(),
         format!("{d}/devices.deny a"),
         format!("{d}/devices.allow c 1:3 rw"),
         format!("{d}/devices.allow b 8:* r"),
@@ -253,8 +256,14 @@ fn v1_create_writes_each_set_field_in_order() {
     ];
     assert_eq!(fake.take_writes(), want);
     // A directory in every hierarchy, name=systemd and unified included.
-    for h in ["cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids", "systemd", "unified"] {
-        assert!(fake.path(&format!("sys/fs/cgroup/{h}/dory/t1")).is_dir(), "{h}");
+    for h in [
+        "cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids", "systemd",
+        "unified",
+    ] {
+        assert!(
+            fake.path(&format!("sys/fs/cgroup/{h}/dory/t1")).is_dir(),
+            "{h}"
+        );
     }
     assert_eq!(cg.v2_dir(), None);
     cg.remove().unwrap();
@@ -293,12 +302,16 @@ fn v1_spec_cpuset_replaces_the_inherited_one_at_the_leaf() {
 #[test]
 fn v1_memory_limit_alone_and_hugepages() {
     let (fake, layout) = Fake::new(COMBINED_MOUNTINFO);
-    let res = resources(r#"{"memory": {"limit": -1, "disableOOMKiller": true}, "cpu": {"shares": 0}}"#);
+    let res =
+        resources(r#"{"memory": {"limit": -1, "disableOOMKiller": true}, "cpu": {"shares": 0}}"#);
     let cg = Cgroup::create(&layout, "/x", Some(&res)).unwrap();
     let m = "sys/fs/cgroup/my memory/x";
     assert_eq!(
         fake.take_writes(),
-        [format!("{m}/memory.limit_in_bytes -1"), format!("{m}/memory.oom_control 1")]
+        [
+            format!("{m}/memory.limit_in_bytes -1"),
+            format!("{m}/memory.oom_control 1")
+        ]
     );
     cg.remove().unwrap();
     // No hugetlb hierarchy is mounted here: the error names the field and the controller.
@@ -316,7 +329,10 @@ fn v1_update_writes_only_the_new_values() {
     let (fake, layout) = Fake::new(HOST_MOUNTINFO);
     let cg = Cgroup::create(&layout, "/u", Some(&resources(r#"{"pids": {"limit": 5}}"#))).unwrap();
     fake.take_writes();
-    cg.update(&resources(r#"{"pids": {"limit": 7}, "memory": {"limit": 1048576}}"#)).unwrap();
+    cg.update(&resources(
+        r#"{"pids": {"limit": 7}, "memory": {"limit": 1048576}}"#,
+    ))
+    .unwrap();
     assert_eq!(
         fake.take_writes(),
         [
@@ -402,7 +418,11 @@ fn errors_name_the_field_and_create_nothing() {
     let (_fake, v1) = Fake::new(HOST_MOUNTINFO);
     let (_fake2, v2) = Fake::new(V2_MOUNTINFO);
     let cases: [(&Layout, &str, &str); 6] = [
-        (&v1, r#"{"unified": {"memory.high": "1"}}"#, "linux.resources.unified: requires cgroup v2"),
+        (
+            &v1,
+            r#"{"unified": {"memory.high": "1"}}"#,
+            "linux.resources.unified: requires cgroup v2",
+        ),
         (
             &v2,
             r#"{"memory": {"disableOOMKiller": true}}"#,
@@ -446,9 +466,15 @@ fn cgroup_paths_that_are_refused() {
         "linux.cgroupsPath \"system.slice:dory:abc\": systemd cgroup paths (slice:prefix:name) are not supported"
     );
     let e = Cgroup::create(&layout, "/a/../../etc", None).unwrap_err();
-    assert_eq!(e.to_string(), "linux.cgroupsPath \"/a/../../etc\": must not contain \"..\"");
+    assert_eq!(
+        e.to_string(),
+        "linux.cgroupsPath \"/a/../../etc\": must not contain \"..\""
+    );
     let e = Cgroup::create(&layout, "/", None).unwrap_err();
-    assert!(e.to_string().contains("names no cgroup below the root"), "{e}");
+    assert!(
+        e.to_string().contains("names no cgroup below the root"),
+        "{e}"
+    );
     assert!(cgroup_dirs(&layout).is_empty());
 }
 
@@ -459,8 +485,12 @@ fn failed_create_removes_only_what_it_made_v1() {
     fs::remove_file(fake.path("sys/fs/cgroup/cpuset/cpuset.cpus")).unwrap();
     // "/dory" already exists in the memory hierarchy: it is not ours to remove.
     fs::create_dir(fake.path("sys/fs/cgroup/memory/dory")).unwrap();
-    let e = Cgroup::create(&layout, "/dory/t1", Some(&resources(r#"{"pids": {"limit": 3}}"#)))
-        .unwrap_err();
+    let e = Cgroup::create(
+        &layout,
+        "/dory/t1",
+        Some(&resources(r#"{"pids": {"limit": 3}}"#)),
+    )
+    .unwrap_err();
     let cpus = fake.path("sys/fs/cgroup/cpuset/cpuset.cpus");
     assert_eq!(
         e.to_string(),
@@ -469,7 +499,10 @@ fn failed_create_removes_only_what_it_made_v1() {
             cpus.display()
         )
     );
-    assert_eq!(cgroup_dirs(&layout), vec![fake.path("sys/fs/cgroup/memory/dory")]);
+    assert_eq!(
+        cgroup_dirs(&layout),
+        vec![fake.path("sys/fs/cgroup/memory/dory")]
+    );
 }
 
 #[test]
@@ -477,8 +510,12 @@ fn failed_write_removes_the_directories_v2() {
     let (fake, layout) = Fake::new(V2_MOUNTINFO);
     // A directory where the file should be: the write fails with EISDIR after mkdir.
     fs::create_dir(fake.path("sys/fs/cgroup/cgroup.subtree_control")).unwrap();
-    let e = Cgroup::create(&layout, "/dory/t1", Some(&resources(r#"{"pids": {"limit": 3}}"#)))
-        .unwrap_err();
+    let e = Cgroup::create(
+        &layout,
+        "/dory/t1",
+        Some(&resources(r#"{"pids": {"limit": 3}}"#)),
+    )
+    .unwrap_err();
     assert_eq!(
         e.to_string(),
         format!(
@@ -502,7 +539,10 @@ fn add_pid_writes_every_hierarchy_and_pids_reads_back() {
     cg.add_pid(4242).unwrap();
     let writes = fake.take_writes();
     assert_eq!(writes.len(), 10);
-    for h in ["cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids", "systemd", "unified"] {
+    for h in [
+        "cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids", "systemd",
+        "unified",
+    ] {
         let line = format!("sys/fs/cgroup/{h}/p/cgroup.procs 4242");
         assert!(writes.contains(&line), "{line} in {writes:?}");
     }
@@ -530,11 +570,21 @@ fn freeze_and_thaw_v2_wait_for_events() {
     // The kernel would report "frozen 1" once every task stopped; the fake says so at once.
     fs::write(&events, "populated 1\nfrozen 1\n").unwrap();
     cg.freeze(true).unwrap();
-    assert_eq!(fs::read_to_string(fake.path("sys/fs/cgroup/f/cgroup.freeze")).unwrap(), "1");
+    assert_eq!(
+        fs::read_to_string(fake.path("sys/fs/cgroup/f/cgroup.freeze")).unwrap(),
+        "1"
+    );
     fs::write(&events, "populated 1\nfrozen 0\n").unwrap();
     cg.freeze(false).unwrap();
-    assert_eq!(fs::read_to_string(fake.path("sys/fs/cgroup/f/cgroup.freeze")).unwrap(), "0");
-    fs::write(fake.path("sys/fs/cgroup/f/memory.events"), "low 0\noom 2\noom_kill 1\n").unwrap();
+    assert_eq!(
+        fs::read_to_string(fake.path("sys/fs/cgroup/f/cgroup.freeze")).unwrap(),
+        "0"
+    );
+    fs::write(
+        fake.path("sys/fs/cgroup/f/memory.events"),
+        "low 0\noom 2\noom_kill 1\n",
+    )
+    .unwrap();
     assert_eq!(cg.memory_events_oom().unwrap(), 1);
     cg.remove().unwrap();
 }
@@ -544,7 +594,10 @@ fn freeze_needs_a_freezer_hierarchy() {
     let (_fake, layout) = Fake::new(COMBINED_MOUNTINFO);
     let cg = Cgroup::create(&layout, "/f", None).unwrap();
     let e = cg.freeze(true).unwrap_err();
-    assert_eq!(e.to_string(), "freeze: no cgroup v1 hierarchy with the freezer controller is mounted");
+    assert_eq!(
+        e.to_string(),
+        "freeze: no cgroup v1 hierarchy with the freezer controller is mounted"
+    );
     cg.remove().unwrap();
 }
 
@@ -570,18 +623,28 @@ fn relative_paths_go_under_the_callers_cgroup() {
     let own = "sys/fs/cgroup/memory/process_api/c629606dd758dd1629f50261cf494bc5";
     fs::create_dir_all(fake.path(own)).unwrap();
     let layout = layout.with_own_cgroup(HOST_PROC_CGROUP);
-    let cg = Cgroup::create(&layout, "dory/r", Some(&resources(r#"{"memory": {"limit": 4096}}"#)))
-        .unwrap();
+    let cg = Cgroup::create(
+        &layout,
+        "dory/r",
+        Some(&resources(r#"{"memory": {"limit": 4096}}"#)),
+    )
+    .unwrap();
     assert!(fake.path(&format!("{own}/dory/r")).is_dir());
     assert!(fake.path("sys/fs/cgroup/cpu/dory/r").is_dir());
     assert_eq!(
-        fake.take_writes().iter().filter(|l| l.contains("memory.limit")).collect::<Vec<_>>(),
+        fake.take_writes()
+            .iter()
+            .filter(|l| l.contains("memory.limit"))
+            .collect::<Vec<_>>(),
         [&format!("{own}/dory/r/memory.limit_in_bytes 4096")]
     );
     cg.remove().unwrap();
     // The caller's own cgroup stays; what create made is gone.
-    assert_eq!(cgroup_dirs(&layout), vec![
-        fake.path("sys/fs/cgroup/memory/process_api"),
-        fake.path(own),
-    ]);
+    assert_eq!(
+        cgroup_dirs(&layout),
+        vec![
+            fake.path("sys/fs/cgroup/memory/process_api"),
+            fake.path(own),
+        ]
+    );
 }
