@@ -157,3 +157,100 @@ fn real_host() {
          freeze {t_freeze:?} (task state {frozen_state}), remove {t_remove:?}"
     );
 }
+
+/// The cgroup2 code path (pure-v2 layout) on this machine's cgroup2 mount: on a hybrid host
+/// that is the controller-less `unified` tree, which still has the v2 freezer.
+#[test]
+fn real_host_cgroup2_freezer() {
+    const NAME: &str = "cgroup::real_host_cgroup2_freezer";
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("SKIPPED: {NAME}: needs root");
+        return;
+    }
+    let mountinfo = fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let Some(line) = mountinfo.lines().find(|l| l.contains(" - cgroup2 ")) else {
+        eprintln!("SKIPPED: {NAME}: no cgroup2 mount on this machine");
+        return;
+    };
+    let layout = Layout::from_mountinfo(line).unwrap();
+    assert!(layout.is_v2());
+    let path = format!("/dory-test-v2-{}", std::process::id());
+    let cg = Cgroup::create(&layout, &path, None).unwrap();
+    let mut guard = Guard {
+        child: None,
+        cg: Some(cg),
+    };
+    let cg = guard.cg.as_ref().unwrap();
+    let dir = cg.v2_dir().unwrap().to_path_buf();
+    assert!(dir.is_dir());
+
+    let child = Command::new("sleep").arg("10").spawn().unwrap();
+    let pid = i32::try_from(child.id()).unwrap();
+    guard.child = Some(child);
+    cg.add_pid(pid).unwrap();
+    assert_eq!(cg.pids().unwrap(), vec![pid]);
+
+    let t = Instant::now();
+    cg.freeze(true).unwrap();
+    let t_freeze = t.elapsed();
+    let events = fs::read_to_string(dir.join("cgroup.events")).unwrap();
+    assert!(events.lines().any(|l| l == "frozen 1"), "{events}");
+    let frozen_state = proc_state(pid);
+    assert!(matches!(frozen_state, 'D' | 'S'), "state {frozen_state}");
+    cg.freeze(false).unwrap();
+    let events = fs::read_to_string(dir.join("cgroup.events")).unwrap();
+    assert!(events.lines().any(|l| l == "frozen 0"), "{events}");
+
+    let mut child = guard.child.take().unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let cg = guard.cg.take().unwrap();
+    cg.remove().unwrap();
+    assert!(!dir.exists(), "{} left behind", dir.display());
+    eprintln!("{NAME}: freeze {t_freeze:?} (task state {frozen_state})");
+}
+
+/// A write the real kernel refuses (there is no CPU 999): the error names the field and
+/// the errno, and not one directory is left in any hierarchy.
+#[test]
+fn real_host_failed_create_leaves_nothing() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("SKIPPED: cgroup::real_host_failed_create_leaves_nothing: needs root");
+        return;
+    }
+    let layout = Layout::detect().unwrap();
+    let path = format!("/dory-test-err-{}/leaf", std::process::id());
+    let res = serde_json_core::from_str::<Resources<'_>>(
+        r#"{"pids": {"limit": 5}, "cpu": {"cpus": "999"}}"#,
+    )
+    .unwrap()
+    .0;
+    // Where the directories would be, to check afterwards (and to clean up if this fails).
+    let probe = Cgroup::open(&layout, &path).unwrap();
+    let leaves: Vec<PathBuf> = probe.dirs.iter().map(|d| d.leaf.clone()).collect();
+    struct Cleanup(Vec<PathBuf>);
+    impl Drop for Cleanup {
+        fn drop(&mut self) {
+            for l in &self.0 {
+                let _ = fs::remove_dir(l);
+                let _ = l.parent().map(fs::remove_dir);
+            }
+        }
+    }
+    let _cleanup = Cleanup(leaves.clone());
+
+    let e = Cgroup::create(&layout, &path, Some(&res)).unwrap_err();
+    let msg = e.to_string();
+    assert!(
+        msg.starts_with("linux.resources.cpu.cpus: write /sys/fs/cgroup/"),
+        "{msg}"
+    );
+    assert!(
+        msg.ends_with("/leaf/cpuset.cpus: Invalid argument"),
+        "{msg}"
+    );
+    for l in &leaves {
+        assert!(!l.exists(), "{} left behind", l.display());
+        assert!(!l.parent().unwrap().exists(), "{} left behind", l.display());
+    }
+}
