@@ -245,10 +245,9 @@ fn real_host_failed_create_leaves_nothing() {
         msg.starts_with("linux.resources.cpu.cpus: write /sys/fs/cgroup/"),
         "{msg}"
     );
-    assert!(
-        msg.ends_with("/leaf/cpuset.cpus: Invalid argument"),
-        "{msg}"
-    );
+    // This kernel says ERANGE (beyond nr_cpu_ids); others may say EINVAL.
+    assert!(msg.contains("/leaf/cpuset.cpus: "), "{msg}");
+    assert!(matches!(e, Error::Write { .. }), "{msg}");
     for l in &leaves {
         assert!(!l.exists(), "{} left behind", l.display());
         assert!(!l.parent().unwrap().exists(), "{} left behind", l.display());
