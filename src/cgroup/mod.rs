@@ -362,6 +362,11 @@ impl Cgroup {
             src += 1;
         }
         let value = value.trim();
+        if value.is_empty() {
+            // Nothing to inherit up to the mount point: leave it to the kernel to refuse
+            // tasks (ENOSPC) rather than write empty values into other cgroups.
+            return Ok(());
+        }
         let last = if skip_leaf { 1 } else { 0 };
         for k in (last..src.min(chain.len())).rev() {
             if let Some(dir) = chain.get(k) {

@@ -300,6 +300,32 @@ fn v1_spec_cpuset_replaces_the_inherited_one_at_the_leaf() {
 }
 
 #[test]
+fn v1_cpuset_copies_from_the_nearest_ancestor_that_has_values() {
+    let (fake, layout) = Fake::new(HOST_MOUNTINFO);
+    // "/dory" exists with empty cpus (made by someone else): it gets the root's value too.
+    let s = "sys/fs/cgroup/cpuset";
+    fs::create_dir(fake.path(&format!("{s}/dory"))).unwrap();
+    fs::write(fake.path(&format!("{s}/dory/cpuset.cpus")), "\n").unwrap();
+    fs::write(fake.path(&format!("{s}/dory/cpuset.mems")), "0\n").unwrap();
+    let cg = Cgroup::create(&layout, "/dory/t", None).unwrap();
+    assert_eq!(
+        fake.take_writes(),
+        [
+            format!("{s}/dory/cpuset.cpus 0-1"),
+            format!("{s}/dory/t/cpuset.cpus 0-1"),
+            format!("{s}/dory/t/cpuset.mems 0"),
+        ]
+    );
+    cg.remove().unwrap();
+    // Nothing anywhere to copy: nothing is written (not even empty values).
+    fs::write(fake.path(&format!("{s}/dory/cpuset.cpus")), "").unwrap();
+    fs::write(fake.path(&format!("{s}/cpuset.cpus")), "").unwrap();
+    let cg = Cgroup::create(&layout, "/dory/t", None).unwrap();
+    assert_eq!(fake.take_writes(), [format!("{s}/dory/t/cpuset.mems 0")]);
+    cg.remove().unwrap();
+}
+
+#[test]
 fn v1_memory_limit_alone_and_hugepages() {
     let (fake, layout) = Fake::new(COMBINED_MOUNTINFO);
     let res =
