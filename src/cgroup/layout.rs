@@ -163,7 +163,8 @@ fn parse(text: &str, root: &Path, fake: Option<PathBuf>) -> Result<Layout, Error
             "cgroup" => {
                 let controllers = v1_controllers(m.super_options);
                 // A hierarchy mounted twice (bind mounts) is used at its first mount.
-                if controllers.is_empty() || v1.iter().any(|h| same_set(&h.controllers, &controllers))
+                if controllers.is_empty()
+                    || v1.iter().any(|h| same_set(&h.controllers, &controllers))
                 {
                     continue;
                 }
@@ -230,7 +231,8 @@ fn v1_controllers(super_options: &str) -> String {
 
 /// Two comma-separated lists hold the same names (in any order).
 pub(super) fn same_set(a: &str, b: &str) -> bool {
-    a.split(',').count() == b.split(',').count() && a.split(',').all(|x| b.split(',').any(|y| x == y))
+    a.split(',').count() == b.split(',').count()
+        && a.split(',').all(|x| b.split(',').any(|y| x == y))
 }
 
 /// Undoes mountinfo's octal escapes (`\040` for a space, `\134` for a backslash).
@@ -247,9 +249,7 @@ fn unescape(s: &str) -> String {
             .filter(|d| b == b'\\' && d.iter().all(|c| (b'0'..=b'7').contains(c)));
         match oct {
             Some(d) => {
-                let v = d
-                    .iter()
-                    .fold(0u32, |acc, c| acc * 8 + u32::from(c - b'0'));
+                let v = d.iter().fold(0u32, |acc, c| acc * 8 + u32::from(c - b'0'));
                 out.push(u8::try_from(v).unwrap_or(b'?'));
                 i += 4;
             }

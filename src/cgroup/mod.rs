@@ -26,8 +26,8 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-pub use error::Error;
 use error::errno_of;
+pub use error::Error;
 pub use layout::Layout;
 use layout::{own_path, Ctrl};
 use nix::errno::Errno;
@@ -70,7 +70,11 @@ impl Cgroup {
     /// Creates the cgroup `path` (a `linux.cgroupsPath`: absolute, or relative to the
     /// caller's own cgroup as runc does) in every hierarchy and applies `res`. On any error
     /// every directory it made is removed again.
-    pub fn create(layout: &Layout, path: &str, res: Option<&Resources<'_>>) -> Result<Cgroup, Error> {
+    pub fn create(
+        layout: &Layout,
+        path: &str,
+        res: Option<&Resources<'_>>,
+    ) -> Result<Cgroup, Error> {
         let mut cg = Cgroup::resolve(layout, path)?;
         // Pure checks first: a config this layout cannot honour costs no mkdir.
         if let Some(r) = res {
@@ -148,7 +152,12 @@ impl Cgroup {
     pub fn freeze(&self, frozen: bool) -> Result<(), Error> {
         if self.v2 {
             let d = self.v2_leaf()?;
-            self.put("cgroup.freeze", d, "cgroup.freeze", format_args!("{}", u8::from(frozen)))?;
+            self.put(
+                "cgroup.freeze",
+                d,
+                "cgroup.freeze",
+                format_args!("{}", u8::from(frozen)),
+            )?;
             let want = if frozen { "frozen 1" } else { "frozen 0" };
             return self.wait_for(d, "cgroup.events", want, || Ok(()));
         }
@@ -190,7 +199,7 @@ impl Cgroup {
             std::thread::sleep(pause);
             pause = (pause * 2).min(Duration::from_millis(10));
             polls += 1;
-            if polls % 8 == 0 {
+            if polls.is_multiple_of(8) {
                 again()?;
             }
         }
@@ -353,6 +362,11 @@ impl Cgroup {
             src += 1;
         }
         let value = value.trim();
+        if value.is_empty() {
+            // Nothing to inherit up to the mount point: leave it to the kernel to refuse
+            // tasks (ENOSPC) rather than write empty values into other cgroups.
+            return Ok(());
+        }
         let last = if skip_leaf { 1 } else { 0 };
         for k in (last..src.min(chain.len())).rev() {
             if let Some(dir) = chain.get(k) {
@@ -445,7 +459,13 @@ impl Cgroup {
     // ---- file access ----
 
     /// Writes the formatted `value` to `dir/file` in one write; errors name `field`.
-    fn put(&self, field: &str, dir: &Path, file: &str, value: fmt::Arguments<'_>) -> Result<(), Error> {
+    fn put(
+        &self,
+        field: &str,
+        dir: &Path,
+        file: &str,
+        value: fmt::Arguments<'_>,
+    ) -> Result<(), Error> {
         let mut buf: heapless::String<MAX_VALUE> = heapless::String::new();
         if fmt::Write::write_fmt(&mut buf, value).is_err() {
             return Err(Error::Invalid {
@@ -509,10 +529,7 @@ impl Dir {
             .take(self.depth)
             .map(Path::to_path_buf)
             .collect();
-        let missing = chain
-            .iter()
-            .position(|p| p.exists())
-            .unwrap_or(chain.len());
+        let missing = chain.iter().position(|p| p.exists()).unwrap_or(chain.len());
         for k in (0..missing).rev() {
             let Some(p) = chain.get(k) else { continue };
             match mkdir(p) {
