@@ -40,9 +40,6 @@ impl Parsed {
         self.flags.iter().any(|(n, _)| *n == long)
     }
 
-    pub fn all<'s>(&'s self, long: &'s str) -> impl Iterator<Item = &'s str> {
-        self.flags.iter().filter(move |(n, _)| *n == long).map(|(_, v)| v.as_str())
-    }
 }
 
 fn truthy(v: &str) -> Result<bool, ()> {

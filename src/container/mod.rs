@@ -196,18 +196,50 @@ pub fn launch(opts: LaunchOptions<'_>) -> Result<Started, Error> {
         SockFlag::SOCK_CLOEXEC,
     )
     .map_err(|e| Error::Parent("socketpair", e))?;
+    // The child moves itself into the v1 hierarchies (see sandbox); on pure v2 it is
+    // created inside its cgroup.
+    let mut task_fds: Vec<OwnedFd> = Vec::new();
+    let mut v2_fd: Option<OwnedFd> = None;
+    if let Some(cg) = undo.cgroup.as_ref() {
+        for f in cg.self_join_files() {
+            let fd = nix::fcntl::open(&f, nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
+                .map_err(|e| Error::Parent("open cgroup tasks file", e))?;
+            task_fds.push(fd);
+        }
+        if let Some(d) = cg.v2_dir() {
+            v2_fd = Some(
+                nix::fcntl::open(d, nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
+                    .map_err(|e| Error::Parent("open cgroup directory", e))?,
+            );
+        }
+    }
+    let task_raw: Vec<RawFd> = task_fds.iter().map(|f| f.as_raw_fd()).collect();
+    let user_ns = plan.clone_flags & libc::CLONE_NEWUSER != 0;
     let stdio_raw = match &opts.stdio {
         Stdio::Inherit => None,
         Stdio::Fds { stdin, stdout, stderr } => Some([stdin.as_raw_fd(), stdout.as_raw_fd(), stderr.as_raw_fd()]),
     };
-    let ctx = ChildContext {
+    let mut ctx = ChildContext {
         plan: &plan,
         sync: child_sock.as_fd(),
         join_fds: &raw_joins,
         stdio: stdio_raw,
+        cgroup_tasks: &task_raw,
+        wait_for_parent: user_ns,
     };
 
-    let cloned = sys::clone_fork(plan.clone_flags);
+    let mut parent_adds_pid = false;
+    let cloned = match v2_fd.as_ref().map(|fd| sys::clone3_into_cgroup(plan.clone_flags, fd.as_fd())) {
+        Some(Ok(0)) => sandbox::run_child(&ctx),
+        Some(Ok(pid)) => Ok(pid),
+        // No clone3 or CLONE_INTO_CGROUP (old kernel): the parent moves the child in.
+        Some(Err(_)) => {
+            parent_adds_pid = true;
+            ctx.wait_for_parent = true;
+            sys::clone_fork(plan.clone_flags)
+        }
+        None => sys::clone_fork(plan.clone_flags),
+    };
     if let Some(own) = restore_pid_ns {
         let _ = nix::sched::setns(own.as_fd(), nix::sched::CloneFlags::CLONE_NEWPID);
     }
@@ -216,12 +248,16 @@ pub fn launch(opts: LaunchOptions<'_>) -> Result<Started, Error> {
         Ok(pid) => pid,
         Err(e) => return Err(Error::Clone(e)),
     };
+    let wait_for_parent = ctx.wait_for_parent;
+    // The child has its own copies; ours would keep the sync socket from reporting EOF.
     drop(child_sock);
     drop(opts.stdio);
     drop(join_fds);
+    drop(task_fds);
 
     // From here a failure must also kill and reap the child.
-    let result = finish_parent(&plan, pid, &parent_sock, uid_maps, gid_maps, undo.cgroup.as_ref());
+    let cgroup_to_join = undo.cgroup.as_ref().filter(|_| parent_adds_pid);
+    let result = finish_parent(&plan, pid, &parent_sock, uid_maps, gid_maps, cgroup_to_join, wait_for_parent);
     let pty_master = match result {
         Ok(m) => m,
         Err(e) => {
@@ -266,6 +302,7 @@ fn finish_parent(
     uid_maps: &[spec::IdMapping],
     gid_maps: &[spec::IdMapping],
     cgroup: Option<&Cgroup>,
+    send_go: bool,
 ) -> Result<Option<OwnedFd>, Error> {
     if plan.clone_flags & libc::CLONE_NEWUSER != 0 {
         write_id_map(pid, "uid_map", uid_maps)?;
@@ -274,11 +311,9 @@ fn finish_parent(
     if let Some(cg) = cgroup {
         cg.add_pid(pid).map_err(Error::Cgroup)?;
     }
-    if let Some(score) = plan.process.oom_score_adj {
-        std::fs::write(format!("/proc/{pid}/oom_score_adj"), score.to_string())
-            .map_err(|e| Error::Parent("process.oomScoreAdj", Errno::from_raw(e.raw_os_error().unwrap_or(0))))?;
+    if send_go {
+        nix::unistd::write(sock, &[sandbox::MSG_GO]).map_err(|e| Error::Parent("signal the container", e))?;
     }
-    nix::unistd::write(sock, &[sandbox::MSG_GO]).map_err(|e| Error::Parent("signal the container", e))?;
     let mut pty = None;
     loop {
         let mut msg = [0u8; 16];
@@ -346,6 +381,8 @@ pub fn describe_failure(plan: &Plan, f: &Failure) -> String {
         Step::Capabilities => format!("config.json: process.capabilities: {err}"),
         Step::NoNewPrivileges => format!("config.json: process.noNewPrivileges: {err}"),
         Step::JoinNamespace => format!("config.json: linux.namespaces: setns: {err}"),
+        Step::OomScoreAdj => format!("config.json: process.oomScoreAdj: {err}"),
+        Step::JoinCgroup => format!("cgroup: join: {err}"),
         Step::Console => format!("config.json: process.terminal: open the console: {err}"),
         Step::Exec => {
             let prog = plan.process.args.first().map(|a| s.text(*a)).unwrap_or("");

@@ -25,6 +25,7 @@ pub use fs::StackPath;
 #[repr(u16)]
 pub enum Step {
     WaitParent = 1,
+    JoinCgroup,
     JoinNamespace,
     UnshareCgroup,
     RootPropagation,
@@ -52,13 +53,16 @@ pub enum Step {
     Cwd,
     CloseFds,
     Exec,
+    OomScoreAdj,
 }
 
 impl Step {
     pub fn from_u16(v: u16) -> Option<Step> {
         use Step::*;
-        const ALL: [Step; 28] = [
+        const ALL: [Step; 30] = [
             WaitParent,
+            JoinCgroup,
+            OomScoreAdj,
             JoinNamespace,
             UnshareCgroup,
             RootPropagation,
@@ -138,6 +142,10 @@ pub struct ChildContext<'p> {
     pub join_fds: &'p [(NamespaceKind, RawFd)],
     /// fds to install as 0, 1, 2 (when not using a terminal and not inheriting).
     pub stdio: Option<[RawFd; 3]>,
+    /// cgroup v1 `tasks` files, opened for writing: the child moves itself in.
+    pub cgroup_tasks: &'p [RawFd],
+    /// Wait for the parent's "go" (it writes id maps or places us in the cgroup).
+    pub wait_for_parent: bool,
 }
 
 type StepResult = Result<(), Failure>;
@@ -169,9 +177,16 @@ enum Never {}
 /// The container's setup, in the order it must happen.
 fn setup_and_exec(ctx: &ChildContext<'_>) -> Result<Never, Failure> {
     let plan = ctx.plan;
-    // The parent writes id maps and places us in the cgroup first: everything after runs
-    // with the container's ids and is accounted to its cgroup.
-    wait_for_parent(ctx.sync)?;
+    // Into the cgroup first, so everything after is accounted to it. Writing "0" to v1
+    // `tasks` moves this single-threaded process without the kernel's global migration
+    // lock (an RCU wait of ~10 ms when the parent writes our pid to cgroup.procs).
+    for (i, fd) in ctx.cgroup_tasks.iter().enumerate() {
+        nix::unistd::write(sys::borrow_fd(*fd), b"0").map_err(|e| fail(Step::JoinCgroup, i, e))?;
+    }
+    // The parent writes id maps (or places us in the cgroup) before we go on.
+    if ctx.wait_for_parent {
+        wait_for_parent(ctx.sync)?;
+    }
     // Joined namespaces before anything else, user first, so later steps act inside them.
     join_namespaces(ctx.join_fds)?;
     // Now that we are in our cgroup, a new cgroup namespace is rooted there.
@@ -192,6 +207,14 @@ fn setup_and_exec(ctx: &ChildContext<'_>) -> Result<Never, Failure> {
     // Device nodes go into the fresh /dev the mounts made.
     if plan.creates_dev {
         fs::create_devices(plan, root.as_fd())?;
+    }
+    // The OOM score through the host's /proc, before it is out of reach.
+    if let Some(score) = plan.process.oom_score_adj {
+        let mut v = StackPath::new();
+        let text = if score < 0 { v.push(b"-").and_then(|v| v.push_num(u64::from(score.unsigned_abs()))) } else { v.push_num(score as u64) };
+        text.map_err(at(Step::OomScoreAdj))?;
+        let bytes = v.as_cstr().map(|c| c.to_bytes()).unwrap_or_default();
+        fs::write_file(c"/proc/self/oom_score_adj", bytes).map_err(at(Step::OomScoreAdj))?;
     }
     // Switch the root; the old one is detached so nothing of the host stays reachable.
     fs::pivot(rootfs)?;
