@@ -4,4 +4,3 @@
 pub mod model;
 
 pub use model::*;
-mod shim; pub use shim::*;
