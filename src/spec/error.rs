@@ -187,39 +187,48 @@ impl fmt::Display for ErrorKind {
 }
 
 /// An error about config.json; `Display` gives `config.json: <where>: <message>`.
+///
+/// Boxed: the path and quoted names are kept inline (about 500 bytes), and a parse
+/// result should not carry that much on its success path.
 #[derive(Debug)]
-pub struct SpecError {
-    pub location: Location,
-    pub kind: ErrorKind,
+pub struct SpecError(Box<Detail>);
+
+#[derive(Debug)]
+struct Detail {
+    location: Location,
+    kind: ErrorKind,
 }
 
 impl SpecError {
+    fn new(location: Location, kind: ErrorKind) -> Self {
+        Self(Box::new(Detail { location, kind }))
+    }
+
     pub fn file(kind: ErrorKind) -> Self {
-        Self {
-            location: Location::File,
-            kind,
-        }
+        Self::new(Location::File, kind)
     }
 
     pub fn field(path: FieldPath, kind: ErrorKind) -> Self {
-        Self {
-            location: Location::Field(path),
-            kind,
-        }
+        Self::new(Location::Field(path), kind)
     }
 
     /// An error at byte `offset` of `bytes`, shown as line and column.
     pub fn at(bytes: &[u8], offset: usize, kind: ErrorKind) -> Self {
         let (line, column) = line_column(bytes, offset);
-        Self {
-            location: Location::Position { line, column },
-            kind,
-        }
+        Self::new(Location::Position { line, column }, kind)
+    }
+
+    pub fn location(&self) -> &Location {
+        &self.0.location
+    }
+
+    pub fn kind(&self) -> &ErrorKind {
+        &self.0.kind
     }
 
     /// The field path, when the error has one.
     pub fn path(&self) -> Option<&str> {
-        match &self.location {
+        match &self.0.location {
             Location::Field(p) => Some(p.as_str()),
             _ => None,
         }
@@ -246,12 +255,12 @@ fn line_column(bytes: &[u8], offset: usize) -> (u32, u32) {
 impl fmt::Display for SpecError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("config.json: ")?;
-        match &self.location {
+        match &self.0.location {
             Location::File => {}
             Location::Position { line, column } => write!(f, "line {line}, column {column}: ")?,
             Location::Field(path) => write!(f, "{path}: ")?,
         }
-        self.kind.fmt(f)
+        self.0.kind.fmt(f)
     }
 }
 
@@ -273,7 +282,7 @@ mod tests {
     fn line_column_counts_characters() {
         let b = "{\n  \"é\": x".as_bytes();
         let x = b.iter().position(|&c| c == b'x').unwrap();
-        assert_eq!(line_column(b, x), (2, 9));
+        assert_eq!(line_column(b, x), (2, 8));
         assert_eq!(line_column(b, 0), (1, 1));
     }
 }

@@ -22,8 +22,7 @@ pub fn read_config<'b>(bundle: &Path, buf: &'b mut [u8]) -> Result<&'b [u8], Spe
     let limit = buf.len().min(MAX_CONFIG_BYTES);
     let buf = buf.get_mut(..limit).unwrap_or_default();
     let mut n = 0;
-    loop {
-        let Some(rest) = buf.get_mut(n..) else { break };
+    while let Some(rest) = buf.get_mut(n..) {
         if rest.is_empty() {
             // Full: the file is too large unless it ends exactly here.
             let mut probe = [0u8; 1];

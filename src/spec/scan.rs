@@ -72,7 +72,10 @@ impl<'a> Scanner<'a> {
         self.ws();
         match self.peek() {
             Some(b'{') => {}
-            None => return Err(self.syntax("file is empty (expected a JSON object)")),
+            None => {
+                let msg = "file is empty (expected a JSON object)";
+                return Err(SpecError::at(self.b, self.i, ErrorKind::Syntax(msg)));
+            }
             Some(_) => return Err(self.syntax("expected '{' (config.json holds one JSON object)")),
         }
         let mut slot = Slot {
@@ -125,6 +128,12 @@ impl<'a> Scanner<'a> {
     }
 
     fn syntax(&self, msg: &'static str) -> SpecError {
+        // At the end of the input, what was expected matters less than that it ended.
+        let msg = if self.i >= self.b.len() && !self.b.is_empty() {
+            "unexpected end of file"
+        } else {
+            msg
+        };
         SpecError::at(self.b, self.i, ErrorKind::Syntax(msg))
     }
 
@@ -164,7 +173,7 @@ impl<'a> Scanner<'a> {
     fn value(&mut self, slot: Slot) -> Result<bool, SpecError> {
         self.ws();
         let Some(c) = self.peek() else {
-            return Err(self.syntax("unexpected end of file (expected a value)"));
+            return Err(self.syntax("unexpected end of file"));
         };
         let found = match c {
             b'{' | b'[' => {
@@ -176,7 +185,9 @@ impl<'a> Scanner<'a> {
                     (Some(Ty::Map(t, cap)), true) => Shape::Map(t, *cap),
                     (Some(Ty::Arr(t, cap)), false) => Shape::Arr(t, *cap),
                     (Some(_), _) => {
-                        return Err(self.wrong_type(slot, if is_object { "an object" } else { "an array" }));
+                        return Err(
+                            self.wrong_type(slot, if is_object { "an object" } else { "an array" })
+                        );
                     }
                 };
                 if self.stack.is_full() {
@@ -257,7 +268,9 @@ impl<'a> Scanner<'a> {
             self.i += word.len();
             Ok(())
         } else {
-            Err(self.syntax("expected a value (true, false, null, a number, a string, an object or an array)"))
+            Err(self.syntax(
+                "expected a value (true, false, null, a number, a string, an object or an array)",
+            ))
         }
     }
 
@@ -299,7 +312,11 @@ impl<'a> Scanner<'a> {
             }
             self.digits()?;
         }
-        let found = if integer { "an integer" } else { "a number with a fraction or exponent" };
+        let found = if integer {
+            "an integer"
+        } else {
+            "a number with a fraction or exponent"
+        };
         match slot.ty {
             None | Some(Ty::Any) => Ok(()),
             Some(Ty::Int(t)) if integer => {
@@ -374,7 +391,10 @@ impl<'a> Scanner<'a> {
         let (shape, count, is_object) = (top.shape, top.count, top.is_object);
         match shape {
             Shape::Unsupported(msg) => {
-                return Err(SpecError::field(self.container(), ErrorKind::Unsupported(msg)));
+                return Err(SpecError::field(
+                    self.container(),
+                    ErrorKind::Unsupported(msg),
+                ));
             }
             Shape::Arr(_, cap) | Shape::Map(_, cap) if count > cap => {
                 return Err(SpecError::field(

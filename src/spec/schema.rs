@@ -272,7 +272,10 @@ const RESOURCES: Ty = Ty::Obj(&[
         "blockIO",
         Ty::Unsupported("block I/O limits are not supported yet"),
     ),
-    def("hugepageLimits", Ty::Arr(&HUGEPAGE_LIMIT, MAX_HUGEPAGE_LIMITS)),
+    def(
+        "hugepageLimits",
+        Ty::Arr(&HUGEPAGE_LIMIT, MAX_HUGEPAGE_LIMITS),
+    ),
     opt(
         "network",
         Ty::Unsupported("network class ids and priorities are not supported yet"),
@@ -330,8 +333,10 @@ pub(crate) const SPEC: Ty = Ty::Obj(&[
 ]);
 
 /// The largest capacity of any map, for the scanner's duplicate-key check.
-pub(crate) const MAX_MAP_ENTRIES: usize =
-    max(max(MAX_ANNOTATIONS, MAX_SYSCTLS), max(MAX_UNIFIED, MAX_TIME_OFFSETS));
+pub(crate) const MAX_MAP_ENTRIES: usize = max(
+    max(MAX_ANNOTATIONS, MAX_SYSCTLS),
+    max(MAX_UNIFIED, MAX_TIME_OFFSETS),
+);
 
 const fn max(a: usize, b: usize) -> usize {
     if a > b {

@@ -87,7 +87,10 @@ fn next_unit(raw: &[u8], i: usize) -> Result<(Unit, usize), (usize, UnescapeErro
             if !(0xDC00..=0xDFFF).contains(&second) {
                 return Err((i, UnescapeError::LoneSurrogate));
             }
-            (0x10000 + ((first - 0xD800) << 10) + (second - 0xDC00), i + 12)
+            (
+                0x10000 + ((first - 0xD800) << 10) + (second - 0xDC00),
+                i + 12,
+            )
         }
         0xDC00..=0xDFFF => return Err((i, UnescapeError::LoneSurrogate)),
         c => (c, i + 6),

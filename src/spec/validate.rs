@@ -68,7 +68,11 @@ pub fn validate(spec: &Spec<'_>) -> Result<(), SpecError> {
     }
     let linux = spec.linux.as_ref();
     let has_ns = |kind: NamespaceKind| {
-        linux.is_some_and(|l| l.namespaces.iter().any(|n| NamespaceKind::from_name(n.kind) == Some(kind)))
+        linux.is_some_and(|l| {
+            l.namespaces
+                .iter()
+                .any(|n| NamespaceKind::from_name(n.kind) == Some(kind))
+        })
     };
     for (field, value) in [("hostname", spec.hostname), ("domainname", spec.domainname)] {
         if value.is_some_and(|v| !v.is_empty()) && !has_ns(NamespaceKind::Uts) {
@@ -87,7 +91,7 @@ pub fn validate(spec: &Spec<'_>) -> Result<(), SpecError> {
 fn validate_process(p: &Process<'_>) -> Result<(), SpecError> {
     match p.args.first() {
         None => return Err(at(format_args!("process.args"), ErrorKind::Empty)),
-        Some(a) if a.is_empty() => return Err(at(format_args!("process.args[0]"), ErrorKind::Empty)),
+        Some(&"") => return Err(at(format_args!("process.args[0]"), ErrorKind::Empty)),
         Some(_) => {}
     }
     absolute(p.cwd, format_args!("process.cwd"))?;
@@ -263,9 +267,7 @@ fn validate_linux(l: &Linux<'_>) -> Result<(), SpecError> {
             Some(ns) if ns.path.is_some() && !list.is_empty() => {
                 return Err(at(
                     format_args!("linux.{field}"),
-                    ErrorKind::Invalid(
-                        "cannot be applied to a user namespace joined by path",
-                    ),
+                    ErrorKind::Invalid("cannot be applied to a user namespace joined by path"),
                 ))
             }
             _ => {}
