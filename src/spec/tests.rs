@@ -741,7 +741,7 @@ fn malformed_json_has_line_and_column() {
     );
     assert_eq!(
         err("{\"ociVersion\": \"1\u{e9}\\x\"}"),
-        "config.json: line 1, column 18: bad string escape: unknown escape after '\\'"
+        "config.json: line 1, column 19: bad string escape: unknown escape after '\\'"
     );
     let bad_utf8 = b"{\"ociVersion\": \"\xff\"}";
     assert_eq!(
