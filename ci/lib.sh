@@ -87,3 +87,34 @@ if [ -d "${CARGO_HOME:-$HOME/.cargo}/bin" ]; then
     PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 fi
 export PATH
+
+# deb_extract PKG[:ARCH] -> prints the directory holding the package's extracted files.
+# Downloads with `apt-get download` into .cache/debs, extracts into .cache/x/<deb name>/.
+# A cached .deb is reused without asking apt (apt-cache is ~2 s with 3 architectures);
+# DORY_REFRESH=1 resolves the current candidate again. Foreign arches need ci/setup.
+deb_extract() {
+    local spec="$1" name arch deb dir
+    name="${spec%%:*}"
+    arch="${spec#*:}"
+    [ "$arch" != "$spec" ] || arch="$(dpkg --print-architecture)"
+    mkdir -p "$CACHE/debs" "$CACHE/x"
+    deb=""
+    if [ "${DORY_REFRESH:-0}" != 1 ]; then
+        deb="$(ls -1t "$CACHE/debs/${name}_"*"_${arch}.deb" "$CACHE/debs/${name}_"*"_all.deb" 2>/dev/null | head -1 || true)"
+    fi
+    if [ -z "$deb" ]; then
+        local before
+        before="$(ls -1 "$CACHE/debs")"
+        (cd "$CACHE/debs" && quiet apt-get download -qq "$name:$arch")
+        deb="$(ls -1t "$CACHE/debs/${name}_"*"_${arch}.deb" "$CACHE/debs/${name}_"*"_all.deb" 2>/dev/null | head -1 || true)"
+        [ -n "$deb" ] || die "apt-get download $name:$arch left no .deb in $CACHE/debs (before: $before)"
+    fi
+    dir="$CACHE/x/$(basename "$deb" .deb)"
+    if [ ! -e "$dir/.extracted" ]; then
+        rm -rf "$dir"
+        mkdir -p "$dir"
+        quiet dpkg-deb -x "$deb" "$dir"
+        : >"$dir/.extracted"
+    fi
+    printf '%s\n' "$dir"
+}
