@@ -181,6 +181,17 @@ impl Cgroup {
         waited
     }
 
+    /// Whether the cgroup is frozen (v1 `freezer.state` FROZEN, v2 `frozen 1`).
+    pub fn is_frozen(&self) -> Result<bool, Error> {
+        if self.v2 {
+            let d = self.v2_leaf()?;
+            let text = self.read("cgroup.events", d, "cgroup.events")?;
+            return Ok(text.lines().any(|l| l.trim() == "frozen 1"));
+        }
+        let d = self.dir_for(Ctrl::Freezer, "freeze")?;
+        Ok(self.read("freezer.state", d, "freezer.state")?.trim() == "FROZEN")
+    }
+
     /// Polls `dir/file` until one of its lines equals `want`, calling `again` now and then.
     fn wait_for(
         &self,

@@ -65,12 +65,7 @@ pub fn run(id: &str, bundle: &Path, state_root: &Path) -> i32 {
             return 1;
         }
     };
-    let started = match launch(LaunchOptions {
-        id,
-        bundle,
-        state_root,
-        stdio: Stdio::Inherit,
-    }) {
+    let started = match launch(LaunchOptions::new(id, bundle, state_root, Stdio::Inherit)) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("dory: {e}");

@@ -208,12 +208,11 @@ pub fn set_winsize(fd: BorrowedFd<'_>, ws: &libc::winsize) -> Result<(), Errno> 
     check(ret as libc::c_long).map(drop)
 }
 
-/// `sendmsg(2)` of one tag byte with one fd as `SCM_RIGHTS`, the control buffer on the stack.
-pub fn send_fd(sock: BorrowedFd<'_>, tag: u8, fd: BorrowedFd<'_>) -> Result<(), Errno> {
-    let mut byte = [tag];
+/// `sendmsg(2)` of `data` with one fd as `SCM_RIGHTS`, the control buffer on the stack.
+pub fn send_fd(sock: BorrowedFd<'_>, data: &[u8], fd: BorrowedFd<'_>) -> Result<(), Errno> {
     let mut iov = libc::iovec {
-        iov_base: byte.as_mut_ptr().cast(),
-        iov_len: 1,
+        iov_base: data.as_ptr().cast_mut().cast(),
+        iov_len: data.len(),
     };
     // Room for one cmsghdr carrying one int, aligned for cmsghdr.
     let mut cbuf = [0u64; 8];
