@@ -9,7 +9,6 @@
 //! still on the start path, so it writes only the files of fields that are set and reads
 //! only what it needs (the parent's cpuset on v1, nothing else).
 
-
 mod apply;
 mod error;
 mod layout;
@@ -122,7 +121,10 @@ impl Cgroup {
     /// 5–15 ms per container start on this kind of host. Empty on pure v2 (there the child
     /// is created inside the cgroup with clone3 `CLONE_INTO_CGROUP`, see `v2_dir`).
     pub fn self_join_files(&self) -> impl Iterator<Item = PathBuf> + '_ {
-        self.dirs.iter().filter(|d| !d.unified).map(|d| d.leaf.join("tasks"))
+        self.dirs
+            .iter()
+            .filter(|d| !d.unified)
+            .map(|d| d.leaf.join("tasks"))
     }
 
     /// Moves `pid` into the cgroup in every hierarchy (`cgroup.procs`).
@@ -304,7 +306,13 @@ impl Cgroup {
             // On a hybrid host the controller-less cgroup2 tree is left alone: it limits
             // nothing, and joining it would cost the kernel's migration lock (see
             // `self_join_files`).
-            .chain(layout.unified.iter().filter(|_| layout.v1.is_empty()).map(|h| (h, true)));
+            .chain(
+                layout
+                    .unified
+                    .iter()
+                    .filter(|_| layout.v1.is_empty())
+                    .map(|h| (h, true)),
+            );
         let mut dirs = Vec::with_capacity(layout.v1.len() + 1);
         for (h, unified) in hierarchies {
             let mut leaf = h.dir.clone();

@@ -62,7 +62,8 @@ fn real_host() {
     let cg = guard.cg.as_ref().unwrap();
     let dirs: Vec<PathBuf> = cg.dirs.iter().map(|d| d.leaf.clone()).collect();
     // A hybrid host's controller-less unified tree is not used (see `Cgroup::resolve`).
-    let hierarchies = layout.v1.len() + usize::from(layout.unified.is_some() && layout.v1.is_empty());
+    let hierarchies =
+        layout.v1.len() + usize::from(layout.unified.is_some() && layout.v1.is_empty());
     assert_eq!(dirs.len(), hierarchies);
     for d in &dirs {
         assert!(d.is_dir(), "{} missing", d.display());

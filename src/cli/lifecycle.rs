@@ -136,7 +136,11 @@ fn with_container(
 }
 
 pub fn cmd_kill(g: &Global, argv: &[String]) -> i32 {
-    let p = match parse_or_usage("kill", argv, &[flag("all", Some('a'), false), flag("pid", Some('p'), true)]) {
+    let p = match parse_or_usage(
+        "kill",
+        argv,
+        &[flag("all", Some('a'), false), flag("pid", Some('p'), true)],
+    ) {
         Ok(p) => p,
         Err(c) => return c,
     };
@@ -182,7 +186,9 @@ pub fn cmd_delete(g: &Global, argv: &[String]) -> i32 {
 
 pub fn cmd_pause(g: &Global, argv: &[String], pause: bool) -> i32 {
     let command = if pause { "pause" } else { "resume" };
-    with_container(command, g, argv, &[], |c, _| lifecycle::set_paused(c, pause))
+    with_container(command, g, argv, &[], |c, _| {
+        lifecycle::set_paused(c, pause)
+    })
 }
 
 pub fn cmd_ps(g: &Global, argv: &[String]) -> i32 {
@@ -235,7 +241,11 @@ pub fn cmd_ps(g: &Global, argv: &[String]) -> i32 {
             };
             println!("{header}");
             for l in lines {
-                if let Some(pid) = l.split_whitespace().nth(col).and_then(|s| s.parse::<i32>().ok()) {
+                if let Some(pid) = l
+                    .split_whitespace()
+                    .nth(col)
+                    .and_then(|s| s.parse::<i32>().ok())
+                {
                     if pids.contains(&pid) {
                         println!("{l}");
                     }
@@ -273,3 +283,90 @@ const FEATURES_JSON: &str = r#"{
   },
   "annotations": {"org.opencontainers.runc.checkpoint.enabled": "false", "io.github.dory.version": "0.1.0"}
 }"#;
+
+const EXEC_FLAGS: &[FlagSpec] = &[
+    flag("process", Some('p'), true),
+    flag("tty", Some('t'), false),
+    flag("detach", Some('d'), false),
+    flag("pid-file", None, true),
+    flag("console-socket", None, true),
+    flag("env", Some('e'), true),
+    flag("cwd", None, true),
+    flag("user", Some('u'), true),
+    flag("additional-gids", Some('g'), true),
+    flag("cap", Some('c'), true),
+    flag("no-new-privs", None, false),
+    flag("preserve-fds", None, true),
+    flag("process-label", None, true),
+    flag("apparmor", None, true),
+    flag("ignore-paused", None, false),
+];
+
+fn parse_ids(text: &str) -> Option<(u32, Option<u32>)> {
+    match text.split_once(':') {
+        Some((u, g)) => Some((u.parse().ok()?, Some(g.parse().ok()?))),
+        None => Some((text.parse().ok()?, None)),
+    }
+}
+
+pub fn cmd_exec(g: &Global, argv: &[String]) -> i32 {
+    let p = match super::args::parse(argv, EXEC_FLAGS, Some(1)) {
+        Ok(p) => p,
+        Err(e) => return super::usage_error("exec", &e),
+    };
+    let Some((id, args)) = p.positional.split_first() else {
+        eprintln!("dory exec: requires the container id and a command (or --process FILE)");
+        return 1;
+    };
+    for unsupported in ["process-label", "apparmor"] {
+        if p.get(unsupported).is_some_and(|v| !v.is_empty()) {
+            eprintln!("dory exec: --{unsupported} is not supported (no LSM support in dory)");
+            return 1;
+        }
+    }
+    let user = match p.get("user").map(parse_ids) {
+        None => None,
+        Some(Some(u)) => Some(u),
+        Some(None) => {
+            eprintln!("dory exec: --user: want UID[:GID] (numbers)");
+            return 1;
+        }
+    };
+    let mut gids = Vec::new();
+    for gtext in p.all("additional-gids") {
+        match gtext.parse::<u32>() {
+            Ok(n) => gids.push(n),
+            Err(_) => {
+                eprintln!("dory exec: --additional-gids \"{gtext}\": not a number");
+                return 1;
+            }
+        }
+    }
+    let preserve_fds = match p.get("preserve-fds").map(str::parse::<u32>) {
+        None => 0,
+        Some(Ok(n)) => n,
+        Some(Err(_)) => {
+            eprintln!("dory exec: --preserve-fds: not a number");
+            return 1;
+        }
+    };
+    let req = container::exec::ExecRequest {
+        process_file: p.get("process").map(Path::new),
+        args: args.to_vec(),
+        env: p.all("env").map(str::to_string).collect(),
+        cwd: p.get("cwd").map(str::to_string),
+        user,
+        additional_gids: gids,
+        caps: p.all("cap").map(str::to_string).collect(),
+        no_new_privs: p.has("no-new-privs"),
+        tty: p.has("tty"),
+        detach: p.has("detach"),
+        pid_file: p.get("pid-file").map(Path::new),
+        console_socket: p.get("console-socket").map(Path::new),
+        preserve_fds,
+    };
+    match load("exec", g, id) {
+        Ok(c) => container::exec::exec(&c, &req),
+        Err(code) => code,
+    }
+}

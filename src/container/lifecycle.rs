@@ -128,7 +128,11 @@ impl Container {
         if self.dir.join(EXEC_FIFO).exists() {
             return Status::Created;
         }
-        if self.cgroup().and_then(|c| c.is_frozen().map_err(Error::Cgroup)).unwrap_or(false) {
+        if self
+            .cgroup()
+            .and_then(|c| c.is_frozen().map_err(Error::Cgroup))
+            .unwrap_or(false)
+        {
             return Status::Paused;
         }
         Status::Running
@@ -154,7 +158,9 @@ impl Container {
 pub fn start(c: &Container) -> Result<(), Error> {
     let status = c.status();
     if status != Status::Created {
-        return Err(Error::WrongStatus(format!("cannot start a container that is {status}")));
+        return Err(Error::WrongStatus(format!(
+            "cannot start a container that is {status}"
+        )));
     }
     let fifo_path = c.dir.join(EXEC_FIFO);
     // Non-blocking open: if the init died we must not hang.
@@ -176,10 +182,14 @@ pub fn start(c: &Container) -> Result<(), Error> {
         }
         if !state::is_running(&c.state()) {
             let _ = std::fs::remove_file(&fifo_path);
-            return Err(Error::WrongStatus("container's init exited before start".into()));
+            return Err(Error::WrongStatus(
+                "container's init exited before start".into(),
+            ));
         }
         if Instant::now() > deadline {
-            return Err(Error::Timeout("start: the container did not take the exec fifo".into()));
+            return Err(Error::Timeout(
+                "start: the container did not take the exec fifo".into(),
+            ));
         }
     }
     let _ = std::fs::remove_file(&fifo_path);
@@ -198,7 +208,11 @@ pub fn parse_signal(text: &str) -> Option<Signal> {
         return Signal::try_from(n).ok();
     }
     let upper = text.to_ascii_uppercase();
-    let name = if upper.starts_with("SIG") { upper } else { format!("SIG{upper}") };
+    let name = if upper.starts_with("SIG") {
+        upper
+    } else {
+        format!("SIG{upper}")
+    };
     name.parse::<Signal>().ok()
 }
 
@@ -266,7 +280,10 @@ fn kill_and_wait(c: &Container) -> Result<(), Error> {
     let deadline = Instant::now() + KILL_TIMEOUT;
     while state::is_running(&c.state()) {
         if Instant::now() > deadline {
-            return Err(Error::Timeout(format!("container {} did not exit after SIGKILL", c.id)));
+            return Err(Error::Timeout(format!(
+                "container {} did not exit after SIGKILL",
+                c.id
+            )));
         }
         std::thread::sleep(Duration::from_millis(2));
     }
@@ -278,8 +295,16 @@ pub fn set_paused(c: &Container, pause: bool) -> Result<(), Error> {
     let status = c.status();
     match (pause, status) {
         (true, Status::Running) | (false, Status::Paused) => {}
-        (true, _) => return Err(Error::WrongStatus(format!("container not running: {status}"))),
-        (false, _) => return Err(Error::WrongStatus(format!("container not paused: {status}"))),
+        (true, _) => {
+            return Err(Error::WrongStatus(format!(
+                "container not running: {status}"
+            )))
+        }
+        (false, _) => {
+            return Err(Error::WrongStatus(format!(
+                "container not paused: {status}"
+            )))
+        }
     }
     c.cgroup()?.freeze(pause).map_err(Error::Cgroup)?;
     rewrite_status(c, if pause { "paused" } else { "running" })

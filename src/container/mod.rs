@@ -2,6 +2,7 @@
 //!
 //! `dory run` and PID 1 (`init`) both start containers through [`launch`].
 
+pub mod exec;
 pub mod lifecycle;
 pub mod run;
 pub mod state;
@@ -156,13 +157,16 @@ impl Drop for Undo {
 /// The caller reaps `Started::pid` and then calls [`Started::destroy`].
 pub fn launch(opts: LaunchOptions<'_>) -> Result<Started, Error> {
     state::validate_id(opts.id).map_err(Error::Id)?;
-    let bundle = std::path::absolute(opts.bundle).map_err(|e| Error::StateDir(opts.bundle.into(), e))?;
+    let bundle =
+        std::path::absolute(opts.bundle).map_err(|e| Error::StateDir(opts.bundle.into(), e))?;
     // Parse and plan first: bad input fails before anything is created.
     let mut buf = vec![0u8; spec::MAX_CONFIG_BYTES];
     let bytes = spec::read_config(&bundle, &mut buf).map_err(Error::Spec)?;
     let spec = spec::parse(bytes).map_err(Error::Spec)?;
     let mut plan = Plan::build(&spec, &bundle).map_err(Error::Plan)?;
-    if plan.clone_flags & libc::CLONE_NEWNS == 0 && !plan.joins.iter().any(|j| j.kind == NamespaceKind::Mount) {
+    if plan.clone_flags & libc::CLONE_NEWNS == 0
+        && !plan.joins.iter().any(|j| j.kind == NamespaceKind::Mount)
+    {
         return Err(Error::Plan(PlanError {
             field: "linux.namespaces".into(),
             message: "a mount namespace is required".into(),
@@ -170,7 +174,8 @@ pub fn launch(opts: LaunchOptions<'_>) -> Result<Started, Error> {
     }
     let layout = Layout::detect().map_err(Error::Cgroup)?;
     if plan.mounts_cgroup() && !layout.is_v2() {
-        plan.set_cgroup_v1(layout.v1_hierarchies().map(|(opts, _)| opts)).map_err(Error::Plan)?;
+        plan.set_cgroup_v1(layout.v1_hierarchies().map(|(opts, _)| opts))
+            .map_err(Error::Plan)?;
     }
     let linux = spec.linux.as_ref();
     let cgroup_path = match linux.and_then(|l| l.cgroups_path).filter(|p| !p.is_empty()) {
@@ -184,7 +189,9 @@ pub fn launch(opts: LaunchOptions<'_>) -> Result<Started, Error> {
     // The state directory doubles as the lock on the id.
     let state_dir = match state::create_dir(opts.state_root, opts.id) {
         Ok(d) => d,
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Err(Error::Exists(opts.id.into())),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            return Err(Error::Exists(opts.id.into()))
+        }
         Err(e) => return Err(Error::StateDir(state::dir(opts.state_root, opts.id), e)),
     };
     let mut undo = Undo {
@@ -194,22 +201,32 @@ pub fn launch(opts: LaunchOptions<'_>) -> Result<Started, Error> {
     undo.cgroup = Some(Cgroup::create(&layout, &cgroup_path, resources).map_err(Error::Cgroup)?);
 
     // Namespaces to join are opened before clone; the child only calls setns.
-    let mut join_fds: heapless::Vec<(NamespaceKind, OwnedFd), { spec::MAX_NAMESPACES }> = heapless::Vec::new();
+    let mut join_fds: heapless::Vec<(NamespaceKind, OwnedFd), { spec::MAX_NAMESPACES }> =
+        heapless::Vec::new();
     for j in &plan.joins {
         let path = plan.strings.get(j.path);
-        let fd = nix::fcntl::open(path, nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
-            .map_err(|e| Error::Namespace(plan.strings.text(j.path).into(), e))?;
+        let fd = nix::fcntl::open(
+            path,
+            nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .map_err(|e| Error::Namespace(plan.strings.text(j.path).into(), e))?;
         let _ = join_fds.push((j.kind, fd));
     }
-    let mut raw_joins: heapless::Vec<(NamespaceKind, RawFd), { spec::MAX_NAMESPACES }> = heapless::Vec::new();
+    let mut raw_joins: heapless::Vec<(NamespaceKind, RawFd), { spec::MAX_NAMESPACES }> =
+        heapless::Vec::new();
     for (k, fd) in &join_fds {
         let _ = raw_joins.push((*k, fd.as_raw_fd()));
     }
     // Joining a pid namespace applies to children: the parent enters it around clone.
     let restore_pid_ns = match join_fds.iter().find(|(k, _)| *k == NamespaceKind::Pid) {
         Some((_, fd)) => {
-            let own = nix::fcntl::open(c"/proc/self/ns/pid", nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
-                .map_err(|e| Error::Parent("open /proc/self/ns/pid", e))?;
+            let own = nix::fcntl::open(
+                c"/proc/self/ns/pid",
+                nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
+                nix::sys::stat::Mode::empty(),
+            )
+            .map_err(|e| Error::Parent("open /proc/self/ns/pid", e))?;
             nix::sched::setns(fd.as_fd(), nix::sched::CloneFlags::CLONE_NEWPID)
                 .map_err(|e| Error::Namespace("pid".into(), e))?;
             Some(own)
@@ -230,14 +247,24 @@ pub fn launch(opts: LaunchOptions<'_>) -> Result<Started, Error> {
     let mut v2_fd: Option<OwnedFd> = None;
     if let Some(cg) = undo.cgroup.as_ref() {
         for f in cg.self_join_files() {
-            let fd = nix::fcntl::open(&f, nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
-                .map_err(|e| Error::Parent("open cgroup tasks file", e))?;
+            let fd = nix::fcntl::open(
+                &f,
+                nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_CLOEXEC,
+                nix::sys::stat::Mode::empty(),
+            )
+            .map_err(|e| Error::Parent("open cgroup tasks file", e))?;
             task_fds.push(fd);
         }
         if let Some(d) = cg.v2_dir() {
             v2_fd = Some(
-                nix::fcntl::open(d, nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
-                    .map_err(|e| Error::Parent("open cgroup directory", e))?,
+                nix::fcntl::open(
+                    d,
+                    nix::fcntl::OFlag::O_RDONLY
+                        | nix::fcntl::OFlag::O_DIRECTORY
+                        | nix::fcntl::OFlag::O_CLOEXEC,
+                    nix::sys::stat::Mode::empty(),
+                )
+                .map_err(|e| Error::Parent("open cgroup directory", e))?,
             );
         }
     }
@@ -248,8 +275,12 @@ pub fn launch(opts: LaunchOptions<'_>) -> Result<Started, Error> {
         nix::unistd::mkfifo(&path, nix::sys::stat::Mode::from_bits_truncate(0o622))
             .map_err(|e| Error::Parent("create exec.fifo", e))?;
         Some(
-            nix::fcntl::open(&path, nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
-                .map_err(|e| Error::Parent("open exec.fifo", e))?,
+            nix::fcntl::open(
+                &path,
+                nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
+                nix::sys::stat::Mode::empty(),
+            )
+            .map_err(|e| Error::Parent("open exec.fifo", e))?,
         )
     } else {
         None
@@ -257,7 +288,11 @@ pub fn launch(opts: LaunchOptions<'_>) -> Result<Started, Error> {
     let user_ns = plan.clone_flags & libc::CLONE_NEWUSER != 0;
     let stdio_raw = match &opts.stdio {
         Stdio::Inherit => None,
-        Stdio::Fds { stdin, stdout, stderr } => Some([stdin.as_raw_fd(), stdout.as_raw_fd(), stderr.as_raw_fd()]),
+        Stdio::Fds {
+            stdin,
+            stdout,
+            stderr,
+        } => Some([stdin.as_raw_fd(), stdout.as_raw_fd(), stderr.as_raw_fd()]),
     };
     let mut ctx = ChildContext {
         plan: &plan,
@@ -273,7 +308,10 @@ pub fn launch(opts: LaunchOptions<'_>) -> Result<Started, Error> {
     };
 
     let mut parent_adds_pid = false;
-    let cloned = match v2_fd.as_ref().map(|fd| sys::clone3_into_cgroup(plan.clone_flags, fd.as_fd())) {
+    let cloned = match v2_fd
+        .as_ref()
+        .map(|fd| sys::clone3_into_cgroup(plan.clone_flags, fd.as_fd()))
+    {
         Some(Ok(0)) => sandbox::run_child(&ctx),
         Some(Ok(pid)) => Ok(pid),
         // No clone3 or CLONE_INTO_CGROUP (old kernel): the parent moves the child in.
@@ -302,7 +340,15 @@ pub fn launch(opts: LaunchOptions<'_>) -> Result<Started, Error> {
 
     // From here a failure must also kill and reap the child.
     let cgroup_to_join = undo.cgroup.as_ref().filter(|_| parent_adds_pid);
-    let result = finish_parent(&plan, pid, &parent_sock, uid_maps, gid_maps, cgroup_to_join, wait_for_parent);
+    let result = finish_parent(
+        &plan,
+        pid,
+        &parent_sock,
+        uid_maps,
+        gid_maps,
+        cgroup_to_join,
+        wait_for_parent,
+    );
     let pty_master = match result.and_then(|m| hand_over_pty(m, opts.console_socket)) {
         Ok(m) => m,
         Err(e) => {
@@ -360,7 +406,8 @@ fn finish_parent(
         cg.add_pid(pid).map_err(Error::Cgroup)?;
     }
     if send_go {
-        nix::unistd::write(sock, &[sandbox::MSG_GO]).map_err(|e| Error::Parent("signal the container", e))?;
+        nix::unistd::write(sock, &[sandbox::MSG_GO])
+            .map_err(|e| Error::Parent("signal the container", e))?;
     }
     let mut pty = None;
     loop {
@@ -391,9 +438,14 @@ fn hand_over_pty(master: Option<OwnedFd>, socket: Option<&Path>) -> Result<Optio
     let (Some(m), Some(path)) = (master.as_ref(), socket) else {
         return Ok(master);
     };
-    let stream = std::os::unix::net::UnixStream::connect(path)
-        .map_err(|e| Error::Parent("connect --console-socket", Errno::from_raw(e.raw_os_error().unwrap_or(0))))?;
-    sys::send_fd(stream.as_fd(), b"/dev/ptmx", m.as_fd()).map_err(|e| Error::Parent("send to --console-socket", e))?;
+    let stream = std::os::unix::net::UnixStream::connect(path).map_err(|e| {
+        Error::Parent(
+            "connect --console-socket",
+            Errno::from_raw(e.raw_os_error().unwrap_or(0)),
+        )
+    })?;
+    sys::send_fd(stream.as_fd(), b"/dev/ptmx", m.as_fd())
+        .map_err(|e| Error::Parent("send to --console-socket", e))?;
     Ok(None)
 }
 
@@ -411,7 +463,11 @@ fn write_id_map(pid: i32, file: &str, maps: &[spec::IdMapping]) -> Result<(), Er
     }
     std::fs::write(format!("/proc/{pid}/{file}"), text).map_err(|e| {
         Error::Parent(
-            if file == "uid_map" { "linux.uidMappings" } else { "linux.gidMappings" },
+            if file == "uid_map" {
+                "linux.uidMappings"
+            } else {
+                "linux.gidMappings"
+            },
             Errno::from_raw(e.raw_os_error().unwrap_or(0)),
         )
     })
@@ -436,7 +492,11 @@ pub fn describe_failure(plan: &Plan, f: &Failure) -> String {
             format!("config.json: linux.maskedPaths[{i}] ({p}): {err}")
         }
         Step::ReadonlyPath => {
-            let p = plan.readonly_paths.get(i).map(|p| s.text(*p)).unwrap_or("?");
+            let p = plan
+                .readonly_paths
+                .get(i)
+                .map(|p| s.text(*p))
+                .unwrap_or("?");
             format!("config.json: linux.readonlyPaths[{i}] ({p}): {err}")
         }
         Step::Sysctl => format!("config.json: linux.sysctl[{i}]: {err}"),
@@ -444,7 +504,10 @@ pub fn describe_failure(plan: &Plan, f: &Failure) -> String {
         Step::Hostname => format!("config.json: hostname: {err}"),
         Step::Domainname => format!("config.json: domainname: {err}"),
         Step::ReadonlyRoot => format!("config.json: root.readonly: remount: {err}"),
-        Step::Cwd => format!("config.json: process.cwd ({}): {err}", s.text(plan.process.cwd)),
+        Step::Cwd => format!(
+            "config.json: process.cwd ({}): {err}",
+            s.text(plan.process.cwd)
+        ),
         Step::Groups => format!("config.json: process.user.additionalGids: setgroups: {err}"),
         Step::SetUser => format!("config.json: process.user: {err}"),
         Step::Capabilities => format!("config.json: process.capabilities: {err}"),

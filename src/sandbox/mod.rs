@@ -221,14 +221,30 @@ fn setup_and_exec(ctx: &ChildContext<'_>) -> Result<Never, Failure> {
         nix::sched::unshare(CloneFlags::CLONE_NEWCGROUP).map_err(at(Step::UnshareCgroup))?;
     }
     // Mount propagation first, so no mount below leaks to the host.
-    mount(None::<&CStr>, c"/", None::<&CStr>, MsFlags::from_bits_retain(plan.rootfs_propagation), None::<&CStr>)
-        .map_err(at(Step::RootPropagation))?;
+    mount(
+        None::<&CStr>,
+        c"/",
+        None::<&CStr>,
+        MsFlags::from_bits_retain(plan.rootfs_propagation),
+        None::<&CStr>,
+    )
+    .map_err(at(Step::RootPropagation))?;
     let rootfs = plan.strings.get(plan.rootfs);
     // pivot_root needs the new root to be a mount point.
-    mount(Some(rootfs), rootfs, None::<&CStr>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&CStr>)
-        .map_err(at(Step::BindRootfs))?;
-    let root = nix::fcntl::open(rootfs, nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
-        .map_err(at(Step::OpenRootfs))?;
+    mount(
+        Some(rootfs),
+        rootfs,
+        None::<&CStr>,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&CStr>,
+    )
+    .map_err(at(Step::BindRootfs))?;
+    let root = nix::fcntl::open(
+        rootfs,
+        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(at(Step::OpenRootfs))?;
     // Config mounts, each destination resolved inside the rootfs.
     fs::mount_all(plan, root.as_fd())?;
     // Device nodes go into the fresh /dev the mounts made.
@@ -238,7 +254,12 @@ fn setup_and_exec(ctx: &ChildContext<'_>) -> Result<Never, Failure> {
     // The OOM score through the host's /proc, before it is out of reach.
     if let Some(score) = plan.process.oom_score_adj {
         let mut v = StackPath::new();
-        let text = if score < 0 { v.push(b"-").and_then(|v| v.push_num(u64::from(score.unsigned_abs()))) } else { v.push_num(score as u64) };
+        let text = if score < 0 {
+            v.push(b"-")
+                .and_then(|v| v.push_num(u64::from(score.unsigned_abs())))
+        } else {
+            v.push_num(score as u64)
+        };
         text.map_err(at(Step::OomScoreAdj))?;
         let bytes = v.as_cstr().map(|c| c.to_bytes()).unwrap_or_default();
         fs::write_file(c"/proc/self/oom_score_adj", bytes).map_err(at(Step::OomScoreAdj))?;
@@ -250,7 +271,8 @@ fn setup_and_exec(ctx: &ChildContext<'_>) -> Result<Never, Failure> {
     setup_stdio(ctx)?;
     // sysctls before /proc/sys becomes read-only.
     for (i, (path, value)) in plan.sysctls.iter().enumerate() {
-        fs::write_file(plan.strings.get(*path), plan.strings.bytes(*value)).map_err(|e| fail(Step::Sysctl, i, e))?;
+        fs::write_file(plan.strings.get(*path), plan.strings.bytes(*value))
+            .map_err(|e| fail(Step::Sysctl, i, e))?;
     }
     for (i, p) in plan.masked_paths.iter().enumerate() {
         fs::mask_path(plan.strings.get(*p)).map_err(|e| fail(Step::MaskPath, i, e))?;
@@ -314,7 +336,9 @@ fn wait_for_parent(sync: BorrowedFd<'_>) -> StepResult {
 
 fn join_namespaces(fds: &[(NamespaceKind, RawFd)]) -> StepResult {
     let user_first = fds.iter().filter(|(k, _)| *k == NamespaceKind::User);
-    let others = fds.iter().filter(|(k, _)| *k != NamespaceKind::User && *k != NamespaceKind::Pid);
+    let others = fds
+        .iter()
+        .filter(|(k, _)| *k != NamespaceKind::User && *k != NamespaceKind::Pid);
     for (i, (kind, fd)) in user_first.chain(others).enumerate() {
         // The parent opened these fds before clone; they stay open until exec.
         let fd = sys::borrow_fd(*fd);
@@ -400,9 +424,14 @@ fn apply_process(
         // The kernel raises an ambient capability only if it is permitted and
         // inheritable; like runc, others are skipped rather than failing the container.
         for cap in 0..64u64 {
-            if caps.ambient & (1 << cap) != 0 && caps.inheritable & caps.permitted & (1 << cap) != 0 {
-                sys::prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_RAISE as libc::c_ulong, cap as libc::c_ulong)
-                    .map_err(|e| fail(Step::Capabilities, cap as usize, e))?;
+            if caps.ambient & (1 << cap) != 0 && caps.inheritable & caps.permitted & (1 << cap) != 0
+            {
+                sys::prctl(
+                    libc::PR_CAP_AMBIENT,
+                    libc::PR_CAP_AMBIENT_RAISE as libc::c_ulong,
+                    cap as libc::c_ulong,
+                )
+                .map_err(|e| fail(Step::Capabilities, cap as usize, e))?;
             }
         }
     }
@@ -427,9 +456,15 @@ fn wait_for_start(sync: BorrowedFd<'_>, fifo: RawFd) -> StepResult {
     path.push(b"/proc/self/fd/")
         .and_then(|p| p.push_num(fifo as u64))
         .map_err(at(Step::ExecFifo))?;
-    let c = path.as_cstr().ok_or_else(|| fail(Step::ExecFifo, 0, Errno::EINVAL))?;
-    let fd = nix::fcntl::open(c, nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
-        .map_err(at(Step::ExecFifo))?;
+    let c = path
+        .as_cstr()
+        .ok_or_else(|| fail(Step::ExecFifo, 0, Errno::EINVAL))?;
+    let fd = nix::fcntl::open(
+        c,
+        nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(at(Step::ExecFifo))?;
     nix::unistd::write(&fd, b"0").map_err(at(Step::ExecFifo))?;
     Ok(())
 }
@@ -447,7 +482,11 @@ fn exec(strings: &Arena, p: &ProcessPlan) -> Errno {
     let Some(&prog) = argv.first() else {
         return Errno::ENOENT;
     };
-    let run = |path: &CStr| sys::execve_stack::<{ crate::spec::MAX_ARGS + 1 }, { crate::spec::MAX_ENV + 1 }>(path, &argv, &envp);
+    let run = |path: &CStr| {
+        sys::execve_stack::<{ crate::spec::MAX_ARGS + 1 }, { crate::spec::MAX_ENV + 1 }>(
+            path, &argv, &envp,
+        )
+    };
     if prog.to_bytes().contains(&b'/') {
         return run(prog);
     }
@@ -460,10 +499,17 @@ fn exec(strings: &Arena, p: &ProcessPlan) -> Errno {
     for dir in path_var.split(|b| *b == b':') {
         let dir: &[u8] = if dir.is_empty() { b"." } else { dir };
         let mut buf = StackPath::new();
-        if buf.push(dir).and_then(|b| b.push(b"/")).and_then(|b| b.push(prog.to_bytes())).is_err() {
+        if buf
+            .push(dir)
+            .and_then(|b| b.push(b"/"))
+            .and_then(|b| b.push(prog.to_bytes()))
+            .is_err()
+        {
             continue;
         }
-        let Some(candidate) = buf.as_cstr() else { continue };
+        let Some(candidate) = buf.as_cstr() else {
+            continue;
+        };
         match run(candidate) {
             Errno::ENOENT | Errno::ENOTDIR => {}
             e => result = e,
@@ -471,5 +517,3 @@ fn exec(strings: &Arena, p: &ProcessPlan) -> Errno {
     }
     result
 }
-
-
