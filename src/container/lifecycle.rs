@@ -11,6 +11,7 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
+use super::hooks::{self, Phase};
 use super::state::{self, Loaded};
 use super::EXEC_FIFO;
 use crate::cgroup::{Cgroup, Layout};
@@ -56,6 +57,7 @@ pub enum Error {
     WrongStatus(String),
     Signal(Errno),
     Timeout(String),
+    Hook(String),
 }
 
 impl fmt::Display for Error {
@@ -66,7 +68,7 @@ impl fmt::Display for Error {
             Error::Cgroup(e) => write!(f, "cgroup: {e}"),
             Error::WrongStatus(m) => f.write_str(m),
             Error::Signal(e) => write!(f, "kill: {}", e.desc()),
-            Error::Timeout(m) => f.write_str(m),
+            Error::Timeout(m) | Error::Hook(m) => f.write_str(m),
         }
     }
 }
@@ -162,6 +164,18 @@ pub fn start(c: &Container) -> Result<(), Error> {
             "cannot start a container that is {status}"
         )));
     }
+    let s = c.state();
+    let bundle = Path::new(s.bundle);
+    // startContainer hooks run in the container before its program (runtime-spec).
+    hooks::run_phase(
+        bundle,
+        &c.id,
+        "created",
+        s.pid,
+        Phase::StartContainer,
+        Some(s.pid),
+    )
+    .map_err(Error::Hook)?;
     let fifo_path = c.dir.join(EXEC_FIFO);
     // Non-blocking open: if the init died we must not hang.
     let fifo = nix::fcntl::open(
@@ -193,7 +207,12 @@ pub fn start(c: &Container) -> Result<(), Error> {
         }
     }
     let _ = std::fs::remove_file(&fifo_path);
-    rewrite_status(c, "running")
+    rewrite_status(c, "running")?;
+    if let Err(e) = hooks::run_phase(bundle, &c.id, "running", s.pid, Phase::Poststart, None) {
+        // runtime-spec: a failing poststart hook is a warning.
+        eprintln!("dory start: warning: {e}");
+    }
+    Ok(())
 }
 
 fn rewrite_status(c: &Container, status: &str) -> Result<(), Error> {
@@ -263,7 +282,21 @@ pub fn delete(c: &Container, force: bool) -> Result<(), Error> {
         }
         cg.remove().map_err(Error::Cgroup)?;
     }
-    std::fs::remove_dir_all(&c.dir).map_err(|e| Error::Io(format!("remove {}", c.dir.display()), e))
+    std::fs::remove_dir_all(&c.dir)
+        .map_err(|e| Error::Io(format!("remove {}", c.dir.display()), e))?;
+    let s = c.state();
+    if let Err(e) = hooks::run_phase(
+        Path::new(s.bundle),
+        &c.id,
+        "stopped",
+        0,
+        Phase::Poststop,
+        None,
+    ) {
+        // runtime-spec: a failing poststop hook is a warning.
+        eprintln!("dory delete: warning: {e}");
+    }
+    Ok(())
 }
 
 fn kill_and_wait(c: &Container) -> Result<(), Error> {

@@ -3,6 +3,7 @@
 //! `dory run` and PID 1 (`init`) both start containers through [`launch`].
 
 pub mod exec;
+pub mod hooks;
 pub mod lifecycle;
 pub mod run;
 pub mod state;
@@ -82,6 +83,9 @@ pub struct Started {
     pub pty_master: Option<OwnedFd>,
     /// `process.terminal` of the config.
     pub terminal: bool,
+    /// The config has poststart/poststop hooks (re-read from the bundle when due).
+    pub later_hooks: bool,
+    pub bundle: PathBuf,
     state_dir: PathBuf,
     cgroup: Option<Cgroup>,
 }
@@ -100,6 +104,8 @@ pub enum Error {
     Parent(&'static str, Errno),
     /// The child failed a setup step (message built from the plan).
     Child(String, Failure),
+    /// A prestart, createRuntime or createContainer hook failed.
+    Hook(String),
 }
 
 impl fmt::Display for Error {
@@ -115,6 +121,7 @@ impl fmt::Display for Error {
             Error::Clone(e) => write!(f, "clone: {}", e.desc()),
             Error::Parent(step, e) => write!(f, "{step}: {}", e.desc()),
             Error::Child(m, _) => f.write_str(m),
+            Error::Hook(m) => f.write_str(m),
         }
     }
 }
@@ -270,7 +277,9 @@ pub fn launch(opts: LaunchOptions<'_>) -> Result<Started, Error> {
     }
     let task_raw: Vec<RawFd> = task_fds.iter().map(|f| f.as_raw_fd()).collect();
     // create: the child blocks opening this fifo until `dory start` reads it.
-    let fifo = if opts.create {
+    // `run` with startContainer hooks also stops there: the hooks run before the program.
+    let start_hooks = !hooks::Phase::StartContainer.of(&spec).is_empty();
+    let fifo = if opts.create || start_hooks {
         let path = state_dir.join(EXEC_FIFO);
         nix::unistd::mkfifo(&path, nix::sys::stat::Mode::from_bits_truncate(0o622))
             .map_err(|e| Error::Parent("create exec.fifo", e))?;
@@ -305,6 +314,13 @@ pub fn launch(opts: LaunchOptions<'_>) -> Result<Started, Error> {
             exec_fifo: fifo.as_ref().map(|f| f.as_raw_fd()),
             preserve_fds: opts.preserve_fds,
         },
+        hooks_before_pivot: [
+            hooks::Phase::Prestart,
+            hooks::Phase::CreateRuntime,
+            hooks::Phase::CreateContainer,
+        ]
+        .iter()
+        .any(|p| !p.of(&spec).is_empty()),
     };
 
     let mut parent_adds_pid = false;
@@ -340,6 +356,15 @@ pub fn launch(opts: LaunchOptions<'_>) -> Result<Started, Error> {
 
     // From here a failure must also kill and reap the child.
     let cgroup_to_join = undo.cgroup.as_ref().filter(|_| parent_adds_pid);
+    let bundle_text = bundle.to_string_lossy();
+    let run_create_hooks = |pid: i32| -> Result<(), Error> {
+        let st = hooks::state_json(opts.id, "creating", pid, &bundle_text);
+        for phase in [hooks::Phase::Prestart, hooks::Phase::CreateRuntime] {
+            hooks::run(phase.of(&spec), phase, &st, None).map_err(Error::Hook)?;
+        }
+        let phase = hooks::Phase::CreateContainer;
+        hooks::run(phase.of(&spec), phase, &st, Some(pid)).map_err(Error::Hook)
+    };
     let result = finish_parent(
         &plan,
         pid,
@@ -348,6 +373,7 @@ pub fn launch(opts: LaunchOptions<'_>) -> Result<Started, Error> {
         gid_maps,
         cgroup_to_join,
         wait_for_parent,
+        &run_create_hooks,
     );
     let pty_master = match result.and_then(|m| hand_over_pty(m, opts.console_socket)) {
         Ok(m) => m,
@@ -359,7 +385,6 @@ pub fn launch(opts: LaunchOptions<'_>) -> Result<Started, Error> {
     };
 
     let rootfs = plan.strings.text(plan.rootfs);
-    let bundle_text = bundle.to_string_lossy();
     let created = state::now_rfc3339();
     let st = state::State {
         id: opts.id,
@@ -373,6 +398,22 @@ pub fn launch(opts: LaunchOptions<'_>) -> Result<Started, Error> {
         cgroup: &cgroup_path,
     };
     state::write(&state_dir, &st).map_err(|e| Error::StateDir(state_dir.clone(), e))?;
+    if !opts.create && start_hooks {
+        let phase = hooks::Phase::StartContainer;
+        let released = hooks::run(
+            phase.of(&spec),
+            phase,
+            &hooks::state_json(opts.id, "created", pid, &bundle_text),
+            Some(pid),
+        )
+        .map_err(Error::Hook)
+        .and_then(|()| release_exec_fifo(&state_dir.join(EXEC_FIFO)));
+        if let Err(e) = released {
+            let _ = nix::sys::signal::kill(Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+            let _ = waitpid(Pid::from_raw(pid), None);
+            return Err(e);
+        }
+    }
     if let Some(p) = opts.pid_file {
         write_pid_file(p, pid).map_err(|e| Error::StateDir(p.to_path_buf(), e))?;
     }
@@ -382,6 +423,8 @@ pub fn launch(opts: LaunchOptions<'_>) -> Result<Started, Error> {
         pid,
         pty_master,
         terminal: plan.process.terminal,
+        later_hooks: hooks::has_later_hooks(&spec),
+        bundle: bundle.clone(),
         state_dir,
         cgroup,
     })
@@ -397,6 +440,7 @@ fn finish_parent(
     gid_maps: &[spec::IdMapping],
     cgroup: Option<&Cgroup>,
     send_go: bool,
+    create_hooks: &dyn Fn(i32) -> Result<(), Error>,
 ) -> Result<Option<OwnedFd>, Error> {
     if plan.clone_flags & libc::CLONE_NEWUSER != 0 {
         write_id_map(pid, "uid_map", uid_maps)?;
@@ -416,7 +460,11 @@ fn finish_parent(
             // EOF: the child's end closed on exec.
             Ok(None) => return Ok(pty),
             Ok(Some((n, fd))) => {
-                if msg.first() == Some(&sandbox::MSG_READY) {
+                if msg.first() == Some(&sandbox::MSG_HOOKS) {
+                    create_hooks(pid)?;
+                    nix::unistd::write(sock, &[sandbox::MSG_GO])
+                        .map_err(|e| Error::Parent("signal the container", e))?;
+                } else if msg.first() == Some(&sandbox::MSG_READY) {
                     // create: set up and waiting for `dory start`.
                     return Ok(pty);
                 } else if msg.first() == Some(&sandbox::MSG_PTY) {
@@ -447,6 +495,20 @@ fn hand_over_pty(master: Option<OwnedFd>, socket: Option<&Path>) -> Result<Optio
     sys::send_fd(stream.as_fd(), b"/dev/ptmx", m.as_fd())
         .map_err(|e| Error::Parent("send to --console-socket", e))?;
     Ok(None)
+}
+
+/// Lets a container waiting on its exec fifo go on (what `start` does), then removes it.
+fn release_exec_fifo(path: &Path) -> Result<(), Error> {
+    let fifo = nix::fcntl::open(
+        path,
+        nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(|e| Error::Parent("open exec.fifo", e))?;
+    let mut b = [0u8; 1];
+    let _ = nix::unistd::read(&fifo, &mut b);
+    let _ = std::fs::remove_file(path);
+    Ok(())
 }
 
 /// Writes a pid file atomically (no newline, as runc).
@@ -513,6 +575,7 @@ pub fn describe_failure(plan: &Plan, f: &Failure) -> String {
         Step::Capabilities => format!("config.json: process.capabilities: {err}"),
         Step::NoNewPrivileges => format!("config.json: process.noNewPrivileges: {err}"),
         Step::JoinNamespace => format!("config.json: linux.namespaces: setns: {err}"),
+        Step::Hooks => format!("hooks: {err}"),
         Step::OomScoreAdj => format!("config.json: process.oomScoreAdj: {err}"),
         Step::JoinCgroup => format!("cgroup: join: {err}"),
         Step::Console => format!("config.json: process.terminal: open the console: {err}"),

@@ -359,3 +359,23 @@ pub fn clone3_into_cgroup(flags: c_int, cgroup: BorrowedFd<'_>) -> Result<libc::
     };
     check(ret).map(|p| p as libc::pid_t)
 }
+
+/// Makes `cmd`'s child `setns(2)` into each namespace fd between fork and exec.
+pub fn join_namespaces_on_spawn(cmd: &mut std::process::Command, fds: Vec<OwnedFd>) {
+    let raw: Vec<RawFd> = fds.iter().map(|f| f.as_raw_fd()).collect();
+    let keep = fds;
+    // SAFETY: the closure runs in the forked child before exec and only calls setns(2),
+    // which is async-signal-safe; it neither allocates nor takes locks. `keep` holds the
+    // fds open until the Command is dropped.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(cmd, move |/* child */| {
+            let _ = &keep;
+            for fd in &raw {
+                if libc::setns(*fd, 0) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
+    }
+}
