@@ -5,7 +5,7 @@ use std::time::Duration;
 use super::args::{flag, FlagSpec};
 use super::{parse_or_usage, Global};
 use crate::container::lifecycle::{Container, Status};
-use crate::spec::{Cpu, Memory, Pids, Resources};
+use crate::spec::{Memory, Pids, Resources};
 
 const UPDATE_FLAGS: &[FlagSpec] = &[
     flag("resources", Some('r'), true),
@@ -188,6 +188,7 @@ pub fn cmd_events(g: &Global, argv: &[String]) -> i32 {
             return 1;
         }
     };
+    let mut ooms = 0;
     loop {
         if c.status() == Status::Stopped {
             if p.has("stats") {
@@ -210,6 +211,12 @@ pub fn cmd_events(g: &Global, argv: &[String]) -> i32 {
         );
         if p.has("stats") {
             return 0;
+        }
+        // An OOM kill since the last look becomes an "oom" event, as runc reports it.
+        let now = cg.memory_events_oom().unwrap_or(ooms);
+        if now > ooms {
+            println!("{{\"type\":\"oom\",\"id\":\"{id}\"}}");
+            ooms = now;
         }
         std::thread::sleep(interval);
     }

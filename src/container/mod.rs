@@ -365,16 +365,14 @@ pub fn launch(opts: LaunchOptions<'_>) -> Result<Started, Error> {
         let phase = hooks::Phase::CreateContainer;
         hooks::run(phase.of(&spec), phase, &st, Some(pid)).map_err(Error::Hook)
     };
-    let result = finish_parent(
-        &plan,
-        pid,
-        &parent_sock,
+    let side = ParentSide {
         uid_maps,
         gid_maps,
-        cgroup_to_join,
-        wait_for_parent,
-        &run_create_hooks,
-    );
+        cgroup: cgroup_to_join,
+        send_go: wait_for_parent,
+        create_hooks: &run_create_hooks,
+    };
+    let result = finish_parent(&plan, pid, &parent_sock, side);
     let pty_master = match result.and_then(|m| hand_over_pty(m, opts.console_socket)) {
         Ok(m) => m,
         Err(e) => {
@@ -430,18 +428,28 @@ pub fn launch(opts: LaunchOptions<'_>) -> Result<Started, Error> {
     })
 }
 
-/// The parent's half of the handshake: id maps, cgroup, oom score, then "go"; returns
-/// the pty master if the child sent one, once the child has exec'd.
-fn finish_parent(
-    plan: &Plan,
-    pid: i32,
-    sock: &OwnedFd,
-    uid_maps: &[spec::IdMapping],
-    gid_maps: &[spec::IdMapping],
-    cgroup: Option<&Cgroup>,
+/// What the parent does for the child between clone and exec.
+struct ParentSide<'a> {
+    uid_maps: &'a [spec::IdMapping],
+    gid_maps: &'a [spec::IdMapping],
+    /// Move the child into this cgroup (when clone3 could not place it).
+    cgroup: Option<&'a Cgroup>,
+    /// The child waits for "go" after its id maps / cgroup.
     send_go: bool,
-    create_hooks: &dyn Fn(i32) -> Result<(), Error>,
-) -> Result<Option<OwnedFd>, Error> {
+    create_hooks: &'a dyn Fn(i32) -> Result<(), Error>,
+}
+
+/// The parent's half of the handshake: id maps, cgroup, then "go"; hooks when the child
+/// asks; returns the pty master if the child sent one, once the child has exec'd (or, for
+/// create, is waiting for start).
+fn finish_parent(plan: &Plan, pid: i32, sock: &OwnedFd, side: ParentSide<'_>) -> Result<Option<OwnedFd>, Error> {
+    let ParentSide {
+        uid_maps,
+        gid_maps,
+        cgroup,
+        send_go,
+        create_hooks,
+    } = side;
     if plan.clone_flags & libc::CLONE_NEWUSER != 0 {
         write_id_map(pid, "uid_map", uid_maps)?;
         write_id_map(pid, "gid_map", gid_maps)?;
