@@ -145,7 +145,6 @@ impl Layout {
             .iter()
             .map(|h| (h.controllers.as_str(), h.mount_point.as_path()))
     }
-
 }
 
 fn parse(text: &str, root: &Path, fake: Option<PathBuf>) -> Result<Layout, Error> {

@@ -34,7 +34,9 @@ pub fn parse_bytes(text: &str) -> Option<i64> {
         return Some(-1);
     }
     let lower = t.to_ascii_lowercase();
-    let digits_end = lower.find(|c: char| !c.is_ascii_digit()).unwrap_or(lower.len());
+    let digits_end = lower
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(lower.len());
     let (num, unit) = lower.split_at(digits_end);
     let n: i64 = num.parse().ok()?;
     let mult: i64 = match unit.trim_end_matches('b').trim_end_matches('i') {
@@ -49,7 +51,8 @@ pub fn parse_bytes(text: &str) -> Option<i64> {
 }
 
 fn num<T: std::str::FromStr>(flag: &str, v: &str) -> Result<T, String> {
-    v.parse().map_err(|_| format!("--{flag} \"{v}\": not a number"))
+    v.parse()
+        .map_err(|_| format!("--{flag} \"{v}\": not a number"))
 }
 
 fn bytes(flag: &str, v: &str) -> Result<i64, String> {
@@ -76,7 +79,15 @@ pub fn cmd_update(g: &Global, argv: &[String]) -> i32 {
         eprintln!("dory update: container {id} is not running");
         return 1;
     }
-    for unsupported in ["blkio-weight", "l3-cache-schema", "mem-bw-schema", "kernel-memory", "kernel-memory-tcp", "cpu-rt-period", "cpu-rt-runtime"] {
+    for unsupported in [
+        "blkio-weight",
+        "l3-cache-schema",
+        "mem-bw-schema",
+        "kernel-memory",
+        "kernel-memory-tcp",
+        "cpu-rt-period",
+        "cpu-rt-runtime",
+    ] {
         if p.has(unsupported) {
             eprintln!("dory update: --{unsupported} is not supported");
             return 1;
@@ -101,7 +112,9 @@ pub fn cmd_update(g: &Global, argv: &[String]) -> i32 {
             match serde_json_core::from_slice::<Resources<'_>>(&file_text) {
                 Ok((r, _)) => r,
                 Err(_) => {
-                    eprintln!("dory update: --resources {path}: not a valid linux.resources JSON object");
+                    eprintln!(
+                        "dory update: --resources {path}: not a valid linux.resources JSON object"
+                    );
                     return 1;
                 }
             }
@@ -112,7 +125,10 @@ pub fn cmd_update(g: &Global, argv: &[String]) -> i32 {
         eprintln!("dory update: {e}");
         return 1;
     }
-    match c.cgroup().and_then(|cg| cg.update(&res).map_err(crate::container::lifecycle::Error::Cgroup)) {
+    match c.cgroup().and_then(|cg| {
+        cg.update(&res)
+            .map_err(crate::container::lifecycle::Error::Cgroup)
+    }) {
         Ok(()) => 0,
         Err(e) => {
             eprintln!("dory update: {e}");
@@ -124,7 +140,11 @@ pub fn cmd_update(g: &Global, argv: &[String]) -> i32 {
 fn apply_flags<'a>(p: &'a super::args::Parsed, res: &mut Resources<'a>) -> Result<(), String> {
     let mut mem = res.memory.unwrap_or_default();
     let mut mem_set = res.memory.is_some();
-    for (f, slot) in [("memory", &mut mem.limit), ("memory-reservation", &mut mem.reservation), ("memory-swap", &mut mem.swap)] {
+    for (f, slot) in [
+        ("memory", &mut mem.limit),
+        ("memory-reservation", &mut mem.reservation),
+        ("memory-swap", &mut mem.swap),
+    ] {
         if let Some(v) = p.get(f) {
             *slot = Some(bytes(f, v)?);
             mem_set = true;
@@ -155,17 +175,29 @@ fn apply_flags<'a>(p: &'a super::args::Parsed, res: &mut Resources<'a>) -> Resul
         cpu.mems = Some(v);
         cpu_set = true;
     }
-    if cpu_set || cpu.shares.is_some() || cpu.quota.is_some() || cpu.period.is_some() || cpu.cpus.is_some() || cpu.mems.is_some() {
+    if cpu_set
+        || cpu.shares.is_some()
+        || cpu.quota.is_some()
+        || cpu.period.is_some()
+        || cpu.cpus.is_some()
+        || cpu.mems.is_some()
+    {
         res.cpu = Some(cpu);
     }
     if let Some(v) = p.get("pids-limit") {
-        res.pids = Some(Pids { limit: num("pids-limit", v)? });
+        res.pids = Some(Pids {
+            limit: num("pids-limit", v)?,
+        });
     }
     Ok(())
 }
 
 pub fn cmd_events(g: &Global, argv: &[String]) -> i32 {
-    let p = match parse_or_usage("events", argv, &[flag("stats", None, false), flag("interval", None, true)]) {
+    let p = match parse_or_usage(
+        "events",
+        argv,
+        &[flag("stats", None, false), flag("interval", None, true)],
+    ) {
         Ok(p) => p,
         Err(c) => return c,
     };

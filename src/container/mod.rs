@@ -323,10 +323,20 @@ pub fn launch(opts: LaunchOptions<'_>) -> Result<Started, Error> {
         .any(|p| !p.of(&spec).is_empty()),
     };
 
+    // A new time namespace gets its offsets before any process is in it: the parent
+    // unshares it for its children, writes the offsets, and returns to its own after clone.
+    let mut clone_flags = plan.clone_flags;
+    let restore_time_ns = if clone_flags & spec::CLONE_NEWTIME != 0 {
+        clone_flags &= !spec::CLONE_NEWTIME;
+        let offsets = linux.map(|l| &l.time_offsets);
+        Some(enter_time_ns(offsets)?)
+    } else {
+        None
+    };
     let mut parent_adds_pid = false;
     let cloned = match v2_fd
         .as_ref()
-        .map(|fd| sys::clone3_into_cgroup(plan.clone_flags, fd.as_fd()))
+        .map(|fd| sys::clone3_into_cgroup(clone_flags, fd.as_fd()))
     {
         Some(Ok(0)) => sandbox::run_child(&ctx),
         Some(Ok(pid)) => Ok(pid),
@@ -334,12 +344,18 @@ pub fn launch(opts: LaunchOptions<'_>) -> Result<Started, Error> {
         Some(Err(_)) => {
             parent_adds_pid = true;
             ctx.wait_for_parent = true;
-            sys::clone_fork(plan.clone_flags)
+            sys::clone_fork(clone_flags)
         }
-        None => sys::clone_fork(plan.clone_flags),
+        None => sys::clone_fork(clone_flags),
     };
     if let Some(own) = restore_pid_ns {
         let _ = nix::sched::setns(own.as_fd(), nix::sched::CloneFlags::CLONE_NEWPID);
+    }
+    if let Some(own) = restore_time_ns {
+        let _ = nix::sched::setns(
+            own.as_fd(),
+            nix::sched::CloneFlags::from_bits_retain(spec::CLONE_NEWTIME),
+        );
     }
     let pid = match cloned {
         Ok(0) => sandbox::run_child(&ctx),
@@ -442,7 +458,12 @@ struct ParentSide<'a> {
 /// The parent's half of the handshake: id maps, cgroup, then "go"; hooks when the child
 /// asks; returns the pty master if the child sent one, once the child has exec'd (or, for
 /// create, is waiting for start).
-fn finish_parent(plan: &Plan, pid: i32, sock: &OwnedFd, side: ParentSide<'_>) -> Result<Option<OwnedFd>, Error> {
+fn finish_parent(
+    plan: &Plan,
+    pid: i32,
+    sock: &OwnedFd,
+    side: ParentSide<'_>,
+) -> Result<Option<OwnedFd>, Error> {
     let ParentSide {
         uid_maps,
         gid_maps,
@@ -503,6 +524,40 @@ fn hand_over_pty(master: Option<OwnedFd>, socket: Option<&Path>) -> Result<Optio
     sys::send_fd(stream.as_fd(), b"/dev/ptmx", m.as_fd())
         .map_err(|e| Error::Parent("send to --console-socket", e))?;
     Ok(None)
+}
+
+/// Unshares a time namespace for the children to come and writes its clock offsets;
+/// returns our own time namespace to go back to.
+fn enter_time_ns(
+    offsets: Option<&heapless::LinearMap<&str, spec::TimeOffset, { spec::MAX_TIME_OFFSETS }>>,
+) -> Result<OwnedFd, Error> {
+    let own = nix::fcntl::open(
+        c"/proc/self/ns/time",
+        nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(|e| Error::Namespace("/proc/self/ns/time".into(), e))?;
+    nix::sched::unshare(nix::sched::CloneFlags::from_bits_retain(
+        spec::CLONE_NEWTIME,
+    ))
+    .map_err(|e| Error::Namespace("time".into(), e))?;
+    let mut text = String::new();
+    for (clock, off) in offsets.into_iter().flatten() {
+        text.push_str(&format!("{clock} {} {}\n", off.secs, off.nanosecs));
+    }
+    if !text.is_empty() {
+        if let Err(e) = std::fs::write("/proc/self/timens_offsets", text) {
+            let _ = nix::sched::setns(
+                own.as_fd(),
+                nix::sched::CloneFlags::from_bits_retain(spec::CLONE_NEWTIME),
+            );
+            return Err(Error::Parent(
+                "linux.timeOffsets",
+                Errno::from_raw(e.raw_os_error().unwrap_or(0)),
+            ));
+        }
+    }
+    Ok(own)
 }
 
 /// Lets a container waiting on its exec fifo go on (what `start` does), then removes it.

@@ -220,6 +220,14 @@ fn setup_and_exec(ctx: &ChildContext<'_>) -> Result<Never, Failure> {
     if ctx.wait_for_parent {
         wait_for_parent(ctx.sync)?;
     }
+    // In a new user namespace we start unmapped (as the overflow id): become its root, so
+    // files we create (device nodes, mount points) get mapped owners.
+    if plan.clone_flags & libc::CLONE_NEWUSER != 0 {
+        let root_gid = Gid::from_raw(0);
+        let root_uid = Uid::from_raw(0);
+        nix::unistd::setresgid(root_gid, root_gid, root_gid).map_err(at(Step::SetUser))?;
+        nix::unistd::setresuid(root_uid, root_uid, root_uid).map_err(at(Step::SetUser))?;
+    }
     // Joined namespaces before anything else, user first, so later steps act inside them.
     join_namespaces(ctx.join_fds)?;
     // Now that we are in our cgroup, a new cgroup namespace is rooted there.
