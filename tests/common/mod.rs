@@ -370,16 +370,49 @@ fn code_of(status: std::process::ExitStatus) -> i32 {
         .unwrap_or_else(|| 128 + status.signal().unwrap_or(0))
 }
 
-/// Reads a pipe to the end on a thread.
-fn drain<R: Read + Send + 'static>(r: Option<R>) -> std::thread::JoinHandle<String> {
-    std::thread::spawn(move || {
-        let mut s = Vec::new();
-        if let Some(mut r) = r {
-            let _ = r.read_to_end(&mut s);
-        }
-        String::from_utf8_lossy(&s).into_owned()
-    })
+/// A pipe read to the end on a thread.
+pub struct Drain {
+    rx: Receiver<Vec<u8>>,
+    got: Vec<u8>,
 }
+
+impl Drain {
+    /// What arrived until EOF, or until `grace` passed without EOF: a process the
+    /// container left behind may hold the pipe open (the test then fails on its own
+    /// checks instead of hanging).
+    pub fn collect(mut self, grace: Duration) -> String {
+        let deadline = Instant::now() + grace;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.rx.recv_timeout(left) {
+                Ok(chunk) => self.got.extend(chunk),
+                Err(_) => break,
+            }
+        }
+        String::from_utf8_lossy(&self.got).into_owned()
+    }
+}
+
+/// Reads a pipe to the end on a thread, chunk by chunk.
+fn drain<R: Read + Send + 'static>(r: Option<R>) -> Drain {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let Some(mut r) = r else { return };
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = r.read(&mut buf) {
+            if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    Drain {
+        rx,
+        got: Vec::new(),
+    }
+}
+
+/// How long to wait for a pipe's EOF after the process exited.
+pub const PIPE_GRACE: Duration = Duration::from_secs(2);
 
 /// Waits for `child` at most `TIMEOUT`; on timeout kills it and panics.
 fn wait_timeout(child: &mut Child, what: &str) -> std::process::ExitStatus {
@@ -427,8 +460,8 @@ pub fn run_cmd_input(cmd: &mut Command, input: Option<&str>) -> Out {
     let st = wait_timeout(&mut child, &what);
     Out {
         code: code_of(st),
-        stdout: out.join().unwrap(),
-        stderr: err.join().unwrap(),
+        stdout: out.collect(PIPE_GRACE),
+        stderr: err.collect(PIPE_GRACE),
     }
 }
 
@@ -443,10 +476,39 @@ pub struct Running {
     stdin: Option<ChildStdin>,
     lines: Receiver<String>,
     seen: Vec<String>,
-    stderr: Option<std::thread::JoinHandle<String>>,
+    stderr: Option<Drain>,
 }
 
 impl Running {
+    /// Starts `cmd` with stdin, stdout and stderr as pipes.
+    pub fn spawn(mut cmd: Command) -> Running {
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn dory run");
+        let stdin = child.stdin.take();
+        let stdout = child.stdout.take().unwrap();
+        let stderr = drain(child.stderr.take());
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for l in BufReader::new(stdout).lines() {
+                let Ok(l) = l else { break };
+                if tx.send(l).is_err() {
+                    break;
+                }
+            }
+        });
+        Running {
+            child: Some(child),
+            stdin,
+            lines: rx,
+            seen: Vec::new(),
+            stderr: Some(stderr),
+        }
+    }
+
     /// The host pid of the `dory run` process.
     pub fn dory_pid(&self) -> i32 {
         self.child.as_ref().unwrap().id() as i32
@@ -470,7 +532,7 @@ impl Running {
                     let err = self
                         .stderr
                         .take()
-                        .map(|h| h.join().unwrap())
+                        .map(|d| d.collect(PIPE_GRACE))
                         .unwrap_or_default();
                     panic!("dory ended ({code:?}) before printing {line:?}; stdout {:?}; stderr:\n{err}", self.seen)
                 }
@@ -496,7 +558,7 @@ impl Running {
         let mut child = self.child.take().unwrap();
         let st = wait_timeout(&mut child, "dory run");
         let mut stdout: Vec<String> = std::mem::take(&mut self.seen);
-        while let Ok(l) = self.lines.recv_timeout(TIMEOUT) {
+        while let Ok(l) = self.lines.recv_timeout(PIPE_GRACE) {
             stdout.push(l);
         }
         let mut text = stdout.join("\n");
@@ -507,7 +569,7 @@ impl Running {
             stderr: self
                 .stderr
                 .take()
-                .map(|h| h.join().unwrap())
+                .map(|d| d.collect(PIPE_GRACE))
                 .unwrap_or_default(),
         }
     }
@@ -644,36 +706,16 @@ impl Bundle {
         run_cmd(&mut self.run_cmd())
     }
 
+    /// Writes the config and returns the `run` command.
+    pub fn run_cmd_written(&self) -> Command {
+        self.write_config();
+        self.run_cmd()
+    }
+
     /// Writes the config and starts the container without waiting (stdin and stdout are
     /// pipes the test drives).
     pub fn spawn(&self) -> Running {
-        self.write_config();
-        let mut child = self
-            .run_cmd()
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn dory run");
-        let stdin = child.stdin.take();
-        let stdout = child.stdout.take().unwrap();
-        let stderr = drain(child.stderr.take());
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for l in BufReader::new(stdout).lines() {
-                let Ok(l) = l else { break };
-                if tx.send(l).is_err() {
-                    break;
-                }
-            }
-        });
-        Running {
-            child: Some(child),
-            stdin,
-            lines: rx,
-            seen: Vec::new(),
-            stderr: Some(stderr),
-        }
+        Running::spawn(self.run_cmd_written())
     }
 
     /// `<state root>/<id>`.
