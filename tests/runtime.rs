@@ -857,3 +857,93 @@ fn bundle_defaults_to_the_current_directory() {
     r.finish().expect_code(0);
     b.assert_nothing_left();
 }
+
+#[test]
+fn terminal_output_is_not_truncated_at_exit() {
+    needs_root!();
+    let mut b = Bundle::new("tty-big", &["sh", "-c", "seq 1 50000; echo last-line"]);
+    b.config["process"]["terminal"] = Value::Bool(true);
+    b.write_config();
+    let cmdline = format!(
+        "{DORY} --root {} run --bundle {} {}",
+        b.state_root.display(),
+        b.dir.display(),
+        b.id
+    );
+    let out = run_cmd(std::process::Command::new("script").args(["-qec", &cmdline, "/dev/null"]));
+    out.expect_code(0);
+    let text = out.stdout.replace('\r', "");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 50_001, "{}", out.stderr);
+    assert_eq!(lines[49_999], "50000");
+    assert_eq!(lines[50_000], "last-line");
+    b.assert_nothing_left();
+}
+
+#[test]
+fn cgroup_resources_are_applied() {
+    needs_root!();
+    let mut b = Bundle::new(
+        "resources",
+        &[
+            "sh",
+            "-c",
+            "echo mem=$(cat /sys/fs/cgroup/memory/memory.limit_in_bytes); \
+             echo pids=$(cat /sys/fs/cgroup/pids/pids.max); echo ready; read x",
+        ],
+    );
+    if !Path::new("/sys/fs/cgroup/memory/memory.limit_in_bytes").exists() {
+        panic!("this test expects cgroup v1 memory and pids hierarchies (as on the CI machine)");
+    }
+    b.config["linux"]["resources"]["memory"] = serde_json::json!({"limit": 67_108_864});
+    b.config["linux"]["resources"]["pids"] = serde_json::json!({"limit": 50});
+    let mut r = b.spawn();
+    r.wait_line("ready");
+    let host = |ctrl: &str, file: &str| {
+        std::fs::read_to_string(format!("/sys/fs/cgroup/{ctrl}/dory-test/{}/{file}", b.id))
+            .unwrap()
+            .trim()
+            .to_owned()
+    };
+    assert_eq!(host("memory", "memory.limit_in_bytes"), "67108864");
+    assert_eq!(host("pids", "pids.max"), "50");
+    r.send("\n");
+    let out = r.finish();
+    out.expect_code(0);
+    // The container sees its own cgroup at the root of its cgroup namespace.
+    assert_eq!(out.value("mem"), Some("67108864"), "{}", out.stdout);
+    assert_eq!(out.value("pids"), Some("50"), "{}", out.stdout);
+    b.assert_nothing_left();
+}
+
+#[test]
+fn list_reports_unusual_bundle_paths_exactly() {
+    needs_root!();
+    let mut b = Bundle::new("oddpath", &["sh", "-c", "echo ready; read x"]);
+    // A bundle directory whose name needs JSON escaping: quote, backslash, space, é.
+    b.dir = b.base.join("b \"q\\ é");
+    std::fs::create_dir(&b.dir).unwrap();
+    let bundle = b.dir.to_str().unwrap().to_owned();
+    let mut r = b.spawn();
+    r.wait_line("ready");
+    let st = b.wait_state();
+    assert_eq!(st.json["bundle"], bundle.as_str(), "state.json");
+    let json = run_cmd(&mut b.cmd(&["list", "--format", "json"]));
+    json.expect_code(0);
+    let v: Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(
+        v[0]["bundle"],
+        bundle.as_str(),
+        "list --format json: {}",
+        json.stdout
+    );
+    let table = run_cmd(&mut b.cmd(&["list"]));
+    assert!(
+        table.stdout.contains(&format!("   {bundle}   ")),
+        "list:\n{}",
+        table.stdout
+    );
+    r.send("\n");
+    r.finish().expect_code(0);
+    b.assert_nothing_left();
+}
