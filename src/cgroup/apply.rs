@@ -16,15 +16,15 @@ use crate::spec::{Cpu, DeviceRule, Memory, Resources};
 const DEFAULT_DEVICE_RULES: [&str; 11] = [
     "c *:* m",
     "b *:* m",
-    "c 1:3 rwm",   // /dev/null
-    "c 1:5 rwm",   // /dev/zero
-    "c 1:7 rwm",   // /dev/full
-    "c 1:8 rwm",   // /dev/random
-    "c 1:9 rwm",   // /dev/urandom
-    "c 5:0 rwm",   // /dev/tty
-    "c 5:2 rwm",   // /dev/ptmx
+    "c 1:3 rwm",    // /dev/null
+    "c 1:5 rwm",    // /dev/zero
+    "c 1:7 rwm",    // /dev/full
+    "c 1:8 rwm",    // /dev/random
+    "c 1:9 rwm",    // /dev/urandom
+    "c 5:0 rwm",    // /dev/tty
+    "c 5:2 rwm",    // /dev/ptmx
     "c 10:200 rwm", // /dev/net/tun
-    "c 136:* rwm", // /dev/pts/*
+    "c 136:* rwm",  // /dev/pts/*
 ];
 
 /// Checks what needs no file system: fields this cgroup version cannot honour and values
@@ -60,7 +60,10 @@ pub(super) fn check(res: &Resources<'_>, v2: bool) -> Result<(), Error> {
                 "realtime CPU limits require cgroup v1",
             );
         }
-        for (field, v) in [("linux.resources.cpu.cpus", c.cpus), ("linux.resources.cpu.mems", c.mems)] {
+        for (field, v) in [
+            ("linux.resources.cpu.cpus", c.cpus),
+            ("linux.resources.cpu.mems", c.mems),
+        ] {
             if v.is_some_and(|s| s.contains('\\')) {
                 return invalid(field, "JSON escapes are not supported here");
             }
@@ -282,8 +285,16 @@ impl Cgroup {
         // v1: memory.memsw.limit_in_bytes (memory + swap) must stay >= memory.limit_in_bytes,
         // so raising both above the current memsw needs memsw first. Try the limit first
         // (right for a new cgroup) and swap the order on EINVAL.
-        let memsw = |this: &Self, s| this.put(SWAP, dir, "memory.memsw.limit_in_bytes", format_args!("{s}"));
-        let limit = |this: &Self, l| this.put(LIMIT, dir, "memory.limit_in_bytes", format_args!("{l}"));
+        let memsw = |this: &Self, s| {
+            this.put(
+                SWAP,
+                dir,
+                "memory.memsw.limit_in_bytes",
+                format_args!("{s}"),
+            )
+        };
+        let limit =
+            |this: &Self, l| this.put(LIMIT, dir, "memory.limit_in_bytes", format_args!("{l}"));
         match (m.limit, m.swap) {
             (Some(l), Some(s)) => match limit(self, l) {
                 Err(Error::Write {
@@ -303,7 +314,12 @@ impl Cgroup {
             (None, None) => {}
         }
         if let Some(r) = m.reservation {
-            self.put(RESERVATION, dir, "memory.soft_limit_in_bytes", format_args!("{r}"))?;
+            self.put(
+                RESERVATION,
+                dir,
+                "memory.soft_limit_in_bytes",
+                format_args!("{r}"),
+            )?;
         }
         if let Some(t) = m.kernel_tcp {
             self.put(
@@ -333,7 +349,13 @@ impl Cgroup {
     }
 
     /// v2 limit files take "max" for unlimited (the spec's -1).
-    fn put_limit(&self, field: &str, dir: &std::path::Path, file: &str, v: i64) -> Result<(), Error> {
+    fn put_limit(
+        &self,
+        field: &str,
+        dir: &std::path::Path,
+        file: &str,
+        v: i64,
+    ) -> Result<(), Error> {
         if v < 0 {
             self.put(field, dir, file, format_args!("max"))
         } else {
@@ -360,19 +382,33 @@ impl Cgroup {
             let dir = self.dir_for(Ctrl::Cpu, "linux.resources.cpu")?;
             if self.v2 {
                 if let Some(s) = shares {
-                    self.put(SHARES, dir, "cpu.weight", format_args!("{}", shares_to_weight(s)))?;
+                    self.put(
+                        SHARES,
+                        dir,
+                        "cpu.weight",
+                        format_args!("{}", shares_to_weight(s)),
+                    )?;
                 }
                 if quota.is_some() || period.is_some() {
                     let field = if quota.is_some() { QUOTA } else { PERIOD };
                     match (quota.filter(|&q| q > 0), period) {
-                        (Some(q), Some(p)) => self.put(field, dir, "cpu.max", format_args!("{q} {p}"))?,
+                        (Some(q), Some(p)) => {
+                            self.put(field, dir, "cpu.max", format_args!("{q} {p}"))?
+                        }
                         (Some(q), None) => self.put(field, dir, "cpu.max", format_args!("{q}"))?,
-                        (None, Some(p)) => self.put(field, dir, "cpu.max", format_args!("max {p}"))?,
+                        (None, Some(p)) => {
+                            self.put(field, dir, "cpu.max", format_args!("max {p}"))?
+                        }
                         (None, None) => self.put(field, dir, "cpu.max", format_args!("max"))?,
                     }
                 }
                 if let Some(b) = c.burst {
-                    self.put("linux.resources.cpu.burst", dir, "cpu.max.burst", format_args!("{b}"))?;
+                    self.put(
+                        "linux.resources.cpu.burst",
+                        dir,
+                        "cpu.max.burst",
+                        format_args!("{b}"),
+                    )?;
                 }
             } else {
                 if let Some(s) = shares {
@@ -386,7 +422,12 @@ impl Cgroup {
                     self.put(QUOTA, dir, "cpu.cfs_quota_us", format_args!("{q}"))?;
                 }
                 if let Some(b) = c.burst {
-                    self.put("linux.resources.cpu.burst", dir, "cpu.cfs_burst_us", format_args!("{b}"))?;
+                    self.put(
+                        "linux.resources.cpu.burst",
+                        dir,
+                        "cpu.cfs_burst_us",
+                        format_args!("{b}"),
+                    )?;
                 }
                 if let Some(p) = c.realtime_period {
                     self.put(
@@ -406,7 +447,12 @@ impl Cgroup {
                 }
             }
             if let Some(i) = c.idle {
-                self.put("linux.resources.cpu.idle", dir, "cpu.idle", format_args!("{i}"))?;
+                self.put(
+                    "linux.resources.cpu.idle",
+                    dir,
+                    "cpu.idle",
+                    format_args!("{i}"),
+                )?;
             }
         }
         for (field, file, v) in [
@@ -434,7 +480,11 @@ impl Cgroup {
             Err(e) => return Err(e),
         };
         for r in &res.devices {
-            let file = if r.allow { "devices.allow" } else { "devices.deny" };
+            let file = if r.allow {
+                "devices.allow"
+            } else {
+                "devices.deny"
+            };
             self.put(FIELD, dir, file, format_args!("{}", device_rule(r)?))?;
         }
         for rule in DEFAULT_DEVICE_RULES {

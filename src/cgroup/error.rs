@@ -8,34 +8,69 @@ use nix::errno::Errno;
 
 /// Turns an `io::Error` from std::fs into the errno it carries.
 pub(super) fn errno_of(e: &std::io::Error) -> Errno {
-    e.raw_os_error().map_or(Errno::UnknownErrno, Errno::from_raw)
+    e.raw_os_error()
+        .map_or(Errno::UnknownErrno, Errno::from_raw)
 }
 
 #[derive(Debug)]
 pub enum Error {
     /// /proc/self/mountinfo or /proc/self/cgroup could not be read.
-    ReadProc { path: &'static str, errno: Errno },
+    ReadProc {
+        path: &'static str,
+        errno: Errno,
+    },
     /// mountinfo lists no cgroup or cgroup2 filesystem.
     NoCgroupFs,
     /// `linux.cgroupsPath` is in systemd's `slice:prefix:name` form.
     SystemdPath(String),
     /// `linux.cgroupsPath` is empty, the root, or contains `..`.
-    BadPath { path: String, why: &'static str },
+    BadPath {
+        path: String,
+        why: &'static str,
+    },
     /// A relative cgroupsPath needs the caller's own cgroup in this hierarchy, and
     /// /proc/self/cgroup does not list it.
-    NoOwnCgroup { controllers: String },
-    Mkdir { path: PathBuf, errno: Errno },
-    Write { field: String, path: PathBuf, errno: Errno },
-    Read { field: String, path: PathBuf, errno: Errno },
-    Rmdir { path: PathBuf, errno: Errno },
+    NoOwnCgroup {
+        controllers: String,
+    },
+    Mkdir {
+        path: PathBuf,
+        errno: Errno,
+    },
+    Write {
+        field: String,
+        path: PathBuf,
+        errno: Errno,
+    },
+    Read {
+        field: String,
+        path: PathBuf,
+        errno: Errno,
+    },
+    Rmdir {
+        path: PathBuf,
+        errno: Errno,
+    },
     /// A resource needs a v1 controller that has no mounted hierarchy.
-    NoHierarchy { field: String, controller: &'static str },
+    NoHierarchy {
+        field: String,
+        controller: &'static str,
+    },
     /// The field cannot be honoured on this cgroup version.
-    Unsupported { field: String, why: &'static str },
+    Unsupported {
+        field: String,
+        why: &'static str,
+    },
     /// The field's value is invalid.
-    Invalid { field: String, why: &'static str },
+    Invalid {
+        field: String,
+        why: &'static str,
+    },
     /// The freezer did not reach the wanted state in time.
-    FreezeTimeout { path: PathBuf, want: &'static str },
+    FreezeTimeout {
+        path: PathBuf,
+        want: &'static str,
+    },
 }
 
 impl fmt::Display for Error {

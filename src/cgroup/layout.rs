@@ -115,14 +115,22 @@ impl Layout {
 
     /// A layout over a fake cgroupfs: the mounts of `mountinfo` placed under `root` (a
     /// temporary directory). Used by tests; the `fake` field's doc says what differs.
+    #[cfg(test)]
     pub fn fake(mountinfo: &str, root: &Path) -> Result<Layout, Error> {
         parse(mountinfo, root, Some(root.to_path_buf()))
     }
 
     /// Uses `text` as /proc/self/cgroup when resolving relative cgroupsPaths.
+    #[cfg(test)]
     pub fn with_own_cgroup(mut self, text: &str) -> Layout {
         self.own_cgroup = Some(text.to_owned());
         self
+    }
+
+    /// The cgroup2 mount point, on pure v2 or hybrid systems.
+    #[cfg(test)]
+    pub fn unified_mount(&self) -> Option<&Path> {
+        self.unified.as_ref().map(|h| h.mount_point.as_path())
     }
 
     /// Pure cgroup v2 (unified mode): one tree, no v1 hierarchy.
@@ -136,11 +144,6 @@ impl Layout {
         self.v1
             .iter()
             .map(|h| (h.controllers.as_str(), h.mount_point.as_path()))
-    }
-
-    /// The cgroup2 mount point, on pure v2 or hybrid systems.
-    pub fn unified_mount(&self) -> Option<&Path> {
-        self.unified.as_ref().map(|h| h.mount_point.as_path())
     }
 }
 
@@ -163,7 +166,8 @@ fn parse(text: &str, root: &Path, fake: Option<PathBuf>) -> Result<Layout, Error
             "cgroup" => {
                 let controllers = v1_controllers(m.super_options);
                 // A hierarchy mounted twice (bind mounts) is used at its first mount.
-                if controllers.is_empty() || v1.iter().any(|h| same_set(&h.controllers, &controllers))
+                if controllers.is_empty()
+                    || v1.iter().any(|h| same_set(&h.controllers, &controllers))
                 {
                     continue;
                 }
@@ -230,7 +234,8 @@ fn v1_controllers(super_options: &str) -> String {
 
 /// Two comma-separated lists hold the same names (in any order).
 pub(super) fn same_set(a: &str, b: &str) -> bool {
-    a.split(',').count() == b.split(',').count() && a.split(',').all(|x| b.split(',').any(|y| x == y))
+    a.split(',').count() == b.split(',').count()
+        && a.split(',').all(|x| b.split(',').any(|y| x == y))
 }
 
 /// Undoes mountinfo's octal escapes (`\040` for a space, `\134` for a backslash).
@@ -247,9 +252,7 @@ fn unescape(s: &str) -> String {
             .filter(|d| b == b'\\' && d.iter().all(|c| (b'0'..=b'7').contains(c)));
         match oct {
             Some(d) => {
-                let v = d
-                    .iter()
-                    .fold(0u32, |acc, c| acc * 8 + u32::from(c - b'0'));
+                let v = d.iter().fold(0u32, |acc, c| acc * 8 + u32::from(c - b'0'));
                 out.push(u8::try_from(v).unwrap_or(b'?'));
                 i += 4;
             }

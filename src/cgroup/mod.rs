@@ -9,9 +9,6 @@
 //! still on the start path, so it writes only the files of fields that are set and reads
 //! only what it needs (the parent's cpuset on v1, nothing else).
 
-// The container code (lead) is the caller; until it is wired in, only tests use this.
-#![allow(dead_code)]
-
 mod apply;
 mod error;
 mod layout;
@@ -26,8 +23,8 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-pub use error::Error;
 use error::errno_of;
+pub use error::Error;
 pub use layout::Layout;
 use layout::{own_path, Ctrl};
 use nix::errno::Errno;
@@ -56,6 +53,18 @@ struct Dir {
     created: usize,
 }
 
+/// Resource usage of a cgroup.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Stats {
+    pub cpu_usage_ns: u64,
+    pub memory_usage: u64,
+    pub memory_limit: u64,
+    pub memory_max_usage: u64,
+    pub pids_current: u64,
+    /// 0 for "max".
+    pub pids_limit: u64,
+}
+
 /// One container's cgroup across every hierarchy.
 #[derive(Debug)]
 pub struct Cgroup {
@@ -70,7 +79,11 @@ impl Cgroup {
     /// Creates the cgroup `path` (a `linux.cgroupsPath`: absolute, or relative to the
     /// caller's own cgroup as runc does) in every hierarchy and applies `res`. On any error
     /// every directory it made is removed again.
-    pub fn create(layout: &Layout, path: &str, res: Option<&Resources<'_>>) -> Result<Cgroup, Error> {
+    pub fn create(
+        layout: &Layout,
+        path: &str,
+        res: Option<&Resources<'_>>,
+    ) -> Result<Cgroup, Error> {
         let mut cg = Cgroup::resolve(layout, path)?;
         // Pure checks first: a config this layout cannot honour costs no mkdir.
         if let Some(r) = res {
@@ -114,6 +127,18 @@ impl Cgroup {
         Cgroup::resolve(layout, path)
     }
 
+    /// The v1 `tasks` files through which a single-threaded process moves itself in by
+    /// writing "0". Unlike a write of a pid to `cgroup.procs`, moving oneself through
+    /// `tasks` skips the kernel's global threadgroup lock, whose RCU grace period costs
+    /// 5–15 ms per container start on this kind of host. Empty on pure v2 (there the child
+    /// is created inside the cgroup with clone3 `CLONE_INTO_CGROUP`, see `v2_dir`).
+    pub fn self_join_files(&self) -> impl Iterator<Item = PathBuf> + '_ {
+        self.dirs
+            .iter()
+            .filter(|d| !d.unified)
+            .map(|d| d.leaf.join("tasks"))
+    }
+
     /// Moves `pid` into the cgroup in every hierarchy (`cgroup.procs`).
     pub fn add_pid(&self, pid: i32) -> Result<(), Error> {
         for d in &self.dirs {
@@ -148,7 +173,12 @@ impl Cgroup {
     pub fn freeze(&self, frozen: bool) -> Result<(), Error> {
         if self.v2 {
             let d = self.v2_leaf()?;
-            self.put("cgroup.freeze", d, "cgroup.freeze", format_args!("{}", u8::from(frozen)))?;
+            self.put(
+                "cgroup.freeze",
+                d,
+                "cgroup.freeze",
+                format_args!("{}", u8::from(frozen)),
+            )?;
             let want = if frozen { "frozen 1" } else { "frozen 0" };
             return self.wait_for(d, "cgroup.events", want, || Ok(()));
         }
@@ -163,6 +193,60 @@ impl Cgroup {
             let _ = self.put("freezer.state", d, "freezer.state", format_args!("THAWED"));
         }
         waited
+    }
+
+    /// Usage figures for `dory events --stats` (0 where the kernel offers none).
+    pub fn stats(&self) -> Stats {
+        let num = |dir: Option<&Path>, file: &str| -> u64 {
+            dir.and_then(|d| fs::read_to_string(d.join(file)).ok())
+                .and_then(|t| t.trim().parse().ok())
+                .unwrap_or(0)
+        };
+        let key = |dir: Option<&Path>, file: &str, key: &str| -> u64 {
+            dir.and_then(|d| fs::read_to_string(d.join(file)).ok())
+                .and_then(|t| {
+                    t.lines()
+                        .find_map(|l| l.strip_prefix(key).and_then(|v| v.trim().parse().ok()))
+                })
+                .unwrap_or(0)
+        };
+        if self.v2 {
+            let d = self.v2_leaf().ok();
+            return Stats {
+                cpu_usage_ns: key(d, "cpu.stat", "usage_usec ").saturating_mul(1000),
+                memory_usage: num(d, "memory.current"),
+                memory_limit: num(d, "memory.max"),
+                memory_max_usage: num(d, "memory.peak"),
+                pids_current: num(d, "pids.current"),
+                pids_limit: num(d, "pids.max"),
+            };
+        }
+        let mem = self.dir_for(Ctrl::Memory, "stats").ok();
+        let pids = self.dir_for(Ctrl::Pids, "stats").ok();
+        let cpuacct = self
+            .dirs
+            .iter()
+            .map(|d| d.leaf.as_path())
+            .find(|d| d.join("cpuacct.usage").exists());
+        Stats {
+            cpu_usage_ns: num(cpuacct, "cpuacct.usage"),
+            memory_usage: num(mem, "memory.usage_in_bytes"),
+            memory_limit: num(mem, "memory.limit_in_bytes"),
+            memory_max_usage: num(mem, "memory.max_usage_in_bytes"),
+            pids_current: num(pids, "pids.current"),
+            pids_limit: num(pids, "pids.max"),
+        }
+    }
+
+    /// Whether the cgroup is frozen (v1 `freezer.state` FROZEN, v2 `frozen 1`).
+    pub fn is_frozen(&self) -> Result<bool, Error> {
+        if self.v2 {
+            let d = self.v2_leaf()?;
+            let text = self.read("cgroup.events", d, "cgroup.events")?;
+            return Ok(text.lines().any(|l| l.trim() == "frozen 1"));
+        }
+        let d = self.dir_for(Ctrl::Freezer, "freeze")?;
+        Ok(self.read("freezer.state", d, "freezer.state")?.trim() == "FROZEN")
     }
 
     /// Polls `dir/file` until one of its lines equals `want`, calling `again` now and then.
@@ -190,7 +274,7 @@ impl Cgroup {
             std::thread::sleep(pause);
             pause = (pause * 2).min(Duration::from_millis(10));
             polls += 1;
-            if polls % 8 == 0 {
+            if polls.is_multiple_of(8) {
                 again()?;
             }
         }
@@ -274,7 +358,16 @@ impl Cgroup {
             .v1
             .iter()
             .map(|h| (h, false))
-            .chain(layout.unified.iter().map(|h| (h, true)));
+            // On a hybrid host the controller-less cgroup2 tree is left alone: it limits
+            // nothing, and joining it would cost the kernel's migration lock (see
+            // `self_join_files`).
+            .chain(
+                layout
+                    .unified
+                    .iter()
+                    .filter(|_| layout.v1.is_empty())
+                    .map(|h| (h, true)),
+            );
         let mut dirs = Vec::with_capacity(layout.v1.len() + 1);
         for (h, unified) in hierarchies {
             let mut leaf = h.dir.clone();
@@ -353,6 +446,11 @@ impl Cgroup {
             src += 1;
         }
         let value = value.trim();
+        if value.is_empty() {
+            // Nothing to inherit up to the mount point: leave it to the kernel to refuse
+            // tasks (ENOSPC) rather than write empty values into other cgroups.
+            return Ok(());
+        }
         let last = if skip_leaf { 1 } else { 0 };
         for k in (last..src.min(chain.len())).rev() {
             if let Some(dir) = chain.get(k) {
@@ -445,7 +543,13 @@ impl Cgroup {
     // ---- file access ----
 
     /// Writes the formatted `value` to `dir/file` in one write; errors name `field`.
-    fn put(&self, field: &str, dir: &Path, file: &str, value: fmt::Arguments<'_>) -> Result<(), Error> {
+    fn put(
+        &self,
+        field: &str,
+        dir: &Path,
+        file: &str,
+        value: fmt::Arguments<'_>,
+    ) -> Result<(), Error> {
         let mut buf: heapless::String<MAX_VALUE> = heapless::String::new();
         if fmt::Write::write_fmt(&mut buf, value).is_err() {
             return Err(Error::Invalid {
@@ -509,10 +613,7 @@ impl Dir {
             .take(self.depth)
             .map(Path::to_path_buf)
             .collect();
-        let missing = chain
-            .iter()
-            .position(|p| p.exists())
-            .unwrap_or(chain.len());
+        let missing = chain.iter().position(|p| p.exists()).unwrap_or(chain.len());
         for k in (0..missing).rev() {
             let Some(p) = chain.get(k) else { continue };
             match mkdir(p) {

@@ -2,7 +2,9 @@
 //! after the container id).
 
 mod args;
+mod lifecycle;
 mod list;
+mod update;
 
 use std::path::{Path, PathBuf};
 
@@ -29,6 +31,17 @@ commands:
   spec      write a new default config.json in the bundle
   run       create and run a container; exits with its status
   list      list containers
+  create    create a container (its process waits for start)
+  start     start a created container
+  state     print a container's state as JSON
+  kill      send a signal to a container's init (--all: to every process)
+  delete    delete a container (--force: kill it first)
+  pause     freeze every process of a container; resume thaws them
+  ps        list a container's processes (--format table|json)
+  features  print what this build implements (JSON)
+  exec      run a new process in a running container
+  update    change a running container's resource limits
+  events    print resource usage (--stats: once)
   init      run as PID 1 with a board config (dory init --config FILE)
   ctl       talk to a running dory PID 1 (status, start, stop, restart, logs, reboot, poweroff)
 
@@ -74,7 +87,19 @@ pub fn main() -> i32 {
     match command.as_str() {
         "spec" => cmd_spec(cmd_args),
         "run" => cmd_run(&g, cmd_args),
-        "list" | "ps-all" => list::cmd_list(&g, cmd_args),
+        "list" => list::cmd_list(&g, cmd_args),
+        "create" => lifecycle::cmd_create(&g, cmd_args, false),
+        "start" => lifecycle::cmd_start(&g, cmd_args),
+        "state" => lifecycle::cmd_state(&g, cmd_args),
+        "kill" => lifecycle::cmd_kill(&g, cmd_args),
+        "delete" => lifecycle::cmd_delete(&g, cmd_args),
+        "pause" => lifecycle::cmd_pause(&g, cmd_args, true),
+        "resume" => lifecycle::cmd_pause(&g, cmd_args, false),
+        "ps" => lifecycle::cmd_ps(&g, cmd_args),
+        "features" => lifecycle::cmd_features(),
+        "exec" => lifecycle::cmd_exec(&g, cmd_args),
+        "update" => update::cmd_update(&g, cmd_args),
+        "events" => update::cmd_events(&g, cmd_args),
         "init" => crate::init::main_from_cli(cmd_args),
         "ctl" => crate::init::ctl_main(cmd_args),
         "help" => {
@@ -97,7 +122,9 @@ fn first_command(argv: &[String]) -> usize {
             return i;
         };
         let takes_value = !name.contains('=')
-            && GLOBAL_FLAGS.iter().any(|f| f.value && (f.long == name || f.short.is_some_and(|c| name == c.to_string())));
+            && GLOBAL_FLAGS.iter().any(|f| {
+                f.value && (f.long == name || f.short.is_some_and(|c| name == c.to_string()))
+            });
         i += if takes_value { 2 } else { 1 };
     }
     argv.len()
@@ -125,14 +152,24 @@ fn single_id<'p>(command: &str, p: &'p Parsed) -> Result<&'p str, i32> {
             Err(1)
         }
         _ => {
-            eprintln!("dory {command}: requires exactly 1 argument, got {}", p.positional.len());
+            eprintln!(
+                "dory {command}: requires exactly 1 argument, got {}",
+                p.positional.len()
+            );
             Err(1)
         }
     }
 }
 
 fn cmd_spec(argv: &[String]) -> i32 {
-    let p = match parse_or_usage("spec", argv, &[flag("bundle", Some('b'), true), flag("rootless", None, false)]) {
+    let p = match parse_or_usage(
+        "spec",
+        argv,
+        &[
+            flag("bundle", Some('b'), true),
+            flag("rootless", None, false),
+        ],
+    ) {
         Ok(p) => p,
         Err(c) => return c,
     };
@@ -143,14 +180,20 @@ fn cmd_spec(argv: &[String]) -> i32 {
     let dir = Path::new(p.get("bundle").unwrap_or("."));
     let path = dir.join("config.json");
     // create_new: never overwrite, as runc refuses to.
-    match std::fs::OpenOptions::new().write(true).create_new(true).open(&path) {
-        Ok(mut f) => match std::io::Write::write_all(&mut f, crate::spec::DEFAULT_CONFIG.as_bytes()) {
-            Ok(()) => 0,
-            Err(e) => {
-                eprintln!("dory spec: write {}: {e}", path.display());
-                1
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&path)
+    {
+        Ok(mut f) => {
+            match std::io::Write::write_all(&mut f, crate::spec::DEFAULT_CONFIG.as_bytes()) {
+                Ok(()) => 0,
+                Err(e) => {
+                    eprintln!("dory spec: write {}: {e}", path.display());
+                    1
+                }
             }
-        },
+        }
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
             eprintln!("dory spec: File {} exists. Remove it first", path.display());
             1
@@ -183,9 +226,23 @@ fn cmd_run(g: &Global, argv: &[String]) -> i32 {
         Ok(id) => id,
         Err(c) => return c,
     };
-    for unsupported in ["detach", "pid-file", "console-socket", "no-pivot", "preserve-fds", "keep"] {
+    if p.has("detach") {
+        let rest: Vec<String> = argv
+            .iter()
+            .filter(|a| !matches!(a.as_str(), "-d" | "--detach" | "-detach"))
+            .cloned()
+            .collect();
+        return lifecycle::cmd_create(g, &rest, true);
+    }
+    for unsupported in [
+        "pid-file",
+        "console-socket",
+        "no-pivot",
+        "preserve-fds",
+        "keep",
+    ] {
         if p.has(unsupported) {
-            eprintln!("dory run: --{unsupported} is not supported yet");
+            eprintln!("dory run: --{unsupported} is only supported with --detach");
             return 1;
         }
     }

@@ -2,6 +2,9 @@
 //!
 //! `dory run` and PID 1 (`init`) both start containers through [`launch`].
 
+pub mod exec;
+pub mod hooks;
+pub mod lifecycle;
 pub mod run;
 pub mod state;
 
@@ -19,6 +22,9 @@ use crate::plan::{Plan, PlanError};
 use crate::sandbox::{self, ChildContext, Failure, Step};
 use crate::spec::{self, NamespaceKind, SpecError};
 use crate::sys;
+
+/// The fifo `create` leaves in the state directory until `start`.
+pub const EXEC_FIFO: &str = "exec.fifo";
 
 /// Where the container's stdio comes from.
 pub enum Stdio {
@@ -43,6 +49,30 @@ pub struct LaunchOptions<'a> {
     /// Stdio for the container's init when `process.terminal` is false. With a terminal
     /// the container gets a pty whose master is returned in [`Started::pty_master`].
     pub stdio: Stdio,
+    /// `create`: stop before exec until `dory start`; state "created".
+    pub create: bool,
+    /// fds 3 .. 3+N are passed to the container (`--preserve-fds`).
+    pub preserve_fds: u32,
+    /// Send the pty master to this unix socket instead of returning it.
+    pub console_socket: Option<&'a Path>,
+    /// Write the container's pid here once it is created.
+    pub pid_file: Option<&'a Path>,
+}
+
+impl<'a> LaunchOptions<'a> {
+    /// Options for a container that starts at once with the given stdio.
+    pub fn new(id: &'a str, bundle: &'a Path, state_root: &'a Path, stdio: Stdio) -> Self {
+        LaunchOptions {
+            id,
+            bundle,
+            state_root,
+            stdio,
+            create: false,
+            preserve_fds: 0,
+            console_socket: None,
+            pid_file: None,
+        }
+    }
 }
 
 /// A container whose init process has exec'd the user's program.
@@ -53,6 +83,9 @@ pub struct Started {
     pub pty_master: Option<OwnedFd>,
     /// `process.terminal` of the config.
     pub terminal: bool,
+    /// The config has poststart/poststop hooks (re-read from the bundle when due).
+    pub later_hooks: bool,
+    pub bundle: PathBuf,
     state_dir: PathBuf,
     cgroup: Option<Cgroup>,
 }
@@ -71,6 +104,8 @@ pub enum Error {
     Parent(&'static str, Errno),
     /// The child failed a setup step (message built from the plan).
     Child(String, Failure),
+    /// A prestart, createRuntime or createContainer hook failed.
+    Hook(String),
 }
 
 impl fmt::Display for Error {
@@ -86,6 +121,7 @@ impl fmt::Display for Error {
             Error::Clone(e) => write!(f, "clone: {}", e.desc()),
             Error::Parent(step, e) => write!(f, "{step}: {}", e.desc()),
             Error::Child(m, _) => f.write_str(m),
+            Error::Hook(m) => f.write_str(m),
         }
     }
 }
@@ -128,13 +164,16 @@ impl Drop for Undo {
 /// The caller reaps `Started::pid` and then calls [`Started::destroy`].
 pub fn launch(opts: LaunchOptions<'_>) -> Result<Started, Error> {
     state::validate_id(opts.id).map_err(Error::Id)?;
-    let bundle = std::path::absolute(opts.bundle).map_err(|e| Error::StateDir(opts.bundle.into(), e))?;
+    let bundle =
+        std::path::absolute(opts.bundle).map_err(|e| Error::StateDir(opts.bundle.into(), e))?;
     // Parse and plan first: bad input fails before anything is created.
     let mut buf = vec![0u8; spec::MAX_CONFIG_BYTES];
     let bytes = spec::read_config(&bundle, &mut buf).map_err(Error::Spec)?;
     let spec = spec::parse(bytes).map_err(Error::Spec)?;
     let mut plan = Plan::build(&spec, &bundle).map_err(Error::Plan)?;
-    if plan.clone_flags & libc::CLONE_NEWNS == 0 && !plan.joins.iter().any(|j| j.kind == NamespaceKind::Mount) {
+    if plan.clone_flags & libc::CLONE_NEWNS == 0
+        && !plan.joins.iter().any(|j| j.kind == NamespaceKind::Mount)
+    {
         return Err(Error::Plan(PlanError {
             field: "linux.namespaces".into(),
             message: "a mount namespace is required".into(),
@@ -142,7 +181,8 @@ pub fn launch(opts: LaunchOptions<'_>) -> Result<Started, Error> {
     }
     let layout = Layout::detect().map_err(Error::Cgroup)?;
     if plan.mounts_cgroup() && !layout.is_v2() {
-        plan.set_cgroup_v1(layout.v1_hierarchies().map(|(opts, _)| opts)).map_err(Error::Plan)?;
+        plan.set_cgroup_v1(layout.v1_hierarchies().map(|(opts, _)| opts))
+            .map_err(Error::Plan)?;
     }
     let linux = spec.linux.as_ref();
     let cgroup_path = match linux.and_then(|l| l.cgroups_path).filter(|p| !p.is_empty()) {
@@ -156,7 +196,9 @@ pub fn launch(opts: LaunchOptions<'_>) -> Result<Started, Error> {
     // The state directory doubles as the lock on the id.
     let state_dir = match state::create_dir(opts.state_root, opts.id) {
         Ok(d) => d,
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Err(Error::Exists(opts.id.into())),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            return Err(Error::Exists(opts.id.into()))
+        }
         Err(e) => return Err(Error::StateDir(state::dir(opts.state_root, opts.id), e)),
     };
     let mut undo = Undo {
@@ -166,22 +208,32 @@ pub fn launch(opts: LaunchOptions<'_>) -> Result<Started, Error> {
     undo.cgroup = Some(Cgroup::create(&layout, &cgroup_path, resources).map_err(Error::Cgroup)?);
 
     // Namespaces to join are opened before clone; the child only calls setns.
-    let mut join_fds: heapless::Vec<(NamespaceKind, OwnedFd), { spec::MAX_NAMESPACES }> = heapless::Vec::new();
+    let mut join_fds: heapless::Vec<(NamespaceKind, OwnedFd), { spec::MAX_NAMESPACES }> =
+        heapless::Vec::new();
     for j in &plan.joins {
         let path = plan.strings.get(j.path);
-        let fd = nix::fcntl::open(path, nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
-            .map_err(|e| Error::Namespace(plan.strings.text(j.path).into(), e))?;
+        let fd = nix::fcntl::open(
+            path,
+            nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .map_err(|e| Error::Namespace(plan.strings.text(j.path).into(), e))?;
         let _ = join_fds.push((j.kind, fd));
     }
-    let mut raw_joins: heapless::Vec<(NamespaceKind, RawFd), { spec::MAX_NAMESPACES }> = heapless::Vec::new();
+    let mut raw_joins: heapless::Vec<(NamespaceKind, RawFd), { spec::MAX_NAMESPACES }> =
+        heapless::Vec::new();
     for (k, fd) in &join_fds {
         let _ = raw_joins.push((*k, fd.as_raw_fd()));
     }
     // Joining a pid namespace applies to children: the parent enters it around clone.
     let restore_pid_ns = match join_fds.iter().find(|(k, _)| *k == NamespaceKind::Pid) {
         Some((_, fd)) => {
-            let own = nix::fcntl::open(c"/proc/self/ns/pid", nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
-                .map_err(|e| Error::Parent("open /proc/self/ns/pid", e))?;
+            let own = nix::fcntl::open(
+                c"/proc/self/ns/pid",
+                nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
+                nix::sys::stat::Mode::empty(),
+            )
+            .map_err(|e| Error::Parent("open /proc/self/ns/pid", e))?;
             nix::sched::setns(fd.as_fd(), nix::sched::CloneFlags::CLONE_NEWPID)
                 .map_err(|e| Error::Namespace("pid".into(), e))?;
             Some(own)
@@ -196,33 +248,148 @@ pub fn launch(opts: LaunchOptions<'_>) -> Result<Started, Error> {
         SockFlag::SOCK_CLOEXEC,
     )
     .map_err(|e| Error::Parent("socketpair", e))?;
+    // The child moves itself into the v1 hierarchies (see sandbox); on pure v2 it is
+    // created inside its cgroup.
+    let mut task_fds: Vec<OwnedFd> = Vec::new();
+    let mut v2_fd: Option<OwnedFd> = None;
+    if let Some(cg) = undo.cgroup.as_ref() {
+        for f in cg.self_join_files() {
+            let fd = nix::fcntl::open(
+                &f,
+                nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_CLOEXEC,
+                nix::sys::stat::Mode::empty(),
+            )
+            .map_err(|e| Error::Parent("open cgroup tasks file", e))?;
+            task_fds.push(fd);
+        }
+        if let Some(d) = cg.v2_dir() {
+            v2_fd = Some(
+                nix::fcntl::open(
+                    d,
+                    nix::fcntl::OFlag::O_RDONLY
+                        | nix::fcntl::OFlag::O_DIRECTORY
+                        | nix::fcntl::OFlag::O_CLOEXEC,
+                    nix::sys::stat::Mode::empty(),
+                )
+                .map_err(|e| Error::Parent("open cgroup directory", e))?,
+            );
+        }
+    }
+    let task_raw: Vec<RawFd> = task_fds.iter().map(|f| f.as_raw_fd()).collect();
+    // create: the child blocks opening this fifo until `dory start` reads it.
+    // `run` with startContainer hooks also stops there: the hooks run before the program.
+    let start_hooks = !hooks::Phase::StartContainer.of(&spec).is_empty();
+    let fifo = if opts.create || start_hooks {
+        let path = state_dir.join(EXEC_FIFO);
+        nix::unistd::mkfifo(&path, nix::sys::stat::Mode::from_bits_truncate(0o622))
+            .map_err(|e| Error::Parent("create exec.fifo", e))?;
+        Some(
+            nix::fcntl::open(
+                &path,
+                nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
+                nix::sys::stat::Mode::empty(),
+            )
+            .map_err(|e| Error::Parent("open exec.fifo", e))?,
+        )
+    } else {
+        None
+    };
+    let user_ns = plan.clone_flags & libc::CLONE_NEWUSER != 0;
     let stdio_raw = match &opts.stdio {
         Stdio::Inherit => None,
-        Stdio::Fds { stdin, stdout, stderr } => Some([stdin.as_raw_fd(), stdout.as_raw_fd(), stderr.as_raw_fd()]),
+        Stdio::Fds {
+            stdin,
+            stdout,
+            stderr,
+        } => Some([stdin.as_raw_fd(), stdout.as_raw_fd(), stderr.as_raw_fd()]),
     };
-    let ctx = ChildContext {
+    let mut ctx = ChildContext {
         plan: &plan,
         sync: child_sock.as_fd(),
         join_fds: &raw_joins,
         stdio: stdio_raw,
+        cgroup_tasks: &task_raw,
+        wait_for_parent: user_ns,
+        start: sandbox::StartGate {
+            exec_fifo: fifo.as_ref().map(|f| f.as_raw_fd()),
+            preserve_fds: opts.preserve_fds,
+        },
+        hooks_before_pivot: [
+            hooks::Phase::Prestart,
+            hooks::Phase::CreateRuntime,
+            hooks::Phase::CreateContainer,
+        ]
+        .iter()
+        .any(|p| !p.of(&spec).is_empty()),
     };
 
-    let cloned = sys::clone_fork(plan.clone_flags);
+    // A new time namespace gets its offsets before any process is in it: the parent
+    // unshares it for its children, writes the offsets, and returns to its own after clone.
+    let mut clone_flags = plan.clone_flags;
+    let restore_time_ns = if clone_flags & spec::CLONE_NEWTIME != 0 {
+        clone_flags &= !spec::CLONE_NEWTIME;
+        let offsets = linux.map(|l| &l.time_offsets);
+        Some(enter_time_ns(offsets)?)
+    } else {
+        None
+    };
+    let mut parent_adds_pid = false;
+    let cloned = match v2_fd
+        .as_ref()
+        .map(|fd| sys::clone3_into_cgroup(clone_flags, fd.as_fd()))
+    {
+        Some(Ok(0)) => sandbox::run_child(&ctx),
+        Some(Ok(pid)) => Ok(pid),
+        // No clone3 or CLONE_INTO_CGROUP (old kernel): the parent moves the child in.
+        Some(Err(_)) => {
+            parent_adds_pid = true;
+            ctx.wait_for_parent = true;
+            sys::clone_fork(clone_flags)
+        }
+        None => sys::clone_fork(clone_flags),
+    };
     if let Some(own) = restore_pid_ns {
         let _ = nix::sched::setns(own.as_fd(), nix::sched::CloneFlags::CLONE_NEWPID);
+    }
+    if let Some(own) = restore_time_ns {
+        let _ = nix::sched::setns(
+            own.as_fd(),
+            nix::sched::CloneFlags::from_bits_retain(spec::CLONE_NEWTIME),
+        );
     }
     let pid = match cloned {
         Ok(0) => sandbox::run_child(&ctx),
         Ok(pid) => pid,
         Err(e) => return Err(Error::Clone(e)),
     };
+    let wait_for_parent = ctx.wait_for_parent;
+    // The child has its own copies; ours would keep the sync socket from reporting EOF.
     drop(child_sock);
     drop(opts.stdio);
     drop(join_fds);
+    drop(task_fds);
+    drop(fifo);
 
     // From here a failure must also kill and reap the child.
-    let result = finish_parent(&plan, pid, &parent_sock, uid_maps, gid_maps, undo.cgroup.as_ref());
-    let pty_master = match result {
+    let cgroup_to_join = undo.cgroup.as_ref().filter(|_| parent_adds_pid);
+    let bundle_text = bundle.to_string_lossy();
+    let run_create_hooks = |pid: i32| -> Result<(), Error> {
+        let st = hooks::state_json(opts.id, "creating", pid, &bundle_text);
+        for phase in [hooks::Phase::Prestart, hooks::Phase::CreateRuntime] {
+            hooks::run(phase.of(&spec), phase, &st, None).map_err(Error::Hook)?;
+        }
+        let phase = hooks::Phase::CreateContainer;
+        hooks::run(phase.of(&spec), phase, &st, Some(pid)).map_err(Error::Hook)
+    };
+    let side = ParentSide {
+        uid_maps,
+        gid_maps,
+        cgroup: cgroup_to_join,
+        send_go: wait_for_parent,
+        create_hooks: &run_create_hooks,
+    };
+    let result = finish_parent(&plan, pid, &parent_sock, side);
+    let pty_master = match result.and_then(|m| hand_over_pty(m, opts.console_socket)) {
         Ok(m) => m,
         Err(e) => {
             let _ = nix::sys::signal::kill(Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
@@ -232,12 +399,11 @@ pub fn launch(opts: LaunchOptions<'_>) -> Result<Started, Error> {
     };
 
     let rootfs = plan.strings.text(plan.rootfs);
-    let bundle_text = bundle.to_string_lossy();
     let created = state::now_rfc3339();
     let st = state::State {
         id: opts.id,
         pid,
-        status: "running",
+        status: if opts.create { "created" } else { "running" },
         bundle: &bundle_text,
         rootfs,
         created: &created,
@@ -246,27 +412,65 @@ pub fn launch(opts: LaunchOptions<'_>) -> Result<Started, Error> {
         cgroup: &cgroup_path,
     };
     state::write(&state_dir, &st).map_err(|e| Error::StateDir(state_dir.clone(), e))?;
+    if !opts.create && start_hooks {
+        let phase = hooks::Phase::StartContainer;
+        let released = hooks::run(
+            phase.of(&spec),
+            phase,
+            &hooks::state_json(opts.id, "created", pid, &bundle_text),
+            Some(pid),
+        )
+        .map_err(Error::Hook)
+        .and_then(|()| release_exec_fifo(&state_dir.join(EXEC_FIFO)));
+        if let Err(e) = released {
+            let _ = nix::sys::signal::kill(Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+            let _ = waitpid(Pid::from_raw(pid), None);
+            return Err(e);
+        }
+    }
+    if let Some(p) = opts.pid_file {
+        write_pid_file(p, pid).map_err(|e| Error::StateDir(p.to_path_buf(), e))?;
+    }
     let cgroup = undo.cgroup.take();
     undo.state_dir = None;
     Ok(Started {
         pid,
         pty_master,
         terminal: plan.process.terminal,
+        later_hooks: hooks::has_later_hooks(&spec),
+        bundle: bundle.clone(),
         state_dir,
         cgroup,
     })
 }
 
-/// The parent's half of the handshake: id maps, cgroup, oom score, then "go"; returns
-/// the pty master if the child sent one, once the child has exec'd.
+/// What the parent does for the child between clone and exec.
+struct ParentSide<'a> {
+    uid_maps: &'a [spec::IdMapping],
+    gid_maps: &'a [spec::IdMapping],
+    /// Move the child into this cgroup (when clone3 could not place it).
+    cgroup: Option<&'a Cgroup>,
+    /// The child waits for "go" after its id maps / cgroup.
+    send_go: bool,
+    create_hooks: &'a dyn Fn(i32) -> Result<(), Error>,
+}
+
+/// The parent's half of the handshake: id maps, cgroup, then "go"; hooks when the child
+/// asks; returns the pty master if the child sent one, once the child has exec'd (or, for
+/// create, is waiting for start).
 fn finish_parent(
     plan: &Plan,
     pid: i32,
     sock: &OwnedFd,
-    uid_maps: &[spec::IdMapping],
-    gid_maps: &[spec::IdMapping],
-    cgroup: Option<&Cgroup>,
+    side: ParentSide<'_>,
 ) -> Result<Option<OwnedFd>, Error> {
+    let ParentSide {
+        uid_maps,
+        gid_maps,
+        cgroup,
+        send_go,
+        create_hooks,
+    } = side;
     if plan.clone_flags & libc::CLONE_NEWUSER != 0 {
         write_id_map(pid, "uid_map", uid_maps)?;
         write_id_map(pid, "gid_map", gid_maps)?;
@@ -274,11 +478,10 @@ fn finish_parent(
     if let Some(cg) = cgroup {
         cg.add_pid(pid).map_err(Error::Cgroup)?;
     }
-    if let Some(score) = plan.process.oom_score_adj {
-        std::fs::write(format!("/proc/{pid}/oom_score_adj"), score.to_string())
-            .map_err(|e| Error::Parent("process.oomScoreAdj", Errno::from_raw(e.raw_os_error().unwrap_or(0))))?;
+    if send_go {
+        nix::unistd::write(sock, &[sandbox::MSG_GO])
+            .map_err(|e| Error::Parent("signal the container", e))?;
     }
-    nix::unistd::write(sock, &[sandbox::MSG_GO]).map_err(|e| Error::Parent("signal the container", e))?;
     let mut pty = None;
     loop {
         let mut msg = [0u8; 16];
@@ -286,7 +489,14 @@ fn finish_parent(
             // EOF: the child's end closed on exec.
             Ok(None) => return Ok(pty),
             Ok(Some((n, fd))) => {
-                if msg.first() == Some(&sandbox::MSG_PTY) {
+                if msg.first() == Some(&sandbox::MSG_HOOKS) {
+                    create_hooks(pid)?;
+                    nix::unistd::write(sock, &[sandbox::MSG_GO])
+                        .map_err(|e| Error::Parent("signal the container", e))?;
+                } else if msg.first() == Some(&sandbox::MSG_READY) {
+                    // create: set up and waiting for `dory start`.
+                    return Ok(pty);
+                } else if msg.first() == Some(&sandbox::MSG_PTY) {
                     pty = fd;
                 } else if let Some(f) = msg.get(..n).and_then(Failure::decode) {
                     return Err(Error::Child(describe_failure(plan, &f), f));
@@ -300,6 +510,77 @@ fn finish_parent(
     }
 }
 
+/// Sends the pty master to `--console-socket` (as runc does, SCM_RIGHTS with the name).
+fn hand_over_pty(master: Option<OwnedFd>, socket: Option<&Path>) -> Result<Option<OwnedFd>, Error> {
+    let (Some(m), Some(path)) = (master.as_ref(), socket) else {
+        return Ok(master);
+    };
+    let stream = std::os::unix::net::UnixStream::connect(path).map_err(|e| {
+        Error::Parent(
+            "connect --console-socket",
+            Errno::from_raw(e.raw_os_error().unwrap_or(0)),
+        )
+    })?;
+    sys::send_fd(stream.as_fd(), b"/dev/ptmx", m.as_fd())
+        .map_err(|e| Error::Parent("send to --console-socket", e))?;
+    Ok(None)
+}
+
+/// Unshares a time namespace for the children to come and writes its clock offsets;
+/// returns our own time namespace to go back to.
+fn enter_time_ns(
+    offsets: Option<&heapless::LinearMap<&str, spec::TimeOffset, { spec::MAX_TIME_OFFSETS }>>,
+) -> Result<OwnedFd, Error> {
+    let own = nix::fcntl::open(
+        c"/proc/self/ns/time",
+        nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(|e| Error::Namespace("/proc/self/ns/time".into(), e))?;
+    nix::sched::unshare(nix::sched::CloneFlags::from_bits_retain(
+        spec::CLONE_NEWTIME,
+    ))
+    .map_err(|e| Error::Namespace("time".into(), e))?;
+    let mut text = String::new();
+    for (clock, off) in offsets.into_iter().flatten() {
+        text.push_str(&format!("{clock} {} {}\n", off.secs, off.nanosecs));
+    }
+    if !text.is_empty() {
+        if let Err(e) = std::fs::write("/proc/self/timens_offsets", text) {
+            let _ = nix::sched::setns(
+                own.as_fd(),
+                nix::sched::CloneFlags::from_bits_retain(spec::CLONE_NEWTIME),
+            );
+            return Err(Error::Parent(
+                "linux.timeOffsets",
+                Errno::from_raw(e.raw_os_error().unwrap_or(0)),
+            ));
+        }
+    }
+    Ok(own)
+}
+
+/// Lets a container waiting on its exec fifo go on (what `start` does), then removes it.
+fn release_exec_fifo(path: &Path) -> Result<(), Error> {
+    let fifo = nix::fcntl::open(
+        path,
+        nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(|e| Error::Parent("open exec.fifo", e))?;
+    let mut b = [0u8; 1];
+    let _ = nix::unistd::read(&fifo, &mut b);
+    let _ = std::fs::remove_file(path);
+    Ok(())
+}
+
+/// Writes a pid file atomically (no newline, as runc).
+pub fn write_pid_file(path: &Path, pid: i32) -> std::io::Result<()> {
+    let tmp = path.with_extension("dory-tmp");
+    std::fs::write(&tmp, pid.to_string())?;
+    std::fs::rename(&tmp, path)
+}
+
 fn write_id_map(pid: i32, file: &str, maps: &[spec::IdMapping]) -> Result<(), Error> {
     let mut text = String::new();
     for m in maps {
@@ -307,7 +588,11 @@ fn write_id_map(pid: i32, file: &str, maps: &[spec::IdMapping]) -> Result<(), Er
     }
     std::fs::write(format!("/proc/{pid}/{file}"), text).map_err(|e| {
         Error::Parent(
-            if file == "uid_map" { "linux.uidMappings" } else { "linux.gidMappings" },
+            if file == "uid_map" {
+                "linux.uidMappings"
+            } else {
+                "linux.gidMappings"
+            },
             Errno::from_raw(e.raw_os_error().unwrap_or(0)),
         )
     })
@@ -332,7 +617,11 @@ pub fn describe_failure(plan: &Plan, f: &Failure) -> String {
             format!("config.json: linux.maskedPaths[{i}] ({p}): {err}")
         }
         Step::ReadonlyPath => {
-            let p = plan.readonly_paths.get(i).map(|p| s.text(*p)).unwrap_or("?");
+            let p = plan
+                .readonly_paths
+                .get(i)
+                .map(|p| s.text(*p))
+                .unwrap_or("?");
             format!("config.json: linux.readonlyPaths[{i}] ({p}): {err}")
         }
         Step::Sysctl => format!("config.json: linux.sysctl[{i}]: {err}"),
@@ -340,12 +629,18 @@ pub fn describe_failure(plan: &Plan, f: &Failure) -> String {
         Step::Hostname => format!("config.json: hostname: {err}"),
         Step::Domainname => format!("config.json: domainname: {err}"),
         Step::ReadonlyRoot => format!("config.json: root.readonly: remount: {err}"),
-        Step::Cwd => format!("config.json: process.cwd ({}): {err}", s.text(plan.process.cwd)),
+        Step::Cwd => format!(
+            "config.json: process.cwd ({}): {err}",
+            s.text(plan.process.cwd)
+        ),
         Step::Groups => format!("config.json: process.user.additionalGids: setgroups: {err}"),
         Step::SetUser => format!("config.json: process.user: {err}"),
         Step::Capabilities => format!("config.json: process.capabilities: {err}"),
         Step::NoNewPrivileges => format!("config.json: process.noNewPrivileges: {err}"),
         Step::JoinNamespace => format!("config.json: linux.namespaces: setns: {err}"),
+        Step::Hooks => format!("hooks: {err}"),
+        Step::OomScoreAdj => format!("config.json: process.oomScoreAdj: {err}"),
+        Step::JoinCgroup => format!("cgroup: join: {err}"),
         Step::Console => format!("config.json: process.terminal: open the console: {err}"),
         Step::Exec => {
             let prog = plan.process.args.first().map(|a| s.text(*a)).unwrap_or("");

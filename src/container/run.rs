@@ -12,14 +12,23 @@ use nix::sys::termios::{self, SetArg, Termios};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
-use super::{launch, LaunchOptions, Stdio};
+use super::{hooks, launch, LaunchOptions, Stdio};
 use crate::sys;
 
 /// Signals `dory run` forwards to the container's init (all catchable ones but SIGCHLD,
 /// and SIGWINCH, which resizes the pty instead).
 fn forwarded() -> SigSet {
     let mut set = SigSet::all();
-    for s in [Signal::SIGKILL, Signal::SIGSTOP, Signal::SIGCHLD, Signal::SIGWINCH, Signal::SIGSEGV, Signal::SIGBUS, Signal::SIGILL, Signal::SIGFPE] {
+    for s in [
+        Signal::SIGKILL,
+        Signal::SIGSTOP,
+        Signal::SIGCHLD,
+        Signal::SIGWINCH,
+        Signal::SIGSEGV,
+        Signal::SIGBUS,
+        Signal::SIGILL,
+        Signal::SIGFPE,
+    ] {
         set.remove(s);
     }
     set
@@ -47,38 +56,21 @@ impl Drop for RawMode {
     }
 }
 
-/// Runs a container to completion; returns the exit code for dory.
-pub fn run(id: &str, bundle: &Path, state_root: &Path) -> i32 {
-    // Block the signals we handle before the child exists, so none is lost; the child
-    // unblocks everything before exec.
+/// Blocks the signals `run`/`exec` handle and returns a signalfd for them. Called before
+/// the child exists, so none is lost; the child unblocks everything before exec.
+pub fn block_signals() -> Result<SignalFd, String> {
     let mut mask = forwarded();
     mask.add(Signal::SIGCHLD);
     mask.add(Signal::SIGWINCH);
-    if let Err(e) = mask.thread_block() {
-        eprintln!("dory: block signals: {}", e.desc());
-        return 1;
-    }
-    let sfd = match SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("dory: signalfd: {}", e.desc());
-            return 1;
-        }
-    };
-    let started = match launch(LaunchOptions {
-        id,
-        bundle,
-        state_root,
-        stdio: Stdio::Inherit,
-    }) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("dory: {e}");
-            return e.exit_code();
-        }
-    };
-    let pid = started.pid;
-    let master = started.pty_master.as_ref().map(|m| m.as_fd());
+    mask.thread_block()
+        .map_err(|e| format!("block signals: {}", e.desc()))?;
+    SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC)
+        .map_err(|e| format!("signalfd: {}", e.desc()))
+}
+
+/// Relays the terminal (if any), forwards signals and waits for `pid`; returns dory's
+/// exit code: the process's status, 128+N if killed by signal N.
+pub fn attach(pid: i32, sfd: &SignalFd, master: Option<BorrowedFd<'_>>) -> i32 {
     let _raw = match master {
         Some(m) => {
             resize(m);
@@ -86,9 +78,42 @@ pub fn run(id: &str, bundle: &Path, state_root: &Path) -> i32 {
         }
         None => None,
     };
-    let code = wait_loop(pid, &sfd, master);
-    drop(_raw);
+    wait_loop(pid, sfd, master)
+}
+
+/// Runs a container to completion; returns the exit code for dory.
+pub fn run(id: &str, bundle: &Path, state_root: &Path) -> i32 {
+    let sfd = match block_signals() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("dory: {e}");
+            return 1;
+        }
+    };
+    let started = match launch(LaunchOptions::new(id, bundle, state_root, Stdio::Inherit)) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("dory: {e}");
+            return e.exit_code();
+        }
+    };
+    if started.later_hooks {
+        let phase = hooks::Phase::Poststart;
+        if let Err(e) = hooks::run_phase(&started.bundle, id, "running", started.pid, phase, None) {
+            // runtime-spec: a failing poststart hook is a warning; the container runs on.
+            eprintln!("dory: warning: {e}");
+        }
+    }
+    let master = started.pty_master.as_ref().map(|m| m.as_fd());
+    let code = attach(started.pid, &sfd, master);
+    let later_hooks = started.later_hooks;
+    let bundle = started.bundle.clone();
     started.destroy();
+    if later_hooks {
+        if let Err(e) = hooks::run_phase(&bundle, id, "stopped", 0, hooks::Phase::Poststop, None) {
+            eprintln!("dory: warning: {e}");
+        }
+    }
     code
 }
 
@@ -149,11 +174,15 @@ fn wait_loop(pid: i32, sfd: &SignalFd, master: Option<BorrowedFd<'_>>) -> i32 {
             }
         }
         let ready = |i: usize| {
-            fds.get(i)
-                .and_then(|f| f.revents())
-                .is_some_and(|r| r.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR))
+            fds.get(i).and_then(|f| f.revents()).is_some_and(|r| {
+                r.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR)
+            })
         };
-        let (sig_ready, m_ready, in_ready) = (ready(0), master_open && ready(1), stdin_open && ready(if master_open { 2 } else { 1 }));
+        let (sig_ready, m_ready, in_ready) = (
+            ready(0),
+            master_open && ready(1),
+            stdin_open && ready(if master_open { 2 } else { 1 }),
+        );
         if let (Some(m), true) = (master, m_ready) {
             master_open = pump(m, stdout.as_fd());
         }
@@ -189,7 +218,10 @@ fn wait_loop(pid: i32, sfd: &SignalFd, master: Option<BorrowedFd<'_>>) -> i32 {
 fn poll_readable(fd: BorrowedFd<'_>) -> bool {
     let mut fds = [PollFd::new(fd, PollFlags::POLLIN)];
     matches!(poll(&mut fds, PollTimeout::ZERO), Ok(n) if n > 0)
-        && fds.first().and_then(|f| f.revents()).is_some_and(|r| r.contains(PollFlags::POLLIN))
+        && fds
+            .first()
+            .and_then(|f| f.revents())
+            .is_some_and(|r| r.contains(PollFlags::POLLIN))
 }
 
 /// Reaps exited children; returns the container's code once its init is gone.
@@ -206,4 +238,3 @@ fn reap(pid: i32) -> Option<i32> {
         }
     }
 }
-

@@ -18,6 +18,11 @@ pub struct CStrId {
     len: u32,
 }
 
+impl CStrId {
+    /// The id of no string (reads as empty).
+    pub const ZERO: CStrId = CStrId { start: 0, len: 0 };
+}
+
 #[derive(Debug, PartialEq, Eq)]
 pub enum ArenaError {
     /// The arena is full: the config carries more than `ARENA_BYTES` of strings.
@@ -47,7 +52,10 @@ impl Arena {
         self.buf.push(0).map_err(|_| ArenaError::Full)?;
         let start32 = u32::try_from(start).map_err(|_| ArenaError::Full)?;
         let len = u32::try_from(self.buf.len() - start).map_err(|_| ArenaError::Full)?;
-        Ok(CStrId { start: start32, len })
+        Ok(CStrId {
+            start: start32,
+            len,
+        })
     }
 
     /// Stores plain bytes (no escapes) from several parts, concatenated.
@@ -134,7 +142,9 @@ mod tests {
     fn stores_and_unescapes() {
         let mut a = Arena::new();
         let x = a.push("hello").unwrap();
-        let y = a.push_json(b"E=", r#"say \"hi\" \u003cthere\u003e"#).unwrap();
+        let y = a
+            .push_json(b"E=", r#"say \"hi\" \u003cthere\u003e"#)
+            .unwrap();
         let z = a.push_parts(&[b"/proc/self/fd/", b"12"]).unwrap();
         assert_eq!(a.get(x), c"hello");
         assert_eq!(a.text(y), r#"E=say "hi" <there>"#);
