@@ -439,18 +439,17 @@ pub fn run_cmd(cmd: &mut Command) -> Out {
 /// with a timeout.
 pub fn run_cmd_input(cmd: &mut Command, input: Option<&str>) -> Out {
     let what = format!("{cmd:?}");
+    let (out, err) = (Capture::new(), Capture::new());
     let mut child = cmd
         .stdin(if input.is_some() {
             Stdio::piped()
         } else {
             Stdio::null()
         })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stdout(out.stdio())
+        .stderr(err.stdio())
         .spawn()
         .unwrap_or_else(|e| panic!("spawn {what}: {e}"));
-    let out = drain(child.stdout.take());
-    let err = drain(child.stderr.take());
     if let (Some(mut w), Some(text)) = (child.stdin.take(), input) {
         let text = text.to_owned();
         std::thread::spawn(move || {
@@ -460,8 +459,42 @@ pub fn run_cmd_input(cmd: &mut Command, input: Option<&str>) -> Out {
     let st = wait_timeout(&mut child, &what);
     Out {
         code: code_of(st),
-        stdout: out.collect(PIPE_GRACE),
-        stderr: err.collect(PIPE_GRACE),
+        stdout: out.text(),
+        stderr: err.text(),
+    }
+}
+
+/// An unlinked temporary file capturing a child's output. Unlike a pipe, reading it never
+/// waits for processes the child left behind (a detached `dory create`, a leaked container
+/// process) to close their copy.
+struct Capture(std::fs::File);
+
+impl Capture {
+    fn new() -> Capture {
+        let path = std::env::temp_dir().join(unique("dory-test-capture"));
+        let f = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .unwrap_or_else(|e| panic!("create {}: {e}", path.display()));
+        let _ = std::fs::remove_file(&path);
+        Capture(f)
+    }
+
+    fn stdio(&self) -> Stdio {
+        Stdio::from(self.0.try_clone().expect("dup capture file"))
+    }
+
+    /// Everything written so far.
+    fn text(mut self) -> String {
+        use std::io::Seek;
+        let mut v = Vec::new();
+        self.0
+            .seek(std::io::SeekFrom::Start(0))
+            .expect("seek capture file");
+        self.0.read_to_end(&mut v).expect("read capture file");
+        String::from_utf8_lossy(&v).into_owned()
     }
 }
 
