@@ -549,16 +549,40 @@ impl Running {
 
     /// Waits until a stdout line equal to `line` arrives; panics after `TIMEOUT`.
     pub fn wait_line(&mut self, line: &str) {
+        self.wait_for(&format!("a line {line:?}"), |l| l == line);
+    }
+
+    /// Waits for the first stdout line (from the start) starting with `prefix` and
+    /// returns it; panics after `TIMEOUT`.
+    pub fn wait_prefix(&mut self, prefix: &str) -> String {
+        self.wait_for(&format!("a line starting {prefix:?}"), |l| {
+            l.starts_with(prefix)
+        })
+    }
+
+    /// Waits for a line starting with one of `prefixes`; returns that prefix.
+    pub fn wait_for_any(&mut self, prefixes: &[&str]) -> String {
+        let l = self.wait_for(&format!("a line starting with one of {prefixes:?}"), |l| {
+            prefixes.iter().any(|p| l.starts_with(p))
+        });
+        prefixes
+            .iter()
+            .find(|p| l.starts_with(**p))
+            .unwrap()
+            .to_string()
+    }
+
+    fn wait_for(&mut self, what: &str, pred: impl Fn(&str) -> bool) -> String {
         let deadline = Instant::now() + TIMEOUT;
         loop {
-            if self.seen.iter().any(|l| l == line) {
-                return;
+            if let Some(l) = self.seen.iter().find(|l| pred(l)) {
+                return l.clone();
             }
             let left = deadline.saturating_duration_since(Instant::now());
             match self.lines.recv_timeout(left) {
                 Ok(l) => self.seen.push(l),
                 Err(RecvTimeoutError::Timeout) => {
-                    panic!("no line {line:?} within {TIMEOUT:?}; got {:?}", self.seen)
+                    panic!("no {what} within {TIMEOUT:?}; got {:?}", self.seen)
                 }
                 Err(RecvTimeoutError::Disconnected) => {
                     let code = self.child.as_mut().map(|c| c.wait().map(code_of));
@@ -567,7 +591,10 @@ impl Running {
                         .take()
                         .map(|d| d.collect(PIPE_GRACE))
                         .unwrap_or_default();
-                    panic!("dory ended ({code:?}) before printing {line:?}; stdout {:?}; stderr:\n{err}", self.seen)
+                    panic!(
+                        "dory ended ({code:?}) before printing {what}; stdout {:?}; stderr:\n{err}",
+                        self.seen
+                    )
                 }
             }
         }
