@@ -114,7 +114,6 @@ fn version() {
 }
 
 #[test]
-#[ignore = "dory bug: println! panics on EPIPE (BUGS.md 3)"]
 fn broken_stdout_pipe_does_not_panic() {
     let t = TempDir::new("cli-epipe");
     for args in [

@@ -165,7 +165,6 @@ fn same_container_as_runc() {
 }
 
 #[test]
-#[ignore = "dory gap: HOME is not set when the env lacks it, runc sets it (BUGS.md 4)"]
 fn home_is_set_like_runc() {
     needs_root!();
     let Some((dory, runc)) = both() else { return };

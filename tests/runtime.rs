@@ -764,7 +764,6 @@ fn orphans_die_with_the_init_and_the_cgroup_goes() {
 }
 
 #[test]
-#[ignore = "dory bug: without a pid namespace leftover processes survive and the cgroup stays (BUGS.md 1)"]
 fn without_pid_namespace_leftover_processes_are_killed() {
     needs_root!();
     // No pid namespace: nothing kills the background sleep for dory but dory itself. runc
@@ -918,7 +917,6 @@ fn cgroup_resources_are_applied() {
 }
 
 #[test]
-#[ignore = "dory bug: state.json is read without unescaping, so list shows quotes and backslashes escaped (BUGS.md 2)"]
 fn list_reports_unusual_bundle_paths_exactly() {
     needs_root!();
     let mut b = Bundle::new("oddpath", &["sh", "-c", "echo ready; read x"]);

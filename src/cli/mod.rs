@@ -57,6 +57,7 @@ pub struct Global {
 
 /// Entry point for everything but PID 1; returns the process exit code.
 pub fn main() -> i32 {
+    crate::sys::default_sigpipe();
     let argv: Vec<String> = std::env::args().skip(1).collect();
     // Global flags come before the command.
     let split = first_command(&argv);

@@ -88,9 +88,6 @@ impl Container {
             std::io::ErrorKind::NotFound => Error::NotFound(id.to_string()),
             _ => Error::Io(format!("read state of \"{id}\""), e),
         })?;
-        loaded
-            .state()
-            .map_err(|e| Error::Io(format!("read state of \"{id}\""), e))?;
         Ok(Container {
             id: id.to_string(),
             dir,
@@ -99,21 +96,7 @@ impl Container {
     }
 
     pub fn state(&self) -> state::State<'_> {
-        // Checked in `load`.
-        match self.loaded.state() {
-            Ok(s) => s,
-            Err(_) => state::State {
-                id: &self.id,
-                pid: 0,
-                status: "stopped",
-                bundle: "",
-                rootfs: "",
-                created: "",
-                owner: "",
-                start_time: 0,
-                cgroup: "",
-            },
-        }
+        self.loaded.state()
     }
 
     pub fn cgroup(&self) -> Result<Cgroup, Error> {
@@ -275,11 +258,7 @@ pub fn delete(c: &Container, force: bool) -> Result<(), Error> {
     }
     if let Ok(cg) = c.cgroup() {
         // Stray processes (no pid namespace) go with the container.
-        if let Ok(pids) = cg.pids() {
-            for pid in pids {
-                let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
-            }
-        }
+        super::kill_cgroup(&cg);
         cg.remove().map_err(Error::Cgroup)?;
     }
     std::fs::remove_dir_all(&c.dir)

@@ -348,6 +348,11 @@ pub fn launch(opts: LaunchOptions<'_>) -> Result<Started, Error> {
         }
         None => sys::clone_fork(clone_flags),
     };
+    // The child goes its own way first: the restores below are the parent's alone.
+    let cloned = match cloned {
+        Ok(0) => sandbox::run_child(&ctx),
+        other => other,
+    };
     if let Some(own) = restore_pid_ns {
         let _ = nix::sched::setns(own.as_fd(), nix::sched::CloneFlags::CLONE_NEWPID);
     }
@@ -357,11 +362,7 @@ pub fn launch(opts: LaunchOptions<'_>) -> Result<Started, Error> {
             nix::sched::CloneFlags::from_bits_retain(spec::CLONE_NEWTIME),
         );
     }
-    let pid = match cloned {
-        Ok(0) => sandbox::run_child(&ctx),
-        Ok(pid) => pid,
-        Err(e) => return Err(Error::Clone(e)),
-    };
+    let pid = cloned.map_err(Error::Clone)?;
     let wait_for_parent = ctx.wait_for_parent;
     // The child has its own copies; ours would keep the sync socket from reporting EOF.
     drop(child_sock);
@@ -560,6 +561,27 @@ fn enter_time_ns(
     Ok(own)
 }
 
+/// SIGKILLs every process left in `cg` and waits (bounded) until it is empty.
+pub fn kill_cgroup(cg: &Cgroup) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let pids = cg.pids().unwrap_or_default();
+        if pids.is_empty() || std::time::Instant::now() > deadline {
+            return;
+        }
+        for pid in pids {
+            let _ = nix::sys::signal::kill(Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+        }
+        // Reap any that are our own children (zombies stay in the cgroup until reaped).
+        while let Ok(ws) = waitpid(None, Some(nix::sys::wait::WaitPidFlag::WNOHANG)) {
+            if ws == nix::sys::wait::WaitStatus::StillAlive {
+                break;
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+}
+
 /// Lets a container waiting on its exec fifo go on (what `start` does), then removes it.
 fn release_exec_fifo(path: &Path) -> Result<(), Error> {
     let fifo = nix::fcntl::open(
@@ -656,9 +678,11 @@ pub fn describe_failure(plan: &Plan, f: &Failure) -> String {
 }
 
 impl Started {
-    /// Removes the cgroup and the state entry; call after `pid` has been reaped.
+    /// Removes the cgroup and the state entry; call after `pid` has been reaped. Processes
+    /// the init left behind (no pid namespace) are killed first, as runc does.
     pub fn destroy(mut self) {
         if let Some(cg) = self.cgroup.take() {
+            kill_cgroup(&cg);
             let _ = cg.remove();
         }
         let _ = std::fs::remove_dir_all(&self.state_dir);

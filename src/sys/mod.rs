@@ -34,8 +34,13 @@ pub fn exit_now(code: c_int) -> ! {
 /// `openat2(2)` with `RESOLVE_IN_ROOT`: opens `path` as if `root` were `/`, so symlinks
 /// and `..` cannot leave it. Returns an `O_PATH` fd.
 pub fn open_in_root(root: BorrowedFd<'_>, path: &CStr, flags: c_int) -> Result<OwnedFd, Errno> {
+    openat2_in_root(root, path, flags | libc::O_PATH)
+}
+
+/// `openat2(2)` with `RESOLVE_IN_ROOT` and the caller's flags (e.g. O_RDONLY to read).
+pub fn openat2_in_root(root: BorrowedFd<'_>, path: &CStr, flags: c_int) -> Result<OwnedFd, Errno> {
     let how = OpenHow {
-        flags: (flags | libc::O_PATH | libc::O_CLOEXEC) as u64,
+        flags: (flags | libc::O_CLOEXEC) as u64,
         mode: 0,
         resolve: libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS,
     };
@@ -378,4 +383,11 @@ pub fn join_namespaces_on_spawn(cmd: &mut std::process::Command, fds: Vec<OwnedF
             Ok(())
         });
     }
+}
+
+/// Restores SIGPIPE's default action (Rust ignores it), so a command whose stdout reader
+/// went away ends quietly, as C and Go tools do, instead of failing every write.
+pub fn default_sigpipe() {
+    // SAFETY: SIG_DFL installs no handler.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
 }
