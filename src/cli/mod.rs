@@ -1,5 +1,7 @@
-//! runc-compatible command line.
+//! runc-compatible command line: global flags, then a command and its flags (before or
+//! after the container id).
 
+<<<<<<< HEAD
 pub fn main() -> i32 {
     // TEMPORARY wiring by the init helper for testing; the lead owns this file.
     let args: Vec<String> = std::env::args().collect();
@@ -8,4 +10,196 @@ pub fn main() -> i32 {
         Some("ctl") => crate::init::ctl_main(args.get(2..).unwrap_or_default()),
         _ => 0,
     }
+=======
+mod args;
+mod list;
+
+use std::path::{Path, PathBuf};
+
+use args::{flag, FlagSpec, Parsed, UsageError};
+
+/// State root when `--root` is not given (runc uses /run/runc).
+pub const DEFAULT_ROOT: &str = "/run/dory";
+
+const GLOBAL_FLAGS: &[FlagSpec] = &[
+    flag("root", None, true),
+    flag("log", None, true),
+    flag("log-format", None, true),
+    flag("debug", None, false),
+    flag("systemd-cgroup", None, false),
+    flag("rootless", None, true),
+    flag("criu", None, true),
+    flag("help", Some('h'), false),
+    flag("version", Some('v'), false),
+];
+
+const USAGE: &str = "usage: dory [global options] command [command options] [arguments...]
+
+commands:
+  spec      write a new default config.json in the bundle
+  run       create and run a container; exits with its status
+  list      list containers
+  init      run as PID 1 with a board config (dory init --config FILE)
+  ctl       talk to a running dory PID 1 (status, start, stop, restart, logs, reboot, poweroff)
+
+global options:
+  --root DIR          state directory (default /run/dory)
+  --log FILE          log file; --log-format text|json; --debug
+";
+
+/// Global options every command sees.
+pub struct Global {
+    pub root: PathBuf,
+}
+
+/// Entry point for everything but PID 1; returns the process exit code.
+pub fn main() -> i32 {
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    // Global flags come before the command.
+    let split = first_command(&argv);
+    let (global_args, rest) = argv.split_at(split);
+    let global = match args::parse(global_args, GLOBAL_FLAGS, None) {
+        Ok(g) => g,
+        Err(e) => return usage_error("", &e),
+    };
+    if global.has("version") {
+        println!("dory version {}\nspec: 1.0.2", env!("CARGO_PKG_VERSION"));
+        return 0;
+    }
+    let Some((command, cmd_args)) = rest.split_first() else {
+        if global.has("help") {
+            print!("{USAGE}");
+            return 0;
+        }
+        eprint!("{USAGE}");
+        return 1;
+    };
+    if global.has("systemd-cgroup") {
+        eprintln!("dory: --systemd-cgroup is not supported: dory manages cgroupfs directly");
+        return 1;
+    }
+    let g = Global {
+        root: PathBuf::from(global.get("root").unwrap_or(DEFAULT_ROOT)),
+    };
+    match command.as_str() {
+        "spec" => cmd_spec(cmd_args),
+        "run" => cmd_run(&g, cmd_args),
+        "list" | "ps-all" => list::cmd_list(&g, cmd_args),
+        "init" => crate::init::main_from_cli(cmd_args),
+        "ctl" => crate::init::ctl_main(cmd_args),
+        "help" => {
+            print!("{USAGE}");
+            0
+        }
+        other => {
+            eprintln!("dory: unknown command \"{other}\"");
+            eprint!("{USAGE}");
+            1
+        }
+    }
+}
+
+/// Index of the command word: the first argument that is not a global flag or its value.
+fn first_command(argv: &[String]) -> usize {
+    let mut i = 0;
+    while let Some(a) = argv.get(i) {
+        let Some(name) = a.strip_prefix("--").or_else(|| a.strip_prefix('-')) else {
+            return i;
+        };
+        let takes_value = !name.contains('=')
+            && GLOBAL_FLAGS.iter().any(|f| f.value && (f.long == name || f.short.is_some_and(|c| name == c.to_string())));
+        i += if takes_value { 2 } else { 1 };
+    }
+    argv.len()
+}
+
+fn usage_error(command: &str, e: &UsageError) -> i32 {
+    if command.is_empty() {
+        eprintln!("dory: {e}");
+    } else {
+        eprintln!("dory {command}: {e}");
+    }
+    1
+}
+
+fn parse_or_usage(command: &str, argv: &[String], specs: &[FlagSpec]) -> Result<Parsed, i32> {
+    args::parse(argv, specs, None).map_err(|e| usage_error(command, &e))
+}
+
+/// The one container id a command takes.
+fn single_id<'p>(command: &str, p: &'p Parsed) -> Result<&'p str, i32> {
+    match p.positional.as_slice() {
+        [id] => Ok(id),
+        [] => {
+            eprintln!("dory {command}: requires exactly 1 argument: the container id");
+            Err(1)
+        }
+        _ => {
+            eprintln!("dory {command}: requires exactly 1 argument, got {}", p.positional.len());
+            Err(1)
+        }
+    }
+}
+
+fn cmd_spec(argv: &[String]) -> i32 {
+    let p = match parse_or_usage("spec", argv, &[flag("bundle", Some('b'), true), flag("rootless", None, false)]) {
+        Ok(p) => p,
+        Err(c) => return c,
+    };
+    if p.has("rootless") {
+        eprintln!("dory spec: --rootless is not supported");
+        return 1;
+    }
+    let dir = Path::new(p.get("bundle").unwrap_or("."));
+    let path = dir.join("config.json");
+    // create_new: never overwrite, as runc refuses to.
+    match std::fs::OpenOptions::new().write(true).create_new(true).open(&path) {
+        Ok(mut f) => match std::io::Write::write_all(&mut f, crate::spec::DEFAULT_CONFIG.as_bytes()) {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("dory spec: write {}: {e}", path.display());
+                1
+            }
+        },
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            eprintln!("dory spec: File {} exists. Remove it first", path.display());
+            1
+        }
+        Err(e) => {
+            eprintln!("dory spec: create {}: {e}", path.display());
+            1
+        }
+    }
+}
+
+const RUN_FLAGS: &[FlagSpec] = &[
+    flag("bundle", Some('b'), true),
+    flag("detach", Some('d'), false),
+    flag("pid-file", None, true),
+    flag("console-socket", None, true),
+    flag("no-pivot", None, false),
+    flag("no-new-keyring", None, false),
+    flag("preserve-fds", None, true),
+    flag("keep", None, false),
+    flag("no-subreaper", None, false),
+];
+
+fn cmd_run(g: &Global, argv: &[String]) -> i32 {
+    let p = match parse_or_usage("run", argv, RUN_FLAGS) {
+        Ok(p) => p,
+        Err(c) => return c,
+    };
+    let id = match single_id("run", &p) {
+        Ok(id) => id,
+        Err(c) => return c,
+    };
+    for unsupported in ["detach", "pid-file", "console-socket", "no-pivot", "preserve-fds", "keep"] {
+        if p.has(unsupported) {
+            eprintln!("dory run: --{unsupported} is not supported yet");
+            return 1;
+        }
+    }
+    let bundle = Path::new(p.get("bundle").unwrap_or("."));
+    crate::container::run::run(id, bundle, &g.root)
+>>>>>>> main
 }

@@ -2,8 +2,23 @@
 //!
 //! `dory run` and PID 1 (`init`) both start containers through [`launch`].
 
-use std::os::fd::OwnedFd;
-use std::path::Path;
+pub mod run;
+pub mod state;
+
+use std::fmt;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
+use nix::sys::wait::waitpid;
+use nix::unistd::Pid;
+
+use crate::cgroup::{self, Cgroup, Layout};
+use crate::plan::{Plan, PlanError};
+use crate::sandbox::{self, ChildContext, Failure, Step};
+use crate::spec::{self, NamespaceKind, SpecError};
+use crate::sys;
 
 /// Where the container's stdio comes from.
 pub enum Stdio {
@@ -15,9 +30,6 @@ pub enum Stdio {
         stdout: OwnedFd,
         stderr: OwnedFd,
     },
-    /// A new pty; its slave is the container's stdio and its master is returned in
-    /// [`Started::pty_master`]. Used when `process.terminal` is true.
-    Terminal,
 }
 
 /// What `launch` needs to start one container.
@@ -28,7 +40,8 @@ pub struct LaunchOptions<'a> {
     pub bundle: &'a Path,
     /// State root, `/run/dory` unless `--root` says otherwise.
     pub state_root: &'a Path,
-    /// Stdio for the container's init when `process.terminal` is false.
+    /// Stdio for the container's init when `process.terminal` is false. With a terminal
+    /// the container gets a pty whose master is returned in [`Started::pty_master`].
     pub stdio: Stdio,
 }
 
@@ -38,18 +51,74 @@ pub struct Started {
     pub pid: i32,
     /// The pty master when the config asked for a terminal.
     pub pty_master: Option<OwnedFd>,
+    /// `process.terminal` of the config.
+    pub terminal: bool,
+    state_dir: PathBuf,
+    cgroup: Option<Cgroup>,
 }
 
-/// Launch errors; `Display` names the config field or the step that failed.
+/// Launch errors, one variant per phase; `Display` names the field or step.
 #[derive(Debug)]
 pub enum Error {
-    NotBuiltYet,
+    Id(String),
+    Spec(SpecError),
+    Plan(PlanError),
+    Exists(String),
+    StateDir(PathBuf, std::io::Error),
+    Cgroup(cgroup::Error),
+    Namespace(String, Errno),
+    Clone(Errno),
+    Parent(&'static str, Errno),
+    /// The child failed a setup step (message built from the plan).
+    Child(String, Failure),
 }
 
-impl std::fmt::Display for Error {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::NotBuiltYet => f.write_str("container launch is not built yet"),
+            Error::Id(m) => f.write_str(m),
+            Error::Spec(e) => write!(f, "{e}"),
+            Error::Plan(e) => write!(f, "{e}"),
+            Error::Exists(id) => write!(f, "container \"{id}\" already exists"),
+            Error::StateDir(p, e) => write!(f, "state directory {}: {e}", p.display()),
+            Error::Cgroup(e) => write!(f, "cgroup: {e}"),
+            Error::Namespace(p, e) => write!(f, "linux.namespaces: open {p}: {}", e.desc()),
+            Error::Clone(e) => write!(f, "clone: {}", e.desc()),
+            Error::Parent(step, e) => write!(f, "{step}: {}", e.desc()),
+            Error::Child(m, _) => f.write_str(m),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl Error {
+    /// The exit status `dory run` uses: 127/126 when the program was not found or could
+    /// not be executed (as shells and podman report it), 1 otherwise.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Child(_, f) if f.step == Step::Exec => match f.errno {
+                Errno::ENOENT | Errno::ENOTDIR => 127,
+                _ => 126,
+            },
+            _ => 1,
+        }
+    }
+}
+
+/// Removes what launch created if it fails midway: the cgroup and the state directory.
+struct Undo {
+    state_dir: Option<PathBuf>,
+    cgroup: Option<Cgroup>,
+}
+
+impl Drop for Undo {
+    fn drop(&mut self) {
+        if let Some(cg) = self.cgroup.take() {
+            let _ = cg.remove();
+        }
+        if let Some(d) = self.state_dir.take() {
+            let _ = std::fs::remove_dir_all(d);
         }
     }
 }
@@ -57,11 +126,246 @@ impl std::fmt::Display for Error {
 /// Reads the bundle's config, creates the state entry and cgroup, clones the container's
 /// init with the config's namespaces and returns once it has exec'd the user's program.
 /// The caller reaps `Started::pid` and then calls [`Started::destroy`].
-pub fn launch(_opts: LaunchOptions<'_>) -> Result<Started, Error> {
-    Err(Error::NotBuiltYet)
+pub fn launch(opts: LaunchOptions<'_>) -> Result<Started, Error> {
+    state::validate_id(opts.id).map_err(Error::Id)?;
+    let bundle = std::path::absolute(opts.bundle).map_err(|e| Error::StateDir(opts.bundle.into(), e))?;
+    // Parse and plan first: bad input fails before anything is created.
+    let mut buf = vec![0u8; spec::MAX_CONFIG_BYTES];
+    let bytes = spec::read_config(&bundle, &mut buf).map_err(Error::Spec)?;
+    let spec = spec::parse(bytes).map_err(Error::Spec)?;
+    let mut plan = Plan::build(&spec, &bundle).map_err(Error::Plan)?;
+    if plan.clone_flags & libc::CLONE_NEWNS == 0 && !plan.joins.iter().any(|j| j.kind == NamespaceKind::Mount) {
+        return Err(Error::Plan(PlanError {
+            field: "linux.namespaces".into(),
+            message: "a mount namespace is required".into(),
+        }));
+    }
+    let layout = Layout::detect().map_err(Error::Cgroup)?;
+    if plan.mounts_cgroup() && !layout.is_v2() {
+        plan.set_cgroup_v1(layout.v1_hierarchies().map(|(opts, _)| opts)).map_err(Error::Plan)?;
+    }
+    let linux = spec.linux.as_ref();
+    let cgroup_path = match linux.and_then(|l| l.cgroups_path).filter(|p| !p.is_empty()) {
+        Some(p) => p.to_string(),
+        None => format!("/dory/{}", opts.id),
+    };
+    let resources = linux.and_then(|l| l.resources.as_ref());
+    let uid_maps = linux.map(|l| &l.uid_mappings[..]).unwrap_or_default();
+    let gid_maps = linux.map(|l| &l.gid_mappings[..]).unwrap_or_default();
+
+    // The state directory doubles as the lock on the id.
+    let state_dir = match state::create_dir(opts.state_root, opts.id) {
+        Ok(d) => d,
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Err(Error::Exists(opts.id.into())),
+        Err(e) => return Err(Error::StateDir(state::dir(opts.state_root, opts.id), e)),
+    };
+    let mut undo = Undo {
+        state_dir: Some(state_dir.clone()),
+        cgroup: None,
+    };
+    undo.cgroup = Some(Cgroup::create(&layout, &cgroup_path, resources).map_err(Error::Cgroup)?);
+
+    // Namespaces to join are opened before clone; the child only calls setns.
+    let mut join_fds: heapless::Vec<(NamespaceKind, OwnedFd), { spec::MAX_NAMESPACES }> = heapless::Vec::new();
+    for j in &plan.joins {
+        let path = plan.strings.get(j.path);
+        let fd = nix::fcntl::open(path, nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
+            .map_err(|e| Error::Namespace(plan.strings.text(j.path).into(), e))?;
+        let _ = join_fds.push((j.kind, fd));
+    }
+    let mut raw_joins: heapless::Vec<(NamespaceKind, RawFd), { spec::MAX_NAMESPACES }> = heapless::Vec::new();
+    for (k, fd) in &join_fds {
+        let _ = raw_joins.push((*k, fd.as_raw_fd()));
+    }
+    // Joining a pid namespace applies to children: the parent enters it around clone.
+    let restore_pid_ns = match join_fds.iter().find(|(k, _)| *k == NamespaceKind::Pid) {
+        Some((_, fd)) => {
+            let own = nix::fcntl::open(c"/proc/self/ns/pid", nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
+                .map_err(|e| Error::Parent("open /proc/self/ns/pid", e))?;
+            nix::sched::setns(fd.as_fd(), nix::sched::CloneFlags::CLONE_NEWPID)
+                .map_err(|e| Error::Namespace("pid".into(), e))?;
+            Some(own)
+        }
+        None => None,
+    };
+
+    let (parent_sock, child_sock) = socketpair(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
+    .map_err(|e| Error::Parent("socketpair", e))?;
+    let stdio_raw = match &opts.stdio {
+        Stdio::Inherit => None,
+        Stdio::Fds { stdin, stdout, stderr } => Some([stdin.as_raw_fd(), stdout.as_raw_fd(), stderr.as_raw_fd()]),
+    };
+    let ctx = ChildContext {
+        plan: &plan,
+        sync: child_sock.as_fd(),
+        join_fds: &raw_joins,
+        stdio: stdio_raw,
+    };
+
+    let cloned = sys::clone_fork(plan.clone_flags);
+    if let Some(own) = restore_pid_ns {
+        let _ = nix::sched::setns(own.as_fd(), nix::sched::CloneFlags::CLONE_NEWPID);
+    }
+    let pid = match cloned {
+        Ok(0) => sandbox::run_child(&ctx),
+        Ok(pid) => pid,
+        Err(e) => return Err(Error::Clone(e)),
+    };
+    drop(child_sock);
+    drop(opts.stdio);
+    drop(join_fds);
+
+    // From here a failure must also kill and reap the child.
+    let result = finish_parent(&plan, pid, &parent_sock, uid_maps, gid_maps, undo.cgroup.as_ref());
+    let pty_master = match result {
+        Ok(m) => m,
+        Err(e) => {
+            let _ = nix::sys::signal::kill(Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+            let _ = waitpid(Pid::from_raw(pid), None);
+            return Err(e);
+        }
+    };
+
+    let rootfs = plan.strings.text(plan.rootfs);
+    let bundle_text = bundle.to_string_lossy();
+    let created = state::now_rfc3339();
+    let st = state::State {
+        id: opts.id,
+        pid,
+        status: "running",
+        bundle: &bundle_text,
+        rootfs,
+        created: &created,
+        owner: "root",
+        start_time: state::process_start_time(pid).unwrap_or(0),
+        cgroup: &cgroup_path,
+    };
+    state::write(&state_dir, &st).map_err(|e| Error::StateDir(state_dir.clone(), e))?;
+    let cgroup = undo.cgroup.take();
+    undo.state_dir = None;
+    Ok(Started {
+        pid,
+        pty_master,
+        terminal: plan.process.terminal,
+        state_dir,
+        cgroup,
+    })
+}
+
+/// The parent's half of the handshake: id maps, cgroup, oom score, then "go"; returns
+/// the pty master if the child sent one, once the child has exec'd.
+fn finish_parent(
+    plan: &Plan,
+    pid: i32,
+    sock: &OwnedFd,
+    uid_maps: &[spec::IdMapping],
+    gid_maps: &[spec::IdMapping],
+    cgroup: Option<&Cgroup>,
+) -> Result<Option<OwnedFd>, Error> {
+    if plan.clone_flags & libc::CLONE_NEWUSER != 0 {
+        write_id_map(pid, "uid_map", uid_maps)?;
+        write_id_map(pid, "gid_map", gid_maps)?;
+    }
+    if let Some(cg) = cgroup {
+        cg.add_pid(pid).map_err(Error::Cgroup)?;
+    }
+    if let Some(score) = plan.process.oom_score_adj {
+        std::fs::write(format!("/proc/{pid}/oom_score_adj"), score.to_string())
+            .map_err(|e| Error::Parent("process.oomScoreAdj", Errno::from_raw(e.raw_os_error().unwrap_or(0))))?;
+    }
+    nix::unistd::write(sock, &[sandbox::MSG_GO]).map_err(|e| Error::Parent("signal the container", e))?;
+    let mut pty = None;
+    loop {
+        let mut msg = [0u8; 16];
+        match sys::recv_fd(sock.as_fd(), &mut msg) {
+            // EOF: the child's end closed on exec.
+            Ok(None) => return Ok(pty),
+            Ok(Some((n, fd))) => {
+                if msg.first() == Some(&sandbox::MSG_PTY) {
+                    pty = fd;
+                } else if let Some(f) = msg.get(..n).and_then(Failure::decode) {
+                    return Err(Error::Child(describe_failure(plan, &f), f));
+                } else {
+                    return Err(Error::Parent("container sync", Errno::EPROTO));
+                }
+            }
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(Error::Parent("container sync", e)),
+        }
+    }
+}
+
+fn write_id_map(pid: i32, file: &str, maps: &[spec::IdMapping]) -> Result<(), Error> {
+    let mut text = String::new();
+    for m in maps {
+        text.push_str(&format!("{} {} {}\n", m.container_id, m.host_id, m.size));
+    }
+    std::fs::write(format!("/proc/{pid}/{file}"), text).map_err(|e| {
+        Error::Parent(
+            if file == "uid_map" { "linux.uidMappings" } else { "linux.gidMappings" },
+            Errno::from_raw(e.raw_os_error().unwrap_or(0)),
+        )
+    })
+}
+
+/// Turns a child's failure record into a message naming the config field.
+pub fn describe_failure(plan: &Plan, f: &Failure) -> String {
+    let i = f.index as usize;
+    let s = &plan.strings;
+    let err = f.errno.desc();
+    match f.step {
+        Step::Mount | Step::MountDestination | Step::MountCgroup => {
+            let dest = plan.mounts.get(i).map(|m| s.text(m.dest)).unwrap_or("?");
+            format!("config.json: mounts[{i}] ({dest}): mount: {err}")
+        }
+        Step::Device => {
+            let p = plan.devices.get(i).map(|d| s.text(d.path)).unwrap_or("?");
+            format!("config.json: linux.devices: create {p}: {err}")
+        }
+        Step::MaskPath => {
+            let p = plan.masked_paths.get(i).map(|p| s.text(*p)).unwrap_or("?");
+            format!("config.json: linux.maskedPaths[{i}] ({p}): {err}")
+        }
+        Step::ReadonlyPath => {
+            let p = plan.readonly_paths.get(i).map(|p| s.text(*p)).unwrap_or("?");
+            format!("config.json: linux.readonlyPaths[{i}] ({p}): {err}")
+        }
+        Step::Sysctl => format!("config.json: linux.sysctl[{i}]: {err}"),
+        Step::Rlimit => format!("config.json: process.rlimits[{i}]: setrlimit: {err}"),
+        Step::Hostname => format!("config.json: hostname: {err}"),
+        Step::Domainname => format!("config.json: domainname: {err}"),
+        Step::ReadonlyRoot => format!("config.json: root.readonly: remount: {err}"),
+        Step::Cwd => format!("config.json: process.cwd ({}): {err}", s.text(plan.process.cwd)),
+        Step::Groups => format!("config.json: process.user.additionalGids: setgroups: {err}"),
+        Step::SetUser => format!("config.json: process.user: {err}"),
+        Step::Capabilities => format!("config.json: process.capabilities: {err}"),
+        Step::NoNewPrivileges => format!("config.json: process.noNewPrivileges: {err}"),
+        Step::JoinNamespace => format!("config.json: linux.namespaces: setns: {err}"),
+        Step::Console => format!("config.json: process.terminal: open the console: {err}"),
+        Step::Exec => {
+            let prog = plan.process.args.first().map(|a| s.text(*a)).unwrap_or("");
+            match f.errno {
+                Errno::ENOENT if !prog.contains('/') => {
+                    format!("exec \"{prog}\": executable file not found in $PATH")
+                }
+                _ => format!("exec \"{prog}\": {err}"),
+            }
+        }
+        other => format!("container setup failed at {other:?}: {err}"),
+    }
 }
 
 impl Started {
     /// Removes the cgroup and the state entry; call after `pid` has been reaped.
-    pub fn destroy(self) {}
+    pub fn destroy(mut self) {
+        if let Some(cg) = self.cgroup.take() {
+            let _ = cg.remove();
+        }
+        let _ = std::fs::remove_dir_all(&self.state_dir);
+    }
 }

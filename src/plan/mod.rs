@@ -1,1 +1,554 @@
-//! plan
+//! Pure translation of a validated [`Spec`] into what the child applies: clone flags,
+//! mount steps with flags and data, device nodes, capability masks, rlimits and every
+//! string as a C string. No syscalls except reading the bundle's metadata; unit-tested
+//! without root.
+
+pub mod arena;
+pub mod mounts;
+
+use std::fmt;
+use std::os::unix::fs::FileTypeExt;
+use std::path::Path;
+
+use heapless::Vec;
+use libc::{c_int, c_ulong};
+
+pub use arena::{Arena, ArenaError, CStrId};
+use mounts::{MountFlags, Parsed};
+pub use mounts::MountKind;
+
+use crate::spec::{self, NamespaceKind, Spec};
+
+/// Mount entries (config mounts).
+pub const MAX_MOUNT_STEPS: usize = spec::MAX_MOUNTS;
+/// Device nodes: the six defaults plus `linux.devices`.
+pub const MAX_DEVICE_NODES: usize = 6 + spec::MAX_DEVICES;
+/// cgroup v1 hierarchies mounted inside a container.
+pub const MAX_CGROUP_HIERARCHIES: usize = 16;
+
+/// One config mount, ready for the child.
+#[derive(Debug, Clone, Copy)]
+pub struct MountStep {
+    pub kind: MountKind,
+    /// Host path (bind) or the filesystem's source name.
+    pub source: CStrId,
+    /// Absolute path inside the container.
+    pub dest: CStrId,
+    pub fstype: CStrId,
+    pub flags: MountFlags,
+    /// Comma-joined filesystem options, empty for none.
+    pub data: CStrId,
+    /// The bind source is not a directory: the destination is created as a file.
+    pub dest_is_file: bool,
+}
+
+/// A device node the child creates in the container's /dev.
+#[derive(Debug, Clone, Copy)]
+pub struct DeviceNode {
+    /// Absolute path inside the container.
+    pub path: CStrId,
+    /// File type and permission bits for mknod.
+    pub mode: u32,
+    pub major: u32,
+    pub minor: u32,
+    pub uid: u32,
+    pub gid: u32,
+}
+
+/// A namespace to join by path instead of creating.
+#[derive(Debug, Clone, Copy)]
+pub struct NamespaceJoin {
+    pub kind: NamespaceKind,
+    pub path: CStrId,
+}
+
+/// The five capability sets as bit masks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CapMasks {
+    pub bounding: u64,
+    pub effective: u64,
+    pub permitted: u64,
+    pub inheritable: u64,
+    pub ambient: u64,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct RlimitStep {
+    pub resource: c_int,
+    pub soft: u64,
+    pub hard: u64,
+}
+
+/// Everything the container's process needs at exec time.
+pub struct ProcessPlan {
+    pub args: Vec<CStrId, { spec::MAX_ARGS }>,
+    pub env: Vec<CStrId, { spec::MAX_ENV }>,
+    /// `PATH` from `env`, searched when `args[0]` has no slash.
+    pub path_var: Option<CStrId>,
+    pub cwd: CStrId,
+    pub uid: u32,
+    pub gid: u32,
+    pub additional_gids: Vec<u32, { spec::MAX_ADDITIONAL_GIDS }>,
+    pub umask: Option<u32>,
+    pub caps: Option<CapMasks>,
+    pub no_new_privileges: bool,
+    pub rlimits: Vec<RlimitStep, { spec::MAX_RLIMITS }>,
+    pub oom_score_adj: Option<i32>,
+    pub terminal: bool,
+    pub console_size: Option<(u16, u16)>,
+}
+
+/// The whole container setup, owned and fixed-size.
+pub struct Plan {
+    pub strings: Arena,
+    /// CLONE_NEW* flags for the namespaces created at clone (cgroup excepted).
+    pub clone_flags: c_int,
+    /// The cgroup namespace is unshared after the child is in its cgroup, so that the
+    /// namespace's root is the container's cgroup.
+    pub new_cgroup_ns: bool,
+    pub joins: Vec<NamespaceJoin, { spec::MAX_NAMESPACES }>,
+    /// Absolute host path of the rootfs.
+    pub rootfs: CStrId,
+    pub rootfs_readonly: bool,
+    pub rootfs_propagation: c_ulong,
+    pub mounts: Vec<MountStep, MAX_MOUNT_STEPS>,
+    /// Whether the config mounts a fresh /dev (then default devices are created).
+    pub creates_dev: bool,
+    pub devices: Vec<DeviceNode, MAX_DEVICE_NODES>,
+    pub masked_paths: Vec<CStrId, { spec::MAX_PATHS }>,
+    pub readonly_paths: Vec<CStrId, { spec::MAX_PATHS }>,
+    /// (`/proc/sys/...` path, value).
+    pub sysctls: Vec<(CStrId, CStrId), { spec::MAX_SYSCTLS }>,
+    pub hostname: Option<CStrId>,
+    pub domainname: Option<CStrId>,
+    /// cgroup v1 hierarchies to show under a `cgroup` mount: (directory name, options).
+    pub cgroup_v1: Vec<(CStrId, CStrId), MAX_CGROUP_HIERARCHIES>,
+    pub process: ProcessPlan,
+}
+
+/// A config the plan cannot carry out; `Display` names the field.
+#[derive(Debug, PartialEq, Eq)]
+pub struct PlanError {
+    pub field: String,
+    pub message: String,
+}
+
+impl fmt::Display for PlanError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "config.json: {}: {}", self.field, self.message)
+    }
+}
+
+impl std::error::Error for PlanError {}
+
+fn err(field: impl Into<String>, message: impl Into<String>) -> PlanError {
+    PlanError {
+        field: field.into(),
+        message: message.into(),
+    }
+}
+
+fn arena_err(field: &str, e: ArenaError) -> PlanError {
+    match e {
+        ArenaError::Full => err(
+            field,
+            format!("config strings exceed {} bytes (limit {})", arena::ARENA_BYTES, arena::ARENA_BYTES),
+        ),
+        ArenaError::BadString => err(field, "invalid escape or NUL character in string"),
+    }
+}
+
+fn too_many(field: &str, limit: usize) -> PlanError {
+    err(field, format!("more than {limit} entries (limit {limit})"))
+}
+
+/// runc's default devices: (name, major, minor).
+const DEFAULT_DEVICES: &[(&str, u32, u32)] = &[
+    ("/dev/null", 1, 3),
+    ("/dev/zero", 1, 5),
+    ("/dev/full", 1, 7),
+    ("/dev/random", 1, 8),
+    ("/dev/urandom", 1, 9),
+    ("/dev/tty", 5, 0),
+];
+
+impl Plan {
+    /// Translates `spec` (already validated by `spec::parse`) for the bundle at `bundle`.
+    pub fn build(spec: &Spec<'_>, bundle: &Path) -> Result<Box<Plan>, PlanError> {
+        let mut plan = Box::new(Plan {
+            strings: Arena::new(),
+            clone_flags: 0,
+            new_cgroup_ns: false,
+            joins: Vec::new(),
+            rootfs: CStrId::default(),
+            rootfs_readonly: false,
+            rootfs_propagation: 0,
+            mounts: Vec::new(),
+            creates_dev: false,
+            devices: Vec::new(),
+            masked_paths: Vec::new(),
+            readonly_paths: Vec::new(),
+            sysctls: Vec::new(),
+            hostname: None,
+            domainname: None,
+            cgroup_v1: Vec::new(),
+            process: ProcessPlan {
+                args: Vec::new(),
+                env: Vec::new(),
+                path_var: None,
+                cwd: CStrId::default(),
+                uid: 0,
+                gid: 0,
+                additional_gids: Vec::new(),
+                umask: None,
+                caps: None,
+                no_new_privileges: false,
+                rlimits: Vec::new(),
+                oom_score_adj: None,
+                terminal: false,
+                console_size: None,
+            },
+        });
+        plan.plan_root(spec, bundle)?;
+        plan.plan_namespaces(spec)?;
+        plan.plan_mounts(spec, bundle)?;
+        plan.plan_devices(spec)?;
+        plan.plan_paths(spec)?;
+        plan.plan_process(spec)?;
+        Ok(plan)
+    }
+
+    fn plan_root(&mut self, spec: &Spec<'_>, bundle: &Path) -> Result<(), PlanError> {
+        let root = spec.root.as_ref().ok_or_else(|| err("root", "missing"))?;
+        let mut raw = [0u8; 4096];
+        let n = spec::unescape_into(root.path, &mut raw).map_err(|_| err("root.path", "invalid string"))?;
+        let rel = std::str::from_utf8(raw.get(..n).unwrap_or_default())
+            .map_err(|_| err("root.path", "invalid UTF-8"))?;
+        let full = bundle.join(rel);
+        let meta = std::fs::metadata(&full)
+            .map_err(|e| err("root.path", format!("{}: {e}", full.display())))?;
+        if !meta.is_dir() {
+            return Err(err("root.path", format!("{}: not a directory", full.display())));
+        }
+        let full = std::fs::canonicalize(&full)
+            .map_err(|e| err("root.path", format!("{}: {e}", full.display())))?;
+        let text = full.to_str().ok_or_else(|| err("root.path", "path is not UTF-8"))?;
+        self.rootfs = self.strings.push(text).map_err(|e| arena_err("root.path", e))?;
+        self.rootfs_readonly = root.readonly;
+        let prop = spec.linux.as_ref().and_then(|l| l.rootfs_propagation);
+        self.rootfs_propagation = mounts::rootfs_propagation(prop);
+        Ok(())
+    }
+
+    fn plan_namespaces(&mut self, spec: &Spec<'_>) -> Result<(), PlanError> {
+        let Some(linux) = spec.linux.as_ref() else {
+            return Ok(());
+        };
+        let mut has_uts = false;
+        for (i, ns) in linux.namespaces.iter().enumerate() {
+            let field = format!("linux.namespaces[{i}]");
+            let kind = NamespaceKind::from_name(ns.kind)
+                .ok_or_else(|| err(format!("{field}.type"), format!("unknown namespace type \"{}\"", ns.kind)))?;
+            has_uts |= kind == NamespaceKind::Uts && ns.path.is_none();
+            match ns.path {
+                Some(path) if !path.is_empty() => {
+                    let path = self
+                        .strings
+                        .push_json(b"", path)
+                        .map_err(|e| arena_err(&format!("{field}.path"), e))?;
+                    self.joins
+                        .push(NamespaceJoin { kind, path })
+                        .map_err(|_| too_many("linux.namespaces", spec::MAX_NAMESPACES))?;
+                }
+                _ if kind == NamespaceKind::Cgroup => self.new_cgroup_ns = true,
+                _ => self.clone_flags |= kind.clone_flag(),
+            }
+        }
+        if let Some(h) = spec.hostname.filter(|h| !h.is_empty()) {
+            if !has_uts && !self.joins.iter().any(|j| j.kind == NamespaceKind::Uts) {
+                return Err(err("hostname", "setting the hostname needs a uts namespace in linux.namespaces"));
+            }
+            self.hostname = Some(self.strings.push_json(b"", h).map_err(|e| arena_err("hostname", e))?);
+        }
+        if let Some(d) = spec.domainname.filter(|d| !d.is_empty()) {
+            self.domainname = Some(self.strings.push_json(b"", d).map_err(|e| arena_err("domainname", e))?);
+        }
+        for (i, (key, value)) in linux.sysctl.iter().enumerate() {
+            let field = format!("linux.sysctl[{i}]");
+            let mut k = [0u8; 256];
+            let n = spec::unescape_into(key, &mut k).map_err(|_| err(&field, "invalid sysctl name"))?;
+            let mut path = [0u8; 256];
+            let key = k.get(..n).unwrap_or_default();
+            if key.contains(&b'/') || key.is_empty() {
+                return Err(err(&field, "invalid sysctl name"));
+            }
+            for (d, s) in path.iter_mut().zip(key) {
+                *d = if *s == b'.' { b'/' } else { *s };
+            }
+            let key_path = self
+                .strings
+                .push_parts(&[b"/proc/sys/", path.get(..n).unwrap_or_default()])
+                .map_err(|e| arena_err(&field, e))?;
+            let val = self.strings.push_json(b"", value).map_err(|e| arena_err(&field, e))?;
+            self.sysctls
+                .push((key_path, val))
+                .map_err(|_| too_many("linux.sysctl", spec::MAX_SYSCTLS))?;
+        }
+        Ok(())
+    }
+
+    fn plan_mounts(&mut self, spec: &Spec<'_>, bundle: &Path) -> Result<(), PlanError> {
+        for (i, m) in spec.mounts.iter().enumerate() {
+            let field = format!("mounts[{i}]");
+            let mut flags = MountFlags::default();
+            let mut data: std::vec::Vec<u8> = std::vec::Vec::new();
+            for (j, o) in m.options.iter().enumerate() {
+                match mounts::apply_option(&mut flags, o) {
+                    Ok(Parsed::Flag) => {}
+                    Ok(Parsed::Data(d)) => {
+                        if !data.is_empty() {
+                            data.push(b',');
+                        }
+                        data.extend_from_slice(d.as_bytes());
+                    }
+                    Err(mounts::OptionError::Unsupported) => {
+                        return Err(err(format!("{field}.options[{j}]"), format!("unsupported mount option \"{o}\"")))
+                    }
+                }
+            }
+            let fstype = m.kind.unwrap_or("");
+            let kind = if flags.bind || fstype == "bind" {
+                flags.bind = true;
+                flags.flags |= libc::MS_BIND;
+                MountKind::Bind
+            } else if fstype == "cgroup" || fstype == "cgroup2" {
+                MountKind::Cgroup
+            } else if fstype.is_empty() {
+                return Err(err(format!("{field}.type"), "missing (only bind mounts may omit it)"));
+            } else {
+                MountKind::Regular
+            };
+            let dest = self
+                .strings
+                .push_json(b"", m.destination)
+                .map_err(|e| arena_err(&format!("{field}.destination"), e))?;
+            if !self.strings.bytes(dest).starts_with(b"/") {
+                return Err(err(format!("{field}.destination"), "must be an absolute path"));
+            }
+            let source_raw = m.source.unwrap_or("");
+            let mut dest_is_file = false;
+            let source = if kind == MountKind::Bind {
+                let mut buf = [0u8; 4096];
+                let n = spec::unescape_into(source_raw, &mut buf)
+                    .map_err(|_| err(format!("{field}.source"), "invalid string"))?;
+                let src = std::str::from_utf8(buf.get(..n).unwrap_or_default())
+                    .map_err(|_| err(format!("{field}.source"), "invalid UTF-8"))?;
+                if src.is_empty() {
+                    return Err(err(format!("{field}.source"), "a bind mount needs a source"));
+                }
+                // A relative bind source is relative to the bundle, as in runc.
+                let full = bundle.join(src);
+                let meta = std::fs::metadata(&full)
+                    .map_err(|e| err(format!("{field}.source"), format!("{}: {e}", full.display())))?;
+                dest_is_file = !meta.is_dir();
+                let text = full
+                    .to_str()
+                    .ok_or_else(|| err(format!("{field}.source"), "path is not UTF-8"))?;
+                self.strings.push(text)
+            } else {
+                self.strings.push_json(b"", source_raw)
+            }
+            .map_err(|e| arena_err(&format!("{field}.source"), e))?;
+            let fstype = self.strings.push_json(b"", fstype).map_err(|e| arena_err(&format!("{field}.type"), e))?;
+            let data = self
+                .strings
+                .push_json(b"", std::str::from_utf8(&data).unwrap_or(""))
+                .map_err(|e| arena_err(&format!("{field}.options"), e))?;
+            if self.strings.bytes(dest) == b"/dev" && kind != MountKind::Bind {
+                self.creates_dev = true;
+            }
+            self.mounts
+                .push(MountStep {
+                    kind,
+                    source,
+                    dest,
+                    fstype,
+                    flags,
+                    data,
+                    dest_is_file,
+                })
+                .map_err(|_| too_many("mounts", MAX_MOUNT_STEPS))?;
+        }
+        Ok(())
+    }
+
+    fn plan_devices(&mut self, spec: &Spec<'_>) -> Result<(), PlanError> {
+        let user_devices = spec.linux.as_ref().map(|l| &l.devices[..]).unwrap_or_default();
+        if self.creates_dev {
+            for &(path, major, minor) in DEFAULT_DEVICES {
+                // A device the config lists itself replaces the default of that path.
+                if user_devices.iter().any(|d| d.path == path) {
+                    continue;
+                }
+                let path = self.strings.push(path).map_err(|e| arena_err("linux.devices", e))?;
+                self.devices
+                    .push(DeviceNode {
+                        path,
+                        mode: libc::S_IFCHR | 0o666,
+                        major,
+                        minor,
+                        uid: 0,
+                        gid: 0,
+                    })
+                    .map_err(|_| too_many("linux.devices", MAX_DEVICE_NODES))?;
+            }
+        }
+        for (i, d) in user_devices.iter().enumerate() {
+            let field = format!("linux.devices[{i}]");
+            let file_type = match d.kind {
+                "c" | "u" => libc::S_IFCHR,
+                "b" => libc::S_IFBLK,
+                "p" => libc::S_IFIFO,
+                other => return Err(err(format!("{field}.type"), format!("unknown device type \"{other}\""))),
+            };
+            let number = |v: Option<i64>, name: &str| -> Result<u32, PlanError> {
+                match (file_type, v) {
+                    (libc::S_IFIFO, _) => Ok(0),
+                    (_, Some(n)) => u32::try_from(n).map_err(|_| err(format!("{field}.{name}"), "out of range")),
+                    (_, None) => Err(err(format!("{field}.{name}"), "missing")),
+                }
+            };
+            let major = number(d.major, "major")?;
+            let minor = number(d.minor, "minor")?;
+            let path = self.strings.push_json(b"", d.path).map_err(|e| arena_err(&format!("{field}.path"), e))?;
+            if !self.strings.bytes(path).starts_with(b"/dev/") {
+                return Err(err(format!("{field}.path"), "must be under /dev"));
+            }
+            self.devices
+                .push(DeviceNode {
+                    path,
+                    mode: file_type | (d.file_mode.unwrap_or(0o666) & 0o7777),
+                    major,
+                    minor,
+                    uid: d.uid.unwrap_or(0),
+                    gid: d.gid.unwrap_or(0),
+                })
+                .map_err(|_| too_many("linux.devices", MAX_DEVICE_NODES))?;
+        }
+        Ok(())
+    }
+
+    fn plan_paths(&mut self, spec: &Spec<'_>) -> Result<(), PlanError> {
+        let Some(linux) = spec.linux.as_ref() else {
+            return Ok(());
+        };
+        for (i, p) in linux.masked_paths.iter().enumerate() {
+            let field = format!("linux.maskedPaths[{i}]");
+            let id = self.strings.push_json(b"", p).map_err(|e| arena_err(&field, e))?;
+            if !self.strings.bytes(id).starts_with(b"/") {
+                return Err(err(field, "must be an absolute path"));
+            }
+            self.masked_paths.push(id).map_err(|_| too_many("linux.maskedPaths", spec::MAX_PATHS))?;
+        }
+        for (i, p) in linux.readonly_paths.iter().enumerate() {
+            let field = format!("linux.readonlyPaths[{i}]");
+            let id = self.strings.push_json(b"", p).map_err(|e| arena_err(&field, e))?;
+            if !self.strings.bytes(id).starts_with(b"/") {
+                return Err(err(field, "must be an absolute path"));
+            }
+            self.readonly_paths
+                .push(id)
+                .map_err(|_| too_many("linux.readonlyPaths", spec::MAX_PATHS))?;
+        }
+        Ok(())
+    }
+
+    fn plan_process(&mut self, spec: &Spec<'_>) -> Result<(), PlanError> {
+        let p = spec.process.as_ref().ok_or_else(|| err("process", "missing"))?;
+        let out = &mut self.process;
+        for (i, a) in p.args.iter().enumerate() {
+            let id = self
+                .strings
+                .push_json(b"", a)
+                .map_err(|e| arena_err(&format!("process.args[{i}]"), e))?;
+            out.args.push(id).map_err(|_| too_many("process.args", spec::MAX_ARGS))?;
+        }
+        if out.args.is_empty() {
+            return Err(err("process.args", "must not be empty"));
+        }
+        for (i, e) in p.env.iter().enumerate() {
+            let id = self
+                .strings
+                .push_json(b"", e)
+                .map_err(|x| arena_err(&format!("process.env[{i}]"), x))?;
+            if let Some(v) = self.strings.bytes(id).strip_prefix(b"PATH=") {
+                let v = v.to_vec();
+                out.path_var = Some(self.strings.push_parts(&[&v]).map_err(|x| arena_err("process.env", x))?);
+            }
+            out.env.push(id).map_err(|_| too_many("process.env", spec::MAX_ENV))?;
+        }
+        out.cwd = self.strings.push_json(b"", p.cwd).map_err(|e| arena_err("process.cwd", e))?;
+        if !self.strings.bytes(out.cwd).starts_with(b"/") {
+            return Err(err("process.cwd", "must be an absolute path"));
+        }
+        out.uid = p.user.uid;
+        out.gid = p.user.gid;
+        out.umask = p.user.umask;
+        for g in &p.user.additional_gids {
+            out.additional_gids
+                .push(*g)
+                .map_err(|_| too_many("process.user.additionalGids", spec::MAX_ADDITIONAL_GIDS))?;
+        }
+        out.caps = p.capabilities.as_ref().map(|c| CapMasks {
+            bounding: spec::caps::mask(&c.bounding),
+            effective: spec::caps::mask(&c.effective),
+            permitted: spec::caps::mask(&c.permitted),
+            inheritable: spec::caps::mask(&c.inheritable),
+            ambient: spec::caps::mask(&c.ambient),
+        });
+        out.no_new_privileges = p.no_new_privileges;
+        for (i, r) in p.rlimits.iter().enumerate() {
+            let resource = spec::rlimit_resource(r.kind)
+                .ok_or_else(|| err(format!("process.rlimits[{i}].type"), format!("unknown rlimit \"{}\"", r.kind)))?;
+            out.rlimits
+                .push(RlimitStep {
+                    resource,
+                    soft: r.soft,
+                    hard: r.hard,
+                })
+                .map_err(|_| too_many("process.rlimits", spec::MAX_RLIMITS))?;
+        }
+        out.oom_score_adj = p.oom_score_adj;
+        out.terminal = p.terminal;
+        out.console_size = p.console_size.as_ref().map(|c| (c.height, c.width));
+        Ok(())
+    }
+
+    /// Records the host's cgroup v1 hierarchies for `cgroup` mounts inside the container.
+    pub fn set_cgroup_v1<'h>(
+        &mut self,
+        hierarchies: impl Iterator<Item = &'h str>,
+    ) -> Result<(), PlanError> {
+        for options in hierarchies {
+            // The directory is named like the host's: "cpu,cpuacct"; "name=systemd" → "systemd".
+            let dir = options.strip_prefix("name=").unwrap_or(options);
+            let dir = self.strings.push(dir).map_err(|e| arena_err("mounts", e))?;
+            let opts = self.strings.push(options).map_err(|e| arena_err("mounts", e))?;
+            self.cgroup_v1
+                .push((dir, opts))
+                .map_err(|_| too_many("cgroup hierarchies", MAX_CGROUP_HIERARCHIES))?;
+        }
+        Ok(())
+    }
+
+    /// Whether the config mounts a cgroup filesystem.
+    pub fn mounts_cgroup(&self) -> bool {
+        self.mounts.iter().any(|m| m.kind == MountKind::Cgroup)
+    }
+}
+
+/// Whether `path` is a character device (used to pick /dev/null for masking files).
+#[allow(dead_code)]
+pub fn is_char_device(path: &Path) -> bool {
+    std::fs::metadata(path).map(|m| m.file_type().is_char_device()).unwrap_or(false)
+}

@@ -1,1 +1,368 @@
-//! sandbox
+//! The child side, after clone: one ordered function that applies the plan and execs.
+//!
+//! Nothing here allocates: every string is in the plan's arena, paths that must be built
+//! are built in stack buffers. A failed step is reported to the parent as a fixed-size
+//! [`Failure`] record over the sync socket, then the child exits.
+
+mod fs;
+
+use std::ffi::CStr;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+
+use nix::errno::Errno;
+use nix::mount::{mount, MsFlags};
+use nix::sched::CloneFlags;
+use nix::unistd::{Gid, Uid};
+
+use crate::plan::Plan;
+use crate::spec::NamespaceKind;
+use crate::sys;
+
+pub use fs::StackPath;
+
+/// The step a child failed at; the parent turns it into a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u16)]
+pub enum Step {
+    WaitParent = 1,
+    JoinNamespace,
+    UnshareCgroup,
+    RootPropagation,
+    BindRootfs,
+    OpenRootfs,
+    MountDestination,
+    Mount,
+    MountCgroup,
+    Device,
+    DevSymlink,
+    PivotRoot,
+    Console,
+    Stdio,
+    Sysctl,
+    MaskPath,
+    ReadonlyPath,
+    ReadonlyRoot,
+    Hostname,
+    Domainname,
+    Rlimit,
+    Groups,
+    SetUser,
+    Capabilities,
+    NoNewPrivileges,
+    Cwd,
+    CloseFds,
+    Exec,
+}
+
+impl Step {
+    pub fn from_u16(v: u16) -> Option<Step> {
+        use Step::*;
+        const ALL: [Step; 28] = [
+            WaitParent,
+            JoinNamespace,
+            UnshareCgroup,
+            RootPropagation,
+            BindRootfs,
+            OpenRootfs,
+            MountDestination,
+            Mount,
+            MountCgroup,
+            Device,
+            DevSymlink,
+            PivotRoot,
+            Console,
+            Stdio,
+            Sysctl,
+            MaskPath,
+            ReadonlyPath,
+            ReadonlyRoot,
+            Hostname,
+            Domainname,
+            Rlimit,
+            Groups,
+            SetUser,
+            Capabilities,
+            NoNewPrivileges,
+            Cwd,
+            CloseFds,
+            Exec,
+        ];
+        ALL.into_iter().find(|s| *s as u16 == v)
+    }
+}
+
+/// A failed step: which, at which index of its list, and the errno.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Failure {
+    pub step: Step,
+    pub index: u16,
+    pub errno: Errno,
+}
+
+/// Message tags on the sync socket.
+pub const MSG_GO: u8 = b'G';
+pub const MSG_FAILURE: u8 = b'E';
+pub const MSG_PTY: u8 = b'P';
+
+impl Failure {
+    pub const WIRE_LEN: usize = 9;
+
+    pub fn encode(&self) -> [u8; Self::WIRE_LEN] {
+        let mut out = [0u8; Self::WIRE_LEN];
+        let s = (self.step as u16).to_le_bytes();
+        let i = self.index.to_le_bytes();
+        let e = (self.errno as i32).to_le_bytes();
+        let parts = [MSG_FAILURE, s[0], s[1], i[0], i[1], e[0], e[1], e[2], e[3]];
+        out.copy_from_slice(&parts);
+        out
+    }
+
+    pub fn decode(b: &[u8]) -> Option<Failure> {
+        match *b {
+            [MSG_FAILURE, s0, s1, i0, i1, e0, e1, e2, e3] => Some(Failure {
+                step: Step::from_u16(u16::from_le_bytes([s0, s1]))?,
+                index: u16::from_le_bytes([i0, i1]),
+                errno: Errno::from_raw(i32::from_le_bytes([e0, e1, e2, e3])),
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// What the child gets besides the plan: fds opened by the parent before clone.
+pub struct ChildContext<'p> {
+    pub plan: &'p Plan,
+    /// The child's end of the sync socket (close-on-exec).
+    pub sync: BorrowedFd<'p>,
+    /// Namespaces to join, opened by the parent (same order as `plan.joins`).
+    pub join_fds: &'p [(NamespaceKind, RawFd)],
+    /// fds to install as 0, 1, 2 (when not using a terminal and not inheriting).
+    pub stdio: Option<[RawFd; 3]>,
+}
+
+type StepResult = Result<(), Failure>;
+
+fn fail(step: Step, index: usize, errno: Errno) -> Failure {
+    Failure {
+        step,
+        index: u16::try_from(index).unwrap_or(u16::MAX),
+        errno,
+    }
+}
+
+fn at(step: Step) -> impl Fn(Errno) -> Failure {
+    move |e| fail(step, 0, e)
+}
+
+/// Runs in the cloned child: applies the plan in order and execs. Never returns.
+pub fn run_child(ctx: &ChildContext<'_>) -> ! {
+    let failure = match setup_and_exec(ctx) {
+        Ok(never) => match never {},
+        Err(f) => f,
+    };
+    let _ = nix::unistd::write(ctx.sync, &failure.encode());
+    sys::exit_now(1)
+}
+
+enum Never {}
+
+/// The container's setup, in the order it must happen.
+fn setup_and_exec(ctx: &ChildContext<'_>) -> Result<Never, Failure> {
+    let plan = ctx.plan;
+    // The parent writes id maps and places us in the cgroup first: everything after runs
+    // with the container's ids and is accounted to its cgroup.
+    wait_for_parent(ctx.sync)?;
+    // Joined namespaces before anything else, user first, so later steps act inside them.
+    join_namespaces(ctx.join_fds)?;
+    // Now that we are in our cgroup, a new cgroup namespace is rooted there.
+    if plan.new_cgroup_ns {
+        nix::sched::unshare(CloneFlags::CLONE_NEWCGROUP).map_err(at(Step::UnshareCgroup))?;
+    }
+    // Mount propagation first, so no mount below leaks to the host.
+    mount(None::<&CStr>, c"/", None::<&CStr>, MsFlags::from_bits_retain(plan.rootfs_propagation), None::<&CStr>)
+        .map_err(at(Step::RootPropagation))?;
+    let rootfs = plan.strings.get(plan.rootfs);
+    // pivot_root needs the new root to be a mount point.
+    mount(Some(rootfs), rootfs, None::<&CStr>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&CStr>)
+        .map_err(at(Step::BindRootfs))?;
+    let root = nix::fcntl::open(rootfs, nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
+        .map_err(at(Step::OpenRootfs))?;
+    // Config mounts, each destination resolved inside the rootfs.
+    fs::mount_all(plan, root.as_fd())?;
+    // Device nodes go into the fresh /dev the mounts made.
+    if plan.creates_dev {
+        fs::create_devices(plan, root.as_fd())?;
+    }
+    // Switch the root; the old one is detached so nothing of the host stays reachable.
+    fs::pivot(rootfs)?;
+    drop(root);
+    // The terminal is opened from the container's own devpts, after the pivot.
+    setup_stdio(ctx)?;
+    // sysctls before /proc/sys becomes read-only.
+    for (i, (path, value)) in plan.sysctls.iter().enumerate() {
+        fs::write_file(plan.strings.get(*path), plan.strings.bytes(*value)).map_err(|e| fail(Step::Sysctl, i, e))?;
+    }
+    for (i, p) in plan.masked_paths.iter().enumerate() {
+        fs::mask_path(plan.strings.get(*p)).map_err(|e| fail(Step::MaskPath, i, e))?;
+    }
+    for (i, p) in plan.readonly_paths.iter().enumerate() {
+        fs::readonly_path(plan.strings.get(*p)).map_err(|e| fail(Step::ReadonlyPath, i, e))?;
+    }
+    if plan.rootfs_readonly {
+        fs::remount_readonly(c"/").map_err(at(Step::ReadonlyRoot))?;
+    }
+    if let Some(h) = plan.hostname {
+        nix::unistd::sethostname(plan.strings.text(h)).map_err(at(Step::Hostname))?;
+    }
+    if let Some(d) = plan.domainname {
+        sys::setdomainname(plan.strings.bytes(d)).map_err(at(Step::Domainname))?;
+    }
+    apply_process(plan)
+}
+
+fn wait_for_parent(sync: BorrowedFd<'_>) -> StepResult {
+    let mut b = [0u8; 1];
+    loop {
+        match nix::unistd::read(sync, &mut b) {
+            Ok(1) if b == [MSG_GO] => return Ok(()),
+            Ok(_) => return Err(fail(Step::WaitParent, 0, Errno::EPIPE)),
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(fail(Step::WaitParent, 0, e)),
+        }
+    }
+}
+
+fn join_namespaces(fds: &[(NamespaceKind, RawFd)]) -> StepResult {
+    let user_first = fds.iter().filter(|(k, _)| *k == NamespaceKind::User);
+    let others = fds.iter().filter(|(k, _)| *k != NamespaceKind::User && *k != NamespaceKind::Pid);
+    for (i, (kind, fd)) in user_first.chain(others).enumerate() {
+        // The parent opened these fds before clone; they stay open until exec.
+        let fd = sys::borrow_fd(*fd);
+        nix::sched::setns(fd, CloneFlags::from_bits_retain(kind.clone_flag()))
+            .map_err(|e| fail(Step::JoinNamespace, i, e))?;
+    }
+    Ok(())
+}
+
+fn setup_stdio(ctx: &ChildContext<'_>) -> StepResult {
+    if ctx.plan.process.terminal {
+        let master = fs::open_console(ctx.plan.creates_dev).map_err(at(Step::Console))?;
+        sys::send_fd(ctx.sync, MSG_PTY, master.0.as_fd()).map_err(at(Step::Console))?;
+        drop(master.0);
+        nix::unistd::setsid().map_err(at(Step::Console))?;
+        sys::set_controlling_tty(master.1.as_fd()).map_err(at(Step::Console))?;
+        install_stdio(master.1.as_raw_fd(), master.1.as_raw_fd(), master.1.as_raw_fd())?;
+    } else if let Some([i, o, e]) = ctx.stdio {
+        install_stdio(i, o, e)?;
+    }
+    Ok(())
+}
+
+fn install_stdio(i: RawFd, o: RawFd, e: RawFd) -> StepResult {
+    for (src, dst) in [(i, 0), (o, 1), (e, 2)] {
+        if src != dst {
+            sys::dup2(src, dst).map_err(|x| fail(Step::Stdio, dst as usize, x))?;
+        }
+    }
+    Ok(())
+}
+
+/// User, limits, capabilities and exec: the last steps, in the kernel's required order.
+fn apply_process(plan: &Plan) -> Result<Never, Failure> {
+    let p = &plan.process;
+    for (i, r) in p.rlimits.iter().enumerate() {
+        sys::setrlimit(r.resource, r.soft, r.hard).map_err(|e| fail(Step::Rlimit, i, e))?;
+    }
+    if let Some(m) = p.umask {
+        nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(m));
+    }
+    // The bounding set can only shrink while we still hold CAP_SETPCAP (as root).
+    if let Some(caps) = p.caps {
+        for cap in 0..64u64 {
+            if caps.bounding & (1 << cap) == 0 {
+                match sys::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0) {
+                    Ok(_) | Err(Errno::EINVAL) => {}
+                    Err(e) => return Err(fail(Step::Capabilities, cap as usize, e)),
+                }
+            }
+        }
+    }
+    let mut gids: heapless::Vec<Gid, { crate::spec::MAX_ADDITIONAL_GIDS }> = heapless::Vec::new();
+    for g in &p.additional_gids {
+        // Same capacity as the plan's list: cannot overflow.
+        let _ = gids.push(Gid::from_raw(*g));
+    }
+    nix::unistd::setgroups(&gids).map_err(at(Step::Groups))?;
+    // Keep permitted capabilities across the uid change; capset sets them exactly below.
+    sys::prctl(libc::PR_SET_KEEPCAPS, 1, 0).map_err(at(Step::SetUser))?;
+    let gid = Gid::from_raw(p.gid);
+    nix::unistd::setresgid(gid, gid, gid).map_err(at(Step::SetUser))?;
+    let uid = Uid::from_raw(p.uid);
+    nix::unistd::setresuid(uid, uid, uid).map_err(at(Step::SetUser))?;
+    sys::prctl(libc::PR_SET_KEEPCAPS, 0, 0).map_err(at(Step::SetUser))?;
+    if let Some(caps) = p.caps {
+        sys::capset(sys::CapSets {
+            effective: caps.effective,
+            permitted: caps.permitted,
+            inheritable: caps.inheritable,
+        })
+        .map_err(at(Step::Capabilities))?;
+        // The kernel raises an ambient capability only if it is permitted and
+        // inheritable; like runc, others are skipped rather than failing the container.
+        for cap in 0..64u64 {
+            if caps.ambient & (1 << cap) != 0 && caps.inheritable & caps.permitted & (1 << cap) != 0 {
+                sys::prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_RAISE as libc::c_ulong, cap as libc::c_ulong)
+                    .map_err(|e| fail(Step::Capabilities, cap as usize, e))?;
+            }
+        }
+    }
+    if p.no_new_privileges {
+        sys::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0).map_err(at(Step::NoNewPrivileges))?;
+    }
+    nix::unistd::chdir(plan.strings.get(p.cwd)).map_err(at(Step::Cwd))?;
+    // Only 0, 1, 2 survive exec; the sync socket closes, telling the parent exec worked.
+    sys::cloexec_from(3).map_err(at(Step::CloseFds))?;
+    sys::reset_signals();
+    Err(fail(Step::Exec, 0, exec(plan)))
+}
+
+/// execve of args[0], searched in the container's PATH when it has no slash.
+fn exec(plan: &Plan) -> Errno {
+    let p = &plan.process;
+    let mut argv: heapless::Vec<&CStr, { crate::spec::MAX_ARGS }> = heapless::Vec::new();
+    for a in &p.args {
+        let _ = argv.push(plan.strings.get(*a));
+    }
+    let mut envp: heapless::Vec<&CStr, { crate::spec::MAX_ENV }> = heapless::Vec::new();
+    for e in &p.env {
+        let _ = envp.push(plan.strings.get(*e));
+    }
+    let Some(&prog) = argv.first() else {
+        return Errno::ENOENT;
+    };
+    let run = |path: &CStr| sys::execve_stack::<{ crate::spec::MAX_ARGS + 1 }, { crate::spec::MAX_ENV + 1 }>(path, &argv, &envp);
+    if prog.to_bytes().contains(&b'/') {
+        return run(prog);
+    }
+    let path_var = p
+        .path_var
+        .map(|v| plan.strings.bytes(v))
+        .unwrap_or(b"/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+    // ENOENT unless some candidate existed but could not run.
+    let mut result = Errno::ENOENT;
+    for dir in path_var.split(|b| *b == b':') {
+        let dir: &[u8] = if dir.is_empty() { b"." } else { dir };
+        let mut buf = StackPath::new();
+        if buf.push(dir).and_then(|b| b.push(b"/")).and_then(|b| b.push(prog.to_bytes())).is_err() {
+            continue;
+        }
+        let Some(candidate) = buf.as_cstr() else { continue };
+        match run(candidate) {
+            Errno::ENOENT | Errno::ENOTDIR => {}
+            e => result = e,
+        }
+    }
+    result
+}
+
+

@@ -1,2 +1,307 @@
-//! sys
+//! The only place with `unsafe`: thin wrappers for what nix lacks or implements with
+//! allocation (which the child after clone must avoid). Each wrapper names its syscall.
+
+use std::ffi::CStr;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+
+use libc::{c_char, c_int, c_ulong};
+use nix::errno::Errno;
+
+fn check(ret: libc::c_long) -> Result<libc::c_long, Errno> {
+    if ret < 0 {
+        Err(Errno::last())
+    } else {
+        Ok(ret)
+    }
+}
+
+/// `clone(2)` without a new stack, like fork(2) but with namespace flags: returns 0 in the
+/// child and the child's pid in the parent. The caller must be single-threaded.
+pub fn clone_fork(flags: c_int) -> Result<libc::pid_t, Errno> {
+    let flags = (flags | libc::SIGCHLD) as c_ulong;
+    // SAFETY: with a null stack pointer the child runs on a copy of the parent's stack,
+    // exactly as after fork(2); no pointers are passed for tid/tls (flags request none).
+    let ret = unsafe { libc::syscall(libc::SYS_clone, flags, 0usize, 0usize, 0usize, 0usize) };
+    check(ret).map(|p| p as libc::pid_t)
+}
+
+/// `_exit(2)`: ends the process without running atexit handlers or flushing stdio.
+pub fn exit_now(code: c_int) -> ! {
+    // SAFETY: _exit never returns and touches no Rust state.
+    unsafe { libc::_exit(code) }
+}
+
+/// `openat2(2)` with `RESOLVE_IN_ROOT`: opens `path` as if `root` were `/`, so symlinks
+/// and `..` cannot leave it. Returns an `O_PATH` fd.
+pub fn open_in_root(root: BorrowedFd<'_>, path: &CStr, flags: c_int) -> Result<OwnedFd, Errno> {
+    let how = OpenHow {
+        flags: (flags | libc::O_PATH | libc::O_CLOEXEC) as u64,
+        mode: 0,
+        resolve: libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS,
+    };
+    // SAFETY: `path` is NUL-terminated, `how` lives across the call and its size is given.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_openat2,
+            root.as_raw_fd(),
+            path.as_ptr(),
+            &how as *const OpenHow,
+            std::mem::size_of::<OpenHow>(),
+        )
+    };
+    let fd = check(ret)? as RawFd;
+    // SAFETY: the kernel just returned this fd and nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// `struct open_how` of openat2(2).
+#[repr(C)]
+struct OpenHow {
+    flags: u64,
+    mode: u64,
+    resolve: u64,
+}
+
+/// `execve(2)` with argv/envp built on the stack from C strings (no allocation).
+pub fn execve_stack<const N: usize, const M: usize>(
+    path: &CStr,
+    argv: &[&CStr],
+    envp: &[&CStr],
+) -> Errno {
+    let mut a: [*const c_char; N] = [std::ptr::null(); N];
+    let mut e: [*const c_char; M] = [std::ptr::null(); M];
+    // Leave the last slot null: the arrays are null-terminated.
+    for (slot, s) in a.iter_mut().take(N.saturating_sub(1)).zip(argv) {
+        *slot = s.as_ptr();
+    }
+    for (slot, s) in e.iter_mut().take(M.saturating_sub(1)).zip(envp) {
+        *slot = s.as_ptr();
+    }
+    // SAFETY: path and every pointer refer to NUL-terminated strings that outlive the
+    // call; both arrays end with a null pointer.
+    unsafe { libc::execve(path.as_ptr(), a.as_ptr(), e.as_ptr()) };
+    Errno::last()
+}
+
+/// `close_range(2)` with `CLOSE_RANGE_CLOEXEC`: marks every fd from `first` close-on-exec.
+pub fn cloexec_from(first: u32) -> Result<(), Errno> {
+    // SAFETY: plain integer arguments; no memory is passed.
+    let ret = unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, libc::CLOSE_RANGE_CLOEXEC) };
+    check(ret).map(drop)
+}
+
+/// Capability sets for `capset(2)`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CapSets {
+    pub effective: u64,
+    pub permitted: u64,
+    pub inheritable: u64,
+}
+
+/// `capset(2)` (version 3, 64-bit sets) on the calling thread.
+pub fn capset(sets: CapSets) -> Result<(), Errno> {
+    let mut header = libc_cap_header {
+        version: 0x2008_0522,
+        pid: 0,
+    };
+    let lo = |v: u64| (v & 0xffff_ffff) as u32;
+    let hi = |v: u64| (v >> 32) as u32;
+    let data = [
+        libc_cap_data {
+            effective: lo(sets.effective),
+            permitted: lo(sets.permitted),
+            inheritable: lo(sets.inheritable),
+        },
+        libc_cap_data {
+            effective: hi(sets.effective),
+            permitted: hi(sets.permitted),
+            inheritable: hi(sets.inheritable),
+        },
+    ];
+    // SAFETY: header and a two-element data array of the v3 layout live across the call.
+    let ret = unsafe { libc::syscall(libc::SYS_capset, &mut header as *mut _, data.as_ptr()) };
+    check(ret).map(drop)
+}
+
+#[repr(C)]
+struct libc_cap_header {
+    version: u32,
+    pid: c_int,
+}
+
+#[repr(C)]
+struct libc_cap_data {
+    effective: u32,
+    permitted: u32,
+    inheritable: u32,
+}
+
+/// `prctl(2)` with integer arguments only.
+pub fn prctl(option: c_int, a2: c_ulong, a3: c_ulong) -> Result<c_int, Errno> {
+    // SAFETY: every option used here takes plain integers, no pointers.
+    let ret = unsafe { libc::prctl(option, a2, a3, 0 as c_ulong, 0 as c_ulong) };
+    check(ret as libc::c_long).map(|r| r as c_int)
+}
+
+/// `setdomainname(2)`.
+pub fn setdomainname(name: &[u8]) -> Result<(), Errno> {
+    // SAFETY: pointer and length describe `name`.
+    let ret = unsafe { libc::setdomainname(name.as_ptr().cast(), name.len()) };
+    check(ret as libc::c_long).map(drop)
+}
+
+/// Resets every catchable signal to its default action (`sigaction(2)`) and unblocks all
+/// (`sigprocmask(2)`), so the container's process starts clean.
+pub fn reset_signals() {
+    for sig in 1..=64 {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+            continue;
+        }
+        // SAFETY: SIG_DFL installs no handler; invalid numbers only return EINVAL.
+        unsafe { libc::signal(sig, libc::SIG_DFL) };
+    }
+    // SAFETY: an empty set is fully initialised by sigemptyset before use.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+    }
+}
+
+/// `ioctl(fd, TIOCSCTTY, 0)`: makes the terminal the session's controlling terminal.
+pub fn set_controlling_tty(fd: BorrowedFd<'_>) -> Result<(), Errno> {
+    // SAFETY: TIOCSCTTY takes an integer argument.
+    let ret = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSCTTY as _, 0) };
+    check(ret as libc::c_long).map(drop)
+}
+
+/// `ioctl(fd, TIOCSPTLCK, 0)` then `TIOCGPTN`: unlocks a pty master and returns its number.
+pub fn unlock_pty(master: BorrowedFd<'_>) -> Result<u32, Errno> {
+    let unlock: c_int = 0;
+    // SAFETY: TIOCSPTLCK reads one int from the pointer, which is valid.
+    let ret = unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSPTLCK as _, &unlock) };
+    check(ret as libc::c_long)?;
+    let mut n: libc::c_uint = 0;
+    // SAFETY: TIOCGPTN writes one unsigned int to the valid pointer.
+    let ret = unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCGPTN as _, &mut n) };
+    check(ret as libc::c_long)?;
+    Ok(n)
+}
+
+/// `ioctl(TIOCGWINSZ)`.
+pub fn get_winsize(fd: BorrowedFd<'_>) -> Result<libc::winsize, Errno> {
+    let mut ws = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCGWINSZ writes a winsize to the valid pointer.
+    let ret = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCGWINSZ as _, &mut ws) };
+    check(ret as libc::c_long).map(|_| ws)
+}
+
+/// `ioctl(TIOCSWINSZ)`.
+pub fn set_winsize(fd: BorrowedFd<'_>, ws: &libc::winsize) -> Result<(), Errno> {
+    // SAFETY: TIOCSWINSZ reads a winsize from the valid pointer.
+    let ret = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSWINSZ as _, ws as *const _) };
+    check(ret as libc::c_long).map(drop)
+}
+
+/// `sendmsg(2)` of one tag byte with one fd as `SCM_RIGHTS`, the control buffer on the stack.
+pub fn send_fd(sock: BorrowedFd<'_>, tag: u8, fd: BorrowedFd<'_>) -> Result<(), Errno> {
+    let mut byte = [tag];
+    let mut iov = libc::iovec {
+        iov_base: byte.as_mut_ptr().cast(),
+        iov_len: 1,
+    };
+    // Room for one cmsghdr carrying one int, aligned for cmsghdr.
+    let mut cbuf = [0u64; 8];
+    // SAFETY: msghdr is plain data; zeroed is a valid empty value.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = cbuf.as_mut_ptr().cast();
+    // SAFETY: CMSG_SPACE is a pure size computation.
+    msg.msg_controllen = unsafe { libc::CMSG_SPACE(std::mem::size_of::<c_int>() as u32) } as _;
+    // SAFETY: msg_control points at a zeroed, aligned buffer at least CMSG_SPACE(int) long
+    // (64 bytes), so CMSG_FIRSTHDR is non-null and CMSG_DATA has room for one int.
+    let ret = unsafe {
+        let cmsg = libc::CMSG_FIRSTHDR(&msg);
+        (*cmsg).cmsg_level = libc::SOL_SOCKET;
+        (*cmsg).cmsg_type = libc::SCM_RIGHTS;
+        (*cmsg).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<c_int>() as u32) as _;
+        std::ptr::write_unaligned(libc::CMSG_DATA(cmsg).cast::<c_int>(), fd.as_raw_fd());
+        libc::sendmsg(sock.as_raw_fd(), &msg, libc::MSG_NOSIGNAL)
+    };
+    check(ret as libc::c_long).map(drop)
+}
+
+/// `recvmsg(2)` of one byte and, if present, one `SCM_RIGHTS` fd. `Ok(None)` at EOF.
+pub fn recv_fd(sock: BorrowedFd<'_>, data: &mut [u8]) -> Result<Option<(usize, Option<OwnedFd>)>, Errno> {
+    let mut iov = libc::iovec {
+        iov_base: data.as_mut_ptr().cast(),
+        iov_len: data.len(),
+    };
+    let mut cbuf = [0u64; 8];
+    // SAFETY: msghdr is plain data; zeroed is a valid empty value.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = cbuf.as_mut_ptr().cast();
+    msg.msg_controllen = std::mem::size_of_val(&cbuf) as _;
+    // SAFETY: iov and control buffer are valid for their stated lengths.
+    let n = unsafe { libc::recvmsg(sock.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC) };
+    let n = check(n as libc::c_long)? as usize;
+    if n == 0 {
+        return Ok(None);
+    }
+    let mut fd = None;
+    // SAFETY: the kernel filled msg_control/msg_controllen; CMSG_* walk only within it.
+    unsafe {
+        let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
+        while !cmsg.is_null() {
+            if (*cmsg).cmsg_level == libc::SOL_SOCKET && (*cmsg).cmsg_type == libc::SCM_RIGHTS {
+                let raw = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast::<c_int>());
+                fd = Some(OwnedFd::from_raw_fd(raw));
+            }
+            cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
+        }
+    }
+    Ok(Some((n, fd)))
+}
+
+/// Borrows a raw fd that the caller knows stays open for the borrow's use.
+pub fn borrow_fd(fd: RawFd) -> BorrowedFd<'static> {
+    // SAFETY: callers pass fds opened before clone that stay open until exec or exit;
+    // a closed fd only makes the syscall using it fail with EBADF.
+    unsafe { BorrowedFd::borrow_raw(fd) }
+}
+
+/// `dup2(2)`: the new fd is not close-on-exec.
+pub fn dup2(old: RawFd, new: RawFd) -> Result<(), Errno> {
+    // SAFETY: plain integer arguments.
+    let ret = unsafe { libc::dup2(old, new) };
+    check(ret as libc::c_long).map(drop)
+}
+
+/// `setrlimit(2)`.
+pub fn setrlimit(resource: c_int, soft: u64, hard: u64) -> Result<(), Errno> {
+    let lim = libc::rlimit {
+        rlim_cur: soft as libc::rlim_t,
+        rlim_max: hard as libc::rlim_t,
+    };
+    // SAFETY: `lim` is a valid rlimit for the duration of the call.
+    let ret = unsafe { libc::setrlimit(resource as _, &lim) };
+    check(ret as libc::c_long).map(drop)
+}
+
+/// `mknodat(2)`.
+pub fn mknodat(dir: BorrowedFd<'_>, name: &CStr, mode: u32, major: u32, minor: u32) -> Result<(), Errno> {
+    let dev = libc::makedev(major, minor);
+    // SAFETY: `name` is NUL-terminated; the other arguments are integers.
+    let ret = unsafe { libc::mknodat(dir.as_raw_fd(), name.as_ptr(), mode as libc::mode_t, dev) };
+    check(ret as libc::c_long).map(drop)
+}
+
 pub mod init;

@@ -1,0 +1,209 @@
+//! `dory run`: launch, forward signals, relay the terminal, wait, clean up, and exit with
+//! the container's status.
+
+use std::os::fd::{AsFd, BorrowedFd};
+use std::path::Path;
+
+use nix::errno::Errno;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::{kill, SigSet, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::termios::{self, SetArg, Termios};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+
+use super::{launch, LaunchOptions, Stdio};
+use crate::sys;
+
+/// Signals `dory run` forwards to the container's init (all catchable ones but SIGCHLD,
+/// and SIGWINCH, which resizes the pty instead).
+fn forwarded() -> SigSet {
+    let mut set = SigSet::all();
+    for s in [Signal::SIGKILL, Signal::SIGSTOP, Signal::SIGCHLD, Signal::SIGWINCH, Signal::SIGSEGV, Signal::SIGBUS, Signal::SIGILL, Signal::SIGFPE] {
+        set.remove(s);
+    }
+    set
+}
+
+/// Restores the caller's terminal mode when dropped.
+struct RawMode {
+    saved: Termios,
+}
+
+impl RawMode {
+    fn enter() -> Option<RawMode> {
+        let stdin = std::io::stdin();
+        let saved = termios::tcgetattr(stdin.as_fd()).ok()?;
+        let mut raw = saved.clone();
+        termios::cfmakeraw(&mut raw);
+        termios::tcsetattr(stdin.as_fd(), SetArg::TCSANOW, &raw).ok()?;
+        Some(RawMode { saved })
+    }
+}
+
+impl Drop for RawMode {
+    fn drop(&mut self) {
+        let _ = termios::tcsetattr(std::io::stdin().as_fd(), SetArg::TCSANOW, &self.saved);
+    }
+}
+
+/// Runs a container to completion; returns the exit code for dory.
+pub fn run(id: &str, bundle: &Path, state_root: &Path) -> i32 {
+    // Block the signals we handle before the child exists, so none is lost; the child
+    // unblocks everything before exec.
+    let mut mask = forwarded();
+    mask.add(Signal::SIGCHLD);
+    mask.add(Signal::SIGWINCH);
+    if let Err(e) = mask.thread_block() {
+        eprintln!("dory: block signals: {}", e.desc());
+        return 1;
+    }
+    let sfd = match SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("dory: signalfd: {}", e.desc());
+            return 1;
+        }
+    };
+    let started = match launch(LaunchOptions {
+        id,
+        bundle,
+        state_root,
+        stdio: Stdio::Inherit,
+    }) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("dory: {e}");
+            return e.exit_code();
+        }
+    };
+    let pid = started.pid;
+    let master = started.pty_master.as_ref().map(|m| m.as_fd());
+    let _raw = match master {
+        Some(m) => {
+            resize(m);
+            RawMode::enter()
+        }
+        None => None,
+    };
+    let code = wait_loop(pid, &sfd, master);
+    drop(_raw);
+    started.destroy();
+    code
+}
+
+fn resize(master: BorrowedFd<'_>) {
+    if let Ok(ws) = sys::get_winsize(std::io::stdin().as_fd()) {
+        let _ = sys::set_winsize(master, &ws);
+    }
+}
+
+/// Copies what is readable from `from` to `to`; false at EOF or error.
+fn pump(from: BorrowedFd<'_>, to: BorrowedFd<'_>) -> bool {
+    let mut buf = [0u8; 4096];
+    match nix::unistd::read(from, &mut buf) {
+        Ok(0) => false,
+        Ok(n) => {
+            let mut rest = buf.get(..n).unwrap_or_default();
+            while !rest.is_empty() {
+                match nix::unistd::write(to, rest) {
+                    Ok(w) => rest = rest.get(w..).unwrap_or_default(),
+                    Err(Errno::EINTR) => {}
+                    Err(_) => return false,
+                }
+            }
+            true
+        }
+        Err(Errno::EINTR | Errno::EAGAIN) => true,
+        Err(_) => false,
+    }
+}
+
+fn status_code(ws: WaitStatus) -> Option<i32> {
+    match ws {
+        WaitStatus::Exited(_, c) => Some(c),
+        WaitStatus::Signaled(_, s, _) => Some(128 + s as i32),
+        _ => None,
+    }
+}
+
+fn wait_loop(pid: i32, sfd: &SignalFd, master: Option<BorrowedFd<'_>>) -> i32 {
+    let stdin = std::io::stdin();
+    let stdout = std::io::stdout();
+    let mut stdin_open = master.is_some();
+    let mut master_open = master.is_some();
+    loop {
+        let mut fds: heapless::Vec<PollFd<'_>, 3> = heapless::Vec::new();
+        let _ = fds.push(PollFd::new(sfd.as_fd(), PollFlags::POLLIN));
+        if let (Some(m), true) = (master, master_open) {
+            let _ = fds.push(PollFd::new(m, PollFlags::POLLIN));
+        }
+        if stdin_open {
+            let _ = fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
+        }
+        match poll(&mut fds, PollTimeout::NONE) {
+            Ok(_) | Err(Errno::EINTR) => {}
+            Err(e) => {
+                eprintln!("dory: poll: {}", e.desc());
+                return 1;
+            }
+        }
+        let ready = |i: usize| {
+            fds.get(i)
+                .and_then(|f| f.revents())
+                .is_some_and(|r| r.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR))
+        };
+        let (sig_ready, m_ready, in_ready) = (ready(0), master_open && ready(1), stdin_open && ready(if master_open { 2 } else { 1 }));
+        if let (Some(m), true) = (master, m_ready) {
+            master_open = pump(m, stdout.as_fd());
+        }
+        if let (Some(m), true) = (master, in_ready) {
+            stdin_open = pump(stdin.as_fd(), m);
+        }
+        if !sig_ready {
+            continue;
+        }
+        while let Ok(Some(info)) = sfd.read_signal() {
+            let signo = info.ssi_signo as i32;
+            if signo == libc::SIGCHLD {
+                if let Some(code) = reap(pid) {
+                    // Drain what the container wrote before it exited.
+                    if let Some(m) = master {
+                        while master_open && poll_readable(m) {
+                            master_open = pump(m, stdout.as_fd());
+                        }
+                    }
+                    return code;
+                }
+            } else if signo == libc::SIGWINCH {
+                if let Some(m) = master {
+                    resize(m);
+                }
+            } else if let Ok(sig) = Signal::try_from(signo) {
+                let _ = kill(Pid::from_raw(pid), sig);
+            }
+        }
+    }
+}
+
+fn poll_readable(fd: BorrowedFd<'_>) -> bool {
+    let mut fds = [PollFd::new(fd, PollFlags::POLLIN)];
+    matches!(poll(&mut fds, PollTimeout::ZERO), Ok(n) if n > 0)
+        && fds.first().and_then(|f| f.revents()).is_some_and(|r| r.contains(PollFlags::POLLIN))
+}
+
+/// Reaps exited children; returns the container's code once its init is gone.
+fn reap(pid: i32) -> Option<i32> {
+    let mut result = None;
+    loop {
+        match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::StillAlive) | Err(_) => return result,
+            Ok(ws) => {
+                if ws.pid() == Some(Pid::from_raw(pid)) {
+                    result = status_code(ws).or(result);
+                }
+            }
+        }
+    }
+}
+

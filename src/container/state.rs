@@ -1,0 +1,249 @@
+//! The state directory: `<root>/<id>/state.json`, written atomically, read by `list`.
+
+use std::fmt::Write as _;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// Longest container id accepted.
+pub const MAX_ID_LEN: usize = 1024;
+/// Largest state.json read.
+const MAX_STATE_BYTES: usize = 16 * 1024;
+
+/// Checks a container id: non-empty, no `/`, not `.`/`..`, no NUL, bounded length.
+pub fn validate_id(id: &str) -> Result<(), String> {
+    if id.is_empty() {
+        return Err("container id must not be empty".into());
+    }
+    if id.len() > MAX_ID_LEN {
+        return Err(format!("container id is longer than {MAX_ID_LEN} bytes (limit {MAX_ID_LEN})"));
+    }
+    if id == "." || id == ".." || id.contains('/') || id.contains('\0') {
+        return Err(format!("invalid container id \"{}\": it must not contain '/' or be '.' or '..'", id.escape_default()));
+    }
+    Ok(())
+}
+
+/// What dory records about a container.
+pub struct State<'a> {
+    pub id: &'a str,
+    pub pid: i32,
+    pub status: &'a str,
+    pub bundle: &'a str,
+    pub rootfs: &'a str,
+    pub created: &'a str,
+    pub owner: &'a str,
+    /// The init's start time in clock ticks since boot (/proc/<pid>/stat field 22), so a
+    /// recycled pid is not mistaken for the container.
+    pub start_time: u64,
+    pub cgroup: &'a str,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct StateFile<'a> {
+    id: &'a str,
+    pid: i32,
+    status: &'a str,
+    bundle: &'a str,
+    rootfs: &'a str,
+    created: &'a str,
+    owner: &'a str,
+    start_time: u64,
+    cgroup: &'a str,
+}
+
+/// JSON string escaping for values dory writes.
+pub fn json_str(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+impl State<'_> {
+    /// The OCI state JSON (plus dory's own fields), as `state` and `list` print it.
+    pub fn to_json(&self, include_private: bool) -> String {
+        let mut o = String::with_capacity(256);
+        o.push_str("{\"ociVersion\":\"1.0.2\",\"id\":");
+        json_str(&mut o, self.id);
+        let _ = write!(o, ",\"pid\":{},\"status\":", self.pid);
+        json_str(&mut o, self.status);
+        o.push_str(",\"bundle\":");
+        json_str(&mut o, self.bundle);
+        o.push_str(",\"rootfs\":");
+        json_str(&mut o, self.rootfs);
+        o.push_str(",\"created\":");
+        json_str(&mut o, self.created);
+        o.push_str(",\"owner\":");
+        json_str(&mut o, self.owner);
+        if include_private {
+            let _ = write!(o, ",\"startTime\":{},\"cgroup\":", self.start_time);
+            json_str(&mut o, self.cgroup);
+        }
+        o.push('}');
+        o
+    }
+}
+
+/// The directory of one container's state.
+pub fn dir(root: &Path, id: &str) -> PathBuf {
+    root.join(id)
+}
+
+/// Creates `<root>/<id>`; fails if it exists, so one id runs once.
+pub fn create_dir(root: &Path, id: &str) -> Result<PathBuf, io::Error> {
+    std::fs::create_dir_all(root)?;
+    let d = dir(root, id);
+    std::fs::create_dir(&d)?;
+    Ok(d)
+}
+
+/// Writes state.json atomically (temporary file, then rename).
+pub fn write(dir: &Path, state: &State<'_>) -> io::Result<()> {
+    let tmp = dir.join("state.json.tmp");
+    std::fs::write(&tmp, state.to_json(true))?;
+    std::fs::rename(&tmp, dir.join("state.json"))
+}
+
+/// A state read back from disk, owning its text.
+pub struct Loaded {
+    text: Vec<u8>,
+}
+
+impl Loaded {
+    pub fn read(dir: &Path) -> io::Result<Loaded> {
+        let text = std::fs::read(dir.join("state.json"))?;
+        if text.len() > MAX_STATE_BYTES {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, "state.json too large"));
+        }
+        Ok(Loaded { text })
+    }
+
+    pub fn state(&self) -> io::Result<State<'_>> {
+        let (f, _) = serde_json_core::from_slice::<StateFile<'_>>(&self.text)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "state.json is malformed"))?;
+        Ok(State {
+            id: f.id,
+            pid: f.pid,
+            status: f.status,
+            bundle: f.bundle,
+            rootfs: f.rootfs,
+            created: f.created,
+            owner: f.owner,
+            start_time: f.start_time,
+            cgroup: f.cgroup,
+        })
+    }
+}
+
+/// The start time (field 22 of /proc/<pid>/stat), or None if the process is gone or a
+/// zombie.
+pub fn process_start_time(pid: i32) -> Option<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces and parentheses: split after the last ')'.
+    let rest = text.get(text.rfind(')')? + 1..)?;
+    let mut fields = rest.split_whitespace();
+    let state = fields.next()?;
+    if state == "Z" || state == "X" {
+        return None;
+    }
+    // After the name: state is field 3; starttime is field 22 → 19 more.
+    fields.nth(18)?.parse().ok()
+}
+
+/// Whether the recorded init process still runs.
+pub fn is_running(s: &State<'_>) -> bool {
+    s.pid > 0 && process_start_time(s.pid) == Some(s.start_time)
+}
+
+/// Current time as RFC 3339 with nanoseconds, UTC (what runc prints).
+pub fn now_rfc3339() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    rfc3339(now.as_secs(), now.subsec_nanos())
+}
+
+/// Formats seconds since the epoch as `YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ`.
+pub fn rfc3339(secs: u64, nanos: u32) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{nanos:09}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids() {
+        assert!(validate_id("test1").is_ok());
+        assert!(validate_id("").is_err());
+        assert!(validate_id("a/b").unwrap_err().contains("'/'"));
+        assert!(validate_id("..").is_err());
+        assert!(validate_id(&"x".repeat(MAX_ID_LEN + 1)).unwrap_err().contains("limit 1024"));
+    }
+
+    #[test]
+    fn dates() {
+        assert_eq!(rfc3339(0, 0), "1970-01-01T00:00:00.000000000Z");
+        assert_eq!(rfc3339(951_782_400, 5), "2000-02-29T00:00:00.000000005Z");
+        assert_eq!(rfc3339(1_796_051_096, 123), "2026-11-30T15:04:56.000000123Z");
+    }
+
+    #[test]
+    fn state_round_trip_and_escaping() {
+        let s = State {
+            id: "t1",
+            pid: 42,
+            status: "running",
+            bundle: "/tmp/a \"b\"",
+            rootfs: "/tmp/a/rootfs",
+            created: "2026-11-30T00:00:00.000000000Z",
+            owner: "root",
+            start_time: 99,
+            cgroup: "/dory/t1",
+        };
+        let json = s.to_json(true);
+        assert!(json.contains(r#""bundle":"/tmp/a \"b\"""#));
+        let (f, _) = serde_json_core::from_slice::<StateFile<'_>>(json.as_bytes()).unwrap();
+        assert_eq!(f.pid, 42);
+        assert_eq!(f.start_time, 99);
+        assert_eq!(f.cgroup, "/dory/t1");
+    }
+
+    #[test]
+    fn own_start_time_is_read() {
+        let me = std::process::id() as i32;
+        assert!(process_start_time(me).is_some());
+        assert!(process_start_time(i32::MAX).is_none());
+    }
+}

@@ -1,0 +1,207 @@
+//! Mount options → mount(2) flags, propagation and filesystem data. Pure.
+
+use libc::c_ulong;
+
+/// How a config mount entry is carried out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MountKind {
+    /// mount(source, dest, type, flags, data).
+    Regular,
+    /// A bind mount of a host path (`bind`/`rbind` option or type `bind`).
+    Bind,
+    /// `type: cgroup`/`cgroup2` at the destination: cgroup2 on a v2 host; on a v1 host a
+    /// tmpfs with one cgroup mount per hierarchy (what runc shows inside).
+    Cgroup,
+}
+
+/// The flags one entry's options translate to.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MountFlags {
+    /// MS_* flags for the mount call (without propagation).
+    pub flags: c_ulong,
+    /// MS_SHARED/MS_SLAVE/MS_PRIVATE/MS_UNBINDABLE (| MS_REC) applied after mounting.
+    pub propagation: c_ulong,
+    /// `bind` or `rbind` was given.
+    pub bind: bool,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum OptionError {
+    /// An option dory knows but does not implement (e.g. `idmap`).
+    Unsupported,
+}
+
+/// Flag options: name, whether it clears the flag, the flag.
+const FLAG_OPTIONS: &[(&str, bool, c_ulong)] = &[
+    ("defaults", false, 0),
+    ("ro", false, libc::MS_RDONLY),
+    ("rw", true, libc::MS_RDONLY),
+    ("suid", true, libc::MS_NOSUID),
+    ("nosuid", false, libc::MS_NOSUID),
+    ("dev", true, libc::MS_NODEV),
+    ("nodev", false, libc::MS_NODEV),
+    ("exec", true, libc::MS_NOEXEC),
+    ("noexec", false, libc::MS_NOEXEC),
+    ("sync", false, libc::MS_SYNCHRONOUS),
+    ("async", true, libc::MS_SYNCHRONOUS),
+    ("dirsync", false, libc::MS_DIRSYNC),
+    ("remount", false, libc::MS_REMOUNT),
+    ("mand", false, libc::MS_MANDLOCK),
+    ("nomand", true, libc::MS_MANDLOCK),
+    ("atime", true, libc::MS_NOATIME),
+    ("noatime", false, libc::MS_NOATIME),
+    ("diratime", true, libc::MS_NODIRATIME),
+    ("nodiratime", false, libc::MS_NODIRATIME),
+    ("relatime", false, libc::MS_RELATIME),
+    ("norelatime", true, libc::MS_RELATIME),
+    ("strictatime", false, libc::MS_STRICTATIME),
+    ("nostrictatime", true, libc::MS_STRICTATIME),
+    ("lazytime", false, libc::MS_LAZYTIME),
+    ("nolazytime", true, libc::MS_LAZYTIME),
+    ("silent", false, libc::MS_SILENT),
+    ("loud", true, libc::MS_SILENT),
+];
+
+/// Propagation options.
+const PROPAGATION_OPTIONS: &[(&str, c_ulong)] = &[
+    ("private", libc::MS_PRIVATE),
+    ("rprivate", libc::MS_PRIVATE | libc::MS_REC),
+    ("shared", libc::MS_SHARED),
+    ("rshared", libc::MS_SHARED | libc::MS_REC),
+    ("slave", libc::MS_SLAVE),
+    ("rslave", libc::MS_SLAVE | libc::MS_REC),
+    ("unbindable", libc::MS_UNBINDABLE),
+    ("runbindable", libc::MS_UNBINDABLE | libc::MS_REC),
+];
+
+/// Options runc knows that dory refuses rather than ignores.
+const UNSUPPORTED_OPTIONS: &[&str] = &[
+    "idmap", "ridmap", "tmpcopyup", "rro", "rrw", "rnosuid", "rsuid", "rnodev", "rdev",
+    "rnoexec", "rexec", "rnoatime", "ratime", "rrelatime", "rnorelatime", "rstrictatime",
+    "rnostrictatime", "rnodiratime", "rdiratime", "rnosymfollow", "rsymfollow",
+];
+
+/// What one option means.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Parsed<'o> {
+    /// A flag option (set or clear `flag`), `bind`/`rbind` or a propagation option:
+    /// already folded into the flags.
+    Flag,
+    /// Filesystem-specific data (`mode=755`, `size=65536k`, `newinstance`).
+    Data(&'o str),
+}
+
+/// Folds one option into `acc`; returns whether it is data for the filesystem.
+pub fn apply_option<'o>(acc: &mut MountFlags, option: &'o str) -> Result<Parsed<'o>, OptionError> {
+    if let Some(&(_, clear, flag)) = FLAG_OPTIONS.iter().find(|(n, _, _)| *n == option) {
+        if clear {
+            acc.flags &= !flag;
+        } else {
+            acc.flags |= flag;
+        }
+        return Ok(Parsed::Flag);
+    }
+    if let Some(&(_, prop)) = PROPAGATION_OPTIONS.iter().find(|(n, _)| *n == option) {
+        acc.propagation = prop;
+        return Ok(Parsed::Flag);
+    }
+    match option {
+        "bind" => {
+            acc.bind = true;
+            acc.flags |= libc::MS_BIND;
+            Ok(Parsed::Flag)
+        }
+        "rbind" => {
+            acc.bind = true;
+            acc.flags |= libc::MS_BIND | libc::MS_REC;
+            Ok(Parsed::Flag)
+        }
+        o if UNSUPPORTED_OPTIONS.contains(&o) => Err(OptionError::Unsupported),
+        o => Ok(Parsed::Data(o)),
+    }
+}
+
+/// The propagation flags of `linux.rootfsPropagation` (validated by `spec`).
+pub fn rootfs_propagation(name: Option<&str>) -> c_ulong {
+    match name {
+        // Private by default, so nothing the container mounts reaches the host and
+        // nothing the host mounts later appears in the container.
+        None | Some("") => libc::MS_PRIVATE | libc::MS_REC,
+        Some(n) => PROPAGATION_OPTIONS
+            .iter()
+            .find(|(p, _)| *p == n)
+            .map(|&(_, f)| f | libc::MS_REC)
+            .unwrap_or(libc::MS_PRIVATE | libc::MS_REC),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fold(opts: &[&str]) -> (MountFlags, Vec<String>) {
+        let mut acc = MountFlags::default();
+        let mut data = Vec::new();
+        for o in opts {
+            if let Parsed::Data(d) = apply_option(&mut acc, o).unwrap() {
+                data.push(d.to_string());
+            }
+        }
+        (acc, data)
+    }
+
+    #[test]
+    fn seed_dev_tmpfs() {
+        let (f, data) = fold(&["nosuid", "strictatime", "mode=755", "size=65536k"]);
+        assert_eq!(f.flags, libc::MS_NOSUID | libc::MS_STRICTATIME);
+        assert_eq!(data, ["mode=755", "size=65536k"]);
+        assert!(!f.bind);
+    }
+
+    #[test]
+    fn seed_devpts() {
+        let (f, data) = fold(&["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]);
+        assert_eq!(f.flags, libc::MS_NOSUID | libc::MS_NOEXEC);
+        assert_eq!(data, ["newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]);
+    }
+
+    #[test]
+    fn seed_cgroup_ro() {
+        let (f, _) = fold(&["nosuid", "noexec", "nodev", "relatime", "ro"]);
+        assert_eq!(
+            f.flags,
+            libc::MS_NOSUID | libc::MS_NOEXEC | libc::MS_NODEV | libc::MS_RELATIME | libc::MS_RDONLY
+        );
+    }
+
+    #[test]
+    fn clearing_options_undo_earlier_ones() {
+        let (f, _) = fold(&["ro", "nosuid", "rw", "suid"]);
+        assert_eq!(f.flags, 0);
+    }
+
+    #[test]
+    fn bind_rbind_and_propagation() {
+        let (f, _) = fold(&["rbind", "ro", "rprivate"]);
+        assert!(f.bind);
+        assert_eq!(f.flags, libc::MS_BIND | libc::MS_REC | libc::MS_RDONLY);
+        assert_eq!(f.propagation, libc::MS_PRIVATE | libc::MS_REC);
+        let (f, _) = fold(&["bind", "slave"]);
+        assert_eq!(f.flags, libc::MS_BIND);
+        assert_eq!(f.propagation, libc::MS_SLAVE);
+    }
+
+    #[test]
+    fn unsupported_is_refused() {
+        let mut acc = MountFlags::default();
+        assert_eq!(apply_option(&mut acc, "idmap"), Err(OptionError::Unsupported));
+        assert_eq!(apply_option(&mut acc, "rro"), Err(OptionError::Unsupported));
+    }
+
+    #[test]
+    fn rootfs_propagation_defaults_to_private() {
+        assert_eq!(rootfs_propagation(None), libc::MS_PRIVATE | libc::MS_REC);
+        assert_eq!(rootfs_propagation(Some("slave")), libc::MS_SLAVE | libc::MS_REC);
+        assert_eq!(rootfs_propagation(Some("rshared")), libc::MS_SHARED | libc::MS_REC);
+    }
+}
