@@ -1,16 +1,6 @@
 //! runc-compatible command line: global flags, then a command and its flags (before or
 //! after the container id).
 
-<<<<<<< HEAD
-pub fn main() -> i32 {
-    // TEMPORARY wiring by the init helper for testing; the lead owns this file.
-    let args: Vec<String> = std::env::args().collect();
-    match args.get(1).map(String::as_str) {
-        Some("init") => crate::init::main_from_cli(args.get(2..).unwrap_or_default()),
-        Some("ctl") => crate::init::ctl_main(args.get(2..).unwrap_or_default()),
-        _ => 0,
-    }
-=======
 mod args;
 mod list;
 
@@ -201,5 +191,4 @@ fn cmd_run(g: &Global, argv: &[String]) -> i32 {
     }
     let bundle = Path::new(p.get("bundle").unwrap_or("."));
     crate::container::run::run(id, bundle, &g.root)
->>>>>>> main
 }
