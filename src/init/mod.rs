@@ -257,15 +257,3 @@ fn finish(
         std::thread::sleep(Duration::from_secs(3600));
     }
 }
-
-/// `dory init --config FILE` (wired by the init module).
-pub fn main_from_cli(_args: &[String]) -> i32 {
-    eprintln!("dory init: not built yet");
-    1
-}
-
-/// `dory ctl ...` (wired by the init module).
-pub fn ctl_main(_args: &[String]) -> i32 {
-    eprintln!("dory ctl: not built yet");
-    1
-}
