@@ -33,7 +33,11 @@ pub struct Parsed {
 
 impl Parsed {
     pub fn get(&self, long: &str) -> Option<&str> {
-        self.flags.iter().rev().find(|(n, _)| *n == long).map(|(_, v)| v.as_str())
+        self.flags
+            .iter()
+            .rev()
+            .find(|(n, _)| *n == long)
+            .map(|(_, v)| v.as_str())
     }
 
     pub fn has(&self, long: &str) -> bool {
@@ -41,7 +45,10 @@ impl Parsed {
     }
 
     pub fn all<'s>(&'s self, long: &'s str) -> impl Iterator<Item = &'s str> {
-        self.flags.iter().filter(move |(n, _)| *n == long).map(|(_, v)| v.as_str())
+        self.flags
+            .iter()
+            .filter(move |(n, _)| *n == long)
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -56,7 +63,11 @@ fn truthy(v: &str) -> Result<bool, ()> {
 /// Parses `args`; flags may come anywhere; `--` ends flags. When `stop_at_positional` is
 /// set, the first positional argument and everything after it are positional (for
 /// `exec <id> <cmd> args…`, whose command may carry its own flags).
-pub fn parse(args: &[String], specs: &[FlagSpec], stop_after: Option<usize>) -> Result<Parsed, UsageError> {
+pub fn parse(
+    args: &[String],
+    specs: &[FlagSpec],
+    stop_after: Option<usize>,
+) -> Result<Parsed, UsageError> {
     let mut out = Parsed::default();
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -86,7 +97,10 @@ pub fn parse(args: &[String], specs: &[FlagSpec], stop_after: Option<usize>) -> 
         };
         let spec = specs
             .iter()
-            .find(|s| s.long == name || (name.chars().count() == 1 && s.short.is_some_and(|c| name.starts_with(c))))
+            .find(|s| {
+                s.long == name
+                    || (name.chars().count() == 1 && s.short.is_some_and(|c| name.starts_with(c)))
+            })
             .ok_or_else(|| UsageError(format!("flag provided but not defined: -{name}")))?;
         if spec.value {
             let v = match inline {
@@ -99,7 +113,9 @@ pub fn parse(args: &[String], specs: &[FlagSpec], stop_after: Option<usize>) -> 
             out.flags.push((spec.long, v));
         } else {
             if let Some(v) = inline {
-                if !truthy(v).map_err(|_| UsageError(format!("invalid boolean value \"{v}\" for -{name}")))? {
+                if !truthy(v)
+                    .map_err(|_| UsageError(format!("invalid boolean value \"{v}\" for -{name}")))?
+                {
                     continue;
                 }
             }

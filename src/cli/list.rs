@@ -5,7 +5,14 @@ use super::{parse_or_usage, Global};
 use crate::container::state;
 
 pub fn cmd_list(g: &Global, argv: &[String]) -> i32 {
-    let p = match parse_or_usage("list", argv, &[flag("format", Some('f'), true), flag("quiet", Some('q'), false)]) {
+    let p = match parse_or_usage(
+        "list",
+        argv,
+        &[
+            flag("format", Some('f'), true),
+            flag("quiet", Some('q'), false),
+        ],
+    ) {
         Ok(p) => p,
         Err(c) => return c,
     };

@@ -97,7 +97,9 @@ fn first_command(argv: &[String]) -> usize {
             return i;
         };
         let takes_value = !name.contains('=')
-            && GLOBAL_FLAGS.iter().any(|f| f.value && (f.long == name || f.short.is_some_and(|c| name == c.to_string())));
+            && GLOBAL_FLAGS.iter().any(|f| {
+                f.value && (f.long == name || f.short.is_some_and(|c| name == c.to_string()))
+            });
         i += if takes_value { 2 } else { 1 };
     }
     argv.len()
@@ -125,14 +127,24 @@ fn single_id<'p>(command: &str, p: &'p Parsed) -> Result<&'p str, i32> {
             Err(1)
         }
         _ => {
-            eprintln!("dory {command}: requires exactly 1 argument, got {}", p.positional.len());
+            eprintln!(
+                "dory {command}: requires exactly 1 argument, got {}",
+                p.positional.len()
+            );
             Err(1)
         }
     }
 }
 
 fn cmd_spec(argv: &[String]) -> i32 {
-    let p = match parse_or_usage("spec", argv, &[flag("bundle", Some('b'), true), flag("rootless", None, false)]) {
+    let p = match parse_or_usage(
+        "spec",
+        argv,
+        &[
+            flag("bundle", Some('b'), true),
+            flag("rootless", None, false),
+        ],
+    ) {
         Ok(p) => p,
         Err(c) => return c,
     };
@@ -143,14 +155,20 @@ fn cmd_spec(argv: &[String]) -> i32 {
     let dir = Path::new(p.get("bundle").unwrap_or("."));
     let path = dir.join("config.json");
     // create_new: never overwrite, as runc refuses to.
-    match std::fs::OpenOptions::new().write(true).create_new(true).open(&path) {
-        Ok(mut f) => match std::io::Write::write_all(&mut f, crate::spec::DEFAULT_CONFIG.as_bytes()) {
-            Ok(()) => 0,
-            Err(e) => {
-                eprintln!("dory spec: write {}: {e}", path.display());
-                1
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&path)
+    {
+        Ok(mut f) => {
+            match std::io::Write::write_all(&mut f, crate::spec::DEFAULT_CONFIG.as_bytes()) {
+                Ok(()) => 0,
+                Err(e) => {
+                    eprintln!("dory spec: write {}: {e}", path.display());
+                    1
+                }
             }
-        },
+        }
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
             eprintln!("dory spec: File {} exists. Remove it first", path.display());
             1
@@ -183,7 +201,14 @@ fn cmd_run(g: &Global, argv: &[String]) -> i32 {
         Ok(id) => id,
         Err(c) => return c,
     };
-    for unsupported in ["detach", "pid-file", "console-socket", "no-pivot", "preserve-fds", "keep"] {
+    for unsupported in [
+        "detach",
+        "pid-file",
+        "console-socket",
+        "no-pivot",
+        "preserve-fds",
+        "keep",
+    ] {
         if p.has(unsupported) {
             eprintln!("dory run: --{unsupported} is not supported yet");
             return 1;

@@ -128,13 +128,16 @@ impl Drop for Undo {
 /// The caller reaps `Started::pid` and then calls [`Started::destroy`].
 pub fn launch(opts: LaunchOptions<'_>) -> Result<Started, Error> {
     state::validate_id(opts.id).map_err(Error::Id)?;
-    let bundle = std::path::absolute(opts.bundle).map_err(|e| Error::StateDir(opts.bundle.into(), e))?;
+    let bundle =
+        std::path::absolute(opts.bundle).map_err(|e| Error::StateDir(opts.bundle.into(), e))?;
     // Parse and plan first: bad input fails before anything is created.
     let mut buf = vec![0u8; spec::MAX_CONFIG_BYTES];
     let bytes = spec::read_config(&bundle, &mut buf).map_err(Error::Spec)?;
     let spec = spec::parse(bytes).map_err(Error::Spec)?;
     let mut plan = Plan::build(&spec, &bundle).map_err(Error::Plan)?;
-    if plan.clone_flags & libc::CLONE_NEWNS == 0 && !plan.joins.iter().any(|j| j.kind == NamespaceKind::Mount) {
+    if plan.clone_flags & libc::CLONE_NEWNS == 0
+        && !plan.joins.iter().any(|j| j.kind == NamespaceKind::Mount)
+    {
         return Err(Error::Plan(PlanError {
             field: "linux.namespaces".into(),
             message: "a mount namespace is required".into(),
@@ -142,7 +145,8 @@ pub fn launch(opts: LaunchOptions<'_>) -> Result<Started, Error> {
     }
     let layout = Layout::detect().map_err(Error::Cgroup)?;
     if plan.mounts_cgroup() && !layout.is_v2() {
-        plan.set_cgroup_v1(layout.v1_hierarchies().map(|(opts, _)| opts)).map_err(Error::Plan)?;
+        plan.set_cgroup_v1(layout.v1_hierarchies().map(|(opts, _)| opts))
+            .map_err(Error::Plan)?;
     }
     let linux = spec.linux.as_ref();
     let cgroup_path = match linux.and_then(|l| l.cgroups_path).filter(|p| !p.is_empty()) {
@@ -156,7 +160,9 @@ pub fn launch(opts: LaunchOptions<'_>) -> Result<Started, Error> {
     // The state directory doubles as the lock on the id.
     let state_dir = match state::create_dir(opts.state_root, opts.id) {
         Ok(d) => d,
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Err(Error::Exists(opts.id.into())),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            return Err(Error::Exists(opts.id.into()))
+        }
         Err(e) => return Err(Error::StateDir(state::dir(opts.state_root, opts.id), e)),
     };
     let mut undo = Undo {
@@ -166,22 +172,32 @@ pub fn launch(opts: LaunchOptions<'_>) -> Result<Started, Error> {
     undo.cgroup = Some(Cgroup::create(&layout, &cgroup_path, resources).map_err(Error::Cgroup)?);
 
     // Namespaces to join are opened before clone; the child only calls setns.
-    let mut join_fds: heapless::Vec<(NamespaceKind, OwnedFd), { spec::MAX_NAMESPACES }> = heapless::Vec::new();
+    let mut join_fds: heapless::Vec<(NamespaceKind, OwnedFd), { spec::MAX_NAMESPACES }> =
+        heapless::Vec::new();
     for j in &plan.joins {
         let path = plan.strings.get(j.path);
-        let fd = nix::fcntl::open(path, nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
-            .map_err(|e| Error::Namespace(plan.strings.text(j.path).into(), e))?;
+        let fd = nix::fcntl::open(
+            path,
+            nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .map_err(|e| Error::Namespace(plan.strings.text(j.path).into(), e))?;
         let _ = join_fds.push((j.kind, fd));
     }
-    let mut raw_joins: heapless::Vec<(NamespaceKind, RawFd), { spec::MAX_NAMESPACES }> = heapless::Vec::new();
+    let mut raw_joins: heapless::Vec<(NamespaceKind, RawFd), { spec::MAX_NAMESPACES }> =
+        heapless::Vec::new();
     for (k, fd) in &join_fds {
         let _ = raw_joins.push((*k, fd.as_raw_fd()));
     }
     // Joining a pid namespace applies to children: the parent enters it around clone.
     let restore_pid_ns = match join_fds.iter().find(|(k, _)| *k == NamespaceKind::Pid) {
         Some((_, fd)) => {
-            let own = nix::fcntl::open(c"/proc/self/ns/pid", nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
-                .map_err(|e| Error::Parent("open /proc/self/ns/pid", e))?;
+            let own = nix::fcntl::open(
+                c"/proc/self/ns/pid",
+                nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
+                nix::sys::stat::Mode::empty(),
+            )
+            .map_err(|e| Error::Parent("open /proc/self/ns/pid", e))?;
             nix::sched::setns(fd.as_fd(), nix::sched::CloneFlags::CLONE_NEWPID)
                 .map_err(|e| Error::Namespace("pid".into(), e))?;
             Some(own)
@@ -198,7 +214,11 @@ pub fn launch(opts: LaunchOptions<'_>) -> Result<Started, Error> {
     .map_err(|e| Error::Parent("socketpair", e))?;
     let stdio_raw = match &opts.stdio {
         Stdio::Inherit => None,
-        Stdio::Fds { stdin, stdout, stderr } => Some([stdin.as_raw_fd(), stdout.as_raw_fd(), stderr.as_raw_fd()]),
+        Stdio::Fds {
+            stdin,
+            stdout,
+            stderr,
+        } => Some([stdin.as_raw_fd(), stdout.as_raw_fd(), stderr.as_raw_fd()]),
     };
     let ctx = ChildContext {
         plan: &plan,
@@ -221,7 +241,14 @@ pub fn launch(opts: LaunchOptions<'_>) -> Result<Started, Error> {
     drop(join_fds);
 
     // From here a failure must also kill and reap the child.
-    let result = finish_parent(&plan, pid, &parent_sock, uid_maps, gid_maps, undo.cgroup.as_ref());
+    let result = finish_parent(
+        &plan,
+        pid,
+        &parent_sock,
+        uid_maps,
+        gid_maps,
+        undo.cgroup.as_ref(),
+    );
     let pty_master = match result {
         Ok(m) => m,
         Err(e) => {
@@ -275,10 +302,15 @@ fn finish_parent(
         cg.add_pid(pid).map_err(Error::Cgroup)?;
     }
     if let Some(score) = plan.process.oom_score_adj {
-        std::fs::write(format!("/proc/{pid}/oom_score_adj"), score.to_string())
-            .map_err(|e| Error::Parent("process.oomScoreAdj", Errno::from_raw(e.raw_os_error().unwrap_or(0))))?;
+        std::fs::write(format!("/proc/{pid}/oom_score_adj"), score.to_string()).map_err(|e| {
+            Error::Parent(
+                "process.oomScoreAdj",
+                Errno::from_raw(e.raw_os_error().unwrap_or(0)),
+            )
+        })?;
     }
-    nix::unistd::write(sock, &[sandbox::MSG_GO]).map_err(|e| Error::Parent("signal the container", e))?;
+    nix::unistd::write(sock, &[sandbox::MSG_GO])
+        .map_err(|e| Error::Parent("signal the container", e))?;
     let mut pty = None;
     loop {
         let mut msg = [0u8; 16];
@@ -307,7 +339,11 @@ fn write_id_map(pid: i32, file: &str, maps: &[spec::IdMapping]) -> Result<(), Er
     }
     std::fs::write(format!("/proc/{pid}/{file}"), text).map_err(|e| {
         Error::Parent(
-            if file == "uid_map" { "linux.uidMappings" } else { "linux.gidMappings" },
+            if file == "uid_map" {
+                "linux.uidMappings"
+            } else {
+                "linux.gidMappings"
+            },
             Errno::from_raw(e.raw_os_error().unwrap_or(0)),
         )
     })
@@ -332,7 +368,11 @@ pub fn describe_failure(plan: &Plan, f: &Failure) -> String {
             format!("config.json: linux.maskedPaths[{i}] ({p}): {err}")
         }
         Step::ReadonlyPath => {
-            let p = plan.readonly_paths.get(i).map(|p| s.text(*p)).unwrap_or("?");
+            let p = plan
+                .readonly_paths
+                .get(i)
+                .map(|p| s.text(*p))
+                .unwrap_or("?");
             format!("config.json: linux.readonlyPaths[{i}] ({p}): {err}")
         }
         Step::Sysctl => format!("config.json: linux.sysctl[{i}]: {err}"),
@@ -340,7 +380,10 @@ pub fn describe_failure(plan: &Plan, f: &Failure) -> String {
         Step::Hostname => format!("config.json: hostname: {err}"),
         Step::Domainname => format!("config.json: domainname: {err}"),
         Step::ReadonlyRoot => format!("config.json: root.readonly: remount: {err}"),
-        Step::Cwd => format!("config.json: process.cwd ({}): {err}", s.text(plan.process.cwd)),
+        Step::Cwd => format!(
+            "config.json: process.cwd ({}): {err}",
+            s.text(plan.process.cwd)
+        ),
         Step::Groups => format!("config.json: process.user.additionalGids: setgroups: {err}"),
         Step::SetUser => format!("config.json: process.user: {err}"),
         Step::Capabilities => format!("config.json: process.capabilities: {err}"),

@@ -19,7 +19,16 @@ use crate::sys;
 /// and SIGWINCH, which resizes the pty instead).
 fn forwarded() -> SigSet {
     let mut set = SigSet::all();
-    for s in [Signal::SIGKILL, Signal::SIGSTOP, Signal::SIGCHLD, Signal::SIGWINCH, Signal::SIGSEGV, Signal::SIGBUS, Signal::SIGILL, Signal::SIGFPE] {
+    for s in [
+        Signal::SIGKILL,
+        Signal::SIGSTOP,
+        Signal::SIGCHLD,
+        Signal::SIGWINCH,
+        Signal::SIGSEGV,
+        Signal::SIGBUS,
+        Signal::SIGILL,
+        Signal::SIGFPE,
+    ] {
         set.remove(s);
     }
     set
@@ -149,11 +158,15 @@ fn wait_loop(pid: i32, sfd: &SignalFd, master: Option<BorrowedFd<'_>>) -> i32 {
             }
         }
         let ready = |i: usize| {
-            fds.get(i)
-                .and_then(|f| f.revents())
-                .is_some_and(|r| r.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR))
+            fds.get(i).and_then(|f| f.revents()).is_some_and(|r| {
+                r.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR)
+            })
         };
-        let (sig_ready, m_ready, in_ready) = (ready(0), master_open && ready(1), stdin_open && ready(if master_open { 2 } else { 1 }));
+        let (sig_ready, m_ready, in_ready) = (
+            ready(0),
+            master_open && ready(1),
+            stdin_open && ready(if master_open { 2 } else { 1 }),
+        );
         if let (Some(m), true) = (master, m_ready) {
             master_open = pump(m, stdout.as_fd());
         }
@@ -189,7 +202,10 @@ fn wait_loop(pid: i32, sfd: &SignalFd, master: Option<BorrowedFd<'_>>) -> i32 {
 fn poll_readable(fd: BorrowedFd<'_>) -> bool {
     let mut fds = [PollFd::new(fd, PollFlags::POLLIN)];
     matches!(poll(&mut fds, PollTimeout::ZERO), Ok(n) if n > 0)
-        && fds.first().and_then(|f| f.revents()).is_some_and(|r| r.contains(PollFlags::POLLIN))
+        && fds
+            .first()
+            .and_then(|f| f.revents())
+            .is_some_and(|r| r.contains(PollFlags::POLLIN))
 }
 
 /// Reaps exited children; returns the container's code once its init is gone.
@@ -206,4 +222,3 @@ fn reap(pid: i32) -> Option<i32> {
         }
     }
 }
-

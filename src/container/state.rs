@@ -17,10 +17,15 @@ pub fn validate_id(id: &str) -> Result<(), String> {
         return Err("container id must not be empty".into());
     }
     if id.len() > MAX_ID_LEN {
-        return Err(format!("container id is longer than {MAX_ID_LEN} bytes (limit {MAX_ID_LEN})"));
+        return Err(format!(
+            "container id is longer than {MAX_ID_LEN} bytes (limit {MAX_ID_LEN})"
+        ));
     }
     if id == "." || id == ".." || id.contains('/') || id.contains('\0') {
-        return Err(format!("invalid container id \"{}\": it must not contain '/' or be '.' or '..'", id.escape_default()));
+        return Err(format!(
+            "invalid container id \"{}\": it must not contain '/' or be '.' or '..'",
+            id.escape_default()
+        ));
     }
     Ok(())
 }
@@ -127,7 +132,10 @@ impl Loaded {
     pub fn read(dir: &Path) -> io::Result<Loaded> {
         let text = std::fs::read(dir.join("state.json"))?;
         if text.len() > MAX_STATE_BYTES {
-            return Err(io::Error::new(io::ErrorKind::InvalidData, "state.json too large"));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "state.json too large",
+            ));
         }
         Ok(Loaded { text })
     }
@@ -209,14 +217,19 @@ mod tests {
         assert!(validate_id("").is_err());
         assert!(validate_id("a/b").unwrap_err().contains("'/'"));
         assert!(validate_id("..").is_err());
-        assert!(validate_id(&"x".repeat(MAX_ID_LEN + 1)).unwrap_err().contains("limit 1024"));
+        assert!(validate_id(&"x".repeat(MAX_ID_LEN + 1))
+            .unwrap_err()
+            .contains("limit 1024"));
     }
 
     #[test]
     fn dates() {
         assert_eq!(rfc3339(0, 0), "1970-01-01T00:00:00.000000000Z");
         assert_eq!(rfc3339(951_782_400, 5), "2000-02-29T00:00:00.000000005Z");
-        assert_eq!(rfc3339(1_796_051_096, 123), "2026-11-30T15:04:56.000000123Z");
+        assert_eq!(
+            rfc3339(1_796_051_096, 123),
+            "2026-11-30T15:04:56.000000123Z"
+        );
     }
 
     #[test]

@@ -232,7 +232,6 @@ impl Mounts {
             }
         }
     }
-
 }
 
 /// Puts /dev/console on fds 0, 1 and 2. Returns false when there is no console device.

@@ -683,12 +683,17 @@ impl<'a> Supervisor<'a> {
             stdio,
         };
         match container::launch(opts) {
-            Ok(started) => {
+            Ok(mut started) => {
                 let pid = Pid::from_raw(started.pid);
+                // A config with `process.terminal` gets a pty: its master is the log.
+                let log = match started.pty_master.take() {
+                    Some(m) if set_nonblocking(m.as_fd()).is_ok() => m,
+                    _ => read_end,
+                };
                 s.pid = Some(pid);
                 s.started = Some(started);
                 s.state = State::Running;
-                s.log = Some(read_end);
+                s.log = Some(log);
                 say!("dory: started {id} (pid {pid}, t={})", Secs(now));
             }
             Err(e) => {
@@ -722,6 +727,8 @@ impl<'a> Supervisor<'a> {
     }
 
     fn on_container_exit(&mut self, i: usize, exit: Exit, now: u64) {
+        // Its last output belongs before the exit line.
+        self.read_log(i);
         let Some(s) = self.slots.get_mut(i) else {
             return;
         };

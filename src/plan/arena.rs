@@ -47,7 +47,10 @@ impl Arena {
         self.buf.push(0).map_err(|_| ArenaError::Full)?;
         let start32 = u32::try_from(start).map_err(|_| ArenaError::Full)?;
         let len = u32::try_from(self.buf.len() - start).map_err(|_| ArenaError::Full)?;
-        Ok(CStrId { start: start32, len })
+        Ok(CStrId {
+            start: start32,
+            len,
+        })
     }
 
     /// Stores plain bytes (no escapes) from several parts, concatenated.
@@ -134,7 +137,9 @@ mod tests {
     fn stores_and_unescapes() {
         let mut a = Arena::new();
         let x = a.push("hello").unwrap();
-        let y = a.push_json(b"E=", r#"say \"hi\" \u003cthere\u003e"#).unwrap();
+        let y = a
+            .push_json(b"E=", r#"say \"hi\" \u003cthere\u003e"#)
+            .unwrap();
         let z = a.push_parts(&[b"/proc/self/fd/", b"12"]).unwrap();
         assert_eq!(a.get(x), c"hello");
         assert_eq!(a.text(y), r#"E=say "hi" <there>"#);

@@ -14,8 +14,8 @@ use heapless::Vec;
 use libc::{c_int, c_ulong};
 
 pub use arena::{Arena, ArenaError, CStrId};
-use mounts::{MountFlags, Parsed};
 pub use mounts::MountKind;
+use mounts::{MountFlags, Parsed};
 
 use crate::spec::{self, NamespaceKind, Spec};
 
@@ -152,7 +152,11 @@ fn arena_err(field: &str, e: ArenaError) -> PlanError {
     match e {
         ArenaError::Full => err(
             field,
-            format!("config strings exceed {} bytes (limit {})", arena::ARENA_BYTES, arena::ARENA_BYTES),
+            format!(
+                "config strings exceed {} bytes (limit {})",
+                arena::ARENA_BYTES,
+                arena::ARENA_BYTES
+            ),
         ),
         ArenaError::BadString => err(field, "invalid escape or NUL character in string"),
     }
@@ -221,19 +225,28 @@ impl Plan {
     fn plan_root(&mut self, spec: &Spec<'_>, bundle: &Path) -> Result<(), PlanError> {
         let root = spec.root.as_ref().ok_or_else(|| err("root", "missing"))?;
         let mut raw = [0u8; 4096];
-        let n = spec::unescape_into(root.path, &mut raw).map_err(|_| err("root.path", "invalid string"))?;
+        let n = spec::unescape_into(root.path, &mut raw)
+            .map_err(|_| err("root.path", "invalid string"))?;
         let rel = std::str::from_utf8(raw.get(..n).unwrap_or_default())
             .map_err(|_| err("root.path", "invalid UTF-8"))?;
         let full = bundle.join(rel);
         let meta = std::fs::metadata(&full)
             .map_err(|e| err("root.path", format!("{}: {e}", full.display())))?;
         if !meta.is_dir() {
-            return Err(err("root.path", format!("{}: not a directory", full.display())));
+            return Err(err(
+                "root.path",
+                format!("{}: not a directory", full.display()),
+            ));
         }
         let full = std::fs::canonicalize(&full)
             .map_err(|e| err("root.path", format!("{}: {e}", full.display())))?;
-        let text = full.to_str().ok_or_else(|| err("root.path", "path is not UTF-8"))?;
-        self.rootfs = self.strings.push(text).map_err(|e| arena_err("root.path", e))?;
+        let text = full
+            .to_str()
+            .ok_or_else(|| err("root.path", "path is not UTF-8"))?;
+        self.rootfs = self
+            .strings
+            .push(text)
+            .map_err(|e| arena_err("root.path", e))?;
         self.rootfs_readonly = root.readonly;
         let prop = spec.linux.as_ref().and_then(|l| l.rootfs_propagation);
         self.rootfs_propagation = mounts::rootfs_propagation(prop);
@@ -247,8 +260,12 @@ impl Plan {
         let mut has_uts = false;
         for (i, ns) in linux.namespaces.iter().enumerate() {
             let field = format!("linux.namespaces[{i}]");
-            let kind = NamespaceKind::from_name(ns.kind)
-                .ok_or_else(|| err(format!("{field}.type"), format!("unknown namespace type \"{}\"", ns.kind)))?;
+            let kind = NamespaceKind::from_name(ns.kind).ok_or_else(|| {
+                err(
+                    format!("{field}.type"),
+                    format!("unknown namespace type \"{}\"", ns.kind),
+                )
+            })?;
             has_uts |= kind == NamespaceKind::Uts && ns.path.is_none();
             match ns.path {
                 Some(path) if !path.is_empty() => {
@@ -266,17 +283,29 @@ impl Plan {
         }
         if let Some(h) = spec.hostname.filter(|h| !h.is_empty()) {
             if !has_uts && !self.joins.iter().any(|j| j.kind == NamespaceKind::Uts) {
-                return Err(err("hostname", "setting the hostname needs a uts namespace in linux.namespaces"));
+                return Err(err(
+                    "hostname",
+                    "setting the hostname needs a uts namespace in linux.namespaces",
+                ));
             }
-            self.hostname = Some(self.strings.push_json(b"", h).map_err(|e| arena_err("hostname", e))?);
+            self.hostname = Some(
+                self.strings
+                    .push_json(b"", h)
+                    .map_err(|e| arena_err("hostname", e))?,
+            );
         }
         if let Some(d) = spec.domainname.filter(|d| !d.is_empty()) {
-            self.domainname = Some(self.strings.push_json(b"", d).map_err(|e| arena_err("domainname", e))?);
+            self.domainname = Some(
+                self.strings
+                    .push_json(b"", d)
+                    .map_err(|e| arena_err("domainname", e))?,
+            );
         }
         for (i, (key, value)) in linux.sysctl.iter().enumerate() {
             let field = format!("linux.sysctl[{i}]");
             let mut k = [0u8; 256];
-            let n = spec::unescape_into(key, &mut k).map_err(|_| err(&field, "invalid sysctl name"))?;
+            let n =
+                spec::unescape_into(key, &mut k).map_err(|_| err(&field, "invalid sysctl name"))?;
             let mut path = [0u8; 256];
             let key = k.get(..n).unwrap_or_default();
             if key.contains(&b'/') || key.is_empty() {
@@ -289,7 +318,10 @@ impl Plan {
                 .strings
                 .push_parts(&[b"/proc/sys/", path.get(..n).unwrap_or_default()])
                 .map_err(|e| arena_err(&field, e))?;
-            let val = self.strings.push_json(b"", value).map_err(|e| arena_err(&field, e))?;
+            let val = self
+                .strings
+                .push_json(b"", value)
+                .map_err(|e| arena_err(&field, e))?;
             self.sysctls
                 .push((key_path, val))
                 .map_err(|_| too_many("linux.sysctl", spec::MAX_SYSCTLS))?;
@@ -312,7 +344,10 @@ impl Plan {
                         data.extend_from_slice(d.as_bytes());
                     }
                     Err(mounts::OptionError::Unsupported) => {
-                        return Err(err(format!("{field}.options[{j}]"), format!("unsupported mount option \"{o}\"")))
+                        return Err(err(
+                            format!("{field}.options[{j}]"),
+                            format!("unsupported mount option \"{o}\""),
+                        ))
                     }
                 }
             }
@@ -324,7 +359,10 @@ impl Plan {
             } else if fstype == "cgroup" || fstype == "cgroup2" {
                 MountKind::Cgroup
             } else if fstype.is_empty() {
-                return Err(err(format!("{field}.type"), "missing (only bind mounts may omit it)"));
+                return Err(err(
+                    format!("{field}.type"),
+                    "missing (only bind mounts may omit it)",
+                ));
             } else {
                 MountKind::Regular
             };
@@ -333,7 +371,10 @@ impl Plan {
                 .push_json(b"", m.destination)
                 .map_err(|e| arena_err(&format!("{field}.destination"), e))?;
             if !self.strings.bytes(dest).starts_with(b"/") {
-                return Err(err(format!("{field}.destination"), "must be an absolute path"));
+                return Err(err(
+                    format!("{field}.destination"),
+                    "must be an absolute path",
+                ));
             }
             let source_raw = m.source.unwrap_or("");
             let mut dest_is_file = false;
@@ -344,12 +385,19 @@ impl Plan {
                 let src = std::str::from_utf8(buf.get(..n).unwrap_or_default())
                     .map_err(|_| err(format!("{field}.source"), "invalid UTF-8"))?;
                 if src.is_empty() {
-                    return Err(err(format!("{field}.source"), "a bind mount needs a source"));
+                    return Err(err(
+                        format!("{field}.source"),
+                        "a bind mount needs a source",
+                    ));
                 }
                 // A relative bind source is relative to the bundle, as in runc.
                 let full = bundle.join(src);
-                let meta = std::fs::metadata(&full)
-                    .map_err(|e| err(format!("{field}.source"), format!("{}: {e}", full.display())))?;
+                let meta = std::fs::metadata(&full).map_err(|e| {
+                    err(
+                        format!("{field}.source"),
+                        format!("{}: {e}", full.display()),
+                    )
+                })?;
                 dest_is_file = !meta.is_dir();
                 let text = full
                     .to_str()
@@ -359,7 +407,10 @@ impl Plan {
                 self.strings.push_json(b"", source_raw)
             }
             .map_err(|e| arena_err(&format!("{field}.source"), e))?;
-            let fstype = self.strings.push_json(b"", fstype).map_err(|e| arena_err(&format!("{field}.type"), e))?;
+            let fstype = self
+                .strings
+                .push_json(b"", fstype)
+                .map_err(|e| arena_err(&format!("{field}.type"), e))?;
             let data = self
                 .strings
                 .push_json(b"", std::str::from_utf8(&data).unwrap_or(""))
@@ -383,14 +434,21 @@ impl Plan {
     }
 
     fn plan_devices(&mut self, spec: &Spec<'_>) -> Result<(), PlanError> {
-        let user_devices = spec.linux.as_ref().map(|l| &l.devices[..]).unwrap_or_default();
+        let user_devices = spec
+            .linux
+            .as_ref()
+            .map(|l| &l.devices[..])
+            .unwrap_or_default();
         if self.creates_dev {
             for &(path, major, minor) in DEFAULT_DEVICES {
                 // A device the config lists itself replaces the default of that path.
                 if user_devices.iter().any(|d| d.path == path) {
                     continue;
                 }
-                let path = self.strings.push(path).map_err(|e| arena_err("linux.devices", e))?;
+                let path = self
+                    .strings
+                    .push(path)
+                    .map_err(|e| arena_err("linux.devices", e))?;
                 self.devices
                     .push(DeviceNode {
                         path,
@@ -409,18 +467,28 @@ impl Plan {
                 "c" | "u" => libc::S_IFCHR,
                 "b" => libc::S_IFBLK,
                 "p" => libc::S_IFIFO,
-                other => return Err(err(format!("{field}.type"), format!("unknown device type \"{other}\""))),
+                other => {
+                    return Err(err(
+                        format!("{field}.type"),
+                        format!("unknown device type \"{other}\""),
+                    ))
+                }
             };
             let number = |v: Option<i64>, name: &str| -> Result<u32, PlanError> {
                 match (file_type, v) {
                     (libc::S_IFIFO, _) => Ok(0),
-                    (_, Some(n)) => u32::try_from(n).map_err(|_| err(format!("{field}.{name}"), "out of range")),
+                    (_, Some(n)) => {
+                        u32::try_from(n).map_err(|_| err(format!("{field}.{name}"), "out of range"))
+                    }
                     (_, None) => Err(err(format!("{field}.{name}"), "missing")),
                 }
             };
             let major = number(d.major, "major")?;
             let minor = number(d.minor, "minor")?;
-            let path = self.strings.push_json(b"", d.path).map_err(|e| arena_err(&format!("{field}.path"), e))?;
+            let path = self
+                .strings
+                .push_json(b"", d.path)
+                .map_err(|e| arena_err(&format!("{field}.path"), e))?;
             if !self.strings.bytes(path).starts_with(b"/dev/") {
                 return Err(err(format!("{field}.path"), "must be under /dev"));
             }
@@ -444,15 +512,23 @@ impl Plan {
         };
         for (i, p) in linux.masked_paths.iter().enumerate() {
             let field = format!("linux.maskedPaths[{i}]");
-            let id = self.strings.push_json(b"", p).map_err(|e| arena_err(&field, e))?;
+            let id = self
+                .strings
+                .push_json(b"", p)
+                .map_err(|e| arena_err(&field, e))?;
             if !self.strings.bytes(id).starts_with(b"/") {
                 return Err(err(field, "must be an absolute path"));
             }
-            self.masked_paths.push(id).map_err(|_| too_many("linux.maskedPaths", spec::MAX_PATHS))?;
+            self.masked_paths
+                .push(id)
+                .map_err(|_| too_many("linux.maskedPaths", spec::MAX_PATHS))?;
         }
         for (i, p) in linux.readonly_paths.iter().enumerate() {
             let field = format!("linux.readonlyPaths[{i}]");
-            let id = self.strings.push_json(b"", p).map_err(|e| arena_err(&field, e))?;
+            let id = self
+                .strings
+                .push_json(b"", p)
+                .map_err(|e| arena_err(&field, e))?;
             if !self.strings.bytes(id).starts_with(b"/") {
                 return Err(err(field, "must be an absolute path"));
             }
@@ -464,14 +540,19 @@ impl Plan {
     }
 
     fn plan_process(&mut self, spec: &Spec<'_>) -> Result<(), PlanError> {
-        let p = spec.process.as_ref().ok_or_else(|| err("process", "missing"))?;
+        let p = spec
+            .process
+            .as_ref()
+            .ok_or_else(|| err("process", "missing"))?;
         let out = &mut self.process;
         for (i, a) in p.args.iter().enumerate() {
             let id = self
                 .strings
                 .push_json(b"", a)
                 .map_err(|e| arena_err(&format!("process.args[{i}]"), e))?;
-            out.args.push(id).map_err(|_| too_many("process.args", spec::MAX_ARGS))?;
+            out.args
+                .push(id)
+                .map_err(|_| too_many("process.args", spec::MAX_ARGS))?;
         }
         if out.args.is_empty() {
             return Err(err("process.args", "must not be empty"));
@@ -483,11 +564,20 @@ impl Plan {
                 .map_err(|x| arena_err(&format!("process.env[{i}]"), x))?;
             if let Some(v) = self.strings.bytes(id).strip_prefix(b"PATH=") {
                 let v = v.to_vec();
-                out.path_var = Some(self.strings.push_parts(&[&v]).map_err(|x| arena_err("process.env", x))?);
+                out.path_var = Some(
+                    self.strings
+                        .push_parts(&[&v])
+                        .map_err(|x| arena_err("process.env", x))?,
+                );
             }
-            out.env.push(id).map_err(|_| too_many("process.env", spec::MAX_ENV))?;
+            out.env
+                .push(id)
+                .map_err(|_| too_many("process.env", spec::MAX_ENV))?;
         }
-        out.cwd = self.strings.push_json(b"", p.cwd).map_err(|e| arena_err("process.cwd", e))?;
+        out.cwd = self
+            .strings
+            .push_json(b"", p.cwd)
+            .map_err(|e| arena_err("process.cwd", e))?;
         if !self.strings.bytes(out.cwd).starts_with(b"/") {
             return Err(err("process.cwd", "must be an absolute path"));
         }
@@ -508,8 +598,12 @@ impl Plan {
         });
         out.no_new_privileges = p.no_new_privileges;
         for (i, r) in p.rlimits.iter().enumerate() {
-            let resource = spec::rlimit_resource(r.kind)
-                .ok_or_else(|| err(format!("process.rlimits[{i}].type"), format!("unknown rlimit \"{}\"", r.kind)))?;
+            let resource = spec::rlimit_resource(r.kind).ok_or_else(|| {
+                err(
+                    format!("process.rlimits[{i}].type"),
+                    format!("unknown rlimit \"{}\"", r.kind),
+                )
+            })?;
             out.rlimits
                 .push(RlimitStep {
                     resource,
@@ -533,7 +627,10 @@ impl Plan {
             // The directory is named like the host's: "cpu,cpuacct"; "name=systemd" → "systemd".
             let dir = options.strip_prefix("name=").unwrap_or(options);
             let dir = self.strings.push(dir).map_err(|e| arena_err("mounts", e))?;
-            let opts = self.strings.push(options).map_err(|e| arena_err("mounts", e))?;
+            let opts = self
+                .strings
+                .push(options)
+                .map_err(|e| arena_err("mounts", e))?;
             self.cgroup_v1
                 .push((dir, opts))
                 .map_err(|_| too_many("cgroup hierarchies", MAX_CGROUP_HIERARCHIES))?;
@@ -550,5 +647,7 @@ impl Plan {
 /// Whether `path` is a character device (used to pick /dev/null for masking files).
 #[allow(dead_code)]
 pub fn is_char_device(path: &Path) -> bool {
-    std::fs::metadata(path).map(|m| m.file_type().is_char_device()).unwrap_or(false)
+    std::fs::metadata(path)
+        .map(|m| m.file_type().is_char_device())
+        .unwrap_or(false)
 }

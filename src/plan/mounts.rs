@@ -76,9 +76,27 @@ const PROPAGATION_OPTIONS: &[(&str, c_ulong)] = &[
 
 /// Options runc knows that dory refuses rather than ignores.
 const UNSUPPORTED_OPTIONS: &[&str] = &[
-    "idmap", "ridmap", "tmpcopyup", "rro", "rrw", "rnosuid", "rsuid", "rnodev", "rdev",
-    "rnoexec", "rexec", "rnoatime", "ratime", "rrelatime", "rnorelatime", "rstrictatime",
-    "rnostrictatime", "rnodiratime", "rdiratime", "rnosymfollow", "rsymfollow",
+    "idmap",
+    "ridmap",
+    "tmpcopyup",
+    "rro",
+    "rrw",
+    "rnosuid",
+    "rsuid",
+    "rnodev",
+    "rdev",
+    "rnoexec",
+    "rexec",
+    "rnoatime",
+    "ratime",
+    "rrelatime",
+    "rnorelatime",
+    "rstrictatime",
+    "rnostrictatime",
+    "rnodiratime",
+    "rdiratime",
+    "rnosymfollow",
+    "rsymfollow",
 ];
 
 /// What one option means.
@@ -160,7 +178,14 @@ mod tests {
 
     #[test]
     fn seed_devpts() {
-        let (f, data) = fold(&["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]);
+        let (f, data) = fold(&[
+            "nosuid",
+            "noexec",
+            "newinstance",
+            "ptmxmode=0666",
+            "mode=0620",
+            "gid=5",
+        ]);
         assert_eq!(f.flags, libc::MS_NOSUID | libc::MS_NOEXEC);
         assert_eq!(data, ["newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]);
     }
@@ -170,7 +195,11 @@ mod tests {
         let (f, _) = fold(&["nosuid", "noexec", "nodev", "relatime", "ro"]);
         assert_eq!(
             f.flags,
-            libc::MS_NOSUID | libc::MS_NOEXEC | libc::MS_NODEV | libc::MS_RELATIME | libc::MS_RDONLY
+            libc::MS_NOSUID
+                | libc::MS_NOEXEC
+                | libc::MS_NODEV
+                | libc::MS_RELATIME
+                | libc::MS_RDONLY
         );
     }
 
@@ -194,14 +223,23 @@ mod tests {
     #[test]
     fn unsupported_is_refused() {
         let mut acc = MountFlags::default();
-        assert_eq!(apply_option(&mut acc, "idmap"), Err(OptionError::Unsupported));
+        assert_eq!(
+            apply_option(&mut acc, "idmap"),
+            Err(OptionError::Unsupported)
+        );
         assert_eq!(apply_option(&mut acc, "rro"), Err(OptionError::Unsupported));
     }
 
     #[test]
     fn rootfs_propagation_defaults_to_private() {
         assert_eq!(rootfs_propagation(None), libc::MS_PRIVATE | libc::MS_REC);
-        assert_eq!(rootfs_propagation(Some("slave")), libc::MS_SLAVE | libc::MS_REC);
-        assert_eq!(rootfs_propagation(Some("rshared")), libc::MS_SHARED | libc::MS_REC);
+        assert_eq!(
+            rootfs_propagation(Some("slave")),
+            libc::MS_SLAVE | libc::MS_REC
+        );
+        assert_eq!(
+            rootfs_propagation(Some("rshared")),
+            libc::MS_SHARED | libc::MS_REC
+        );
     }
 }

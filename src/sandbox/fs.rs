@@ -97,7 +97,11 @@ fn resolve_create(root: BorrowedFd<'_>, path: &CStr, last: Create) -> Result<Own
     }
     let mut prefix = StackPath::new();
     let mut parent = sys::open_in_root(root, c"/", libc::O_DIRECTORY)?;
-    let mut comps = path.to_bytes().split(|b| *b == b'/').filter(|c| !c.is_empty()).peekable();
+    let mut comps = path
+        .to_bytes()
+        .split(|b| *b == b'/')
+        .filter(|c| !c.is_empty())
+        .peekable();
     while let Some(comp) = comps.next() {
         prefix.push(b"/")?.push(comp)?;
         let target = prefix.as_cstr().ok_or(Errno::EINVAL)?;
@@ -118,7 +122,11 @@ fn resolve_create(root: BorrowedFd<'_>, path: &CStr, last: Create) -> Result<Own
             openat(
                 parent.as_fd(),
                 name,
-                OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_WRONLY | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW,
+                OFlag::O_CREAT
+                    | OFlag::O_EXCL
+                    | OFlag::O_WRONLY
+                    | OFlag::O_CLOEXEC
+                    | OFlag::O_NOFOLLOW,
                 Mode::from_bits_truncate(0o644),
             )
             .map(drop)
@@ -138,7 +146,9 @@ fn resolve_create(root: BorrowedFd<'_>, path: &CStr, last: Create) -> Result<Own
 pub fn mount_all(plan: &Plan, root: BorrowedFd<'_>) -> Result<(), Failure> {
     for (i, m) in plan.mounts.iter().enumerate() {
         match m.kind {
-            MountKind::Cgroup => mount_cgroup(plan, m, root).map_err(|e| fail(Step::MountCgroup, i, e))?,
+            MountKind::Cgroup => {
+                mount_cgroup(plan, m, root).map_err(|e| fail(Step::MountCgroup, i, e))?
+            }
             _ => mount_one(plan, m, root, i)?,
         }
     }
@@ -148,35 +158,68 @@ pub fn mount_all(plan: &Plan, root: BorrowedFd<'_>) -> Result<(), Failure> {
 fn mount_one(plan: &Plan, m: &MountStep, root: BorrowedFd<'_>, i: usize) -> Result<(), Failure> {
     let s = &plan.strings;
     let dest = s.get(m.dest);
-    let create = if m.dest_is_file { Create::File } else { Create::Dir };
-    let target = resolve_create(root, dest, create).map_err(|e| fail(Step::MountDestination, i, e))?;
+    let create = if m.dest_is_file {
+        Create::File
+    } else {
+        Create::Dir
+    };
+    let target =
+        resolve_create(root, dest, create).map_err(|e| fail(Step::MountDestination, i, e))?;
     let target_path = fd_path(target.as_fd()).map_err(|e| fail(Step::MountDestination, i, e))?;
-    let target_c = target_path.as_cstr().ok_or_else(|| fail(Step::MountDestination, i, Errno::EINVAL))?;
+    let target_c = target_path
+        .as_cstr()
+        .ok_or_else(|| fail(Step::MountDestination, i, Errno::EINVAL))?;
     let flags = MsFlags::from_bits_retain(m.flags.flags);
     let data = Some(s.get(m.data)).filter(|d| !d.is_empty());
     if m.kind == MountKind::Bind {
         let bind = flags & (MsFlags::MS_BIND | MsFlags::MS_REC);
-        mount(Some(s.get(m.source)), target_c, None::<&CStr>, bind, None::<&CStr>)
-            .map_err(|e| fail(Step::Mount, i, e))?;
+        mount(
+            Some(s.get(m.source)),
+            target_c,
+            None::<&CStr>,
+            bind,
+            None::<&CStr>,
+        )
+        .map_err(|e| fail(Step::Mount, i, e))?;
         // A bind mount takes flags such as ro/nosuid only through a remount.
         let rest = flags & !(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
         if !rest.is_empty() {
-            let mounted = resolve_create(root, dest, create).map_err(|e| fail(Step::Mount, i, e))?;
+            let mounted =
+                resolve_create(root, dest, create).map_err(|e| fail(Step::Mount, i, e))?;
             let p = fd_path(mounted.as_fd()).map_err(|e| fail(Step::Mount, i, e))?;
-            let pc = p.as_cstr().ok_or_else(|| fail(Step::Mount, i, Errno::EINVAL))?;
-            mount(None::<&CStr>, pc, None::<&CStr>, MsFlags::MS_BIND | MsFlags::MS_REMOUNT | rest, None::<&CStr>)
-                .map_err(|e| fail(Step::Mount, i, e))?;
+            let pc = p
+                .as_cstr()
+                .ok_or_else(|| fail(Step::Mount, i, Errno::EINVAL))?;
+            mount(
+                None::<&CStr>,
+                pc,
+                None::<&CStr>,
+                MsFlags::MS_BIND | MsFlags::MS_REMOUNT | rest,
+                None::<&CStr>,
+            )
+            .map_err(|e| fail(Step::Mount, i, e))?;
         }
     } else {
-        let source = Some(s.get(m.source)).filter(|x| !x.is_empty()).unwrap_or(s.get(m.fstype));
-        mount(Some(source), target_c, Some(s.get(m.fstype)), flags, data).map_err(|e| fail(Step::Mount, i, e))?;
+        let source = Some(s.get(m.source))
+            .filter(|x| !x.is_empty())
+            .unwrap_or(s.get(m.fstype));
+        mount(Some(source), target_c, Some(s.get(m.fstype)), flags, data)
+            .map_err(|e| fail(Step::Mount, i, e))?;
     }
     if m.flags.propagation != 0 {
         let mounted = resolve_create(root, dest, create).map_err(|e| fail(Step::Mount, i, e))?;
         let p = fd_path(mounted.as_fd()).map_err(|e| fail(Step::Mount, i, e))?;
-        let pc = p.as_cstr().ok_or_else(|| fail(Step::Mount, i, Errno::EINVAL))?;
-        mount(None::<&CStr>, pc, None::<&CStr>, MsFlags::from_bits_retain(m.flags.propagation), None::<&CStr>)
-            .map_err(|e| fail(Step::Mount, i, e))?;
+        let pc = p
+            .as_cstr()
+            .ok_or_else(|| fail(Step::Mount, i, Errno::EINVAL))?;
+        mount(
+            None::<&CStr>,
+            pc,
+            None::<&CStr>,
+            MsFlags::from_bits_retain(m.flags.propagation),
+            None::<&CStr>,
+        )
+        .map_err(|e| fail(Step::Mount, i, e))?;
     }
     Ok(())
 }
@@ -201,14 +244,24 @@ fn mount_cgroup(plan: &Plan, m: &MountStep, root: BorrowedFd<'_>) -> Result<(), 
         sub.push(dest.to_bytes())?.push(b"/")?.push(s.bytes(*dir))?;
         let sub_fd = resolve_create(root, sub.as_cstr().ok_or(Errno::EINVAL)?, Create::Dir)?;
         let sp = fd_path(sub_fd.as_fd())?;
-        mount(Some(c"cgroup"), sp.as_cstr().ok_or(Errno::EINVAL)?, Some(c"cgroup"), flags, Some(s.get(*options)))?;
+        mount(
+            Some(c"cgroup"),
+            sp.as_cstr().ok_or(Errno::EINVAL)?,
+            Some(c"cgroup"),
+            flags,
+            Some(s.get(*options)),
+        )?;
         // Co-mounted controllers ("cpu,cpuacct") also answer to each name, as on the host.
         let dir_bytes = s.bytes(*dir);
         if dir_bytes.contains(&b',') {
             for name in dir_bytes.split(|b| *b == b',') {
                 let mut n = StackPath::new();
                 n.push(name)?;
-                match symlinkat(s.get(*dir), tmpfs.as_fd(), n.as_cstr().ok_or(Errno::EINVAL)?) {
+                match symlinkat(
+                    s.get(*dir),
+                    tmpfs.as_fd(),
+                    n.as_cstr().ok_or(Errno::EINVAL)?,
+                ) {
                     Ok(()) | Err(Errno::EEXIST) => {}
                     Err(e) => return Err(e),
                 }
@@ -233,7 +286,8 @@ pub fn create_devices(plan: &Plan, root: BorrowedFd<'_>) -> Result<(), Failure> 
     for (i, d) in plan.devices.iter().enumerate() {
         make_device(plan, d, root).map_err(|e| fail(Step::Device, i, e))?;
     }
-    let dev = sys::open_in_root(root, c"/dev", libc::O_DIRECTORY).map_err(|e| fail(Step::DevSymlink, 0, e))?;
+    let dev = sys::open_in_root(root, c"/dev", libc::O_DIRECTORY)
+        .map_err(|e| fail(Step::DevSymlink, 0, e))?;
     let links: [(&CStr, &CStr); 6] = [
         (c"/proc/self/fd", c"fd"),
         (c"/proc/self/fd/0", c"stdin"),
@@ -251,15 +305,26 @@ pub fn create_devices(plan: &Plan, root: BorrowedFd<'_>) -> Result<(), Failure> 
     Ok(())
 }
 
-fn make_device(plan: &Plan, d: &crate::plan::DeviceNode, root: BorrowedFd<'_>) -> Result<(), Errno> {
+fn make_device(
+    plan: &Plan,
+    d: &crate::plan::DeviceNode,
+    root: BorrowedFd<'_>,
+) -> Result<(), Errno> {
     let path = plan.strings.bytes(d.path);
     let (parent, name) = match path.iter().rposition(|b| *b == b'/') {
-        Some(pos) => (path.get(..pos).unwrap_or_default(), path.get(pos + 1..).unwrap_or_default()),
+        Some(pos) => (
+            path.get(..pos).unwrap_or_default(),
+            path.get(pos + 1..).unwrap_or_default(),
+        ),
         None => return Err(Errno::EINVAL),
     };
     let mut parent_path = StackPath::new();
     parent_path.push(if parent.is_empty() { b"/" } else { parent })?;
-    let dir = resolve_create(root, parent_path.as_cstr().ok_or(Errno::EINVAL)?, Create::Dir)?;
+    let dir = resolve_create(
+        root,
+        parent_path.as_cstr().ok_or(Errno::EINVAL)?,
+        Create::Dir,
+    )?;
     let mut n = StackPath::new();
     n.push(name)?;
     let name = n.as_cstr().ok_or(Errno::EINVAL)?;
@@ -281,7 +346,12 @@ fn make_device(plan: &Plan, d: &crate::plan::DeviceNode, root: BorrowedFd<'_>) -
         Err(e) => return Err(e),
     }
     // mknod applied our umask; set the exact mode and owner.
-    fchmodat(dir.as_fd(), name, Mode::from_bits_truncate(d.mode & 0o7777), FchmodatFlags::FollowSymlink)?;
+    fchmodat(
+        dir.as_fd(),
+        name,
+        Mode::from_bits_truncate(d.mode & 0o7777),
+        FchmodatFlags::FollowSymlink,
+    )?;
     fchownat(
         dir.as_fd(),
         name,
@@ -298,13 +368,25 @@ pub fn pivot(rootfs: &CStr) -> Result<(), Failure> {
     match pivot_root(c".", c".") {
         Ok(()) => {
             // Make the old root a slave first, so detaching it propagates nowhere.
-            mount(None::<&CStr>, c".", None::<&CStr>, MsFlags::MS_SLAVE | MsFlags::MS_REC, None::<&CStr>)
-                .map_err(|e| fail(Step::PivotRoot, 1, e))?;
+            mount(
+                None::<&CStr>,
+                c".",
+                None::<&CStr>,
+                MsFlags::MS_SLAVE | MsFlags::MS_REC,
+                None::<&CStr>,
+            )
+            .map_err(|e| fail(Step::PivotRoot, 1, e))?;
             umount2(c".", MntFlags::MNT_DETACH).map_err(|e| fail(Step::PivotRoot, 2, e))?;
         }
         Err(Errno::EINVAL) => {
-            mount(Some(c"."), c"/", None::<&CStr>, MsFlags::MS_MOVE, None::<&CStr>)
-                .map_err(|e| fail(Step::PivotRoot, 3, e))?;
+            mount(
+                Some(c"."),
+                c"/",
+                None::<&CStr>,
+                MsFlags::MS_MOVE,
+                None::<&CStr>,
+            )
+            .map_err(|e| fail(Step::PivotRoot, 3, e))?;
             chroot(c".").map_err(|e| fail(Step::PivotRoot, 4, e))?;
         }
         Err(e) => return Err(fail(Step::PivotRoot, 0, e)),
@@ -315,12 +397,20 @@ pub fn pivot(rootfs: &CStr) -> Result<(), Failure> {
 /// Opens a pty in the container's devpts; binds its slave onto /dev/console when dory
 /// made /dev. Returns (master, slave).
 pub fn open_console(creates_dev: bool) -> Result<(OwnedFd, OwnedFd), Errno> {
-    let master = open(c"/dev/pts/ptmx", OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC, Mode::empty())?;
+    let master = open(
+        c"/dev/pts/ptmx",
+        OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )?;
     let n = sys::unlock_pty(master.as_fd())?;
     let mut slave_path = StackPath::new();
     slave_path.push(b"/dev/pts/")?.push_num(u64::from(n))?;
     let slave_c = slave_path.as_cstr().ok_or(Errno::EINVAL)?;
-    let slave = open(slave_c, OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC, Mode::empty())?;
+    let slave = open(
+        slave_c,
+        OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )?;
     if creates_dev {
         match open(
             c"/dev/console",
@@ -330,7 +420,13 @@ pub fn open_console(creates_dev: bool) -> Result<(OwnedFd, OwnedFd), Errno> {
             Ok(_) | Err(Errno::EEXIST) => {}
             Err(e) => return Err(e),
         }
-        mount(Some(slave_c), c"/dev/console", None::<&CStr>, MsFlags::MS_BIND, None::<&CStr>)?;
+        mount(
+            Some(slave_c),
+            c"/dev/console",
+            None::<&CStr>,
+            MsFlags::MS_BIND,
+            None::<&CStr>,
+        )?;
     }
     Ok((master, slave))
 }
@@ -354,15 +450,33 @@ pub fn mask_path(path: &CStr) -> Result<(), Errno> {
         Err(e) => return Err(e),
     };
     if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
-        mount(Some(c"tmpfs"), path, Some(c"tmpfs"), MsFlags::MS_RDONLY, None::<&CStr>)
+        mount(
+            Some(c"tmpfs"),
+            path,
+            Some(c"tmpfs"),
+            MsFlags::MS_RDONLY,
+            None::<&CStr>,
+        )
     } else {
-        mount(Some(c"/dev/null"), path, None::<&CStr>, MsFlags::MS_BIND, None::<&CStr>)
+        mount(
+            Some(c"/dev/null"),
+            path,
+            None::<&CStr>,
+            MsFlags::MS_BIND,
+            None::<&CStr>,
+        )
     }
 }
 
 /// Makes a path read-only by binding it onto itself and remounting.
 pub fn readonly_path(path: &CStr) -> Result<(), Errno> {
-    match mount(Some(path), path, None::<&CStr>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&CStr>) {
+    match mount(
+        Some(path),
+        path,
+        None::<&CStr>,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&CStr>,
+    ) {
         Ok(()) => remount_readonly(path),
         Err(Errno::ENOENT) => Ok(()),
         Err(e) => Err(e),

@@ -179,14 +179,30 @@ fn setup_and_exec(ctx: &ChildContext<'_>) -> Result<Never, Failure> {
         nix::sched::unshare(CloneFlags::CLONE_NEWCGROUP).map_err(at(Step::UnshareCgroup))?;
     }
     // Mount propagation first, so no mount below leaks to the host.
-    mount(None::<&CStr>, c"/", None::<&CStr>, MsFlags::from_bits_retain(plan.rootfs_propagation), None::<&CStr>)
-        .map_err(at(Step::RootPropagation))?;
+    mount(
+        None::<&CStr>,
+        c"/",
+        None::<&CStr>,
+        MsFlags::from_bits_retain(plan.rootfs_propagation),
+        None::<&CStr>,
+    )
+    .map_err(at(Step::RootPropagation))?;
     let rootfs = plan.strings.get(plan.rootfs);
     // pivot_root needs the new root to be a mount point.
-    mount(Some(rootfs), rootfs, None::<&CStr>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&CStr>)
-        .map_err(at(Step::BindRootfs))?;
-    let root = nix::fcntl::open(rootfs, nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
-        .map_err(at(Step::OpenRootfs))?;
+    mount(
+        Some(rootfs),
+        rootfs,
+        None::<&CStr>,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&CStr>,
+    )
+    .map_err(at(Step::BindRootfs))?;
+    let root = nix::fcntl::open(
+        rootfs,
+        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(at(Step::OpenRootfs))?;
     // Config mounts, each destination resolved inside the rootfs.
     fs::mount_all(plan, root.as_fd())?;
     // Device nodes go into the fresh /dev the mounts made.
@@ -200,7 +216,8 @@ fn setup_and_exec(ctx: &ChildContext<'_>) -> Result<Never, Failure> {
     setup_stdio(ctx)?;
     // sysctls before /proc/sys becomes read-only.
     for (i, (path, value)) in plan.sysctls.iter().enumerate() {
-        fs::write_file(plan.strings.get(*path), plan.strings.bytes(*value)).map_err(|e| fail(Step::Sysctl, i, e))?;
+        fs::write_file(plan.strings.get(*path), plan.strings.bytes(*value))
+            .map_err(|e| fail(Step::Sysctl, i, e))?;
     }
     for (i, p) in plan.masked_paths.iter().enumerate() {
         fs::mask_path(plan.strings.get(*p)).map_err(|e| fail(Step::MaskPath, i, e))?;
@@ -234,7 +251,9 @@ fn wait_for_parent(sync: BorrowedFd<'_>) -> StepResult {
 
 fn join_namespaces(fds: &[(NamespaceKind, RawFd)]) -> StepResult {
     let user_first = fds.iter().filter(|(k, _)| *k == NamespaceKind::User);
-    let others = fds.iter().filter(|(k, _)| *k != NamespaceKind::User && *k != NamespaceKind::Pid);
+    let others = fds
+        .iter()
+        .filter(|(k, _)| *k != NamespaceKind::User && *k != NamespaceKind::Pid);
     for (i, (kind, fd)) in user_first.chain(others).enumerate() {
         // The parent opened these fds before clone; they stay open until exec.
         let fd = sys::borrow_fd(*fd);
@@ -251,7 +270,11 @@ fn setup_stdio(ctx: &ChildContext<'_>) -> StepResult {
         drop(master.0);
         nix::unistd::setsid().map_err(at(Step::Console))?;
         sys::set_controlling_tty(master.1.as_fd()).map_err(at(Step::Console))?;
-        install_stdio(master.1.as_raw_fd(), master.1.as_raw_fd(), master.1.as_raw_fd())?;
+        install_stdio(
+            master.1.as_raw_fd(),
+            master.1.as_raw_fd(),
+            master.1.as_raw_fd(),
+        )?;
     } else if let Some([i, o, e]) = ctx.stdio {
         install_stdio(i, o, e)?;
     }
@@ -310,9 +333,14 @@ fn apply_process(plan: &Plan) -> Result<Never, Failure> {
         // The kernel raises an ambient capability only if it is permitted and
         // inheritable; like runc, others are skipped rather than failing the container.
         for cap in 0..64u64 {
-            if caps.ambient & (1 << cap) != 0 && caps.inheritable & caps.permitted & (1 << cap) != 0 {
-                sys::prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_RAISE as libc::c_ulong, cap as libc::c_ulong)
-                    .map_err(|e| fail(Step::Capabilities, cap as usize, e))?;
+            if caps.ambient & (1 << cap) != 0 && caps.inheritable & caps.permitted & (1 << cap) != 0
+            {
+                sys::prctl(
+                    libc::PR_CAP_AMBIENT,
+                    libc::PR_CAP_AMBIENT_RAISE as libc::c_ulong,
+                    cap as libc::c_ulong,
+                )
+                .map_err(|e| fail(Step::Capabilities, cap as usize, e))?;
             }
         }
     }
@@ -340,7 +368,11 @@ fn exec(plan: &Plan) -> Errno {
     let Some(&prog) = argv.first() else {
         return Errno::ENOENT;
     };
-    let run = |path: &CStr| sys::execve_stack::<{ crate::spec::MAX_ARGS + 1 }, { crate::spec::MAX_ENV + 1 }>(path, &argv, &envp);
+    let run = |path: &CStr| {
+        sys::execve_stack::<{ crate::spec::MAX_ARGS + 1 }, { crate::spec::MAX_ENV + 1 }>(
+            path, &argv, &envp,
+        )
+    };
     if prog.to_bytes().contains(&b'/') {
         return run(prog);
     }
@@ -353,10 +385,17 @@ fn exec(plan: &Plan) -> Errno {
     for dir in path_var.split(|b| *b == b':') {
         let dir: &[u8] = if dir.is_empty() { b"." } else { dir };
         let mut buf = StackPath::new();
-        if buf.push(dir).and_then(|b| b.push(b"/")).and_then(|b| b.push(prog.to_bytes())).is_err() {
+        if buf
+            .push(dir)
+            .and_then(|b| b.push(b"/"))
+            .and_then(|b| b.push(prog.to_bytes()))
+            .is_err()
+        {
             continue;
         }
-        let Some(candidate) = buf.as_cstr() else { continue };
+        let Some(candidate) = buf.as_cstr() else {
+            continue;
+        };
         match run(candidate) {
             Errno::ENOENT | Errno::ENOTDIR => {}
             e => result = e,
@@ -364,5 +403,3 @@ fn exec(plan: &Plan) -> Errno {
     }
     result
 }
-
-

@@ -4,4 +4,5 @@
 pub mod model;
 
 pub use model::*;
-mod shim; pub use shim::*;
+mod shim;
+pub use shim::*;

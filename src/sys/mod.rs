@@ -86,7 +86,14 @@ pub fn execve_stack<const N: usize, const M: usize>(
 /// `close_range(2)` with `CLOSE_RANGE_CLOEXEC`: marks every fd from `first` close-on-exec.
 pub fn cloexec_from(first: u32) -> Result<(), Errno> {
     // SAFETY: plain integer arguments; no memory is passed.
-    let ret = unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, libc::CLOSE_RANGE_CLOEXEC) };
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            first,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    };
     check(ret).map(drop)
 }
 
@@ -238,7 +245,10 @@ pub fn send_fd(sock: BorrowedFd<'_>, tag: u8, fd: BorrowedFd<'_>) -> Result<(), 
 }
 
 /// `recvmsg(2)` of one byte and, if present, one `SCM_RIGHTS` fd. `Ok(None)` at EOF.
-pub fn recv_fd(sock: BorrowedFd<'_>, data: &mut [u8]) -> Result<Option<(usize, Option<OwnedFd>)>, Errno> {
+pub fn recv_fd(
+    sock: BorrowedFd<'_>,
+    data: &mut [u8],
+) -> Result<Option<(usize, Option<OwnedFd>)>, Errno> {
     let mut iov = libc::iovec {
         iov_base: data.as_mut_ptr().cast(),
         iov_len: data.len(),
@@ -297,7 +307,13 @@ pub fn setrlimit(resource: c_int, soft: u64, hard: u64) -> Result<(), Errno> {
 }
 
 /// `mknodat(2)`.
-pub fn mknodat(dir: BorrowedFd<'_>, name: &CStr, mode: u32, major: u32, minor: u32) -> Result<(), Errno> {
+pub fn mknodat(
+    dir: BorrowedFd<'_>,
+    name: &CStr,
+    mode: u32,
+    major: u32,
+    minor: u32,
+) -> Result<(), Errno> {
     let dev = libc::makedev(major, minor);
     // SAFETY: `name` is NUL-terminated; the other arguments are integers.
     let ret = unsafe { libc::mknodat(dir.as_raw_fd(), name.as_ptr(), mode as libc::mode_t, dev) };
