@@ -255,10 +255,11 @@ fn v1_create_writes_each_set_field_in_order() {
         format!("{d}/devices.allow c 136:* rwm"),
     ];
     assert_eq!(fake.take_writes(), want);
-    // A directory in every hierarchy, name=systemd and unified included.
+    // A directory in every v1 hierarchy, name=systemd included; not in the hybrid
+    // host's controller-less unified tree.
+    assert!(!fake.path("sys/fs/cgroup/unified/dory/t1").exists());
     for h in [
         "cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids", "systemd",
-        "unified",
     ] {
         assert!(
             fake.path(&format!("sys/fs/cgroup/{h}/dory/t1")).is_dir(),
@@ -564,10 +565,10 @@ fn add_pid_writes_every_hierarchy_and_pids_reads_back() {
     fake.take_writes();
     cg.add_pid(4242).unwrap();
     let writes = fake.take_writes();
-    assert_eq!(writes.len(), 10);
+    // Nine v1 hierarchies; the hybrid host's controller-less unified tree is not used.
+    assert_eq!(writes.len(), 9);
     for h in [
         "cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids", "systemd",
-        "unified",
     ] {
         let line = format!("sys/fs/cgroup/{h}/p/cgroup.procs 4242");
         assert!(writes.contains(&line), "{line} in {writes:?}");
@@ -639,7 +640,7 @@ fn remove_leaves_a_shared_parent_until_it_is_empty() {
     a.remove().unwrap();
     // `open` removes the leaf only; b's parent "/dory" was made by a's create, so it stays.
     Cgroup::open(&layout, "/dory/b").unwrap().remove().unwrap();
-    assert_eq!(cgroup_dirs(&layout).len(), 10, "{:?}", cgroup_dirs(&layout));
+    assert_eq!(cgroup_dirs(&layout).len(), 9, "{:?}", cgroup_dirs(&layout));
     drop(b);
 }
 

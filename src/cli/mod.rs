@@ -2,6 +2,7 @@
 //! after the container id).
 
 mod args;
+mod lifecycle;
 mod list;
 
 use std::path::{Path, PathBuf};
@@ -29,6 +30,15 @@ commands:
   spec      write a new default config.json in the bundle
   run       create and run a container; exits with its status
   list      list containers
+  create    create a container (its process waits for start)
+  start     start a created container
+  state     print a container's state as JSON
+  kill      send a signal to a container's init (--all: to every process)
+  delete    delete a container (--force: kill it first)
+  pause     freeze every process of a container; resume thaws them
+  ps        list a container's processes (--format table|json)
+  features  print what this build implements (JSON)
+  exec      run a new process in a running container
   init      run as PID 1 with a board config (dory init --config FILE)
   ctl       talk to a running dory PID 1 (status, start, stop, restart, logs, reboot, poweroff)
 
@@ -74,7 +84,17 @@ pub fn main() -> i32 {
     match command.as_str() {
         "spec" => cmd_spec(cmd_args),
         "run" => cmd_run(&g, cmd_args),
-        "list" | "ps-all" => list::cmd_list(&g, cmd_args),
+        "list" => list::cmd_list(&g, cmd_args),
+        "create" => lifecycle::cmd_create(&g, cmd_args, false),
+        "start" => lifecycle::cmd_start(&g, cmd_args),
+        "state" => lifecycle::cmd_state(&g, cmd_args),
+        "kill" => lifecycle::cmd_kill(&g, cmd_args),
+        "delete" => lifecycle::cmd_delete(&g, cmd_args),
+        "pause" => lifecycle::cmd_pause(&g, cmd_args, true),
+        "resume" => lifecycle::cmd_pause(&g, cmd_args, false),
+        "ps" => lifecycle::cmd_ps(&g, cmd_args),
+        "features" => lifecycle::cmd_features(),
+        "exec" => lifecycle::cmd_exec(&g, cmd_args),
         "init" => crate::init::main_from_cli(cmd_args),
         "ctl" => crate::init::ctl_main(cmd_args),
         "help" => {
@@ -201,8 +221,20 @@ fn cmd_run(g: &Global, argv: &[String]) -> i32 {
         Ok(id) => id,
         Err(c) => return c,
     };
+<<<<<<< HEAD
     for unsupported in [
         "detach",
+=======
+    if p.has("detach") {
+        let rest: Vec<String> = argv
+            .iter()
+            .filter(|a| !matches!(a.as_str(), "-d" | "--detach" | "-detach"))
+            .cloned()
+            .collect();
+        return lifecycle::cmd_create(g, &rest, true);
+    }
+    for unsupported in [
+>>>>>>> main
         "pid-file",
         "console-socket",
         "no-pivot",
@@ -210,7 +242,7 @@ fn cmd_run(g: &Global, argv: &[String]) -> i32 {
         "keep",
     ] {
         if p.has(unsupported) {
-            eprintln!("dory run: --{unsupported} is not supported yet");
+            eprintln!("dory run: --{unsupported} is only supported with --detach");
             return 1;
         }
     }

@@ -2,6 +2,8 @@
 //!
 //! `dory run` and PID 1 (`init`) both start containers through [`launch`].
 
+pub mod exec;
+pub mod lifecycle;
 pub mod run;
 pub mod state;
 
@@ -19,6 +21,9 @@ use crate::plan::{Plan, PlanError};
 use crate::sandbox::{self, ChildContext, Failure, Step};
 use crate::spec::{self, NamespaceKind, SpecError};
 use crate::sys;
+
+/// The fifo `create` leaves in the state directory until `start`.
+pub const EXEC_FIFO: &str = "exec.fifo";
 
 /// Where the container's stdio comes from.
 pub enum Stdio {
@@ -43,6 +48,30 @@ pub struct LaunchOptions<'a> {
     /// Stdio for the container's init when `process.terminal` is false. With a terminal
     /// the container gets a pty whose master is returned in [`Started::pty_master`].
     pub stdio: Stdio,
+    /// `create`: stop before exec until `dory start`; state "created".
+    pub create: bool,
+    /// fds 3 .. 3+N are passed to the container (`--preserve-fds`).
+    pub preserve_fds: u32,
+    /// Send the pty master to this unix socket instead of returning it.
+    pub console_socket: Option<&'a Path>,
+    /// Write the container's pid here once it is created.
+    pub pid_file: Option<&'a Path>,
+}
+
+impl<'a> LaunchOptions<'a> {
+    /// Options for a container that starts at once with the given stdio.
+    pub fn new(id: &'a str, bundle: &'a Path, state_root: &'a Path, stdio: Stdio) -> Self {
+        LaunchOptions {
+            id,
+            bundle,
+            state_root,
+            stdio,
+            create: false,
+            preserve_fds: 0,
+            console_socket: None,
+            pid_file: None,
+        }
+    }
 }
 
 /// A container whose init process has exec'd the user's program.
@@ -212,6 +241,51 @@ pub fn launch(opts: LaunchOptions<'_>) -> Result<Started, Error> {
         SockFlag::SOCK_CLOEXEC,
     )
     .map_err(|e| Error::Parent("socketpair", e))?;
+    // The child moves itself into the v1 hierarchies (see sandbox); on pure v2 it is
+    // created inside its cgroup.
+    let mut task_fds: Vec<OwnedFd> = Vec::new();
+    let mut v2_fd: Option<OwnedFd> = None;
+    if let Some(cg) = undo.cgroup.as_ref() {
+        for f in cg.self_join_files() {
+            let fd = nix::fcntl::open(
+                &f,
+                nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_CLOEXEC,
+                nix::sys::stat::Mode::empty(),
+            )
+            .map_err(|e| Error::Parent("open cgroup tasks file", e))?;
+            task_fds.push(fd);
+        }
+        if let Some(d) = cg.v2_dir() {
+            v2_fd = Some(
+                nix::fcntl::open(
+                    d,
+                    nix::fcntl::OFlag::O_RDONLY
+                        | nix::fcntl::OFlag::O_DIRECTORY
+                        | nix::fcntl::OFlag::O_CLOEXEC,
+                    nix::sys::stat::Mode::empty(),
+                )
+                .map_err(|e| Error::Parent("open cgroup directory", e))?,
+            );
+        }
+    }
+    let task_raw: Vec<RawFd> = task_fds.iter().map(|f| f.as_raw_fd()).collect();
+    // create: the child blocks opening this fifo until `dory start` reads it.
+    let fifo = if opts.create {
+        let path = state_dir.join(EXEC_FIFO);
+        nix::unistd::mkfifo(&path, nix::sys::stat::Mode::from_bits_truncate(0o622))
+            .map_err(|e| Error::Parent("create exec.fifo", e))?;
+        Some(
+            nix::fcntl::open(
+                &path,
+                nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
+                nix::sys::stat::Mode::empty(),
+            )
+            .map_err(|e| Error::Parent("open exec.fifo", e))?,
+        )
+    } else {
+        None
+    };
+    let user_ns = plan.clone_flags & libc::CLONE_NEWUSER != 0;
     let stdio_raw = match &opts.stdio {
         Stdio::Inherit => None,
         Stdio::Fds {
@@ -220,14 +294,34 @@ pub fn launch(opts: LaunchOptions<'_>) -> Result<Started, Error> {
             stderr,
         } => Some([stdin.as_raw_fd(), stdout.as_raw_fd(), stderr.as_raw_fd()]),
     };
-    let ctx = ChildContext {
+    let mut ctx = ChildContext {
         plan: &plan,
         sync: child_sock.as_fd(),
         join_fds: &raw_joins,
         stdio: stdio_raw,
+        cgroup_tasks: &task_raw,
+        wait_for_parent: user_ns,
+        start: sandbox::StartGate {
+            exec_fifo: fifo.as_ref().map(|f| f.as_raw_fd()),
+            preserve_fds: opts.preserve_fds,
+        },
     };
 
-    let cloned = sys::clone_fork(plan.clone_flags);
+    let mut parent_adds_pid = false;
+    let cloned = match v2_fd
+        .as_ref()
+        .map(|fd| sys::clone3_into_cgroup(plan.clone_flags, fd.as_fd()))
+    {
+        Some(Ok(0)) => sandbox::run_child(&ctx),
+        Some(Ok(pid)) => Ok(pid),
+        // No clone3 or CLONE_INTO_CGROUP (old kernel): the parent moves the child in.
+        Some(Err(_)) => {
+            parent_adds_pid = true;
+            ctx.wait_for_parent = true;
+            sys::clone_fork(plan.clone_flags)
+        }
+        None => sys::clone_fork(plan.clone_flags),
+    };
     if let Some(own) = restore_pid_ns {
         let _ = nix::sched::setns(own.as_fd(), nix::sched::CloneFlags::CLONE_NEWPID);
     }
@@ -236,20 +330,35 @@ pub fn launch(opts: LaunchOptions<'_>) -> Result<Started, Error> {
         Ok(pid) => pid,
         Err(e) => return Err(Error::Clone(e)),
     };
+    let wait_for_parent = ctx.wait_for_parent;
+    // The child has its own copies; ours would keep the sync socket from reporting EOF.
     drop(child_sock);
     drop(opts.stdio);
     drop(join_fds);
+    drop(task_fds);
+    drop(fifo);
 
     // From here a failure must also kill and reap the child.
+<<<<<<< HEAD
+=======
+    let cgroup_to_join = undo.cgroup.as_ref().filter(|_| parent_adds_pid);
+>>>>>>> main
     let result = finish_parent(
         &plan,
         pid,
         &parent_sock,
         uid_maps,
         gid_maps,
+<<<<<<< HEAD
         undo.cgroup.as_ref(),
     );
     let pty_master = match result {
+=======
+        cgroup_to_join,
+        wait_for_parent,
+    );
+    let pty_master = match result.and_then(|m| hand_over_pty(m, opts.console_socket)) {
+>>>>>>> main
         Ok(m) => m,
         Err(e) => {
             let _ = nix::sys::signal::kill(Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
@@ -264,7 +373,7 @@ pub fn launch(opts: LaunchOptions<'_>) -> Result<Started, Error> {
     let st = state::State {
         id: opts.id,
         pid,
-        status: "running",
+        status: if opts.create { "created" } else { "running" },
         bundle: &bundle_text,
         rootfs,
         created: &created,
@@ -273,6 +382,9 @@ pub fn launch(opts: LaunchOptions<'_>) -> Result<Started, Error> {
         cgroup: &cgroup_path,
     };
     state::write(&state_dir, &st).map_err(|e| Error::StateDir(state_dir.clone(), e))?;
+    if let Some(p) = opts.pid_file {
+        write_pid_file(p, pid).map_err(|e| Error::StateDir(p.to_path_buf(), e))?;
+    }
     let cgroup = undo.cgroup.take();
     undo.state_dir = None;
     Ok(Started {
@@ -293,6 +405,7 @@ fn finish_parent(
     uid_maps: &[spec::IdMapping],
     gid_maps: &[spec::IdMapping],
     cgroup: Option<&Cgroup>,
+    send_go: bool,
 ) -> Result<Option<OwnedFd>, Error> {
     if plan.clone_flags & libc::CLONE_NEWUSER != 0 {
         write_id_map(pid, "uid_map", uid_maps)?;
@@ -301,6 +414,7 @@ fn finish_parent(
     if let Some(cg) = cgroup {
         cg.add_pid(pid).map_err(Error::Cgroup)?;
     }
+<<<<<<< HEAD
     if let Some(score) = plan.process.oom_score_adj {
         std::fs::write(format!("/proc/{pid}/oom_score_adj"), score.to_string()).map_err(|e| {
             Error::Parent(
@@ -311,6 +425,12 @@ fn finish_parent(
     }
     nix::unistd::write(sock, &[sandbox::MSG_GO])
         .map_err(|e| Error::Parent("signal the container", e))?;
+=======
+    if send_go {
+        nix::unistd::write(sock, &[sandbox::MSG_GO])
+            .map_err(|e| Error::Parent("signal the container", e))?;
+    }
+>>>>>>> main
     let mut pty = None;
     loop {
         let mut msg = [0u8; 16];
@@ -318,7 +438,10 @@ fn finish_parent(
             // EOF: the child's end closed on exec.
             Ok(None) => return Ok(pty),
             Ok(Some((n, fd))) => {
-                if msg.first() == Some(&sandbox::MSG_PTY) {
+                if msg.first() == Some(&sandbox::MSG_READY) {
+                    // create: set up and waiting for `dory start`.
+                    return Ok(pty);
+                } else if msg.first() == Some(&sandbox::MSG_PTY) {
                     pty = fd;
                 } else if let Some(f) = msg.get(..n).and_then(Failure::decode) {
                     return Err(Error::Child(describe_failure(plan, &f), f));
@@ -330,6 +453,29 @@ fn finish_parent(
             Err(e) => return Err(Error::Parent("container sync", e)),
         }
     }
+}
+
+/// Sends the pty master to `--console-socket` (as runc does, SCM_RIGHTS with the name).
+fn hand_over_pty(master: Option<OwnedFd>, socket: Option<&Path>) -> Result<Option<OwnedFd>, Error> {
+    let (Some(m), Some(path)) = (master.as_ref(), socket) else {
+        return Ok(master);
+    };
+    let stream = std::os::unix::net::UnixStream::connect(path).map_err(|e| {
+        Error::Parent(
+            "connect --console-socket",
+            Errno::from_raw(e.raw_os_error().unwrap_or(0)),
+        )
+    })?;
+    sys::send_fd(stream.as_fd(), b"/dev/ptmx", m.as_fd())
+        .map_err(|e| Error::Parent("send to --console-socket", e))?;
+    Ok(None)
+}
+
+/// Writes a pid file atomically (no newline, as runc).
+pub fn write_pid_file(path: &Path, pid: i32) -> std::io::Result<()> {
+    let tmp = path.with_extension("dory-tmp");
+    std::fs::write(&tmp, pid.to_string())?;
+    std::fs::rename(&tmp, path)
 }
 
 fn write_id_map(pid: i32, file: &str, maps: &[spec::IdMapping]) -> Result<(), Error> {
@@ -389,6 +535,8 @@ pub fn describe_failure(plan: &Plan, f: &Failure) -> String {
         Step::Capabilities => format!("config.json: process.capabilities: {err}"),
         Step::NoNewPrivileges => format!("config.json: process.noNewPrivileges: {err}"),
         Step::JoinNamespace => format!("config.json: linux.namespaces: setns: {err}"),
+        Step::OomScoreAdj => format!("config.json: process.oomScoreAdj: {err}"),
+        Step::JoinCgroup => format!("cgroup: join: {err}"),
         Step::Console => format!("config.json: process.terminal: open the console: {err}"),
         Step::Exec => {
             let prog = plan.process.args.first().map(|a| s.text(*a)).unwrap_or("");

@@ -56,38 +56,21 @@ impl Drop for RawMode {
     }
 }
 
-/// Runs a container to completion; returns the exit code for dory.
-pub fn run(id: &str, bundle: &Path, state_root: &Path) -> i32 {
-    // Block the signals we handle before the child exists, so none is lost; the child
-    // unblocks everything before exec.
+/// Blocks the signals `run`/`exec` handle and returns a signalfd for them. Called before
+/// the child exists, so none is lost; the child unblocks everything before exec.
+pub fn block_signals() -> Result<SignalFd, String> {
     let mut mask = forwarded();
     mask.add(Signal::SIGCHLD);
     mask.add(Signal::SIGWINCH);
-    if let Err(e) = mask.thread_block() {
-        eprintln!("dory: block signals: {}", e.desc());
-        return 1;
-    }
-    let sfd = match SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("dory: signalfd: {}", e.desc());
-            return 1;
-        }
-    };
-    let started = match launch(LaunchOptions {
-        id,
-        bundle,
-        state_root,
-        stdio: Stdio::Inherit,
-    }) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("dory: {e}");
-            return e.exit_code();
-        }
-    };
-    let pid = started.pid;
-    let master = started.pty_master.as_ref().map(|m| m.as_fd());
+    mask.thread_block()
+        .map_err(|e| format!("block signals: {}", e.desc()))?;
+    SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC)
+        .map_err(|e| format!("signalfd: {}", e.desc()))
+}
+
+/// Relays the terminal (if any), forwards signals and waits for `pid`; returns dory's
+/// exit code: the process's status, 128+N if killed by signal N.
+pub fn attach(pid: i32, sfd: &SignalFd, master: Option<BorrowedFd<'_>>) -> i32 {
     let _raw = match master {
         Some(m) => {
             resize(m);
@@ -95,8 +78,27 @@ pub fn run(id: &str, bundle: &Path, state_root: &Path) -> i32 {
         }
         None => None,
     };
-    let code = wait_loop(pid, &sfd, master);
-    drop(_raw);
+    wait_loop(pid, sfd, master)
+}
+
+/// Runs a container to completion; returns the exit code for dory.
+pub fn run(id: &str, bundle: &Path, state_root: &Path) -> i32 {
+    let sfd = match block_signals() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("dory: {e}");
+            return 1;
+        }
+    };
+    let started = match launch(LaunchOptions::new(id, bundle, state_root, Stdio::Inherit)) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("dory: {e}");
+            return e.exit_code();
+        }
+    };
+    let master = started.pty_master.as_ref().map(|m| m.as_fd());
+    let code = attach(started.pid, &sfd, master);
     started.destroy();
     code
 }

@@ -18,6 +18,11 @@ pub struct CStrId {
     len: u32,
 }
 
+impl CStrId {
+    /// The id of no string (reads as empty).
+    pub const ZERO: CStrId = CStrId { start: 0, len: 0 };
+}
+
 #[derive(Debug, PartialEq, Eq)]
 pub enum ArenaError {
     /// The arena is full: the config carries more than `ARENA_BYTES` of strings.

@@ -98,6 +98,106 @@ pub struct ProcessPlan {
     pub console_size: Option<(u16, u16)>,
 }
 
+impl ProcessPlan {
+    /// An empty plan (no args), filled by [`ProcessPlan::build`].
+    pub const fn empty() -> ProcessPlan {
+        ProcessPlan {
+            args: Vec::new(),
+            env: Vec::new(),
+            path_var: None,
+            cwd: CStrId::ZERO,
+            uid: 0,
+            gid: 0,
+            additional_gids: Vec::new(),
+            umask: None,
+            caps: None,
+            no_new_privileges: false,
+            rlimits: Vec::new(),
+            oom_score_adj: None,
+            terminal: false,
+            console_size: None,
+        }
+    }
+
+    /// Translates a config's `process` (also `dory exec --process`), strings into `strings`.
+    pub fn build(p: &spec::Process<'_>, strings: &mut Arena) -> Result<ProcessPlan, PlanError> {
+        let mut out = ProcessPlan::empty();
+        for (i, a) in p.args.iter().enumerate() {
+            let id = strings
+                .push_json(b"", a)
+                .map_err(|e| arena_err(&format!("process.args[{i}]"), e))?;
+            out.args
+                .push(id)
+                .map_err(|_| too_many("process.args", spec::MAX_ARGS))?;
+        }
+        if out.args.is_empty() {
+            return Err(err("process.args", "must not be empty"));
+        }
+        for (i, e) in p.env.iter().enumerate() {
+            let id = strings
+                .push_json(b"", e)
+                .map_err(|x| arena_err(&format!("process.env[{i}]"), x))?;
+            out.push_env(id, strings)?;
+        }
+        out.cwd = strings
+            .push_json(b"", p.cwd)
+            .map_err(|e| arena_err("process.cwd", e))?;
+        if !strings.bytes(out.cwd).starts_with(b"/") {
+            return Err(err("process.cwd", "must be an absolute path"));
+        }
+        out.uid = p.user.uid;
+        out.gid = p.user.gid;
+        out.umask = p.user.umask;
+        for g in &p.user.additional_gids {
+            out.additional_gids
+                .push(*g)
+                .map_err(|_| too_many("process.user.additionalGids", spec::MAX_ADDITIONAL_GIDS))?;
+        }
+        out.caps = p.capabilities.as_ref().map(|c| CapMasks {
+            bounding: spec::caps::mask(&c.bounding),
+            effective: spec::caps::mask(&c.effective),
+            permitted: spec::caps::mask(&c.permitted),
+            inheritable: spec::caps::mask(&c.inheritable),
+            ambient: spec::caps::mask(&c.ambient),
+        });
+        out.no_new_privileges = p.no_new_privileges;
+        for (i, r) in p.rlimits.iter().enumerate() {
+            let resource = spec::rlimit_resource(r.kind).ok_or_else(|| {
+                err(
+                    format!("process.rlimits[{i}].type"),
+                    format!("unknown rlimit \"{}\"", r.kind),
+                )
+            })?;
+            out.rlimits
+                .push(RlimitStep {
+                    resource,
+                    soft: r.soft,
+                    hard: r.hard,
+                })
+                .map_err(|_| too_many("process.rlimits", spec::MAX_RLIMITS))?;
+        }
+        out.oom_score_adj = p.oom_score_adj;
+        out.terminal = p.terminal;
+        out.console_size = p.console_size.as_ref().map(|c| (c.height, c.width));
+        Ok(out)
+    }
+
+    /// Adds one `NAME=value` entry (already in `strings`); a later `PATH=` wins the lookup.
+    pub fn push_env(&mut self, id: CStrId, strings: &mut Arena) -> Result<(), PlanError> {
+        if let Some(v) = strings.bytes(id).strip_prefix(b"PATH=") {
+            let v = v.to_vec();
+            self.path_var = Some(
+                strings
+                    .push_parts(&[&v])
+                    .map_err(|x| arena_err("process.env", x))?,
+            );
+        }
+        self.env
+            .push(id)
+            .map_err(|_| too_many("process.env", spec::MAX_ENV))
+    }
+}
+
 /// The whole container setup, owned and fixed-size.
 pub struct Plan {
     pub strings: Arena,
@@ -196,22 +296,7 @@ impl Plan {
             hostname: None,
             domainname: None,
             cgroup_v1: Vec::new(),
-            process: ProcessPlan {
-                args: Vec::new(),
-                env: Vec::new(),
-                path_var: None,
-                cwd: CStrId::default(),
-                uid: 0,
-                gid: 0,
-                additional_gids: Vec::new(),
-                umask: None,
-                caps: None,
-                no_new_privileges: false,
-                rlimits: Vec::new(),
-                oom_score_adj: None,
-                terminal: false,
-                console_size: None,
-            },
+            process: ProcessPlan::empty(),
         });
         plan.plan_root(spec, bundle)?;
         plan.plan_namespaces(spec)?;
@@ -544,6 +629,7 @@ impl Plan {
             .process
             .as_ref()
             .ok_or_else(|| err("process", "missing"))?;
+<<<<<<< HEAD
         let out = &mut self.process;
         for (i, a) in p.args.iter().enumerate() {
             let id = self
@@ -615,6 +701,9 @@ impl Plan {
         out.oom_score_adj = p.oom_score_adj;
         out.terminal = p.terminal;
         out.console_size = p.console_size.as_ref().map(|c| (c.height, c.width));
+=======
+        self.process = ProcessPlan::build(p, &mut self.strings)?;
+>>>>>>> main
         Ok(())
     }
 

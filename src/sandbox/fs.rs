@@ -8,7 +8,7 @@ use nix::errno::Errno;
 use nix::fcntl::{open, openat, OFlag};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sys::stat::{fchmodat, mkdirat, FchmodatFlags, Mode};
-use nix::unistd::{chdir, chroot, fchownat, pivot_root, symlinkat, FchownatFlags, Gid, Uid};
+use nix::unistd::{chdir, chroot, fchownat, pivot_root, symlinkat, Gid, Uid};
 
 use super::{fail, Failure, Step};
 use crate::plan::{MountKind, MountStep, Plan};
@@ -357,7 +357,7 @@ fn make_device(
         name,
         Some(Uid::from_raw(d.uid)),
         Some(Gid::from_raw(d.gid)),
-        FchownatFlags::NoFollowSymlink,
+        nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
     )
 }
 

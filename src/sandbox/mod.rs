@@ -14,7 +14,7 @@ use nix::mount::{mount, MsFlags};
 use nix::sched::CloneFlags;
 use nix::unistd::{Gid, Uid};
 
-use crate::plan::Plan;
+use crate::plan::{Arena, Plan, ProcessPlan};
 use crate::spec::NamespaceKind;
 use crate::sys;
 
@@ -25,6 +25,7 @@ pub use fs::StackPath;
 #[repr(u16)]
 pub enum Step {
     WaitParent = 1,
+    JoinCgroup,
     JoinNamespace,
     UnshareCgroup,
     RootPropagation,
@@ -52,13 +53,18 @@ pub enum Step {
     Cwd,
     CloseFds,
     Exec,
+    OomScoreAdj,
+    ExecFifo,
 }
 
 impl Step {
     pub fn from_u16(v: u16) -> Option<Step> {
         use Step::*;
-        const ALL: [Step; 28] = [
+        const ALL: [Step; 31] = [
+            ExecFifo,
             WaitParent,
+            JoinCgroup,
+            OomScoreAdj,
             JoinNamespace,
             UnshareCgroup,
             RootPropagation,
@@ -103,6 +109,7 @@ pub struct Failure {
 pub const MSG_GO: u8 = b'G';
 pub const MSG_FAILURE: u8 = b'E';
 pub const MSG_PTY: u8 = b'P';
+pub const MSG_READY: u8 = b'R';
 
 impl Failure {
     pub const WIRE_LEN: usize = 9;
@@ -138,6 +145,34 @@ pub struct ChildContext<'p> {
     pub join_fds: &'p [(NamespaceKind, RawFd)],
     /// fds to install as 0, 1, 2 (when not using a terminal and not inheriting).
     pub stdio: Option<[RawFd; 3]>,
+    /// cgroup v1 `tasks` files, opened for writing: the child moves itself in.
+    pub cgroup_tasks: &'p [RawFd],
+    /// Wait for the parent's "go" (it writes id maps or places us in the cgroup).
+    pub wait_for_parent: bool,
+    pub start: StartGate,
+}
+
+/// How the process finally starts: at once (`run`), or after `dory start` (`create`).
+#[derive(Clone, Copy)]
+pub struct StartGate {
+    /// O_PATH fd of the state directory's exec.fifo: report ready, then block opening it
+    /// for writing until `dory start` opens it for reading.
+    pub exec_fifo: Option<RawFd>,
+    /// fds 3 .. 3+N stay open across exec (`--preserve-fds`).
+    pub preserve_fds: u32,
+}
+
+/// What the child of `dory exec` gets: the process plan and the running container's
+/// namespaces and cgroup, opened by the parent.
+pub struct ExecContext<'p> {
+    pub strings: &'p Arena,
+    pub process: &'p ProcessPlan,
+    pub sync: BorrowedFd<'p>,
+    /// Namespaces of the container's init (the pid namespace is entered by the parent).
+    pub ns_fds: &'p [(NamespaceKind, RawFd)],
+    pub cgroup_tasks: &'p [RawFd],
+    pub stdio: Option<[RawFd; 3]>,
+    pub preserve_fds: u32,
 }
 
 type StepResult = Result<(), Failure>;
@@ -169,9 +204,16 @@ enum Never {}
 /// The container's setup, in the order it must happen.
 fn setup_and_exec(ctx: &ChildContext<'_>) -> Result<Never, Failure> {
     let plan = ctx.plan;
-    // The parent writes id maps and places us in the cgroup first: everything after runs
-    // with the container's ids and is accounted to its cgroup.
-    wait_for_parent(ctx.sync)?;
+    // Into the cgroup first, so everything after is accounted to it. Writing "0" to v1
+    // `tasks` moves this single-threaded process without the kernel's global migration
+    // lock (an RCU wait of ~10 ms when the parent writes our pid to cgroup.procs).
+    for (i, fd) in ctx.cgroup_tasks.iter().enumerate() {
+        nix::unistd::write(sys::borrow_fd(*fd), b"0").map_err(|e| fail(Step::JoinCgroup, i, e))?;
+    }
+    // The parent writes id maps (or places us in the cgroup) before we go on.
+    if ctx.wait_for_parent {
+        wait_for_parent(ctx.sync)?;
+    }
     // Joined namespaces before anything else, user first, so later steps act inside them.
     join_namespaces(ctx.join_fds)?;
     // Now that we are in our cgroup, a new cgroup namespace is rooted there.
@@ -209,6 +251,19 @@ fn setup_and_exec(ctx: &ChildContext<'_>) -> Result<Never, Failure> {
     if plan.creates_dev {
         fs::create_devices(plan, root.as_fd())?;
     }
+    // The OOM score through the host's /proc, before it is out of reach.
+    if let Some(score) = plan.process.oom_score_adj {
+        let mut v = StackPath::new();
+        let text = if score < 0 {
+            v.push(b"-")
+                .and_then(|v| v.push_num(u64::from(score.unsigned_abs())))
+        } else {
+            v.push_num(score as u64)
+        };
+        text.map_err(at(Step::OomScoreAdj))?;
+        let bytes = v.as_cstr().map(|c| c.to_bytes()).unwrap_or_default();
+        fs::write_file(c"/proc/self/oom_score_adj", bytes).map_err(at(Step::OomScoreAdj))?;
+    }
     // Switch the root; the old one is detached so nothing of the host stays reachable.
     fs::pivot(rootfs)?;
     drop(root);
@@ -234,7 +289,37 @@ fn setup_and_exec(ctx: &ChildContext<'_>) -> Result<Never, Failure> {
     if let Some(d) = plan.domainname {
         sys::setdomainname(plan.strings.bytes(d)).map_err(at(Step::Domainname))?;
     }
-    apply_process(plan)
+    apply_process(&plan.strings, &plan.process, ctx.sync, ctx.start)
+}
+
+/// Runs in the child of `dory exec`: joins the container and execs. Never returns.
+pub fn run_exec_child(ctx: &ExecContext<'_>) -> ! {
+    let failure = match exec_setup(ctx) {
+        Ok(never) => match never {},
+        Err(f) => f,
+    };
+    let _ = nix::unistd::write(ctx.sync, &failure.encode());
+    sys::exit_now(1)
+}
+
+fn exec_setup(ctx: &ExecContext<'_>) -> Result<Never, Failure> {
+    // Same order as a container's init: cgroup, namespaces (user first), then the process.
+    for (i, fd) in ctx.cgroup_tasks.iter().enumerate() {
+        nix::unistd::write(sys::borrow_fd(*fd), b"0").map_err(|e| fail(Step::JoinCgroup, i, e))?;
+    }
+    join_namespaces(ctx.ns_fds)?;
+    // Entering the mount namespace set our root and cwd to the container's root.
+    nix::unistd::chdir(c"/").map_err(at(Step::Cwd))?;
+    if ctx.process.terminal {
+        console(ctx.sync, false)?;
+    } else if let Some([i, o, e]) = ctx.stdio {
+        install_stdio(i, o, e)?;
+    }
+    let start = StartGate {
+        exec_fifo: None,
+        preserve_fds: ctx.preserve_fds,
+    };
+    apply_process(ctx.strings, ctx.process, ctx.sync, start)
 }
 
 fn wait_for_parent(sync: BorrowedFd<'_>) -> StepResult {
@@ -265,6 +350,7 @@ fn join_namespaces(fds: &[(NamespaceKind, RawFd)]) -> StepResult {
 
 fn setup_stdio(ctx: &ChildContext<'_>) -> StepResult {
     if ctx.plan.process.terminal {
+<<<<<<< HEAD
         let master = fs::open_console(ctx.plan.creates_dev).map_err(at(Step::Console))?;
         sys::send_fd(ctx.sync, MSG_PTY, master.0.as_fd()).map_err(at(Step::Console))?;
         drop(master.0);
@@ -275,10 +361,24 @@ fn setup_stdio(ctx: &ChildContext<'_>) -> StepResult {
             master.1.as_raw_fd(),
             master.1.as_raw_fd(),
         )?;
+=======
+        console(ctx.sync, ctx.plan.creates_dev)?;
+>>>>>>> main
     } else if let Some([i, o, e]) = ctx.stdio {
         install_stdio(i, o, e)?;
     }
     Ok(())
+}
+
+/// A pty from the container's devpts: the master goes to the parent, the slave becomes
+/// our controlling terminal and stdio.
+fn console(sync: BorrowedFd<'_>, bind_console: bool) -> StepResult {
+    let (master, slave) = fs::open_console(bind_console).map_err(at(Step::Console))?;
+    sys::send_fd(sync, &[MSG_PTY], master.as_fd()).map_err(at(Step::Console))?;
+    drop(master);
+    nix::unistd::setsid().map_err(at(Step::Console))?;
+    sys::set_controlling_tty(slave.as_fd()).map_err(at(Step::Console))?;
+    install_stdio(slave.as_raw_fd(), slave.as_raw_fd(), slave.as_raw_fd())
 }
 
 fn install_stdio(i: RawFd, o: RawFd, e: RawFd) -> StepResult {
@@ -291,8 +391,12 @@ fn install_stdio(i: RawFd, o: RawFd, e: RawFd) -> StepResult {
 }
 
 /// User, limits, capabilities and exec: the last steps, in the kernel's required order.
-fn apply_process(plan: &Plan) -> Result<Never, Failure> {
-    let p = &plan.process;
+fn apply_process(
+    strings: &Arena,
+    p: &ProcessPlan,
+    sync: BorrowedFd<'_>,
+    start: StartGate,
+) -> Result<Never, Failure> {
     for (i, r) in p.rlimits.iter().enumerate() {
         sys::setrlimit(r.resource, r.soft, r.hard).map_err(|e| fail(Step::Rlimit, i, e))?;
     }
@@ -347,23 +451,46 @@ fn apply_process(plan: &Plan) -> Result<Never, Failure> {
     if p.no_new_privileges {
         sys::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0).map_err(at(Step::NoNewPrivileges))?;
     }
-    nix::unistd::chdir(plan.strings.get(p.cwd)).map_err(at(Step::Cwd))?;
-    // Only 0, 1, 2 survive exec; the sync socket closes, telling the parent exec worked.
-    sys::cloexec_from(3).map_err(at(Step::CloseFds))?;
+    nix::unistd::chdir(strings.get(p.cwd)).map_err(at(Step::Cwd))?;
+    // Only 0, 1, 2 (and preserved fds) survive exec; the sync socket closes on exec,
+    // telling the parent it worked.
+    sys::cloexec_from(3 + start.preserve_fds).map_err(at(Step::CloseFds))?;
+    if let Some(fifo) = start.exec_fifo {
+        wait_for_start(sync, fifo)?;
+    }
     sys::reset_signals();
-    Err(fail(Step::Exec, 0, exec(plan)))
+    Err(fail(Step::Exec, 0, exec(strings, p)))
+}
+
+/// `create`: tell the parent we are ready, then block until `dory start` opens the fifo.
+fn wait_for_start(sync: BorrowedFd<'_>, fifo: RawFd) -> StepResult {
+    nix::unistd::write(sync, &[MSG_READY]).map_err(at(Step::ExecFifo))?;
+    let mut path = StackPath::new();
+    path.push(b"/proc/self/fd/")
+        .and_then(|p| p.push_num(fifo as u64))
+        .map_err(at(Step::ExecFifo))?;
+    let c = path
+        .as_cstr()
+        .ok_or_else(|| fail(Step::ExecFifo, 0, Errno::EINVAL))?;
+    let fd = nix::fcntl::open(
+        c,
+        nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(at(Step::ExecFifo))?;
+    nix::unistd::write(&fd, b"0").map_err(at(Step::ExecFifo))?;
+    Ok(())
 }
 
 /// execve of args[0], searched in the container's PATH when it has no slash.
-fn exec(plan: &Plan) -> Errno {
-    let p = &plan.process;
+fn exec(strings: &Arena, p: &ProcessPlan) -> Errno {
     let mut argv: heapless::Vec<&CStr, { crate::spec::MAX_ARGS }> = heapless::Vec::new();
     for a in &p.args {
-        let _ = argv.push(plan.strings.get(*a));
+        let _ = argv.push(strings.get(*a));
     }
     let mut envp: heapless::Vec<&CStr, { crate::spec::MAX_ENV }> = heapless::Vec::new();
     for e in &p.env {
-        let _ = envp.push(plan.strings.get(*e));
+        let _ = envp.push(strings.get(*e));
     }
     let Some(&prog) = argv.first() else {
         return Errno::ENOENT;
@@ -378,7 +505,7 @@ fn exec(plan: &Plan) -> Errno {
     }
     let path_var = p
         .path_var
-        .map(|v| plan.strings.bytes(v))
+        .map(|v| strings.bytes(v))
         .unwrap_or(b"/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
     // ENOENT unless some candidate existed but could not run.
     let mut result = Errno::ENOENT;

@@ -1,12 +1,16 @@
 //! The config.json model: borrowed, bounded, zero-copy.
 //!
 //! Strings are `&'a str` slices of the input *as written*: JSON escapes (`\"`, `\u003c`)
-//! are still in them. They are undone by [`crate::spec::unescape`] when C strings are built
+//! are still in them. They are undone by [`crate::spec::unescape_into`] when C strings are built
 //! for the child (see `plan`). Names compared against fixed tables (capabilities, namespace
 //! types, rlimits) are validated as raw text: a name containing a backslash is unknown.
 //!
-//! Every list has a named capacity; the parser turns overflow into an error, and the
-//! validation pass names the field and the limit.
+//! Every list has a named capacity. `spec::schema` mirrors these types for the scanner,
+//! which reports overflow (and wrong types, missing fields) with the field path and the
+//! limit before serde sees the document: change both together.
+
+// The planner reads these fields; until it is merged, most are unread.
+#![allow(dead_code)]
 
 use heapless::{LinearMap, Vec};
 use serde::Deserialize;
@@ -28,8 +32,12 @@ pub const MAX_DEVICES: usize = 32;
 pub const MAX_DEVICE_RULES: usize = 64;
 pub const MAX_SYSCTLS: usize = 32;
 pub const MAX_ANNOTATIONS: usize = 32;
-pub const MAX_HOOKS: usize = 8;
-pub const MAX_HOOK_ARGS: usize = 16;
+/// Hooks per lifecycle point (nvidia's toolkit and podman's hooks.d add one or two).
+pub const MAX_HOOKS: usize = 4;
+pub const MAX_HOOK_ARGS: usize = 8;
+/// Hooks get their own, smaller env capacity: 6 lists × 8 hooks × `MAX_ENV` strings made
+/// `Spec` over 100 KB.
+pub const MAX_HOOK_ENV: usize = 8;
 pub const MAX_HUGEPAGE_LIMITS: usize = 8;
 pub const MAX_UNIFIED: usize = 16;
 pub const MAX_TIME_OFFSETS: usize = 2;
@@ -160,7 +168,7 @@ pub struct Hook<'a> {
     #[serde(borrow, default)]
     pub args: Vec<&'a str, MAX_HOOK_ARGS>,
     #[serde(borrow, default)]
-    pub env: Vec<&'a str, MAX_ENV>,
+    pub env: Vec<&'a str, MAX_HOOK_ENV>,
     pub timeout: Option<i64>,
 }
 
@@ -189,10 +197,12 @@ pub struct Linux<'a> {
     /// Parsed only to know it is there: dory does not load seccomp filters yet and
     /// refuses a config that asks for one (see `spec::validate`).
     pub seccomp: Option<serde::de::IgnoredAny>,
-    /// `{"offset": secs, "nanoseconds": ns}` per clock ("monotonic", "boottime").
+    /// Per clock (`"monotonic"`, `"boottime"`): `{"secs": i64, "nanosecs": u32}`.
     #[serde(borrow, default)]
     pub time_offsets: LinearMap<&'a str, TimeOffset, MAX_TIME_OFFSETS>,
+    /// Not supported: the scanner refuses a non-empty value, so this is at most `{}`.
     pub intel_rdt: Option<serde::de::IgnoredAny>,
+    /// Not supported: the scanner refuses a non-empty value, so this is at most `{}`.
     pub personality: Option<serde::de::IgnoredAny>,
 }
 
@@ -243,10 +253,13 @@ pub struct Resources<'a> {
     #[serde(borrow)]
     pub cpu: Option<Cpu<'a>>,
     pub pids: Option<Pids>,
+    /// Not supported: the scanner refuses a non-empty value, so this is at most `{}`.
     pub block_io: Option<serde::de::IgnoredAny>,
     #[serde(borrow, default)]
     pub hugepage_limits: Vec<HugepageLimit<'a>, MAX_HUGEPAGE_LIMITS>,
+    /// Not supported: the scanner refuses a non-empty value, so this is at most `{}`.
     pub network: Option<serde::de::IgnoredAny>,
+    /// Not supported: the scanner refuses a non-empty value, so this is at most `{}`.
     pub rdma: Option<serde::de::IgnoredAny>,
     #[serde(borrow, default)]
     pub unified: LinearMap<&'a str, &'a str, MAX_UNIFIED>,

@@ -215,12 +215,11 @@ pub fn set_winsize(fd: BorrowedFd<'_>, ws: &libc::winsize) -> Result<(), Errno> 
     check(ret as libc::c_long).map(drop)
 }
 
-/// `sendmsg(2)` of one tag byte with one fd as `SCM_RIGHTS`, the control buffer on the stack.
-pub fn send_fd(sock: BorrowedFd<'_>, tag: u8, fd: BorrowedFd<'_>) -> Result<(), Errno> {
-    let mut byte = [tag];
+/// `sendmsg(2)` of `data` with one fd as `SCM_RIGHTS`, the control buffer on the stack.
+pub fn send_fd(sock: BorrowedFd<'_>, data: &[u8], fd: BorrowedFd<'_>) -> Result<(), Errno> {
     let mut iov = libc::iovec {
-        iov_base: byte.as_mut_ptr().cast(),
-        iov_len: 1,
+        iov_base: data.as_ptr().cast_mut().cast(),
+        iov_len: data.len(),
     };
     // Room for one cmsghdr carrying one int, aligned for cmsghdr.
     let mut cbuf = [0u64; 8];
@@ -318,6 +317,47 @@ pub fn mknodat(
     // SAFETY: `name` is NUL-terminated; the other arguments are integers.
     let ret = unsafe { libc::mknodat(dir.as_raw_fd(), name.as_ptr(), mode as libc::mode_t, dev) };
     check(ret as libc::c_long).map(drop)
+}
+
+/// `struct clone_args` of clone3(2), up to `cgroup` (CLONE_ARGS_SIZE_VER2).
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+/// `CLONE_INTO_CGROUP` (Linux 5.7).
+const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
+/// `clone3(2)` without a new stack (fork-like) that creates the child directly inside the
+/// cgroup2 directory `cgroup`, so it never migrates. Returns 0 in the child.
+pub fn clone3_into_cgroup(flags: c_int, cgroup: BorrowedFd<'_>) -> Result<libc::pid_t, Errno> {
+    let args = CloneArgs {
+        flags: flags as u64 | CLONE_INTO_CGROUP,
+        exit_signal: libc::SIGCHLD as u64,
+        cgroup: cgroup.as_raw_fd() as u64,
+        ..CloneArgs::default()
+    };
+    // SAFETY: `args` is a valid clone_args of the stated size; with stack 0 the child
+    // continues on a copy of the caller's stack, as after fork(2).
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &args as *const CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        )
+    };
+    check(ret).map(|p| p as libc::pid_t)
 }
 
 pub mod init;

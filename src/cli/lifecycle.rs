@@ -1,0 +1,372 @@
+//! create, start, state, kill, delete, pause, resume, ps, features.
+
+use std::path::Path;
+
+use nix::sys::signal::Signal;
+
+use super::args::{flag, FlagSpec};
+use super::{parse_or_usage, single_id, Global};
+use crate::container::lifecycle::{self, Container};
+use crate::container::{self, LaunchOptions, Stdio};
+
+const CREATE_FLAGS: &[FlagSpec] = &[
+    flag("bundle", Some('b'), true),
+    flag("pid-file", None, true),
+    flag("console-socket", None, true),
+    flag("no-pivot", None, false),
+    flag("no-new-keyring", None, false),
+    flag("preserve-fds", None, true),
+];
+
+fn report(command: &str, r: Result<(), lifecycle::Error>) -> i32 {
+    match r {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("dory {command}: {e}");
+            1
+        }
+    }
+}
+
+fn load(command: &str, g: &Global, id: &str) -> Result<Container, i32> {
+    Container::load(&g.root, id).map_err(|e| {
+        eprintln!("dory {command}: {e}");
+        1
+    })
+}
+
+/// `create` and `run --detach`: launch up to the exec fifo (create) or all the way.
+pub fn cmd_create(g: &Global, argv: &[String], detach_run: bool) -> i32 {
+    let command = if detach_run { "run" } else { "create" };
+    let p = match parse_or_usage(command, argv, CREATE_FLAGS) {
+        Ok(p) => p,
+        Err(c) => return c,
+    };
+    let id = match single_id(command, &p) {
+        Ok(id) => id,
+        Err(c) => return c,
+    };
+    if p.has("no-pivot") {
+        eprintln!("dory {command}: --no-pivot is not supported: dory always uses pivot_root");
+        return 1;
+    }
+    let preserve_fds = match p.get("preserve-fds").map(str::parse::<u32>) {
+        None => 0,
+        Some(Ok(n)) => n,
+        Some(Err(_)) => {
+            eprintln!("dory {command}: --preserve-fds: not a number");
+            return 1;
+        }
+    };
+    let bundle = Path::new(p.get("bundle").unwrap_or("."));
+    let mut opts = LaunchOptions::new(id, bundle, &g.root, Stdio::Inherit);
+    opts.create = true;
+    opts.preserve_fds = preserve_fds;
+    opts.console_socket = p.get("console-socket").map(Path::new);
+    opts.pid_file = p.get("pid-file").map(Path::new);
+    let started = match container::launch(opts) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("dory {command}: {e}");
+            return e.exit_code();
+        }
+    };
+    if started.terminal && started.pty_master.is_some() {
+        // No console socket: the terminal would have nobody on the other end.
+        eprintln!("dory {command}: process.terminal needs --console-socket when detached");
+        if let Ok(c) = Container::load(&g.root, id) {
+            let _ = lifecycle::delete(&c, true);
+        }
+        return 1;
+    }
+    if !detach_run {
+        return 0;
+    }
+    match Container::load(&g.root, id) {
+        Ok(c) => report(command, lifecycle::start(&c)),
+        Err(e) => {
+            eprintln!("dory {command}: {e}");
+            1
+        }
+    }
+}
+
+pub fn cmd_start(g: &Global, argv: &[String]) -> i32 {
+    with_container("start", g, argv, &[], |c, _| lifecycle::start(c))
+}
+
+pub fn cmd_state(g: &Global, argv: &[String]) -> i32 {
+    let p = match parse_or_usage("state", argv, &[]) {
+        Ok(p) => p,
+        Err(c) => return c,
+    };
+    let id = match single_id("state", &p) {
+        Ok(id) => id,
+        Err(c) => return c,
+    };
+    match load("state", g, id) {
+        Ok(c) => {
+            println!("{}", c.state_json());
+            0
+        }
+        Err(code) => code,
+    }
+}
+
+/// Loads the one container a command names and runs `f` on it.
+fn with_container(
+    command: &str,
+    g: &Global,
+    argv: &[String],
+    flags: &[FlagSpec],
+    f: impl FnOnce(&Container, &super::args::Parsed) -> Result<(), lifecycle::Error>,
+) -> i32 {
+    let p = match parse_or_usage(command, argv, flags) {
+        Ok(p) => p,
+        Err(c) => return c,
+    };
+    let id = match single_id(command, &p) {
+        Ok(id) => id,
+        Err(c) => return c,
+    };
+    match load(command, g, id) {
+        Ok(c) => report(command, f(&c, &p)),
+        Err(code) => code,
+    }
+}
+
+pub fn cmd_kill(g: &Global, argv: &[String]) -> i32 {
+    let p = match parse_or_usage(
+        "kill",
+        argv,
+        &[flag("all", Some('a'), false), flag("pid", Some('p'), true)],
+    ) {
+        Ok(p) => p,
+        Err(c) => return c,
+    };
+    let (id, sig) = match p.positional.as_slice() {
+        [id] => (id.as_str(), Signal::SIGTERM),
+        [id, s] => match lifecycle::parse_signal(s) {
+            Some(sig) => (id.as_str(), sig),
+            None => {
+                eprintln!("dory kill: unknown signal \"{s}\"");
+                return 1;
+            }
+        },
+        _ => {
+            eprintln!("dory kill: usage: dory kill <container-id> [signal]");
+            return 1;
+        }
+    };
+    match load("kill", g, id) {
+        Ok(c) => report("kill", lifecycle::kill_container(&c, sig, p.has("all"))),
+        Err(code) => code,
+    }
+}
+
+pub fn cmd_delete(g: &Global, argv: &[String]) -> i32 {
+    let p = match parse_or_usage("delete", argv, &[flag("force", Some('f'), false)]) {
+        Ok(p) => p,
+        Err(c) => return c,
+    };
+    let id = match single_id("delete", &p) {
+        Ok(id) => id,
+        Err(c) => return c,
+    };
+    match Container::load(&g.root, id) {
+        Ok(c) => report("delete", lifecycle::delete(&c, p.has("force"))),
+        // Like runc: deleting a missing container with --force succeeds.
+        Err(lifecycle::Error::NotFound(_)) if p.has("force") => 0,
+        Err(e) => {
+            eprintln!("dory delete: {e}");
+            1
+        }
+    }
+}
+
+pub fn cmd_pause(g: &Global, argv: &[String], pause: bool) -> i32 {
+    let command = if pause { "pause" } else { "resume" };
+    with_container(command, g, argv, &[], |c, _| {
+        lifecycle::set_paused(c, pause)
+    })
+}
+
+pub fn cmd_ps(g: &Global, argv: &[String]) -> i32 {
+    let p = match parse_or_usage("ps", argv, &[flag("format", Some('f'), true)]) {
+        Ok(p) => p,
+        Err(c) => return c,
+    };
+    let Some(id) = p.positional.first() else {
+        eprintln!("dory ps: requires the container id");
+        return 1;
+    };
+    let c = match load("ps", g, id) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let pids = match lifecycle::pids(&c) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("dory ps: {e}");
+            return 1;
+        }
+    };
+    match p.get("format").unwrap_or("table") {
+        "json" => {
+            let list: Vec<String> = pids.iter().map(i32::to_string).collect();
+            println!("[{}]", list.join(","));
+            0
+        }
+        "table" => {
+            // As runc: `ps` output (extra args are ps options), filtered to the pids.
+            let ps_args: Vec<&str> = match p.positional.get(1..) {
+                Some(rest) if !rest.is_empty() => rest.iter().map(String::as_str).collect(),
+                _ => vec!["-ef"],
+            };
+            let out = match std::process::Command::new("ps").args(&ps_args).output() {
+                Ok(o) => o,
+                Err(e) => {
+                    eprintln!("dory ps: run ps: {e}");
+                    return 1;
+                }
+            };
+            let text = String::from_utf8_lossy(&out.stdout);
+            let mut lines = text.lines();
+            let Some(header) = lines.next() else {
+                return 1;
+            };
+            let Some(col) = header.split_whitespace().position(|h| h == "PID") else {
+                eprintln!("dory ps: no PID column in ps output");
+                return 1;
+            };
+            println!("{header}");
+            for l in lines {
+                if let Some(pid) = l
+                    .split_whitespace()
+                    .nth(col)
+                    .and_then(|s| s.parse::<i32>().ok())
+                {
+                    if pids.contains(&pid) {
+                        println!("{l}");
+                    }
+                }
+            }
+            0
+        }
+        other => {
+            eprintln!("dory ps: invalid format \"{other}\" (table or json)");
+            1
+        }
+    }
+}
+
+/// `features`: what this build implements (runtime-spec features.md).
+pub fn cmd_features() -> i32 {
+    println!("{}", FEATURES_JSON);
+    0
+}
+
+const FEATURES_JSON: &str = r#"{
+  "ociVersionMin": "1.0.0",
+  "ociVersionMax": "1.2.0",
+  "hooks": [],
+  "mountOptions": ["async","atime","bind","defaults","dev","diratime","dirsync","exec","lazytime","loud","mand","noatime","nodev","nodiratime","noexec","nolazytime","nomand","norelatime","nostrictatime","nosuid","private","rbind","relatime","remount","ro","rprivate","rshared","rslave","runbindable","rw","shared","silent","slave","strictatime","suid","sync","unbindable"],
+  "linux": {
+    "namespaces": ["cgroup","ipc","mount","network","pid","time","user","uts"],
+    "capabilities": ["CAP_CHOWN","CAP_DAC_OVERRIDE","CAP_DAC_READ_SEARCH","CAP_FOWNER","CAP_FSETID","CAP_KILL","CAP_SETGID","CAP_SETUID","CAP_SETPCAP","CAP_LINUX_IMMUTABLE","CAP_NET_BIND_SERVICE","CAP_NET_BROADCAST","CAP_NET_ADMIN","CAP_NET_RAW","CAP_IPC_LOCK","CAP_IPC_OWNER","CAP_SYS_MODULE","CAP_SYS_RAWIO","CAP_SYS_CHROOT","CAP_SYS_PTRACE","CAP_SYS_PACCT","CAP_SYS_ADMIN","CAP_SYS_BOOT","CAP_SYS_NICE","CAP_SYS_RESOURCE","CAP_SYS_TIME","CAP_SYS_TTY_CONFIG","CAP_MKNOD","CAP_LEASE","CAP_AUDIT_WRITE","CAP_AUDIT_CONTROL","CAP_SETFCAP","CAP_MAC_OVERRIDE","CAP_MAC_ADMIN","CAP_SYSLOG","CAP_WAKE_ALARM","CAP_BLOCK_SUSPEND","CAP_AUDIT_READ","CAP_PERFMON","CAP_BPF","CAP_CHECKPOINT_RESTORE"],
+    "cgroup": {"v1": true, "v2": true, "systemd": false, "systemdUser": false, "rdma": false},
+    "seccomp": {"enabled": false},
+    "apparmor": {"enabled": false},
+    "selinux": {"enabled": false},
+    "intelRdt": {"enabled": false},
+    "mountExtensions": {"idmap": {"enabled": false}}
+  },
+  "annotations": {"org.opencontainers.runc.checkpoint.enabled": "false", "io.github.dory.version": "0.1.0"}
+}"#;
+
+const EXEC_FLAGS: &[FlagSpec] = &[
+    flag("process", Some('p'), true),
+    flag("tty", Some('t'), false),
+    flag("detach", Some('d'), false),
+    flag("pid-file", None, true),
+    flag("console-socket", None, true),
+    flag("env", Some('e'), true),
+    flag("cwd", None, true),
+    flag("user", Some('u'), true),
+    flag("additional-gids", Some('g'), true),
+    flag("cap", Some('c'), true),
+    flag("no-new-privs", None, false),
+    flag("preserve-fds", None, true),
+    flag("process-label", None, true),
+    flag("apparmor", None, true),
+    flag("ignore-paused", None, false),
+];
+
+fn parse_ids(text: &str) -> Option<(u32, Option<u32>)> {
+    match text.split_once(':') {
+        Some((u, g)) => Some((u.parse().ok()?, Some(g.parse().ok()?))),
+        None => Some((text.parse().ok()?, None)),
+    }
+}
+
+pub fn cmd_exec(g: &Global, argv: &[String]) -> i32 {
+    let p = match super::args::parse(argv, EXEC_FLAGS, Some(1)) {
+        Ok(p) => p,
+        Err(e) => return super::usage_error("exec", &e),
+    };
+    let Some((id, args)) = p.positional.split_first() else {
+        eprintln!("dory exec: requires the container id and a command (or --process FILE)");
+        return 1;
+    };
+    for unsupported in ["process-label", "apparmor"] {
+        if p.get(unsupported).is_some_and(|v| !v.is_empty()) {
+            eprintln!("dory exec: --{unsupported} is not supported (no LSM support in dory)");
+            return 1;
+        }
+    }
+    let user = match p.get("user").map(parse_ids) {
+        None => None,
+        Some(Some(u)) => Some(u),
+        Some(None) => {
+            eprintln!("dory exec: --user: want UID[:GID] (numbers)");
+            return 1;
+        }
+    };
+    let mut gids = Vec::new();
+    for gtext in p.all("additional-gids") {
+        match gtext.parse::<u32>() {
+            Ok(n) => gids.push(n),
+            Err(_) => {
+                eprintln!("dory exec: --additional-gids \"{gtext}\": not a number");
+                return 1;
+            }
+        }
+    }
+    let preserve_fds = match p.get("preserve-fds").map(str::parse::<u32>) {
+        None => 0,
+        Some(Ok(n)) => n,
+        Some(Err(_)) => {
+            eprintln!("dory exec: --preserve-fds: not a number");
+            return 1;
+        }
+    };
+    let req = container::exec::ExecRequest {
+        process_file: p.get("process").map(Path::new),
+        args: args.to_vec(),
+        env: p.all("env").map(str::to_string).collect(),
+        cwd: p.get("cwd").map(str::to_string),
+        user,
+        additional_gids: gids,
+        caps: p.all("cap").map(str::to_string).collect(),
+        no_new_privs: p.has("no-new-privs"),
+        tty: p.has("tty"),
+        detach: p.has("detach"),
+        pid_file: p.get("pid-file").map(Path::new),
+        console_socket: p.get("console-socket").map(Path::new),
+        preserve_fds,
+    };
+    match load("exec", g, id) {
+        Ok(c) => container::exec::exec(&c, &req),
+        Err(code) => code,
+    }
+}

@@ -1,0 +1,327 @@
+//! `dory exec`: a new process inside a running container: its namespaces, its cgroup, a
+//! process from `--process FILE` or from the container's config with the command line's
+//! overrides.
+
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::path::Path;
+
+use nix::errno::Errno;
+use nix::fcntl::{open, OFlag};
+use nix::sched::CloneFlags;
+use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
+use nix::sys::stat::Mode;
+use nix::sys::wait::waitpid;
+use nix::unistd::Pid;
+
+use super::lifecycle::{Container, Status};
+use super::{hand_over_pty, run, write_pid_file};
+use crate::plan::{Arena, ProcessPlan};
+use crate::sandbox::{self, ExecContext, Failure};
+use crate::spec::{self, NamespaceKind};
+use crate::sys;
+
+/// What the command line asks of `exec`.
+#[derive(Default)]
+pub struct ExecRequest<'a> {
+    pub process_file: Option<&'a Path>,
+    pub args: Vec<String>,
+    pub env: Vec<String>,
+    pub cwd: Option<String>,
+    /// `uid[:gid]`.
+    pub user: Option<(u32, Option<u32>)>,
+    pub additional_gids: Vec<u32>,
+    pub caps: Vec<String>,
+    pub no_new_privs: bool,
+    pub tty: bool,
+    pub detach: bool,
+    pub pid_file: Option<&'a Path>,
+    pub console_socket: Option<&'a Path>,
+    pub preserve_fds: u32,
+}
+
+/// Namespace files of /proc/<pid>/ns, in the order they are joined (user first).
+const NS_FILES: &[(&str, NamespaceKind)] = &[
+    ("user", NamespaceKind::User),
+    ("ipc", NamespaceKind::Ipc),
+    ("uts", NamespaceKind::Uts),
+    ("net", NamespaceKind::Network),
+    ("cgroup", NamespaceKind::Cgroup),
+    ("mnt", NamespaceKind::Mount),
+];
+
+fn ns_inode(path: &str) -> Option<u64> {
+    nix::sys::stat::stat(path).ok().map(|s| s.st_ino)
+}
+
+/// Builds the process plan: a `--process` file, or the container's config process with
+/// the command line's overrides.
+fn build_process(
+    c: &Container,
+    req: &ExecRequest<'_>,
+    strings: &mut Arena,
+) -> Result<ProcessPlan, String> {
+    let mut buf = vec![0u8; spec::MAX_CONFIG_BYTES];
+    let mut plan = if let Some(file) = req.process_file {
+        let text = std::fs::read(file).map_err(|e| format!("--process {}: {e}", file.display()))?;
+        let (p, _) = serde_json_core::from_slice::<spec::Process<'_>>(&text)
+            .map_err(|_| format!("--process {}: not a valid process JSON", file.display()))?;
+        if let Some(caps) = &p.capabilities {
+            for set in [
+                &caps.bounding,
+                &caps.effective,
+                &caps.permitted,
+                &caps.inheritable,
+                &caps.ambient,
+            ] {
+                if let Some(bad) = set.iter().find(|n| spec::caps::from_name(n).is_none()) {
+                    return Err(format!("--process: unknown capability \"{bad}\""));
+                }
+            }
+        }
+        ProcessPlan::build(&p, strings).map_err(|e| e.to_string())?
+    } else {
+        let bundle = Path::new(c.state().bundle).to_path_buf();
+        let bytes = spec::read_config(&bundle, &mut buf).map_err(|e| e.to_string())?;
+        let cfg = spec::parse(bytes).map_err(|e| e.to_string())?;
+        let p = cfg
+            .process
+            .as_ref()
+            .ok_or("config.json: process: missing")?;
+        let mut plan = ProcessPlan::build(p, strings).map_err(|e| e.to_string())?;
+        if req.args.is_empty() {
+            return Err("exec needs a command (or --process FILE)".into());
+        }
+        plan.args.clear();
+        for a in &req.args {
+            let id = strings
+                .push(a)
+                .map_err(|_| "arguments too long".to_string())?;
+            plan.args
+                .push(id)
+                .map_err(|_| format!("more than {} arguments", spec::MAX_ARGS))?;
+        }
+        plan.terminal = req.tty;
+        plan
+    };
+    for e in &req.env {
+        if !e.contains('=') {
+            return Err(format!("--env \"{e}\": must be NAME=VALUE"));
+        }
+        let id = strings
+            .push(e)
+            .map_err(|_| "environment too long".to_string())?;
+        plan.push_env(id, strings).map_err(|e| e.to_string())?;
+    }
+    if let Some(cwd) = &req.cwd {
+        if !cwd.starts_with('/') {
+            return Err(format!("--cwd \"{cwd}\": must be an absolute path"));
+        }
+        plan.cwd = strings.push(cwd).map_err(|_| "cwd too long".to_string())?;
+    }
+    if let Some((uid, gid)) = req.user {
+        plan.uid = uid;
+        plan.gid = gid.unwrap_or(0);
+    }
+    for g in &req.additional_gids {
+        plan.additional_gids
+            .push(*g)
+            .map_err(|_| "too many --additional-gids".to_string())?;
+    }
+    if !req.caps.is_empty() {
+        let mut add = 0u64;
+        for name in &req.caps {
+            let cap = spec::caps::from_name(name)
+                .ok_or_else(|| format!("--cap: unknown capability \"{name}\""))?;
+            add |= 1 << cap;
+        }
+        let mut caps = plan.caps.unwrap_or_default();
+        caps.bounding |= add;
+        caps.effective |= add;
+        caps.permitted |= add;
+        plan.caps = Some(caps);
+    }
+    if req.no_new_privs {
+        plan.no_new_privileges = true;
+    }
+    // The container's rlimits and OOM score were set on its init and are inherited.
+    plan.rlimits.clear();
+    plan.oom_score_adj = None;
+    Ok(plan)
+}
+
+/// Runs `dory exec`; returns dory's exit code.
+pub fn exec(c: &Container, req: &ExecRequest<'_>) -> i32 {
+    match exec_inner(c, req) {
+        Ok(code) => code,
+        Err((msg, code)) => {
+            eprintln!("dory exec: {msg}");
+            code
+        }
+    }
+}
+
+fn exec_inner(c: &Container, req: &ExecRequest<'_>) -> Result<i32, (String, i32)> {
+    let fail1 = |m: String| (m, 1);
+    let status = c.status();
+    if status != Status::Running {
+        return Err(fail1(format!(
+            "cannot exec in a container that is {status}"
+        )));
+    }
+    let mut strings = Box::new(Arena::new());
+    let process = build_process(c, req, &mut strings).map_err(fail1)?;
+    if process.terminal && req.detach && req.console_socket.is_none() {
+        return Err(fail1("--tty with --detach needs --console-socket".into()));
+    }
+    let init = c.state().pid;
+
+    // The init's namespaces that differ from ours, opened before clone.
+    let mut ns_fds: Vec<(NamespaceKind, OwnedFd)> = Vec::new();
+    for (file, kind) in NS_FILES {
+        let theirs = format!("/proc/{init}/ns/{file}");
+        if ns_inode(&theirs) == ns_inode(&format!("/proc/self/ns/{file}")) {
+            continue;
+        }
+        let fd = open(
+            theirs.as_str(),
+            OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| fail1(format!("open {theirs}: {}", e.desc())))?;
+        ns_fds.push((*kind, fd));
+    }
+    let raw_ns: Vec<(NamespaceKind, RawFd)> =
+        ns_fds.iter().map(|(k, f)| (*k, f.as_raw_fd())).collect();
+    let pid_ns = format!("/proc/{init}/ns/pid");
+    let enter_pid_ns = ns_inode(&pid_ns) != ns_inode("/proc/self/ns/pid");
+
+    // The cgroup: v1 tasks files (the child moves itself), or the v2 directory.
+    let cg = c.cgroup().map_err(|e| fail1(e.to_string()))?;
+    let mut task_fds: Vec<OwnedFd> = Vec::new();
+    for f in cg.self_join_files() {
+        task_fds.push(
+            open(&f, OFlag::O_WRONLY | OFlag::O_CLOEXEC, Mode::empty())
+                .map_err(|e| fail1(format!("open {}: {}", f.display(), e.desc())))?,
+        );
+    }
+    let v2_fd = match cg.v2_dir() {
+        Some(d) => Some(
+            open(
+                d,
+                OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+                Mode::empty(),
+            )
+            .map_err(|e| fail1(format!("open {}: {}", d.display(), e.desc())))?,
+        ),
+        None => None,
+    };
+    let task_raw: Vec<RawFd> = task_fds.iter().map(|f| f.as_raw_fd()).collect();
+
+    let sfd = if req.detach {
+        None
+    } else {
+        Some(run::block_signals().map_err(fail1)?)
+    };
+    let (parent_sock, child_sock) = socketpair(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
+    .map_err(|e| fail1(format!("socketpair: {}", e.desc())))?;
+    let ctx = ExecContext {
+        strings: &strings,
+        process: &process,
+        sync: child_sock.as_fd(),
+        ns_fds: &raw_ns,
+        cgroup_tasks: &task_raw,
+        stdio: None,
+        preserve_fds: req.preserve_fds,
+    };
+
+    // A pid namespace applies to children: enter it around the clone.
+    let own_pid_ns = if enter_pid_ns {
+        let own = open(
+            "/proc/self/ns/pid",
+            OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| fail1(format!("open /proc/self/ns/pid: {}", e.desc())))?;
+        let theirs = open(
+            pid_ns.as_str(),
+            OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| fail1(format!("open {pid_ns}: {}", e.desc())))?;
+        nix::sched::setns(theirs.as_fd(), CloneFlags::CLONE_NEWPID)
+            .map_err(|e| fail1(format!("setns pid: {}", e.desc())))?;
+        Some(own)
+    } else {
+        None
+    };
+    let cloned = match v2_fd
+        .as_ref()
+        .map(|fd| sys::clone3_into_cgroup(0, fd.as_fd()))
+    {
+        Some(Ok(pid)) => Ok(pid),
+        Some(Err(_)) | None => sys::clone_fork(0),
+    };
+    if let Some(own) = own_pid_ns {
+        let _ = nix::sched::setns(own.as_fd(), CloneFlags::CLONE_NEWPID);
+    }
+    let pid = match cloned {
+        Ok(0) => sandbox::run_exec_child(&ctx),
+        Ok(pid) => pid,
+        Err(e) => return Err(fail1(format!("clone: {}", e.desc()))),
+    };
+    drop(child_sock);
+    drop(ns_fds);
+    drop(task_fds);
+
+    // Wait for exec (EOF), a pty master, or a failure record.
+    let mut master: Option<OwnedFd> = None;
+    loop {
+        let mut msg = [0u8; 16];
+        match sys::recv_fd(parent_sock.as_fd(), &mut msg) {
+            Ok(None) => break,
+            Ok(Some((n, fd))) => {
+                if msg.first() == Some(&sandbox::MSG_PTY) {
+                    master = fd;
+                } else if let Some(f) = msg.get(..n).and_then(Failure::decode) {
+                    let _ = waitpid(Pid::from_raw(pid), None);
+                    return Err(describe(&strings, &process, &f));
+                }
+            }
+            Err(Errno::EINTR) => {}
+            Err(e) => return Err(fail1(format!("sync: {}", e.desc()))),
+        }
+    }
+    let master = hand_over_pty(master, req.console_socket).map_err(|e| fail1(e.to_string()))?;
+    if let Some(p) = req.pid_file {
+        write_pid_file(p, pid).map_err(|e| fail1(format!("--pid-file {}: {e}", p.display())))?;
+    }
+    match sfd {
+        None => Ok(0),
+        Some(sfd) => Ok(run::attach(pid, &sfd, master.as_ref().map(|m| m.as_fd()))),
+    }
+}
+
+fn describe(strings: &Arena, process: &ProcessPlan, f: &Failure) -> (String, i32) {
+    let prog = process.args.first().map(|a| strings.text(*a)).unwrap_or("");
+    match f.step {
+        sandbox::Step::Exec => match f.errno {
+            Errno::ENOENT if !prog.contains('/') => (
+                format!("exec \"{prog}\": executable file not found in $PATH"),
+                127,
+            ),
+            Errno::ENOENT | Errno::ENOTDIR => {
+                (format!("exec \"{prog}\": no such file or directory"), 127)
+            }
+            e => (format!("exec \"{prog}\": {}", e.desc()), 126),
+        },
+        step => (
+            format!("exec setup failed at {step:?}: {}", f.errno.desc()),
+            1,
+        ),
+    }
+}

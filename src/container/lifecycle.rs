@@ -1,0 +1,332 @@
+//! The lifecycle verbs on an existing container: start, state, kill, delete, pause,
+//! resume, ps. Each loads the state entry, derives the live status and acts.
+
+use std::fmt;
+use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+use super::state::{self, Loaded};
+use super::EXEC_FIFO;
+use crate::cgroup::{Cgroup, Layout};
+
+/// How long `start` waits for the container's init to take the exec fifo.
+const START_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long `delete --force` and `kill` wait for processes to be gone.
+const KILL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The live status of a container (runtime-spec `status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Created,
+    Running,
+    Paused,
+    Stopped,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Created => "created",
+            Status::Running => "running",
+            Status::Paused => "paused",
+            Status::Stopped => "stopped",
+        }
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Lifecycle errors; messages follow runc's where it has one.
+#[derive(Debug)]
+pub enum Error {
+    NotFound(String),
+    Io(String, std::io::Error),
+    Cgroup(crate::cgroup::Error),
+    /// The operation does not fit the container's status.
+    WrongStatus(String),
+    Signal(Errno),
+    Timeout(String),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::NotFound(id) => write!(f, "container \"{id}\" does not exist"),
+            Error::Io(what, e) => write!(f, "{what}: {e}"),
+            Error::Cgroup(e) => write!(f, "cgroup: {e}"),
+            Error::WrongStatus(m) => f.write_str(m),
+            Error::Signal(e) => write!(f, "kill: {}", e.desc()),
+            Error::Timeout(m) => f.write_str(m),
+        }
+    }
+}
+
+/// One container's state entry, loaded.
+pub struct Container {
+    pub id: String,
+    pub dir: PathBuf,
+    loaded: Loaded,
+}
+
+impl Container {
+    pub fn load(root: &Path, id: &str) -> Result<Container, Error> {
+        state::validate_id(id).map_err(|_| Error::NotFound(id.to_string()))?;
+        let dir = state::dir(root, id);
+        let loaded = Loaded::read(&dir).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => Error::NotFound(id.to_string()),
+            _ => Error::Io(format!("read state of \"{id}\""), e),
+        })?;
+        loaded
+            .state()
+            .map_err(|e| Error::Io(format!("read state of \"{id}\""), e))?;
+        Ok(Container {
+            id: id.to_string(),
+            dir,
+            loaded,
+        })
+    }
+
+    pub fn state(&self) -> state::State<'_> {
+        // Checked in `load`.
+        match self.loaded.state() {
+            Ok(s) => s,
+            Err(_) => state::State {
+                id: &self.id,
+                pid: 0,
+                status: "stopped",
+                bundle: "",
+                rootfs: "",
+                created: "",
+                owner: "",
+                start_time: 0,
+                cgroup: "",
+            },
+        }
+    }
+
+    pub fn cgroup(&self) -> Result<Cgroup, Error> {
+        let layout = Layout::detect().map_err(Error::Cgroup)?;
+        Cgroup::open(&layout, self.state().cgroup).map_err(Error::Cgroup)
+    }
+
+    /// The live status: the init's liveness, the exec fifo and the freezer.
+    pub fn status(&self) -> Status {
+        let s = self.state();
+        if !state::is_running(&s) {
+            return Status::Stopped;
+        }
+        if self.dir.join(EXEC_FIFO).exists() {
+            return Status::Created;
+        }
+        if self
+            .cgroup()
+            .and_then(|c| c.is_frozen().map_err(Error::Cgroup))
+            .unwrap_or(false)
+        {
+            return Status::Paused;
+        }
+        Status::Running
+    }
+
+    /// The OCI state JSON with the live status (what `dory state` prints).
+    pub fn state_json(&self) -> String {
+        let mut s = self.state();
+        let status = self.status();
+        s.status = status.as_str();
+        if status == Status::Stopped {
+            s.pid = 0;
+        }
+        s.to_json(false)
+    }
+
+    fn pid(&self) -> Pid {
+        Pid::from_raw(self.state().pid)
+    }
+}
+
+/// `start`: lets a created container exec its process.
+pub fn start(c: &Container) -> Result<(), Error> {
+    let status = c.status();
+    if status != Status::Created {
+        return Err(Error::WrongStatus(format!(
+            "cannot start a container that is {status}"
+        )));
+    }
+    let fifo_path = c.dir.join(EXEC_FIFO);
+    // Non-blocking open: if the init died we must not hang.
+    let fifo = nix::fcntl::open(
+        &fifo_path,
+        nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_NONBLOCK | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(|e| Error::Io("open exec.fifo".into(), std::io::Error::from(e)))?;
+    let deadline = Instant::now() + START_TIMEOUT;
+    loop {
+        let mut fds = [PollFd::new(fifo.as_fd(), PollFlags::POLLIN)];
+        let _ = poll(&mut fds, PollTimeout::from(100u16));
+        let mut b = [0u8; 1];
+        match nix::unistd::read(&fifo, &mut b) {
+            Ok(1) => break,
+            Ok(_) | Err(Errno::EAGAIN) | Err(Errno::EINTR) => {}
+            Err(e) => return Err(Error::Io("read exec.fifo".into(), std::io::Error::from(e))),
+        }
+        if !state::is_running(&c.state()) {
+            let _ = std::fs::remove_file(&fifo_path);
+            return Err(Error::WrongStatus(
+                "container's init exited before start".into(),
+            ));
+        }
+        if Instant::now() > deadline {
+            return Err(Error::Timeout(
+                "start: the container did not take the exec fifo".into(),
+            ));
+        }
+    }
+    let _ = std::fs::remove_file(&fifo_path);
+    rewrite_status(c, "running")
+}
+
+fn rewrite_status(c: &Container, status: &str) -> Result<(), Error> {
+    let mut s = c.state();
+    s.status = status;
+    state::write(&c.dir, &s).map_err(|e| Error::Io("write state".into(), e))
+}
+
+/// Parses a signal as runc does: `KILL`, `SIGKILL`, `9`.
+pub fn parse_signal(text: &str) -> Option<Signal> {
+    if let Ok(n) = text.parse::<i32>() {
+        return Signal::try_from(n).ok();
+    }
+    let upper = text.to_ascii_uppercase();
+    let name = if upper.starts_with("SIG") {
+        upper
+    } else {
+        format!("SIG{upper}")
+    };
+    name.parse::<Signal>().ok()
+}
+
+/// `kill`: signals the init, or with `all` every process of the cgroup.
+pub fn kill_container(c: &Container, sig: Signal, all: bool) -> Result<(), Error> {
+    let status = c.status();
+    if status == Status::Stopped {
+        return Err(Error::WrongStatus("container not running".into()));
+    }
+    if all {
+        let cg = c.cgroup()?;
+        for pid in cg.pids().map_err(Error::Cgroup)? {
+            let _ = kill(Pid::from_raw(pid), sig);
+        }
+        if status == Status::Paused && sig == Signal::SIGKILL {
+            let _ = cg.freeze(false);
+        }
+        return Ok(());
+    }
+    kill(c.pid(), sig).map_err(Error::Signal)?;
+    if status == Status::Paused && sig == Signal::SIGKILL {
+        // A frozen process dies only once thawed.
+        let _ = c.cgroup().map(|cg| cg.freeze(false));
+    }
+    Ok(())
+}
+
+/// `delete`: removes a stopped (or created) container; `force` kills a running one.
+pub fn delete(c: &Container, force: bool) -> Result<(), Error> {
+    let status = c.status();
+    match status {
+        Status::Stopped => {}
+        Status::Created => kill_and_wait(c)?,
+        Status::Running | Status::Paused if force => kill_and_wait(c)?,
+        Status::Running | Status::Paused => {
+            return Err(Error::WrongStatus(format!(
+                "cannot delete container {} that is not stopped: {status}",
+                c.id
+            )))
+        }
+    }
+    if let Ok(cg) = c.cgroup() {
+        // Stray processes (no pid namespace) go with the container.
+        if let Ok(pids) = cg.pids() {
+            for pid in pids {
+                let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+            }
+        }
+        cg.remove().map_err(Error::Cgroup)?;
+    }
+    std::fs::remove_dir_all(&c.dir).map_err(|e| Error::Io(format!("remove {}", c.dir.display()), e))
+}
+
+fn kill_and_wait(c: &Container) -> Result<(), Error> {
+    let cg = c.cgroup().ok();
+    let _ = kill(c.pid(), Signal::SIGKILL);
+    if let Some(cg) = &cg {
+        if let Ok(pids) = cg.pids() {
+            for pid in pids {
+                let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+            }
+        }
+        let _ = cg.freeze(false);
+    }
+    let deadline = Instant::now() + KILL_TIMEOUT;
+    while state::is_running(&c.state()) {
+        if Instant::now() > deadline {
+            return Err(Error::Timeout(format!(
+                "container {} did not exit after SIGKILL",
+                c.id
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    Ok(())
+}
+
+/// `pause`/`resume`: freezes or thaws the cgroup.
+pub fn set_paused(c: &Container, pause: bool) -> Result<(), Error> {
+    let status = c.status();
+    match (pause, status) {
+        (true, Status::Running) | (false, Status::Paused) => {}
+        (true, _) => {
+            return Err(Error::WrongStatus(format!(
+                "container not running: {status}"
+            )))
+        }
+        (false, _) => {
+            return Err(Error::WrongStatus(format!(
+                "container not paused: {status}"
+            )))
+        }
+    }
+    c.cgroup()?.freeze(pause).map_err(Error::Cgroup)?;
+    rewrite_status(c, if pause { "paused" } else { "running" })
+}
+
+/// `ps`: the pids in the container's cgroup.
+pub fn pids(c: &Container) -> Result<Vec<i32>, Error> {
+    c.cgroup()?.pids().map_err(Error::Cgroup)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signal_names_and_numbers() {
+        assert_eq!(parse_signal("KILL"), Some(Signal::SIGKILL));
+        assert_eq!(parse_signal("SIGTERM"), Some(Signal::SIGTERM));
+        assert_eq!(parse_signal("term"), Some(Signal::SIGTERM));
+        assert_eq!(parse_signal("9"), Some(Signal::SIGKILL));
+        assert_eq!(parse_signal("USR1"), Some(Signal::SIGUSR1));
+        assert_eq!(parse_signal("NOPE"), None);
+        assert_eq!(parse_signal("999"), None);
+    }
+}

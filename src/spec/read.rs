@@ -1,0 +1,68 @@
+//! Reading config.json into a caller's fixed buffer, and the parse entry points.
+
+use std::io::Read;
+use std::path::Path;
+
+use crate::spec::error::{ErrorKind, SpecError, Text};
+use crate::spec::model::{Spec, MAX_CONFIG_BYTES};
+use crate::spec::scan::scan;
+use crate::spec::validate::validate;
+
+/// Reads `bundle/config.json` into `buf` and returns the bytes read. The file may hold at
+/// most `min(buf.len(), MAX_CONFIG_BYTES)` bytes; pass a buffer of `MAX_CONFIG_BYTES`.
+pub fn read_config<'b>(bundle: &Path, buf: &'b mut [u8]) -> Result<&'b [u8], SpecError> {
+    let path = bundle.join("config.json");
+    let fail = |err: std::io::Error| {
+        SpecError::file(ErrorKind::Read {
+            path: Text::from_fmt(format_args!("{}", path.display())),
+            err,
+        })
+    };
+    let mut file = std::fs::File::open(&path).map_err(fail)?;
+    let limit = buf.len().min(MAX_CONFIG_BYTES);
+    let buf = buf.get_mut(..limit).unwrap_or_default();
+    let mut n = 0;
+    while let Some(rest) = buf.get_mut(n..) {
+        if rest.is_empty() {
+            // Full: the file is too large unless it ends exactly here.
+            let mut probe = [0u8; 1];
+            match file.read(&mut probe) {
+                Ok(0) => break,
+                Ok(_) => return Err(SpecError::file(ErrorKind::TooLarge { limit })),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(fail(e)),
+            }
+        }
+        match file.read(rest) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(fail(e)),
+        }
+    }
+    Ok(buf.get(..n).unwrap_or_default())
+}
+
+/// Parses and validates config.json bytes: the structural scan (syntax, nesting,
+/// escapes, types, capacities, with positions and field paths), serde-json-core, then
+/// [`validate`].
+pub fn parse(bytes: &[u8]) -> Result<Spec<'_>, SpecError> {
+    let spec = parse_unvalidated(bytes)?;
+    validate(&spec)?;
+    Ok(spec)
+}
+
+/// [`parse`] without the validation pass: the document has the model's shape, but
+/// names, paths and combinations are unchecked.
+pub fn parse_unvalidated(bytes: &[u8]) -> Result<Spec<'_>, SpecError> {
+    if bytes.len() > MAX_CONFIG_BYTES {
+        return Err(SpecError::file(ErrorKind::TooLarge {
+            limit: MAX_CONFIG_BYTES,
+        }));
+    }
+    scan(bytes)?;
+    match serde_json_core::from_slice::<Spec<'_>>(bytes) {
+        Ok((spec, _)) => Ok(spec),
+        Err(e) => Err(SpecError::file(ErrorKind::Parser(e))),
+    }
+}

@@ -1,0 +1,1105 @@
+//! Parsing real configs end to end, and every error the scanner and validation give.
+
+use std::path::PathBuf;
+
+use super::*;
+
+const SEED: &str = DEFAULT_CONFIG;
+const RUNC: &str = include_str!("../../tests/fixtures/runc-1.1.5-spec.json");
+const PODMAN: &str = include_str!("../../tests/fixtures/podman-4.3-config.json");
+
+fn err(text: &str) -> String {
+    match parse(text.as_bytes()) {
+        Ok(_) => panic!("parsed, but expected an error"),
+        Err(e) => e.to_string(),
+    }
+}
+
+/// The seed with `from` replaced (exactly once) by `to`.
+fn seed_with(from: &str, to: &str) -> String {
+    assert_eq!(
+        SEED.matches(from).count(),
+        1,
+        "{from:?} must occur once in the seed"
+    );
+    SEED.replacen(from, to, 1)
+}
+
+/// The seed with `member` inserted as the first member of the object that starts with
+/// `anchor` (e.g. `"linux": {`; `"{"` is the top-level object).
+fn seed_plus(anchor: &str, member: &str) -> String {
+    if anchor == "{" {
+        return SEED.replacen('{', &format!("{{{member},"), 1);
+    }
+    seed_with(anchor, &format!("{anchor}{member},"))
+}
+
+fn unescaped(raw: &str) -> String {
+    let mut buf = [0u8; 1024];
+    let n = unescape_into(raw, &mut buf).unwrap();
+    String::from_utf8(buf[..n].to_vec()).unwrap()
+}
+
+/// `text` without the member `"name": {...}` (and its trailing comma).
+fn without_object_member(text: &str, name: &str) -> String {
+    let start = text.find(&format!("\"{name}\":")).unwrap();
+    let open = start + text[start..].find('{').unwrap();
+    let mut depth = 0;
+    let mut end = open;
+    for (i, c) in text[open..].char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' => {
+                depth -= 1;
+                if depth == 0 {
+                    end = open + i + 1;
+                    break;
+                }
+            }
+            _ => {}
+        }
+    }
+    let rest = text[end..].trim_start();
+    let rest = rest.strip_prefix(',').unwrap_or(rest);
+    format!("{}{}", &text[..start], rest)
+}
+
+#[test]
+fn spec_fits_on_the_stack() {
+    let size = core::mem::size_of::<Spec<'_>>();
+    eprintln!("size_of::<Spec>() = {size} bytes");
+    assert!(size < 64 * 1024, "Spec is {size} bytes");
+}
+
+#[test]
+fn default_config_is_the_seed() {
+    let seed = std::fs::read_to_string("/work/shared/seed/config.json");
+    if let Ok(seed) = seed {
+        assert_eq!(DEFAULT_CONFIG, seed);
+    }
+    assert!(DEFAULT_CONFIG.starts_with("{\n  \"ociVersion\": \"1.0.2-dev\","));
+}
+
+#[test]
+fn seed_every_field() {
+    let s = parse(SEED.as_bytes()).unwrap();
+    assert_eq!(s.oci_version, "1.0.2-dev");
+    let p = s.process.as_ref().unwrap();
+    assert!(p.terminal);
+    assert!(p.console_size.is_none());
+    assert_eq!((p.user.uid, p.user.gid), (0, 0));
+    assert_eq!(p.user.umask, None);
+    assert!(p.user.additional_gids.is_empty());
+    assert_eq!(p.args.as_slice(), ["sh"]);
+    assert_eq!(
+        p.env.as_slice(),
+        [
+            "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            "TERM=xterm"
+        ]
+    );
+    assert_eq!(p.cwd, "/");
+    let c = p.capabilities.as_ref().unwrap();
+    let three = (1u64 << 29) | (1 << 5) | (1 << 10);
+    assert_eq!(caps::mask(&c.bounding), three);
+    assert_eq!(caps::mask(&c.effective), three);
+    assert_eq!(caps::mask(&c.permitted), three);
+    assert_eq!(caps::mask(&c.ambient), three);
+    assert!(c.inheritable.is_empty());
+    assert_eq!(p.rlimits.len(), 1);
+    let r = &p.rlimits[0];
+    assert_eq!((r.kind, r.hard, r.soft), ("RLIMIT_NOFILE", 1024, 1024));
+    assert_eq!(
+        rlimit_resource(r.kind),
+        Some(libc::RLIMIT_NOFILE as libc::c_int)
+    );
+    assert!(p.no_new_privileges);
+    assert_eq!(
+        (p.apparmor_profile, p.selinux_label, p.oom_score_adj),
+        (None, None, None)
+    );
+    let root = s.root.as_ref().unwrap();
+    assert_eq!((root.path, root.readonly), ("rootfs", true));
+    assert_eq!(s.hostname, Some("runc"));
+    assert_eq!(s.domainname, None);
+    assert!(s.hooks.is_none());
+    assert!(s.annotations.is_empty());
+    type MountRow<'a> = (&'a str, Option<&'a str>, Option<&'a str>, Vec<&'a str>);
+    let mounts: Vec<MountRow<'_>> = s
+        .mounts
+        .iter()
+        .map(|m| (m.destination, m.kind, m.source, m.options.to_vec()))
+        .collect();
+    assert_eq!(
+        mounts,
+        [
+            ("/proc", Some("proc"), Some("proc"), vec![]),
+            (
+                "/dev",
+                Some("tmpfs"),
+                Some("tmpfs"),
+                vec!["nosuid", "strictatime", "mode=755", "size=65536k"]
+            ),
+            (
+                "/dev/pts",
+                Some("devpts"),
+                Some("devpts"),
+                vec![
+                    "nosuid",
+                    "noexec",
+                    "newinstance",
+                    "ptmxmode=0666",
+                    "mode=0620",
+                    "gid=5"
+                ]
+            ),
+            (
+                "/dev/shm",
+                Some("tmpfs"),
+                Some("shm"),
+                vec!["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]
+            ),
+            (
+                "/dev/mqueue",
+                Some("mqueue"),
+                Some("mqueue"),
+                vec!["nosuid", "noexec", "nodev"]
+            ),
+            (
+                "/sys",
+                Some("sysfs"),
+                Some("sysfs"),
+                vec!["nosuid", "noexec", "nodev", "ro"]
+            ),
+            (
+                "/sys/fs/cgroup",
+                Some("cgroup"),
+                Some("cgroup"),
+                vec!["nosuid", "noexec", "nodev", "relatime", "ro"]
+            ),
+        ]
+    );
+    let l = s.linux.as_ref().unwrap();
+    let res = l.resources.as_ref().unwrap();
+    assert_eq!(res.devices.len(), 1);
+    let d = &res.devices[0];
+    assert_eq!(
+        (d.allow, d.kind, d.major, d.minor, d.access),
+        (false, None, None, None, Some("rwm"))
+    );
+    assert!(res.memory.is_none() && res.cpu.is_none() && res.pids.is_none());
+    let ns: Vec<NamespaceKind> = l
+        .namespaces
+        .iter()
+        .map(|n| {
+            assert!(n.path.is_none());
+            NamespaceKind::from_name(n.kind).unwrap()
+        })
+        .collect();
+    use NamespaceKind::*;
+    assert_eq!(ns, [Pid, Network, Ipc, Uts, Mount, Cgroup]);
+    let flags = ns.iter().fold(0, |f, k| f | k.clone_flag());
+    assert_eq!(
+        flags,
+        libc::CLONE_NEWPID
+            | libc::CLONE_NEWNET
+            | libc::CLONE_NEWIPC
+            | libc::CLONE_NEWUTS
+            | libc::CLONE_NEWNS
+            | libc::CLONE_NEWCGROUP
+    );
+    assert_eq!(
+        l.masked_paths.as_slice(),
+        [
+            "/proc/acpi",
+            "/proc/asound",
+            "/proc/kcore",
+            "/proc/keys",
+            "/proc/latency_stats",
+            "/proc/timer_list",
+            "/proc/timer_stats",
+            "/proc/sched_debug",
+            "/sys/firmware",
+            "/proc/scsi"
+        ]
+    );
+    assert_eq!(
+        l.readonly_paths.as_slice(),
+        [
+            "/proc/bus",
+            "/proc/fs",
+            "/proc/irq",
+            "/proc/sys",
+            "/proc/sysrq-trigger"
+        ]
+    );
+    assert!(l.uid_mappings.is_empty() && l.gid_mappings.is_empty() && l.devices.is_empty());
+    assert!(l.seccomp.is_none() && l.sysctl.is_empty() && l.time_offsets.is_empty());
+    assert_eq!(
+        (l.cgroups_path, l.rootfs_propagation, l.mount_label),
+        (None, None, None)
+    );
+}
+
+#[test]
+fn runc_spec_output_parses() {
+    // `runc spec` of runc 1.1.5 (tabs, no trailing newline, no cgroup namespace).
+    let s = parse(RUNC.as_bytes()).unwrap();
+    let seed = parse(SEED.as_bytes()).unwrap();
+    let l = s.linux.as_ref().unwrap();
+    let kinds: Vec<&str> = l.namespaces.iter().map(|n| n.kind).collect();
+    assert_eq!(kinds, ["pid", "network", "ipc", "uts", "mount"]);
+    assert_eq!(s.mounts.len(), seed.mounts.len());
+    for (a, b) in s.mounts.iter().zip(seed.mounts.iter()) {
+        assert_eq!(
+            (a.destination, a.kind, a.source),
+            (b.destination, b.kind, b.source)
+        );
+        assert_eq!(a.options, b.options);
+    }
+    let p = s.process.as_ref().unwrap();
+    assert_eq!(p.args.as_slice(), ["sh"]);
+    assert_eq!(
+        caps::mask(&p.capabilities.as_ref().unwrap().bounding),
+        (1 << 29) | (1 << 5) | (1 << 10)
+    );
+    assert_eq!(l.masked_paths, seed.linux.as_ref().unwrap().masked_paths);
+}
+
+#[test]
+fn podman_config_parses_but_seccomp_is_refused() {
+    let s = parse_unvalidated(PODMAN.as_bytes()).unwrap();
+    assert_eq!(s.oci_version, "1.0.2-dev");
+    let p = s.process.as_ref().unwrap();
+    assert_eq!(p.user.umask, Some(18));
+    assert_eq!(p.user.additional_gids.as_slice(), [0, 2, 10]);
+    assert_eq!(p.args.as_slice(), ["sh", "-c", "echo hi"]);
+    assert_eq!(p.env.len(), 6);
+    assert_eq!(
+        p.env[0],
+        r#"GREETING=say \"hi\" \u003cthere\u003e \u0026 more"#
+    );
+    assert_eq!(unescaped(p.env[0]), r#"GREETING=say "hi" <there> & more"#);
+    let c = p.capabilities.as_ref().unwrap();
+    assert_eq!(c.bounding.len(), 14);
+    assert_eq!(caps::mask(&c.bounding), caps::mask(&c.effective));
+    assert!(c.ambient.is_empty());
+    assert_eq!(p.rlimits.len(), 2);
+    assert_eq!(
+        (p.rlimits[1].kind, p.rlimits[1].soft),
+        ("RLIMIT_NPROC", 32768)
+    );
+    assert!(s
+        .root
+        .as_ref()
+        .unwrap()
+        .path
+        .starts_with("/var/lib/containers/storage/overlay/"));
+    assert_eq!(s.mounts.len(), 12);
+    assert_eq!(s.mounts[0].destination, "/hosttmp");
+    assert_eq!(s.mounts[0].options.as_slice(), ["ro", "rprivate", "rbind"]);
+    assert_eq!(s.annotations.len(), 8);
+    assert_eq!(s.annotations.get("io.container.manager"), Some(&"libpod"));
+    let l = s.linux.as_ref().unwrap();
+    let res = l.resources.as_ref().unwrap();
+    let mem = res.memory.unwrap();
+    assert_eq!((mem.limit, mem.swap), (Some(67_108_864), Some(134_217_728)));
+    assert_eq!(res.pids.unwrap().limit, 50);
+    assert_eq!(l.namespaces.len(), 5);
+    assert_eq!(l.namespaces[1].kind, "network");
+    assert_eq!(
+        l.namespaces[1].path,
+        Some("/run/netns/netns-615f1dfb-d7f5-930b-329a-d6e9ee5f4860")
+    );
+    assert!(l
+        .cgroups_path
+        .unwrap()
+        .starts_with("/libpod_parent/libpod-"));
+    assert!(l.seccomp.is_some());
+    assert_eq!(l.masked_paths.len(), 11);
+    assert_eq!(l.readonly_paths.len(), 6);
+
+    let msg = "config.json: linux.seccomp: seccomp filters are not supported yet";
+    assert_eq!(validate(&s).unwrap_err().to_string(), msg);
+    assert_eq!(err(PODMAN), msg);
+
+    let no_seccomp = without_object_member(PODMAN, "seccomp");
+    assert!(!no_seccomp.contains("seccomp") && no_seccomp.len() < PODMAN.len() / 2);
+    let s = parse(no_seccomp.as_bytes()).unwrap();
+    assert!(s.linux.as_ref().unwrap().seccomp.is_none());
+    assert_eq!(s.mounts.len(), 12);
+    // Every string the child will use unescapes.
+    for e in s.process.as_ref().unwrap().env.iter() {
+        assert!(!unescaped(e).contains('\\'));
+    }
+}
+
+// ---- validation errors: each names its field ----
+
+#[test]
+fn oci_version_must_be_1x() {
+    assert_eq!(
+        err(&seed_with("\"1.0.2-dev\"", "\"0.9.0\"")),
+        "config.json: ociVersion: unsupported version \"0.9.0\" (dory reads 1.x)"
+    );
+}
+
+#[test]
+fn process_is_required() {
+    let text = without_object_member(SEED, "process");
+    assert_eq!(
+        err(&text),
+        "config.json: process: missing (required to run a container)"
+    );
+}
+
+#[test]
+fn args_must_not_be_empty() {
+    let text = seed_with("\"args\": [\n      \"sh\"\n    ]", "\"args\": []");
+    assert_eq!(err(&text), "config.json: process.args: must not be empty");
+    let text = seed_with("\"args\": [\n      \"sh\"\n    ],", "");
+    assert_eq!(err(&text), "config.json: process.args: must not be empty");
+}
+
+#[test]
+fn cwd_must_be_absolute() {
+    assert_eq!(
+        err(&seed_with("\"cwd\": \"/\"", "\"cwd\": \"tmp\"")),
+        "config.json: process.cwd: must be an absolute path, not \"tmp\""
+    );
+}
+
+#[test]
+fn env_must_be_name_value() {
+    assert_eq!(
+        err(&seed_with("\"TERM=xterm\"", "\"TERM\"")),
+        "config.json: process.env[1]: must be NAME=VALUE with a non-empty NAME"
+    );
+}
+
+#[test]
+fn unknown_capability_names_set_and_index() {
+    let text = seed_with(
+        "\"bounding\": [\n        \"CAP_AUDIT_WRITE\",\n        \"CAP_KILL\",\n        \"CAP_NET_BIND_SERVICE\"",
+        "\"bounding\": [\n        \"CAP_AUDIT_WRITE\",\n        \"CAP_KILL\",\n        \"CAP_FOO\"",
+    );
+    assert_eq!(
+        err(&text),
+        "config.json: process.capabilities.bounding[2]: unknown capability \"CAP_FOO\""
+    );
+    let text = seed_with(
+        "\"ambient\": [\n        \"CAP_AUDIT_WRITE\"",
+        "\"ambient\": [\n        \"CAP_AUDIT_WRIT\"",
+    );
+    assert_eq!(
+        err(&text),
+        "config.json: process.capabilities.ambient[0]: unknown capability \"CAP_AUDIT_WRIT\""
+    );
+    let text = seed_plus(
+        "\"capabilities\": {",
+        "\"inheritable\": [\"CAP_\\u004bILL\"]",
+    );
+    assert_eq!(
+        err(&text),
+        "config.json: process.capabilities.inheritable[0]: unknown capability \"CAP_\\u004bILL\""
+    );
+}
+
+#[test]
+fn rlimit_checks() {
+    assert_eq!(
+        err(&seed_with("\"RLIMIT_NOFILE\"", "\"RLIMIT_FILES\"")),
+        "config.json: process.rlimits[0].type: unknown rlimit \"RLIMIT_FILES\""
+    );
+    assert_eq!(
+        err(&seed_with("\"soft\": 1024", "\"soft\": 1025")),
+        "config.json: process.rlimits[0]: soft limit 1025 is above hard limit 1024"
+    );
+    let text = seed_with(
+        "\"rlimits\": [",
+        "\"rlimits\": [{\"type\": \"RLIMIT_CORE\", \"hard\": 0, \"soft\": 0}, {\"type\": \"RLIMIT_NOFILE\", \"hard\": 1, \"soft\": 1},",
+    );
+    assert_eq!(
+        err(&text),
+        "config.json: process.rlimits[2].type: duplicate rlimit \"RLIMIT_NOFILE\""
+    );
+}
+
+#[test]
+fn namespace_checks() {
+    assert_eq!(
+        err(&seed_with("\"type\": \"network\"", "\"type\": \"foo\"")),
+        "config.json: linux.namespaces[1].type: unknown namespace type \"foo\""
+    );
+    assert_eq!(
+        err(&seed_with(
+            "{\n        \"type\": \"cgroup\"",
+            "{\"type\": \"pid\""
+        )),
+        "config.json: linux.namespaces[5].type: duplicate namespace type \"pid\""
+    );
+    assert_eq!(
+        err(&seed_with(
+            "\"type\": \"network\"",
+            "\"type\": \"network\", \"path\": \"run/netns/x\""
+        )),
+        "config.json: linux.namespaces[1].path: must be an absolute path, not \"run/netns/x\""
+    );
+}
+
+#[test]
+fn id_mappings_iff_user_namespace() {
+    let map = "\"uidMappings\": [{\"containerID\": 0, \"hostID\": 100000, \"size\": 65536}]";
+    assert_eq!(
+        err(&seed_plus("\"linux\": {", map)),
+        "config.json: linux.uidMappings: given without a \"user\" entry in linux.namespaces"
+    );
+    let user = seed_with(
+        "{\n        \"type\": \"cgroup\"\n      }",
+        "{\"type\": \"cgroup\"}, {\"type\": \"user\"}",
+    );
+    assert_eq!(
+        err(&user),
+        "config.json: linux.uidMappings: required when a new user namespace is created"
+    );
+    let gmap = map.replace("uid", "gid");
+    let with_uid = user.replacen("\"linux\": {", &format!("\"linux\": {{{map},"), 1);
+    assert_eq!(
+        err(&with_uid),
+        "config.json: linux.gidMappings: required when a new user namespace is created"
+    );
+    let both = with_uid.replacen("\"linux\": {", &format!("\"linux\": {{{gmap},"), 1);
+    let s = parse(both.as_bytes()).unwrap();
+    let m = s.linux.as_ref().unwrap().gid_mappings[0];
+    assert_eq!((m.container_id, m.host_id, m.size), (0, 100_000, 65_536));
+    let zero = both.replacen("\"size\": 65536", "\"size\": 0", 1);
+    assert_eq!(
+        err(&zero),
+        "config.json: linux.gidMappings[0].size: must be greater than zero"
+    );
+}
+
+#[test]
+fn root_path_is_required() {
+    assert_eq!(
+        err(&seed_with("\"path\": \"rootfs\"", "\"path\": \"\"")),
+        "config.json: root.path: must not be empty"
+    );
+    assert_eq!(
+        err(&seed_with("\"path\": \"rootfs\",", "")),
+        "config.json: root.path: missing (required)"
+    );
+    assert_eq!(
+        err(&without_object_member(SEED, "root")),
+        "config.json: root: missing (required)"
+    );
+}
+
+#[test]
+fn mount_destination_must_be_absolute() {
+    assert_eq!(
+        err(&seed_with(
+            "\"destination\": \"/dev/mqueue\"",
+            "\"destination\": \"dev/mqueue\""
+        )),
+        "config.json: mounts[4].destination: must be an absolute path, not \"dev/mqueue\""
+    );
+}
+
+#[test]
+fn rootfs_propagation_values() {
+    for v in ROOTFS_PROPAGATION {
+        let text = seed_plus("\"linux\": {", &format!("\"rootfsPropagation\": \"{v}\""));
+        assert!(parse(text.as_bytes()).is_ok(), "{v}");
+    }
+    assert_eq!(
+        err(&seed_plus(
+            "\"linux\": {",
+            "\"rootfsPropagation\": \"recursive\""
+        )),
+        "config.json: linux.rootfsPropagation: unknown propagation \"recursive\""
+    );
+}
+
+#[test]
+fn errors_expose_location_and_kind() {
+    let text = seed_with(
+        "\"CAP_KILL\",\n        \"CAP_NET_BIND_SERVICE\"\n      ],\n      \"effective\"",
+        "\"CAP_KILL\",\n        \"CAP_NOPE\"\n      ],\n      \"effective\"",
+    );
+    let e = parse(text.as_bytes()).unwrap_err();
+    assert_eq!(e.path(), Some("process.capabilities.bounding[2]"));
+    assert_eq!(
+        e.location(),
+        &Location::Field(Text::of("process.capabilities.bounding[2]"))
+    );
+    assert!(
+        matches!(e.kind(), ErrorKind::UnknownName { what: "capability", name } if name.as_str() == "CAP_NOPE")
+    );
+    let e = parse(b"{\n  x").unwrap_err();
+    assert_eq!(e.location(), &Location::Position { line: 2, column: 3 });
+    assert_eq!(e.path(), None);
+    let e: Box<dyn std::error::Error> = Box::new(e);
+    assert!(e.to_string().starts_with("config.json: line 2, column 3: "));
+}
+
+#[test]
+fn seccomp_is_refused() {
+    assert_eq!(
+        err(&seed_plus(
+            "\"linux\": {",
+            "\"seccomp\": {\"defaultAction\": \"SCMP_ACT_ALLOW\"}"
+        )),
+        "config.json: linux.seccomp: seccomp filters are not supported yet"
+    );
+}
+
+#[test]
+fn security_labels_are_refused() {
+    assert_eq!(
+        err(&seed_plus(
+            "\"process\": {",
+            "\"apparmorProfile\": \"docker-default\""
+        )),
+        "config.json: process.apparmorProfile: AppArmor profiles are not supported"
+    );
+    assert_eq!(
+        err(&seed_plus(
+            "\"process\": {",
+            "\"selinuxLabel\": \"system_u:system_r:svirt_lxc_net_t:s0\""
+        )),
+        "config.json: process.selinuxLabel: SELinux labels are not supported"
+    );
+    assert_eq!(
+        err(&seed_plus(
+            "\"linux\": {",
+            "\"mountLabel\": \"system_u:object_r:svirt_sandbox_file_t:s0\""
+        )),
+        "config.json: linux.mountLabel: SELinux mount labels are not supported"
+    );
+    // Empty labels ask for nothing.
+    let text = seed_plus(
+        "\"process\": {",
+        "\"apparmorProfile\": \"\", \"selinuxLabel\": \"\"",
+    );
+    assert!(parse(text.as_bytes()).is_ok());
+}
+
+#[test]
+fn hook_checks() {
+    let hooks = "\"hooks\": {\"prestart\": [{\"path\": \"/bin/true\"}], \"poststop\": [{\"path\": \"/bin/true\"}, {\"path\": \"hook.sh\"}]}";
+    assert_eq!(
+        err(&seed_plus("{", hooks)),
+        "config.json: hooks.poststop[1].path: must be an absolute path, not \"hook.sh\""
+    );
+    let hooks = "\"hooks\": {\"createRuntime\": [{\"path\": \"/bin/true\", \"args\": [\"true\"], \"env\": [\"A=1\"], \"timeout\": 0}]}";
+    assert_eq!(
+        err(&seed_plus("{", hooks)),
+        "config.json: hooks.createRuntime[0].timeout: must be greater than zero"
+    );
+    let hooks = hooks.replace("\"timeout\": 0", "\"timeout\": 5");
+    let text = seed_plus("{", &hooks);
+    let s = parse(text.as_bytes()).unwrap();
+    let h = &s.hooks.as_ref().unwrap().create_runtime[0];
+    assert_eq!(
+        (h.path, h.args.as_slice(), h.env.as_slice(), h.timeout),
+        ("/bin/true", &["true"][..], &["A=1"][..], Some(5))
+    );
+}
+
+#[test]
+fn sysctl_names() {
+    let ok = "\"sysctl\": {\"net.ipv4.ip_forward\": \"1\", \"kernel.msgmax\": \"65536\"}";
+    let text = seed_plus("\"linux\": {", ok);
+    let s = parse(text.as_bytes()).unwrap();
+    assert_eq!(
+        s.linux.as_ref().unwrap().sysctl.get("net.ipv4.ip_forward"),
+        Some(&"1")
+    );
+    for (key, shown) in [
+        ("net/ipv4/ip_forward", "net/ipv4/ip_forward"),
+        ("net.ipv4..x", "net.ipv4..x"),
+        ("net\\/ipv4", "net\\/ipv4"),
+        ("\\u002e\\u002e", "\\u002e\\u002e"),
+    ] {
+        let text = seed_plus("\"linux\": {", &format!("\"sysctl\": {{\"{key}\": \"1\"}}"));
+        assert_eq!(
+            err(&text),
+            format!(
+                "config.json: linux.sysctl[\"{shown}\"]: a sysctl name must not be empty or contain '/' or \"..\""
+            )
+        );
+    }
+}
+
+#[test]
+fn hostname_needs_uts_namespace() {
+    let text = seed_with("{\n        \"type\": \"uts\"\n      },", "");
+    assert_eq!(
+        err(&text),
+        "config.json: hostname: needs a \"uts\" entry in linux.namespaces"
+    );
+}
+
+#[test]
+fn device_checks() {
+    let dev = "\"devices\": [{\"type\": \"c\", \"path\": \"/dev/fuse\", \"major\": 10, \"minor\": 229, \"fileMode\": 438}, {\"type\": \"x\", \"path\": \"/dev/x\"}]";
+    assert_eq!(
+        err(&seed_plus("\"linux\": {", dev)),
+        "config.json: linux.devices[1].type: unknown device type (c, b, u or p) \"x\""
+    );
+    let dev = "\"devices\": [{\"type\": \"b\", \"path\": \"/dev/sda\"}]";
+    assert_eq!(
+        err(&seed_plus("\"linux\": {", dev)),
+        "config.json: linux.devices[0]: major and minor are required for c, b and u devices"
+    );
+    assert_eq!(
+        err(&seed_with("\"access\": \"rwm\"", "\"access\": \"rwx\"")),
+        "config.json: linux.resources.devices[0].access: must be made of r, w and m, each at most once"
+    );
+}
+
+#[test]
+fn time_offsets() {
+    let offs = "\"timeOffsets\": {\"monotonic\": {\"secs\": -5, \"nanosecs\": 7}}";
+    assert_eq!(
+        err(&seed_plus("\"linux\": {", offs)),
+        "config.json: linux.timeOffsets: needs a new \"time\" namespace in linux.namespaces"
+    );
+    let text = seed_plus("\"namespaces\": [", "{\"type\": \"time\"}").replacen(
+        "\"linux\": {",
+        &format!("\"linux\": {{{offs},"),
+        1,
+    );
+    let s = parse(text.as_bytes()).unwrap();
+    let o = s
+        .linux
+        .as_ref()
+        .unwrap()
+        .time_offsets
+        .get("monotonic")
+        .copied()
+        .unwrap();
+    assert_eq!((o.secs, o.nanosecs), (-5, 7));
+    let bad = text.replacen("monotonic", "realtime", 1);
+    assert_eq!(
+        err(&bad),
+        "config.json: linux.timeOffsets[\"realtime\"]: unknown clock \"realtime\""
+    );
+}
+
+// ---- scanner errors ----
+
+#[test]
+fn malformed_json_has_line_and_column() {
+    // Drop the comma after `"terminal": true` (line 3).
+    let text = seed_with("\"terminal\": true,", "\"terminal\": true");
+    assert_eq!(
+        err(&text),
+        "config.json: line 5, column 5: expected ',' or '}'"
+    );
+    assert_eq!(
+        err("{\"ociVersion\": \"1.0\", \"x\": [1 2]}"),
+        "config.json: line 1, column 31: expected ',' or ']'"
+    );
+    assert_eq!(
+        err("{\"ociVersion\" \"1.0\"}"),
+        "config.json: line 1, column 15: expected ':'"
+    );
+    assert_eq!(
+        err("{\"ociVersion\": \"1.0\",}"),
+        "config.json: line 1, column 22: expected a member name in double quotes"
+    );
+    assert_eq!(err("{\"ociVersion\": tru}"), "config.json: line 1, column 16: expected a value (true, false, null, a number, a string, an object or an array)");
+    assert_eq!(
+        err("{\"a\": 01}"),
+        "config.json: line 1, column 8: numbers must not have leading zeros"
+    );
+    assert_eq!(
+        err("{\"a\": 1.}"),
+        "config.json: line 1, column 9: expected a digit"
+    );
+    assert_eq!(
+        err("{\"ociVersion\": \"1.0\"} {}"),
+        "config.json: line 1, column 23: unexpected text after the end of the object"
+    );
+    assert_eq!(
+        err("[]"),
+        "config.json: line 1, column 1: expected '{' (config.json holds one JSON object)"
+    );
+    assert_eq!(
+        err(" \n "),
+        "config.json: line 2, column 2: file is empty (expected a JSON object)"
+    );
+    assert_eq!(
+        err(""),
+        "config.json: line 1, column 1: file is empty (expected a JSON object)"
+    );
+    assert_eq!(
+        err("{\"a\": \"x\ty\"}"),
+        "config.json: line 1, column 9: control character in a string (write it as an escape)"
+    );
+    assert_eq!(
+        err("{\"ociVersion\": \"1\u{e9}\\x\"}"),
+        "config.json: line 1, column 19: bad string escape: unknown escape after '\\'"
+    );
+    let bad_utf8 = b"{\"ociVersion\": \"\xff\"}";
+    assert_eq!(
+        parse(bad_utf8).unwrap_err().to_string(),
+        "config.json: line 1, column 17: invalid UTF-8"
+    );
+}
+
+#[test]
+fn truncated_file() {
+    let cut = SEED[..SEED.len() / 2].trim_end();
+    let line = cut.matches('\n').count() + 1;
+    let column = cut.len() - cut.rfind('\n').unwrap();
+    assert_eq!(
+        err(cut),
+        format!("config.json: line {line}, column {column}: unexpected end of file")
+    );
+    assert_eq!(
+        err("{\"ociVersion\": \"1.0"),
+        "config.json: line 1, column 16: string is not terminated"
+    );
+    assert_eq!(
+        err("{\"ociVersion\": "),
+        "config.json: line 1, column 16: unexpected end of file"
+    );
+}
+
+#[test]
+fn every_truncation_and_deletion_is_caught_by_the_scanner() {
+    // serde-json-core's errors carry no position; the scanner must catch first what it
+    // would refuse. Cut the seed and the podman config at every byte, and delete every
+    // single byte of the seed.
+    for text in [SEED, PODMAN] {
+        for n in 0..text.len() {
+            if let Err(e) = parse_unvalidated(&text.as_bytes()[..n]) {
+                assert!(!matches!(e.kind(), ErrorKind::Parser(_)), "cut at {n}: {e}");
+            }
+        }
+    }
+    for n in 0..SEED.len() {
+        let mut b = SEED.as_bytes().to_vec();
+        b.remove(n);
+        if let Err(e) = parse_unvalidated(&b) {
+            assert!(
+                !matches!(e.kind(), ErrorKind::Parser(_)),
+                "byte {n} removed: {e}"
+            );
+        };
+    }
+}
+
+#[test]
+fn escapes_are_checked_everywhere() {
+    assert_eq!(
+        err(&seed_with("\"TERM=xterm\"", "\"TERM=x\\u0000\"")),
+        "config.json: line 14, column 14: bad string escape: \\u0000 is not allowed (the value becomes a C string)"
+    );
+    assert_eq!(
+        err(&seed_with("\"TERM=xterm\"", "\"TERM=\\uD83D\"")),
+        "config.json: line 14, column 13: bad string escape: \\u escape is a lone UTF-16 surrogate"
+    );
+    // Even in a member dory ignores.
+    assert_eq!(
+        err(&seed_plus("{", "\"x-unknown\": [\"\\uDE00\"]")),
+        "config.json: line 1, column 17: bad string escape: \\u escape is a lone UTF-16 surrogate"
+    );
+    let ok = seed_with("\"TERM=xterm\"", "\"TERM=\\uD83D\\uDE00 \\u00e9\\n\\t\\/\"");
+    let s = parse(ok.as_bytes()).unwrap();
+    assert_eq!(
+        unescaped(s.process.as_ref().unwrap().env[1]),
+        "TERM=😀 é\n\t/"
+    );
+}
+
+#[test]
+fn oversize_input() {
+    let big = vec![b' '; MAX_CONFIG_BYTES + 1];
+    assert_eq!(
+        parse(&big).unwrap_err().to_string(),
+        "config.json: file is larger than 262144 bytes (limit 262144)"
+    );
+}
+
+#[test]
+fn deep_nesting_does_not_overflow() {
+    for open in ["[", "{\"a\":"] {
+        let text = format!("{{\"ociVersion\": \"1.0\", \"x\": {}", open.repeat(10_000));
+        let e = err(&text);
+        assert!(
+            e.ends_with("nested deeper than 32 levels (limit 32)"),
+            "{e}"
+        );
+        assert!(e.starts_with("config.json: line 1, column "), "{e}");
+    }
+    // Within the limit, unknown members may nest.
+    let text = seed_plus("{", &format!("\"x\": {}{}", "[".repeat(31), "]".repeat(31)));
+    assert!(parse(text.as_bytes()).is_ok());
+    let text = seed_plus("{", &format!("\"x\": {}{}", "[".repeat(32), "]".repeat(32)));
+    assert!(err(&text).ends_with("nested deeper than 32 levels (limit 32)"));
+}
+
+#[test]
+fn too_many_mounts() {
+    let one = "{\"destination\": \"/tmp\", \"type\": \"tmpfs\", \"source\": \"tmpfs\"}";
+    let list = vec![one; 33].join(",");
+    let text = seed_with("\"mounts\": [", &format!("\"mounts\": [{list},"));
+    assert_eq!(
+        err(&text),
+        "config.json: mounts: more than 32 entries (limit 32)"
+    );
+    let list = vec![one; 25].join(",");
+    let text = seed_with("\"mounts\": [", &format!("\"mounts\": [{list},"));
+    assert_eq!(parse(text.as_bytes()).unwrap().mounts.len(), 32);
+}
+
+#[test]
+fn other_capacities_name_the_field() {
+    let opts = vec!["\"ro\""; 17].join(",");
+    let text = seed_with(
+        "\"source\": \"proc\"",
+        &format!("\"source\": \"proc\", \"options\": [{opts}]"),
+    );
+    assert_eq!(
+        err(&text),
+        "config.json: mounts[0].options: more than 16 entries (limit 16)"
+    );
+    let ann: Vec<String> = (0..33).map(|i| format!("\"a{i}\": \"v\"")).collect();
+    let text = seed_plus("{", &format!("\"annotations\": {{{}}}", ann.join(",")));
+    assert_eq!(
+        err(&text),
+        "config.json: annotations: more than 32 entries (limit 32)"
+    );
+    let paths = vec!["\"/x\""; 33].join(",");
+    let text = seed_plus(
+        "\"linux\": {",
+        &format!("\"x\": 1, \"devices\": [], \"readonlyPaths\": [{paths}], \"y\": 2"),
+    );
+    let text = text.replacen("\"readonlyPaths\": [\n", "\"ignored\": [\n", 1);
+    assert_eq!(
+        err(&text),
+        "config.json: linux.readonlyPaths: more than 32 entries (limit 32)"
+    );
+}
+
+#[test]
+fn wrong_types_name_the_field() {
+    assert_eq!(
+        err(&seed_with("\"uid\": 0", "\"uid\": \"0\"")),
+        "config.json: process.user.uid: expected an integer, found a string"
+    );
+    assert_eq!(
+        err(&seed_with("\"uid\": 0", "\"uid\": -1")),
+        "config.json: process.user.uid: expected an integer from 0 to 4294967295"
+    );
+    assert_eq!(
+        err(&seed_with("\"uid\": 0", "\"uid\": 1.5")),
+        "config.json: process.user.uid: expected an integer, found a number with a fraction or exponent"
+    );
+    assert_eq!(
+        err(&seed_with("\"terminal\": true", "\"terminal\": \"yes\"")),
+        "config.json: process.terminal: expected true or false, found a string"
+    );
+    assert_eq!(
+        err(&seed_with("\"readonly\": true", "\"readonly\": null")),
+        "config.json: root.readonly: expected true or false, found null"
+    );
+    assert_eq!(
+        err(&seed_with("\"hostname\": \"runc\"", "\"hostname\": 7")),
+        "config.json: hostname: expected a string, found a number"
+    );
+    assert_eq!(
+        err(&seed_with("\"/proc/scsi\"", "{}")),
+        "config.json: linux.maskedPaths[9]: expected a string, found an object"
+    );
+    assert_eq!(
+        err(&seed_with("\"sh\"", "[\"sh\"]")),
+        "config.json: process.args[0]: expected a string, found an array"
+    );
+    assert_eq!(
+        err(&seed_plus("{", "\"annotations\": {\"a\": 1}")),
+        "config.json: annotations[\"a\"]: expected a string, found a number"
+    );
+    // Optional fields may be null.
+    assert!(parse(
+        seed_with(
+            "\"hostname\": \"runc\"",
+            "\"hostname\": \"runc\", \"domainname\": null"
+        )
+        .as_bytes()
+    )
+    .is_ok());
+}
+
+#[test]
+fn missing_and_duplicate_fields() {
+    assert_eq!(
+        err(&seed_with("\"cwd\": \"/\",", "")),
+        "config.json: process.cwd: missing (required)"
+    );
+    assert_eq!(
+        err(&seed_with("\"gid\": 0", "\"gid\": 0, \"uid\": 1")),
+        "config.json: process.user.uid: given twice"
+    );
+    assert_eq!(
+        err(&seed_plus(
+            "{",
+            "\"annotations\": {\"a\": \"1\", \"b\": \"2\", \"a\": \"3\"}"
+        )),
+        "config.json: annotations[\"a\"]: duplicate key"
+    );
+    assert_eq!(
+        err(&seed_plus("\"linux\": {", "\"namespaces\": []")),
+        "config.json: linux.namespaces: given twice"
+    );
+    assert_eq!(
+        err("{\"process\": {}}"),
+        "config.json: process.user: missing (required)"
+    );
+    assert_eq!(err("{}"), "config.json: ociVersion: missing (required)");
+}
+
+#[test]
+fn unsupported_fields_are_refused_unless_empty() {
+    for (member, msg) in [
+        (
+            "\"personality\": {\"domain\": \"LINUX32\"}",
+            "linux.personality: personality is not supported yet",
+        ),
+        (
+            "\"intelRdt\": {\"closID\": \"x\"}",
+            "linux.intelRdt: Intel RDT is not supported",
+        ),
+        (
+            "\"netDevices\": {\"eth1\": {}}",
+            "linux.netDevices: moving network devices is not supported yet",
+        ),
+    ] {
+        assert_eq!(
+            err(&seed_plus("\"linux\": {", member)),
+            format!("config.json: {msg}")
+        );
+    }
+    assert_eq!(
+        err(&seed_plus(
+            "\"resources\": {",
+            "\"blockIO\": {\"weight\": 10}"
+        )),
+        "config.json: linux.resources.blockIO: block I/O limits are not supported yet"
+    );
+    assert_eq!(
+        err(&seed_plus(
+            "\"process\": {",
+            "\"ioPriority\": {\"class\": \"IOPRIO_CLASS_IDLE\", \"priority\": 0}"
+        )),
+        "config.json: process.ioPriority: I/O priority is not supported yet"
+    );
+    assert_eq!(
+        err(&seed_plus("\"process\": {", "\"execCPUAffinity\": \"0-3\"")),
+        "config.json: process.execCPUAffinity: CPU affinity is not supported yet"
+    );
+    assert_eq!(
+        err(&seed_with("\"source\": \"proc\"", "\"source\": \"proc\", \"uidMappings\": [{\"containerID\": 0, \"hostID\": 1, \"size\": 1}]")),
+        "config.json: mounts[0].uidMappings: ID-mapped mounts are not supported yet"
+    );
+    // Empty or null values ask for nothing and are accepted.
+    let text = seed_plus(
+        "\"resources\": {",
+        "\"blockIO\": {}, \"network\": null, \"rdma\": {}",
+    );
+    let text = text.replacen(
+        "\"linux\": {",
+        "\"linux\": {\"personality\": null, \"intelRdt\": {},",
+        1,
+    );
+    assert!(parse(text.as_bytes()).is_ok());
+    // Members the OCI spec does not define are ignored, as it asks.
+    let text = seed_plus(
+        "\"process\": {",
+        "\"x-vendor\": {\"a\": [1, 2.5e3, true, null]}",
+    );
+    assert!(parse(text.as_bytes()).is_ok());
+}
+
+#[test]
+fn resources_parse() {
+    let res = "\"memory\": {\"limit\": 67108864, \"reservation\": 1, \"swap\": -1, \"swappiness\": 10, \"disableOOMKiller\": false}, \"cpu\": {\"shares\": 1024, \"quota\": -1, \"period\": 100000, \"cpus\": \"0-1\", \"mems\": \"0\"}, \"pids\": {\"limit\": -1}, \"hugepageLimits\": [{\"pageSize\": \"2MB\", \"limit\": 0}], \"unified\": {\"memory.high\": \"max\"}";
+    let text = seed_plus("\"resources\": {", res);
+    let s = parse(text.as_bytes()).unwrap();
+    let r = s.linux.as_ref().unwrap().resources.as_ref().unwrap();
+    let m = r.memory.unwrap();
+    assert_eq!(
+        (
+            m.limit,
+            m.reservation,
+            m.swap,
+            m.swappiness,
+            m.disable_oom_killer
+        ),
+        (Some(67_108_864), Some(1), Some(-1), Some(10), Some(false))
+    );
+    let c = r.cpu.as_ref().unwrap();
+    assert_eq!(
+        (c.shares, c.quota, c.period, c.cpus, c.mems),
+        (Some(1024), Some(-1), Some(100_000), Some("0-1"), Some("0"))
+    );
+    assert_eq!(r.pids.unwrap().limit, -1);
+    assert_eq!(
+        (r.hugepage_limits[0].page_size, r.hugepage_limits[0].limit),
+        ("2MB", 0)
+    );
+    assert_eq!(r.unified.get("memory.high"), Some(&"max"));
+}
+
+// ---- reading ----
+
+/// A temporary bundle directory, removed on drop.
+struct TempBundle(PathBuf);
+
+impl TempBundle {
+    fn new(tag: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("dory-spec-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Self(dir)
+    }
+}
+
+impl Drop for TempBundle {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[test]
+fn read_config_reads_and_caps_size() {
+    let b = TempBundle::new("read");
+    let mut buf = vec![0u8; MAX_CONFIG_BYTES];
+    let e = read_config(&b.0, &mut buf).unwrap_err().to_string();
+    assert_eq!(
+        e,
+        format!(
+            "config.json: cannot read {}/config.json: No such file or directory (os error 2)",
+            b.0.display()
+        )
+    );
+    std::fs::write(b.0.join("config.json"), SEED).unwrap();
+    let bytes = read_config(&b.0, &mut buf).unwrap();
+    assert_eq!(bytes, SEED.as_bytes());
+    assert_eq!(parse(bytes).unwrap().hostname, Some("runc"));
+    // Exactly the limit is fine; one byte more is not.
+    let mut exact = SEED.as_bytes().to_vec();
+    exact.resize(MAX_CONFIG_BYTES, b' ');
+    std::fs::write(b.0.join("config.json"), &exact).unwrap();
+    assert_eq!(read_config(&b.0, &mut buf).unwrap().len(), MAX_CONFIG_BYTES);
+    exact.push(b' ');
+    std::fs::write(b.0.join("config.json"), &exact).unwrap();
+    assert_eq!(
+        read_config(&b.0, &mut buf).unwrap_err().to_string(),
+        "config.json: file is larger than 262144 bytes (limit 262144)"
+    );
+}

@@ -1,0 +1,416 @@
+//! Checks on a parsed [`Spec`] that the JSON shape cannot express; each error names the
+//! field. Escapes were checked by the scanner; names compared against tables are compared
+//! as written, so a name containing an escape is simply unknown.
+
+use crate::spec::caps;
+use crate::spec::error::{ErrorKind, FieldPath, Quoted, SpecError};
+use crate::spec::model::*;
+use crate::spec::names::{rlimit_resource, NamespaceKind, ROOTFS_PROPAGATION};
+use crate::spec::unescape::unescape_into;
+
+/// Longest sysctl name accepted, in bytes (the kernel's are below 100).
+const MAX_SYSCTL_NAME: usize = 256;
+
+fn at(args: core::fmt::Arguments<'_>, kind: ErrorKind) -> SpecError {
+    SpecError::field(FieldPath::from_fmt(args), kind)
+}
+
+fn quoted(s: &str) -> Quoted {
+    Quoted::of(s)
+}
+
+/// `path` must be absolute.
+fn absolute(value: &str, args: core::fmt::Arguments<'_>) -> Result<(), SpecError> {
+    if value.starts_with('/') {
+        Ok(())
+    } else {
+        Err(at(args, ErrorKind::NotAbsolute(quoted(value))))
+    }
+}
+
+/// Refuses a non-empty security label dory cannot apply.
+fn no_label(value: Option<&str>, what: &'static str, msg: &'static str) -> Result<(), SpecError> {
+    match value {
+        Some(v) if !v.is_empty() => Err(at(format_args!("{what}"), ErrorKind::Unsupported(msg))),
+        _ => Ok(()),
+    }
+}
+
+/// Validates everything `dory create`/`run` rely on.
+pub fn validate(spec: &Spec<'_>) -> Result<(), SpecError> {
+    if !spec.oci_version.starts_with("1.") {
+        return Err(at(
+            format_args!("ociVersion"),
+            ErrorKind::UnsupportedVersion(quoted(spec.oci_version)),
+        ));
+    }
+    match &spec.root {
+        None => return Err(at(format_args!("root"), ErrorKind::Missing)),
+        Some(root) if root.path.is_empty() => {
+            return Err(at(format_args!("root.path"), ErrorKind::Empty));
+        }
+        Some(_) => {}
+    }
+    let Some(process) = &spec.process else {
+        return Err(at(
+            format_args!("process"),
+            ErrorKind::Invalid("missing (required to run a container)"),
+        ));
+    };
+    validate_process(process)?;
+    // runc resolves a relative destination against the rootfs with a warning; dory
+    // refuses it, as the OCI spec says destinations are absolute.
+    for (i, m) in spec.mounts.iter().enumerate() {
+        absolute(m.destination, format_args!("mounts[{i}].destination"))?;
+    }
+    if let Some(hooks) = &spec.hooks {
+        validate_hooks(hooks)?;
+    }
+    let linux = spec.linux.as_ref();
+    let has_ns = |kind: NamespaceKind| {
+        linux.is_some_and(|l| {
+            l.namespaces
+                .iter()
+                .any(|n| NamespaceKind::from_name(n.kind) == Some(kind))
+        })
+    };
+    for (field, value) in [("hostname", spec.hostname), ("domainname", spec.domainname)] {
+        if value.is_some_and(|v| !v.is_empty()) && !has_ns(NamespaceKind::Uts) {
+            return Err(at(
+                format_args!("{field}"),
+                ErrorKind::Invalid("needs a \"uts\" entry in linux.namespaces"),
+            ));
+        }
+    }
+    if let Some(linux) = linux {
+        validate_linux(linux)?;
+    }
+    Ok(())
+}
+
+fn validate_process(p: &Process<'_>) -> Result<(), SpecError> {
+    match p.args.first() {
+        None => return Err(at(format_args!("process.args"), ErrorKind::Empty)),
+        Some(&"") => return Err(at(format_args!("process.args[0]"), ErrorKind::Empty)),
+        Some(_) => {}
+    }
+    absolute(p.cwd, format_args!("process.cwd"))?;
+    for (i, e) in p.env.iter().enumerate() {
+        match e.find('=') {
+            Some(n) if n > 0 => {}
+            _ => {
+                return Err(at(
+                    format_args!("process.env[{i}]"),
+                    ErrorKind::Invalid("must be NAME=VALUE with a non-empty NAME"),
+                ))
+            }
+        }
+    }
+    if let Some(umask) = p.user.umask {
+        if umask > 0o777 {
+            return Err(at(
+                format_args!("process.user.umask"),
+                ErrorKind::Invalid("must be at most 0777 (511)"),
+            ));
+        }
+    }
+    if let Some(adj) = p.oom_score_adj {
+        if !(-1000..=1000).contains(&adj) {
+            return Err(at(
+                format_args!("process.oomScoreAdj"),
+                ErrorKind::Invalid("must be from -1000 to 1000"),
+            ));
+        }
+    }
+    if let Some(c) = &p.capabilities {
+        let sets: [(&str, &[&str]); 5] = [
+            ("bounding", &c.bounding),
+            ("effective", &c.effective),
+            ("inheritable", &c.inheritable),
+            ("permitted", &c.permitted),
+            ("ambient", &c.ambient),
+        ];
+        for (set, names) in sets {
+            for (i, name) in names.iter().enumerate() {
+                if caps::from_name(name).is_none() {
+                    return Err(at(
+                        format_args!("process.capabilities.{set}[{i}]"),
+                        ErrorKind::UnknownName {
+                            what: "capability",
+                            name: quoted(name),
+                        },
+                    ));
+                }
+            }
+        }
+    }
+    for (i, r) in p.rlimits.iter().enumerate() {
+        if rlimit_resource(r.kind).is_none() {
+            return Err(at(
+                format_args!("process.rlimits[{i}].type"),
+                ErrorKind::UnknownName {
+                    what: "rlimit",
+                    name: quoted(r.kind),
+                },
+            ));
+        }
+        if p.rlimits.iter().take(i).any(|o| o.kind == r.kind) {
+            return Err(at(
+                format_args!("process.rlimits[{i}].type"),
+                ErrorKind::DuplicateName {
+                    what: "rlimit",
+                    name: quoted(r.kind),
+                },
+            ));
+        }
+        if r.soft > r.hard {
+            return Err(at(
+                format_args!("process.rlimits[{i}]"),
+                ErrorKind::SoftAboveHard {
+                    soft: r.soft,
+                    hard: r.hard,
+                },
+            ));
+        }
+    }
+    no_label(
+        p.apparmor_profile,
+        "process.apparmorProfile",
+        "AppArmor profiles are not supported",
+    )?;
+    no_label(
+        p.selinux_label,
+        "process.selinuxLabel",
+        "SELinux labels are not supported",
+    )?;
+    Ok(())
+}
+
+fn validate_hooks(h: &Hooks<'_>) -> Result<(), SpecError> {
+    let lists: [(&str, &[Hook<'_>]); 6] = [
+        ("prestart", &h.prestart),
+        ("createRuntime", &h.create_runtime),
+        ("createContainer", &h.create_container),
+        ("startContainer", &h.start_container),
+        ("poststart", &h.poststart),
+        ("poststop", &h.poststop),
+    ];
+    for (list, hooks) in lists {
+        for (i, hook) in hooks.iter().enumerate() {
+            absolute(hook.path, format_args!("hooks.{list}[{i}].path"))?;
+            if hook.timeout.is_some_and(|t| t <= 0) {
+                return Err(at(
+                    format_args!("hooks.{list}[{i}].timeout"),
+                    ErrorKind::Invalid("must be greater than zero"),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn validate_linux(l: &Linux<'_>) -> Result<(), SpecError> {
+    if l.seccomp.is_some() {
+        return Err(at(
+            format_args!("linux.seccomp"),
+            ErrorKind::Unsupported("seccomp filters are not supported yet"),
+        ));
+    }
+    let mut user_ns: Option<&Namespace<'_>> = None;
+    let mut time_ns: Option<&Namespace<'_>> = None;
+    for (i, ns) in l.namespaces.iter().enumerate() {
+        let Some(kind) = NamespaceKind::from_name(ns.kind) else {
+            return Err(at(
+                format_args!("linux.namespaces[{i}].type"),
+                ErrorKind::UnknownName {
+                    what: "namespace type",
+                    name: quoted(ns.kind),
+                },
+            ));
+        };
+        if l.namespaces.iter().take(i).any(|o| o.kind == ns.kind) {
+            return Err(at(
+                format_args!("linux.namespaces[{i}].type"),
+                ErrorKind::DuplicateName {
+                    what: "namespace type",
+                    name: quoted(ns.kind),
+                },
+            ));
+        }
+        if let Some(path) = ns.path {
+            absolute(path, format_args!("linux.namespaces[{i}].path"))?;
+        }
+        match kind {
+            NamespaceKind::User => user_ns = Some(ns),
+            NamespaceKind::Time => time_ns = Some(ns),
+            _ => {}
+        }
+    }
+    let maps: [(&str, &[IdMapping]); 2] = [
+        ("uidMappings", &l.uid_mappings),
+        ("gidMappings", &l.gid_mappings),
+    ];
+    for (field, list) in maps {
+        match user_ns {
+            None if !list.is_empty() => {
+                return Err(at(
+                    format_args!("linux.{field}"),
+                    ErrorKind::Invalid("given without a \"user\" entry in linux.namespaces"),
+                ))
+            }
+            Some(ns) if ns.path.is_none() && list.is_empty() => {
+                return Err(at(
+                    format_args!("linux.{field}"),
+                    ErrorKind::Invalid("required when a new user namespace is created"),
+                ))
+            }
+            Some(ns) if ns.path.is_some() && !list.is_empty() => {
+                return Err(at(
+                    format_args!("linux.{field}"),
+                    ErrorKind::Invalid("cannot be applied to a user namespace joined by path"),
+                ))
+            }
+            _ => {}
+        }
+        for (i, m) in list.iter().enumerate() {
+            if m.size == 0 {
+                return Err(at(
+                    format_args!("linux.{field}[{i}].size"),
+                    ErrorKind::Invalid("must be greater than zero"),
+                ));
+            }
+        }
+    }
+    if !l.time_offsets.is_empty() {
+        match time_ns {
+            Some(ns) if ns.path.is_none() => {}
+            _ => {
+                return Err(at(
+                    format_args!("linux.timeOffsets"),
+                    ErrorKind::Invalid("needs a new \"time\" namespace in linux.namespaces"),
+                ))
+            }
+        }
+        for (clock, off) in l.time_offsets.iter() {
+            if *clock != "monotonic" && *clock != "boottime" {
+                return Err(at(
+                    format_args!("linux.timeOffsets[\"{clock}\"]"),
+                    ErrorKind::UnknownName {
+                        what: "clock",
+                        name: quoted(clock),
+                    },
+                ));
+            }
+            if off.nanosecs >= 1_000_000_000 {
+                return Err(at(
+                    format_args!("linux.timeOffsets[\"{clock}\"].nanosecs"),
+                    ErrorKind::Invalid("must be below 1000000000"),
+                ));
+            }
+        }
+    }
+    for (i, d) in l.devices.iter().enumerate() {
+        absolute(d.path, format_args!("linux.devices[{i}].path"))?;
+        match d.kind {
+            "c" | "b" | "u" => {
+                if d.major.is_none() || d.minor.is_none() {
+                    return Err(at(
+                        format_args!("linux.devices[{i}]"),
+                        ErrorKind::Invalid("major and minor are required for c, b and u devices"),
+                    ));
+                }
+            }
+            "p" => {}
+            other => {
+                return Err(at(
+                    format_args!("linux.devices[{i}].type"),
+                    ErrorKind::UnknownName {
+                        what: "device type (c, b, u or p)",
+                        name: quoted(other),
+                    },
+                ))
+            }
+        }
+    }
+    if let Some(r) = &l.resources {
+        for (i, rule) in r.devices.iter().enumerate() {
+            if let Some(kind) = rule.kind {
+                if !matches!(kind, "a" | "c" | "b") {
+                    return Err(at(
+                        format_args!("linux.resources.devices[{i}].type"),
+                        ErrorKind::UnknownName {
+                            what: "device rule type (a, c or b)",
+                            name: quoted(kind),
+                        },
+                    ));
+                }
+            }
+            if let Some(access) = rule.access {
+                let mut seen = [false; 3];
+                for c in access.chars() {
+                    let slot = match c {
+                        'r' => seen.get_mut(0),
+                        'w' => seen.get_mut(1),
+                        'm' => seen.get_mut(2),
+                        _ => None,
+                    };
+                    match slot {
+                        Some(s) if !*s => *s = true,
+                        _ => {
+                            return Err(at(
+                                format_args!("linux.resources.devices[{i}].access"),
+                                ErrorKind::Invalid("must be made of r, w and m, each at most once"),
+                            ))
+                        }
+                    }
+                }
+            }
+        }
+    }
+    if let Some(p) = l.rootfs_propagation {
+        if !ROOTFS_PROPAGATION.contains(&p) {
+            return Err(at(
+                format_args!("linux.rootfsPropagation"),
+                ErrorKind::UnknownName {
+                    what: "propagation",
+                    name: quoted(p),
+                },
+            ));
+        }
+    }
+    let paths: [(&str, &[&str]); 2] = [
+        ("maskedPaths", &l.masked_paths),
+        ("readonlyPaths", &l.readonly_paths),
+    ];
+    for (field, list) in paths {
+        for (i, p) in list.iter().enumerate() {
+            absolute(p, format_args!("linux.{field}[{i}]"))?;
+        }
+    }
+    for (key, _) in l.sysctl.iter() {
+        // Checked unescaped: `\/` or `\u002e` must not smuggle a path past the check.
+        let mut buf = [0u8; MAX_SYSCTL_NAME];
+        let name = unescape_into(key, &mut buf)
+            .ok()
+            .and_then(|n| buf.get(..n))
+            .and_then(|b| core::str::from_utf8(b).ok());
+        let Some(name) = name else {
+            return Err(at(
+                format_args!("linux.sysctl[\"{key}\"]"),
+                ErrorKind::Invalid("sysctl name is too long"),
+            ));
+        };
+        if name.is_empty() || name.contains('/') || name.contains("..") {
+            return Err(at(
+                format_args!("linux.sysctl[\"{key}\"]"),
+                ErrorKind::Invalid("a sysctl name must not be empty or contain '/' or \"..\""),
+            ));
+        }
+    }
+    no_label(
+        l.mount_label,
+        "linux.mountLabel",
+        "SELinux mount labels are not supported",
+    )?;
+    Ok(())
+}
