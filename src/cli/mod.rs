@@ -221,10 +221,6 @@ fn cmd_run(g: &Global, argv: &[String]) -> i32 {
         Ok(id) => id,
         Err(c) => return c,
     };
-<<<<<<< HEAD
-    for unsupported in [
-        "detach",
-=======
     if p.has("detach") {
         let rest: Vec<String> = argv
             .iter()
@@ -234,7 +230,6 @@ fn cmd_run(g: &Global, argv: &[String]) -> i32 {
         return lifecycle::cmd_create(g, &rest, true);
     }
     for unsupported in [
->>>>>>> main
         "pid-file",
         "console-socket",
         "no-pivot",
