@@ -1,0 +1,314 @@
+//! A hostile rootfs or container process against dory: mount destinations that are
+//! symlinks pointing out of the rootfs, writes to /proc/<pid>/exe, leaked file
+//! descriptors, and the init's working directory. Needs root; skips visibly otherwise.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+#[macro_use]
+mod common;
+
+use std::collections::BTreeSet;
+use std::os::unix::fs::symlink;
+use std::path::{Path, PathBuf};
+
+use common::{mounts_mentioning, unique, Bundle};
+use serde_json::{json, Value};
+
+/// An empty directory on the host, outside every test directory, that a hostile rootfs
+/// points a symlink at; the bundle removes it on drop.
+fn host_target(b: &mut Bundle, name: &str) -> PathBuf {
+    let t = std::env::temp_dir().join(unique(&format!("dory-attack-{name}")));
+    std::fs::create_dir(&t).unwrap();
+    b.extra.push(t.clone());
+    t
+}
+
+fn dir_entries(p: &Path) -> Vec<String> {
+    std::fs::read_dir(p)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect()
+}
+
+/// Replaces `<rootfs>/<name>` with a symlink to `target`.
+fn plant_symlink(b: &Bundle, name: &str, target: &str) {
+    let p = b.rootfs.join(name);
+    let _ = std::fs::remove_dir(&p);
+    symlink(target, &p).unwrap();
+}
+
+/// Creates `<rootfs>/<host path>`, the directory the symlink names when it is resolved
+/// inside the rootfs (as a runtime must), so that the mount can proceed there.
+fn make_twin(b: &Bundle, host: &Path) -> PathBuf {
+    let twin = b.rootfs.join(host.strip_prefix("/").unwrap());
+    std::fs::create_dir_all(&twin).unwrap();
+    twin
+}
+
+/// After a run with a hostile symlink: the host directory it pointed at is still empty,
+/// nothing is mounted there on the host, and nothing else is left behind. When dory
+/// accepted the config, the container must see the mount (it landed inside the rootfs);
+/// refusing the config is also fine.
+fn check_symlink_attack(b: &Bundle, target: &Path, out: &common::Out, seen_inside: &str) {
+    let entries = dir_entries(target);
+    assert!(
+        entries.is_empty(),
+        "host dir {} got {entries:?}",
+        target.display()
+    );
+    let m = mounts_mentioning(target);
+    assert!(m.is_empty(), "host mounts at the attack target: {m:#?}");
+    b.assert_nothing_left();
+    if out.code == 0 {
+        assert!(
+            out.stdout.lines().any(|l| l == seen_inside),
+            "the mount did not land inside the container (no {seen_inside:?}):\n{}\n{}",
+            out.stdout,
+            out.stderr
+        );
+    } else {
+        eprintln!(
+            "dory refused the hostile rootfs ({}): {}",
+            out.code,
+            out.stderr.trim()
+        );
+        assert!(!out.stdout.contains(seen_inside), "{}", out.stdout);
+    }
+}
+
+#[test]
+fn dev_symlink_to_absolute_host_path() {
+    needs_root!();
+    let mut b = Bundle::with_private_rootfs(
+        "atk-abs",
+        &["sh", "-c", "test -c /dev/null && echo dev-null-ok"],
+    );
+    let target = host_target(&mut b, "abs");
+    plant_symlink(&b, "dev", target.to_str().unwrap());
+    let twin = make_twin(&b, &target);
+    let out = b.run();
+    assert!(
+        dir_entries(&twin).is_empty(),
+        "the container's /dev stayed on the rootfs"
+    );
+    check_symlink_attack(&b, &target, &out, "dev-null-ok");
+}
+
+#[test]
+fn dev_symlink_to_host_path_missing_in_rootfs() {
+    needs_root!();
+    // No twin inside the rootfs: refusing is right; following the link out is not.
+    let mut b = Bundle::with_private_rootfs(
+        "atk-miss",
+        &["sh", "-c", "test -c /dev/null && echo dev-null-ok"],
+    );
+    let target = host_target(&mut b, "miss");
+    plant_symlink(&b, "dev", target.to_str().unwrap());
+    let out = b.run();
+    check_symlink_attack(&b, &target, &out, "dev-null-ok");
+}
+
+#[test]
+fn dev_symlink_to_relative_escape() {
+    needs_root!();
+    let mut b = Bundle::with_private_rootfs(
+        "atk-rel",
+        &["sh", "-c", "test -c /dev/null && echo dev-null-ok"],
+    );
+    let target = host_target(&mut b, "rel");
+    // Enough `..` to climb from the rootfs to / on the host, then down to the target.
+    let ups = "../".repeat(b.rootfs.components().count() + 2);
+    let rel = format!("{ups}{}", target.strip_prefix("/").unwrap().display());
+    plant_symlink(&b, "dev", &rel);
+    let twin = make_twin(&b, &target);
+    let out = b.run();
+    assert!(
+        dir_entries(&twin).is_empty(),
+        "the container's /dev stayed on the rootfs"
+    );
+    check_symlink_attack(&b, &target, &out, "dev-null-ok");
+}
+
+#[test]
+fn bind_mount_destination_symlink_to_host_path() {
+    needs_root!();
+    let mut b = Bundle::with_private_rootfs("atk-bind", &["sh", "-c", "cat /mnt/marker"]);
+    let target = host_target(&mut b, "bind");
+    let payload = b.base.join("payload");
+    std::fs::create_dir(&payload).unwrap();
+    std::fs::write(payload.join("marker"), "payload-marker\n").unwrap();
+    plant_symlink(&b, "mnt", target.to_str().unwrap());
+    b.config["mounts"].as_array_mut().unwrap().push(json!({
+        "destination": "/mnt",
+        "type": "bind",
+        "source": payload.to_str().unwrap(),
+        "options": ["rbind", "ro"]
+    }));
+    let twin = make_twin(&b, &target);
+    let out = b.run();
+    assert!(
+        dir_entries(&twin).is_empty(),
+        "the bind mount stayed on the rootfs's side"
+    );
+    check_symlink_attack(&b, &target, &out, "payload-marker");
+}
+
+#[test]
+fn proc_exe_cannot_be_overwritten() {
+    needs_root!();
+    let dory_before = std::fs::read(common::DORY).unwrap();
+    // A writable rootfs, so only the kernel and dory stand between the writes and a binary.
+    let mut b = Bundle::with_private_rootfs(
+        "atk-exe",
+        &[
+            "sh",
+            "-c",
+            "echo exe1=$(readlink /proc/1/exe); echo pwn > /proc/1/exe; echo w1=$?; \
+             echo pwn > /proc/self/exe; echo w2=$?; \
+             for p in /proc/[0-9]*; do echo exe=$(readlink $p/exe); done; echo end",
+        ],
+    );
+    b.config["root"]["readonly"] = Value::Bool(false);
+    let busybox_before = std::fs::read(b.rootfs.join("bin/busybox")).unwrap();
+    let out = b.run();
+    out.expect_code(0);
+    assert_eq!(out.value("exe1"), Some("/bin/busybox"), "{}", out.stdout);
+    assert_ne!(
+        out.value("w1"),
+        Some("0"),
+        "write to /proc/1/exe succeeded:\n{}",
+        out.stdout
+    );
+    assert_ne!(
+        out.value("w2"),
+        Some("0"),
+        "write to /proc/self/exe succeeded:\n{}",
+        out.stdout
+    );
+    // Every process the container can see runs busybox: dory is not reachable.
+    let exes: BTreeSet<&str> = out
+        .stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("exe="))
+        .collect();
+    assert_eq!(
+        exes.into_iter().collect::<Vec<_>>(),
+        ["/bin/busybox"],
+        "{}",
+        out.stdout
+    );
+    assert!(
+        std::fs::read(common::DORY).unwrap() == dory_before,
+        "the dory binary changed"
+    );
+    assert!(
+        std::fs::read(b.rootfs.join("bin/busybox")).unwrap() == busybox_before,
+        "busybox changed"
+    );
+    b.assert_nothing_left();
+}
+
+/// The fd numbers in a `ls /proc/<x>/fd` output section.
+fn fd_set(text: &str) -> BTreeSet<u32> {
+    text.split_whitespace()
+        .map(|f| f.parse().unwrap())
+        .collect()
+}
+
+#[test]
+fn only_stdio_fds_reach_the_container() {
+    needs_root!();
+    // /proc/1/fd listed by a child shows pid 1's table without the lister's own fd;
+    // /proc/self/fd includes the fd ls reads the directory with (at most one more).
+    let b = Bundle::new(
+        "atk-fds",
+        &["sh", "-c", "echo ==init; ls /proc/1/fd; echo ==self; ls /proc/self/fd; echo ==end; echo ready; exec cat"],
+    );
+    let mut r = b.spawn();
+    r.wait_line("ready");
+    let st = b.wait_state();
+    // From the host, the init (now `cat`, exec'd by the shell) holds exactly 0, 1, 2.
+    let host: BTreeSet<u32> = std::fs::read_dir(format!("/proc/{}/fd", st.pid))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().parse().unwrap())
+        .collect();
+    assert_eq!(
+        host,
+        BTreeSet::from([0, 1, 2]),
+        "fds of the container's init seen from the host"
+    );
+    let text = r.seen().join("\n");
+    let init = fd_set(
+        text.split("==init")
+            .nth(1)
+            .unwrap()
+            .split("==self")
+            .next()
+            .unwrap(),
+    );
+    let own = fd_set(
+        text.split("==self")
+            .nth(1)
+            .unwrap()
+            .split("==end")
+            .next()
+            .unwrap(),
+    );
+    assert_eq!(init, BTreeSet::from([0, 1, 2]), "{text}");
+    let extra: Vec<&u32> = own.iter().filter(|f| **f > 2).collect();
+    assert!(
+        own.is_superset(&BTreeSet::from([0, 1, 2])) && extra.len() <= 1,
+        "{text}"
+    );
+    r.send("bye\n");
+    let out = r.finish();
+    out.expect_code(0);
+    assert!(out.stdout.contains("bye"));
+    b.assert_nothing_left();
+}
+
+/// (device, inode) of what `p` resolves to.
+fn file_id(p: impl AsRef<Path>) -> (u64, u64) {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(p.as_ref())
+        .unwrap_or_else(|e| panic!("stat {}: {e}", p.as_ref().display()));
+    (m.dev(), m.ino())
+}
+
+#[test]
+fn init_cwd_is_inside_the_rootfs() {
+    needs_root!();
+    let mut b = Bundle::new(
+        "atk-cwd",
+        &[
+            "sh",
+            "-c",
+            "echo cwd=$(readlink /proc/1/cwd); echo pwd=$(pwd); echo ready; read x",
+        ],
+    );
+    b.config["process"]["cwd"] = Value::from("/tmp");
+    let mut r = b.spawn();
+    r.wait_line("ready");
+    let st = b.wait_state();
+    // The magic links jump to the real directory (their readlink text is the path inside
+    // the container's mount namespace, useless from the host): compare device and inode.
+    let cwd = file_id(format!("/proc/{}/cwd", st.pid));
+    let root = file_id(format!("/proc/{}/root", st.pid));
+    assert_eq!(
+        cwd,
+        file_id(b.rootfs.join("tmp")),
+        "init's cwd is not <rootfs>/tmp"
+    );
+    assert_eq!(root, file_id(&b.rootfs), "init's root is not the rootfs");
+    assert_ne!(cwd, file_id("/tmp"), "init's cwd is the host's /tmp");
+    r.send("\n");
+    let out = r.finish();
+    out.expect_code(0);
+    assert_eq!(out.value("cwd"), Some("/tmp"), "{}", out.stdout);
+    assert_eq!(out.value("pwd"), Some("/tmp"), "{}", out.stdout);
+    b.assert_nothing_left();
+}

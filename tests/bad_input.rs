@@ -1,0 +1,197 @@
+//! `dory run` with bad input: each must fail with exit != 0, an error naming the field
+//! (as `config.json: <field>: <message>`), the container's program never run, and nothing
+//! left behind (no host mount, no cgroup directory, no state entry). Needs root; skips
+//! visibly otherwise.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+#[macro_use]
+mod common;
+
+use common::{run_cmd, Bundle, Out};
+use serde_json::{json, Value};
+
+/// The program bad configs name: if it ever runs, the test sees its marker.
+const ARGS: &[&str] = &["sh", "-c", "echo SHOULD-NOT-RUN"];
+
+/// Runs `b` with config.json as it is on disk and checks the refusal: exit != 0, stderr
+/// holds every needle, the program did not run, nothing is left behind.
+fn expect_refused(b: &Bundle, needles: &[&str]) -> Out {
+    let before = common::host_mountinfo();
+    let out = run_cmd(&mut b.run_cmd());
+    assert_ne!(
+        out.code, 0,
+        "dory accepted it:\n{}\n{}",
+        out.stdout, out.stderr
+    );
+    for n in needles {
+        assert!(
+            out.stderr.contains(n),
+            "stderr does not mention {n:?}:\n{}",
+            out.stderr
+        );
+    }
+    assert!(
+        !out.stdout.contains("SHOULD-NOT-RUN"),
+        "the container ran:\n{}",
+        out.stdout
+    );
+    b.assert_nothing_left();
+    let after = common::host_mountinfo();
+    let new: Vec<&String> = after.iter().filter(|l| !before.contains(l)).collect();
+    assert!(new.is_empty(), "new host mounts: {new:#?}");
+    out
+}
+
+/// Writes the (valid) config, then the text `edit` makes of it.
+fn write_raw(b: &Bundle, edit: impl FnOnce(String) -> String) {
+    let text = serde_json::to_string_pretty(&b.config).unwrap();
+    std::fs::write(b.config_path(), edit(text)).unwrap();
+}
+
+#[test]
+fn malformed_json() {
+    needs_root!();
+    let b = Bundle::new("bad-json", ARGS);
+    write_raw(&b, |t| {
+        let bad = t.replacen("\"hostname\": \"runc\"", "\"hostname\": runc", 1);
+        assert_ne!(bad, t);
+        bad
+    });
+    expect_refused(&b, &["config.json"]);
+}
+
+#[test]
+fn truncated_file() {
+    needs_root!();
+    let b = Bundle::new("bad-trunc", ARGS);
+    write_raw(&b, |t| t[..t.len() / 2].to_owned());
+    expect_refused(&b, &["config.json"]);
+}
+
+#[test]
+fn empty_file() {
+    needs_root!();
+    let b = Bundle::new("bad-empty", ARGS);
+    write_raw(&b, |_| String::new());
+    expect_refused(&b, &["config.json"]);
+}
+
+#[test]
+fn oversize_file() {
+    needs_root!();
+    // Valid JSON, padded with whitespace past the 256 KiB cap.
+    const LIMIT: usize = 256 * 1024;
+    let b = Bundle::new("bad-big", ARGS);
+    write_raw(&b, |t| {
+        let pad = LIMIT + 1 - t.len();
+        format!("{}{}", &t[..t.len() - 1], " ".repeat(pad) + "}")
+    });
+    assert!(std::fs::metadata(b.config_path()).unwrap().len() > LIMIT as u64);
+    expect_refused(&b, &["config.json", &LIMIT.to_string()]);
+}
+
+#[test]
+fn too_many_mounts() {
+    needs_root!();
+    let mut b = Bundle::new("bad-mounts", ARGS);
+    let mounts = b.config["mounts"].as_array_mut().unwrap();
+    let mut n = 0;
+    while mounts.len() < 33 {
+        mounts
+            .push(json!({"destination": format!("/tmp/m{n}"), "type": "tmpfs", "source": "tmpfs"}));
+        n += 1;
+    }
+    b.write_config();
+    // config.json: mounts: more than 32 entries (limit 32)
+    expect_refused(&b, &["config.json: mounts", "limit 32"]);
+}
+
+#[test]
+fn unknown_capability() {
+    needs_root!();
+    let mut b = Bundle::new("bad-cap", ARGS);
+    b.config["process"]["capabilities"]["bounding"][2] = Value::from("CAP_FOO");
+    b.write_config();
+    // config.json: process.capabilities.bounding[2]: unknown capability "CAP_FOO"
+    expect_refused(&b, &["process.capabilities.bounding[2]", "\"CAP_FOO\""]);
+}
+
+#[test]
+fn unknown_namespace_type() {
+    needs_root!();
+    let mut b = Bundle::new("bad-ns", ARGS);
+    b.config["linux"]["namespaces"][1]["type"] = Value::from("nosuchns");
+    b.write_config();
+    expect_refused(&b, &["linux.namespaces[1]", "\"nosuchns\""]);
+}
+
+#[test]
+fn missing_rootfs() {
+    needs_root!();
+    let mut b = Bundle::new("bad-rootfs", ARGS);
+    b.config["root"]["path"] = Value::from("no-such-rootfs");
+    b.write_config();
+    expect_refused(&b, &["root.path", "no-such-rootfs"]);
+    assert!(
+        !b.dir.join("no-such-rootfs").exists(),
+        "dory created the missing rootfs"
+    );
+}
+
+#[test]
+fn empty_args() {
+    needs_root!();
+    let mut b = Bundle::new("bad-args", ARGS);
+    b.config["process"]["args"] = json!([]);
+    b.write_config();
+    expect_refused(&b, &["process.args"]);
+}
+
+#[test]
+fn relative_cwd() {
+    needs_root!();
+    let mut b = Bundle::new("bad-cwd", ARGS);
+    b.config["process"]["cwd"] = Value::from("tmp");
+    b.write_config();
+    expect_refused(&b, &["process.cwd"]);
+}
+
+#[test]
+fn id_with_slash() {
+    needs_root!();
+    let b = Bundle::new("bad-id", ARGS);
+    b.write_config();
+    let id = format!("{}/x", b.id);
+    let mut cmd = b.cmd(&["run", "--bundle"]);
+    cmd.arg(&b.dir).arg(&id);
+    let out = run_cmd(&mut cmd);
+    assert_ne!(out.code, 0, "{}", out.stdout);
+    assert!(
+        out.stderr.contains(&id),
+        "error does not name the id {id:?}: {}",
+        out.stderr
+    );
+    assert!(!out.stdout.contains("SHOULD-NOT-RUN"));
+    // Neither `<root>/<id>/x` nor `<root>/<id>` may exist, nor a cgroup.
+    assert!(!b.state_root.join(&id).exists() && !b.state_dir().exists());
+    b.assert_nothing_left();
+}
+
+#[test]
+fn program_not_found() {
+    needs_root!();
+    let b = Bundle::new("bad-exec", &["/bin/no-such-program"]);
+    let out = b.run();
+    out.expect_code(127);
+    assert!(
+        out.stderr.contains("/bin/no-such-program"),
+        "{}",
+        out.stderr
+    );
+    b.assert_nothing_left();
+}

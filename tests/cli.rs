@@ -1,0 +1,114 @@
+//! The command line without containers: `dory spec`, usage errors, `--version`.
+//! Runs unprivileged.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+mod common;
+
+use std::process::Command;
+
+use common::{dory, run_cmd, TempDir, DORY, SEED_CONFIG};
+
+/// `dory <args>` run in `dir`.
+fn dory_in(dir: &std::path::Path, args: &[&str]) -> common::Out {
+    run_cmd(Command::new(DORY).current_dir(dir).args(args))
+}
+
+#[test]
+fn spec_writes_the_seed_config() {
+    let t = TempDir::new("cli-spec");
+    dory_in(&t.path, &["spec"]).expect_code(0);
+    let written = std::fs::read_to_string(t.path.join("config.json")).unwrap();
+    assert_eq!(
+        written, SEED_CONFIG,
+        "dory spec differs from tests/fixtures/seed-config.json"
+    );
+    // And it is JSON with the fields the runtime tests rely on.
+    let v: serde_json::Value = serde_json::from_str(&written).unwrap();
+    assert_eq!(v["process"]["terminal"], true);
+    assert_eq!(v["root"]["path"], "rootfs");
+}
+
+#[test]
+fn spec_refuses_to_overwrite() {
+    let t = TempDir::new("cli-spec-exists");
+    let path = t.path.join("config.json");
+    std::fs::write(&path, "sentinel").unwrap();
+    let out = dory_in(&t.path, &["spec"]);
+    assert_ne!(out.code, 0);
+    assert!(out.stderr.contains("exists"), "{}", out.stderr);
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        "sentinel",
+        "config.json was overwritten"
+    );
+}
+
+#[test]
+fn spec_bundle_flag_writes_elsewhere() {
+    let t = TempDir::new("cli-spec-bundle");
+    let cwd = t.path.join("cwd");
+    let target = t.path.join("b1");
+    let short = t.path.join("b2");
+    for d in [&cwd, &target, &short] {
+        std::fs::create_dir(d).unwrap();
+    }
+    dory_in(&cwd, &["spec", "--bundle", target.to_str().unwrap()]).expect_code(0);
+    dory_in(&cwd, &["spec", "-b", short.to_str().unwrap()]).expect_code(0);
+    assert_eq!(
+        std::fs::read_to_string(target.join("config.json")).unwrap(),
+        SEED_CONFIG
+    );
+    assert_eq!(
+        std::fs::read_to_string(short.join("config.json")).unwrap(),
+        SEED_CONFIG
+    );
+    assert!(
+        !cwd.join("config.json").exists(),
+        "spec --bundle also wrote to the cwd"
+    );
+    // A bundle directory that does not exist is an error, not a panic.
+    let out = dory_in(
+        &cwd,
+        &["spec", "--bundle", t.path.join("missing").to_str().unwrap()],
+    );
+    assert_ne!(out.code, 0);
+    assert!(out.stderr.contains("missing"), "{}", out.stderr);
+}
+
+#[test]
+fn unknown_flag_is_a_usage_error() {
+    for args in [
+        &["--nope"][..],
+        &["spec", "--nope"],
+        &["run", "--nope", "id"],
+        &["list", "--nope"],
+    ] {
+        let out = dory(args);
+        assert_eq!(out.code, 1, "dory {args:?}: {}", out.stderr);
+        assert!(
+            out.stderr.contains("flag provided but not defined: -nope"),
+            "dory {args:?}: {}",
+            out.stderr
+        );
+    }
+}
+
+#[test]
+fn version() {
+    let out = dory(&["--version"]);
+    out.expect_code(0);
+    let first = out.stdout.lines().next().unwrap_or("");
+    assert_eq!(first, format!("dory version {}", env!("CARGO_PKG_VERSION")));
+    assert!(
+        out.stdout.lines().any(|l| l.starts_with("spec: 1.")),
+        "{}",
+        out.stdout
+    );
+    // -v too, as runc accepts it.
+    assert_eq!(dory(&["-v"]).stdout, out.stdout);
+}
