@@ -38,8 +38,6 @@ impl Parsed {
             .rev()
             .find(|(n, _)| *n == long)
             .map(|(_, v)| v.as_str())
-<<<<<<< HEAD
-=======
     }
 
     pub fn all<'s>(&'s self, long: &'s str) -> impl Iterator<Item = &'s str> {
@@ -47,22 +45,11 @@ impl Parsed {
             .iter()
             .filter(move |(n, _)| *n == long)
             .map(|(_, v)| v.as_str())
->>>>>>> main
     }
 
     pub fn has(&self, long: &str) -> bool {
         self.flags.iter().any(|(n, _)| *n == long)
     }
-<<<<<<< HEAD
-
-    pub fn all<'s>(&'s self, long: &'s str) -> impl Iterator<Item = &'s str> {
-        self.flags
-            .iter()
-            .filter(move |(n, _)| *n == long)
-            .map(|(_, v)| v.as_str())
-    }
-=======
->>>>>>> main
 }
 
 fn truthy(v: &str) -> Result<bool, ()> {

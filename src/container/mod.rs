@@ -339,26 +339,17 @@ pub fn launch(opts: LaunchOptions<'_>) -> Result<Started, Error> {
     drop(fifo);
 
     // From here a failure must also kill and reap the child.
-<<<<<<< HEAD
-=======
     let cgroup_to_join = undo.cgroup.as_ref().filter(|_| parent_adds_pid);
->>>>>>> main
     let result = finish_parent(
         &plan,
         pid,
         &parent_sock,
         uid_maps,
         gid_maps,
-<<<<<<< HEAD
-        undo.cgroup.as_ref(),
-    );
-    let pty_master = match result {
-=======
         cgroup_to_join,
         wait_for_parent,
     );
     let pty_master = match result.and_then(|m| hand_over_pty(m, opts.console_socket)) {
->>>>>>> main
         Ok(m) => m,
         Err(e) => {
             let _ = nix::sys::signal::kill(Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
@@ -414,23 +405,10 @@ fn finish_parent(
     if let Some(cg) = cgroup {
         cg.add_pid(pid).map_err(Error::Cgroup)?;
     }
-<<<<<<< HEAD
-    if let Some(score) = plan.process.oom_score_adj {
-        std::fs::write(format!("/proc/{pid}/oom_score_adj"), score.to_string()).map_err(|e| {
-            Error::Parent(
-                "process.oomScoreAdj",
-                Errno::from_raw(e.raw_os_error().unwrap_or(0)),
-            )
-        })?;
-    }
-    nix::unistd::write(sock, &[sandbox::MSG_GO])
-        .map_err(|e| Error::Parent("signal the container", e))?;
-=======
     if send_go {
         nix::unistd::write(sock, &[sandbox::MSG_GO])
             .map_err(|e| Error::Parent("signal the container", e))?;
     }
->>>>>>> main
     let mut pty = None;
     loop {
         let mut msg = [0u8; 16];

@@ -350,20 +350,7 @@ fn join_namespaces(fds: &[(NamespaceKind, RawFd)]) -> StepResult {
 
 fn setup_stdio(ctx: &ChildContext<'_>) -> StepResult {
     if ctx.plan.process.terminal {
-<<<<<<< HEAD
-        let master = fs::open_console(ctx.plan.creates_dev).map_err(at(Step::Console))?;
-        sys::send_fd(ctx.sync, MSG_PTY, master.0.as_fd()).map_err(at(Step::Console))?;
-        drop(master.0);
-        nix::unistd::setsid().map_err(at(Step::Console))?;
-        sys::set_controlling_tty(master.1.as_fd()).map_err(at(Step::Console))?;
-        install_stdio(
-            master.1.as_raw_fd(),
-            master.1.as_raw_fd(),
-            master.1.as_raw_fd(),
-        )?;
-=======
         console(ctx.sync, ctx.plan.creates_dev)?;
->>>>>>> main
     } else if let Some([i, o, e]) = ctx.stdio {
         install_stdio(i, o, e)?;
     }

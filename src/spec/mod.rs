@@ -25,10 +25,6 @@ pub use default::DEFAULT_CONFIG;
 pub use error::{ErrorKind, FieldPath, Location, SpecError, Text};
 #[allow(unused_imports)]
 pub use model::*;
-<<<<<<< HEAD
-mod shim;
-pub use shim::*;
-=======
 #[allow(unused_imports)]
 pub use names::{rlimit_resource, NamespaceKind, CLONE_NEWTIME, ROOTFS_PROPAGATION};
 #[allow(unused_imports)]
@@ -42,4 +38,3 @@ pub use validate::validate;
 
 #[cfg(test)]
 mod tests;
->>>>>>> main
