@@ -676,12 +676,7 @@ impl<'a> Supervisor<'a> {
                 return;
             }
         };
-        let opts = LaunchOptions {
-            id,
-            bundle: Path::new(s.c.bundle),
-            state_root: Path::new(STATE_ROOT),
-            stdio,
-        };
+        let opts = LaunchOptions::new(id, Path::new(s.c.bundle), Path::new(STATE_ROOT), stdio);
         match container::launch(opts) {
             Ok(mut started) => {
                 let pid = Pid::from_raw(started.pid);
