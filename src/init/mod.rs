@@ -1,17 +1,259 @@
-//! PID 1.
+//! PID 1: brings a small board up, starts the containers of its board.json, supervises
+//! them and shuts down cleanly. PID 1 must never exit or panic (the kernel panics), so
+//! every failure ends in the rescue path, never in a return.
+//!
+//! Entry points:
+//! - [`main_as_pid1`]: the kernel started dory as init (`init=/sbin/dory`, `/init`).
+//! - [`main_from_cli`]: `dory init [--config FILE] [--test] [--boot-root DIR] [--debug]
+//!   [--ctl-socket PATH]`, a test mode that runs the same supervisor without being the
+//!   board's init: no reboot(2) at the end (prints `dory: shutdown complete (ACTION)` and
+//!   exits 0), no rescue shell, no `kill(-1)` unless it is PID 1 of a pid namespace,
+//!   no early boot unless `--boot-root DIR` says where to do it (mounts go under DIR;
+//!   hostname and `lo` are set too, so run it in its own uts/net namespaces).
+//!   Test mode is on when getpid() != 1, with `--test`, or with `DORY_INIT_TEST=1`.
+//! - [`ctl_main`]: `dory ctl …` (see [`ctl`]).
+//!
+//! Kernel command-line options are described in [`cmdline`]; the board format in [`board`].
 
+pub mod board;
+pub mod boot;
+pub mod cmdline;
+pub mod console;
+pub mod ctl;
+pub mod order;
+pub mod policy;
+pub mod probe;
+pub mod rescue;
+pub mod ring;
+pub mod signals;
+pub mod supervisor;
+pub mod watchdog;
+
+use std::time::Duration;
+
+use nix::sys::signal::{sigprocmask, SigmaskHow};
+
+pub use ctl::ctl_main;
+
+use self::board::{Board, MAX_BOARD_BYTES};
+use self::console::say;
+use self::signals::Action;
+use self::supervisor::{Mode, Supervisor};
+
+/// Board config read when neither `dory.config=` nor `--config` names one.
+pub const DEFAULT_BOARD: &str = "/etc/dory/board.json";
+/// Environment variable that turns on test mode.
+pub const TEST_ENV: &str = "DORY_INIT_TEST";
+
+/// How this run of PID 1 was asked for.
+#[derive(Debug, Clone, Default)]
+struct Options {
+    config: Option<String>,
+    test: bool,
+    /// Where early boot mounts go: `/` on a board, a scratch dir in tests, none = skip.
+    boot_root: Option<String>,
+    debug: bool,
+    ctl_socket: String,
+}
+
+const USAGE: &str =
+    "usage: dory init [--config FILE] [--test] [--boot-root DIR] [--debug] [--ctl-socket PATH]";
+
+/// The kernel started dory as init.
 pub fn main_as_pid1() -> i32 {
-    0
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("init") {
+        return main_from_cli(args.get(2..).unwrap_or_default());
+    }
+    let test = std::env::var_os(TEST_ENV).is_some();
+    run(Options {
+        test,
+        boot_root: if test { None } else { Some("/".into()) },
+        ctl_socket: ctl::CTL_SOCKET.into(),
+        ..Options::default()
+    })
 }
 
-/// `dory init --config FILE` (wired by the init module).
-pub fn main_from_cli(_args: &[String]) -> i32 {
-    eprintln!("dory init: not built yet");
-    1
+/// `dory init ARGS…` (`args` are the words after `init`).
+pub fn main_from_cli(args: &[String]) -> i32 {
+    let mut o = Options {
+        ctl_socket: ctl::CTL_SOCKET.into(),
+        ..Options::default()
+    };
+    let mut it = args.iter();
+    let mut bad: Option<String> = None;
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--config" => o.config = it.next().cloned(),
+            "--boot-root" => o.boot_root = it.next().cloned(),
+            "--ctl-socket" => {
+                if let Some(p) = it.next() {
+                    o.ctl_socket = p.clone();
+                }
+            }
+            "--test" => o.test = true,
+            "--debug" => o.debug = true,
+            other => {
+                bad = Some(other.to_string());
+                break;
+            }
+        }
+    }
+    let pid1 = std::process::id() == 1;
+    o.test = o.test || !pid1 || std::env::var_os(TEST_ENV).is_some();
+    if let Some(word) = bad {
+        eprintln!("dory init: unknown argument \"{word}\"\n{USAGE}");
+        if o.test {
+            return 2;
+        }
+        // A real PID 1 must not exit: carry on with what was understood.
+    }
+    if !o.test && o.boot_root.is_none() {
+        o.boot_root = Some("/".into());
+    }
+    run(o)
 }
 
-/// `dory ctl ...` (wired by the init module).
-pub fn ctl_main(_args: &[String]) -> i32 {
-    eprintln!("dory ctl: not built yet");
-    1
+/// Boot, supervise, shut down. Returns only in test mode.
+fn run(o: Options) -> i32 {
+    let _ = console::now_ms(); // start the clock
+    let real = !o.test;
+    console::set_debug(o.debug);
+
+    // Block the signals PID 1 handles before anything else: from here on they queue for
+    // the signalfd instead of killing us (test mode) or being lost (PID 1).
+    if let Err(e) = sigprocmask(SigmaskHow::SIG_BLOCK, Some(&signals::handled()), None) {
+        say!("dory: blocking signals failed: {e}");
+    }
+    // Console on stdio first, so every later step can report (a kernel-provided console
+    // is kept if /dev does not exist yet; retried after devtmpfs).
+    let mut have_console = real && boot::console_stdio("/");
+    say!(
+        "dory: starting{}",
+        if o.test { " (test mode)" } else { " as PID 1" }
+    );
+
+    // Early mounts: proc first (cmdline, /proc/<pid>/ns), /dev before its children, /run
+    // for state and the ctl socket, cgroup2 for container limits.
+    let mut mounts = boot::Mounts::default();
+    if let Some(root) = &o.boot_root {
+        mounts.mount_all(root);
+        if real && !have_console {
+            have_console = boot::console_stdio("/");
+        }
+    }
+    let _ = have_console;
+
+    // Kernel command line: needs /proc; picks the board and debug/rescue before they matter.
+    let cmdline_text = if real {
+        std::fs::read_to_string("/proc/cmdline").unwrap_or_default()
+    } else {
+        String::new()
+    };
+    let kopts = cmdline::parse(&cmdline_text);
+    for w in &kopts.unknown {
+        say!("dory: unknown kernel option {w}, ignored");
+    }
+    if kopts.debug {
+        console::set_debug(true);
+    }
+
+    // Ctrl-alt-del becomes SIGINT to us (an orderly reboot) instead of an instant reset.
+    if real {
+        if let Err(e) = nix::sys::reboot::set_cad_enabled(false) {
+            say!("dory: reboot(RB_DISABLE_CAD): {e}");
+        }
+    }
+    // Orphans must come to us to be reaped even when we are not PID 1 (test mode).
+    if std::process::id() != 1 {
+        if let Err(e) = nix::sys::prctl::set_child_subreaper(true) {
+            say!("dory: PR_SET_CHILD_SUBREAPER: {e}");
+        }
+    }
+
+    // Board config: after the mounts (it may live anywhere) and the cmdline (dory.config=).
+    let path = o
+        .config
+        .clone()
+        .or_else(|| kopts.config.map(str::to_string))
+        .unwrap_or_else(|| DEFAULT_BOARD.into());
+    let mut buf = [0u8; MAX_BOARD_BYTES];
+    let empty = Board {
+        hostname: None,
+        watchdog: None,
+        containers: heapless::Vec::new(),
+    };
+    let mut rescue: Option<String> = None;
+    let board = if kopts.rescue {
+        rescue = Some("dory.rescue on the kernel command line".into());
+        empty
+    } else {
+        match board::read(&path, &mut buf).and_then(board::parse) {
+            Ok(b) => {
+                say!("dory: board {path}: {} containers", b.containers.len());
+                b
+            }
+            Err(e) => {
+                rescue = Some(format!("{path}: {e}"));
+                empty
+            }
+        }
+    };
+
+    // Hostname: from the board, before containers start (they copy it into their uts ns).
+    if o.boot_root.is_some() {
+        if let Some(h) = board.hostname {
+            if let Err(e) = nix::unistd::sethostname(h) {
+                say!("dory: sethostname {h}: {e}");
+            }
+        }
+        // Loopback up: containers sharing the board's network expect 127.0.0.1.
+        if let Err(e) = crate::sys::init::interface_up("lo") {
+            say!("dory: bringing up lo: {e}");
+        }
+    }
+
+    let order = order::start_order(&board).unwrap_or_default();
+    let mode = Mode {
+        test: o.test,
+        pid1: std::process::id() == 1,
+        ctl_socket: o.ctl_socket.clone(),
+    };
+    let (action, watchdog) = match Supervisor::new(mode, &board, order) {
+        Ok(sup) => sup.run(rescue),
+        Err(e) => {
+            say!("dory: FATAL: signalfd: {e}");
+            (Action::Reboot, None)
+        }
+    };
+    finish(&o, action, &mut mounts, watchdog)
+}
+
+/// The last steps: sync, unmount, read-only root, disarm the watchdog, reboot(2).
+fn finish(
+    o: &Options,
+    action: Action,
+    mounts: &mut boot::Mounts,
+    watchdog: Option<watchdog::Watchdog>,
+) -> i32 {
+    say!("dory: syncing filesystems");
+    nix::unistd::sync();
+    mounts.unmount_all();
+    if !o.test {
+        boot::remount_root_readonly();
+        nix::unistd::sync();
+    }
+    if let Some(w) = watchdog {
+        w.disarm();
+    }
+    say!("dory: shutdown complete ({})", action.name());
+    if o.test {
+        return 0;
+    }
+    let Err(e) = nix::sys::reboot::reboot(action.mode());
+    say!("dory: reboot(2) failed: {e}; halting here");
+    // PID 1 never returns.
+    loop {
+        std::thread::sleep(Duration::from_secs(3600));
+    }
 }

@@ -1,0 +1,127 @@
+//! Syscall wrappers PID 1 needs that nix does not offer safely.
+//!
+//! PID 1 is single-threaded, so a forked child may run any code; dory's children still
+//! allocate nothing: argv/envp are prepared as C strings by [`ExecArgs`] before `fork`.
+
+use std::ffi::{c_char, CString};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+
+use nix::errno::Errno;
+use nix::sys::socket::{socket, AddressFamily, SockFlag, SockType};
+use nix::unistd::{ForkResult, Pid};
+
+/// Runs `child` in a new process (`fork(2)`) and returns the child's pid to the parent.
+/// `child` should end with an exec or [`exit_now`]; if it returns, the child exits 127.
+pub fn spawn(child: impl FnOnce()) -> nix::Result<Pid> {
+    // SAFETY: dory's PID 1 runs no other threads, so the child's copy of the address space
+    // is consistent (no lock held by another thread); `child` never returns into the
+    // caller's stack frames because the child calls _exit after it.
+    match unsafe { nix::unistd::fork() }? {
+        ForkResult::Parent { child: pid } => Ok(pid),
+        ForkResult::Child => {
+            child();
+            exit_now(127)
+        }
+    }
+}
+
+/// `_exit(2)`: ends the calling process at once, without running atexit handlers or
+/// flushing stdio (a forked child must not flush the parent's buffers).
+pub fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit takes a plain int and never returns.
+    unsafe { libc::_exit(code) }
+}
+
+/// argv and envp for `execve(2)`, built before `fork` so the child does not allocate.
+pub struct ExecArgs {
+    path: CString,
+    _strings: Vec<CString>,
+    argv: Vec<*const c_char>,
+    envp: Vec<*const c_char>,
+}
+
+impl ExecArgs {
+    /// `args[0]` is also the path executed. Fails if a word holds a NUL byte.
+    pub fn new<'a>(
+        args: impl IntoIterator<Item = &'a str>,
+        env: impl IntoIterator<Item = &'a str>,
+    ) -> Option<ExecArgs> {
+        let args: Vec<CString> = args
+            .into_iter()
+            .map(CString::new)
+            .collect::<Result<_, _>>()
+            .ok()?;
+        let env: Vec<CString> = env
+            .into_iter()
+            .map(CString::new)
+            .collect::<Result<_, _>>()
+            .ok()?;
+        let path = args.first()?.clone();
+        let mut argv: Vec<*const c_char> = args.iter().map(|a| a.as_ptr()).collect();
+        argv.push(core::ptr::null());
+        let mut envp: Vec<*const c_char> = env.iter().map(|a| a.as_ptr()).collect();
+        envp.push(core::ptr::null());
+        let mut strings = args;
+        strings.extend(env);
+        Some(ExecArgs {
+            path,
+            _strings: strings,
+            argv,
+            envp,
+        })
+    }
+
+    /// `execve(2)`; returns only on failure.
+    pub fn exec(&self) -> Errno {
+        // SAFETY: path, argv and envp point into CStrings owned by `self` (moving a
+        // CString into `_strings` does not move its heap buffer), and both pointer arrays
+        // end with NULL as execve requires.
+        unsafe { libc::execve(self.path.as_ptr(), self.argv.as_ptr(), self.envp.as_ptr()) };
+        Errno::last()
+    }
+}
+
+/// `ioctl(SIOCGIFFLAGS/SIOCSIFFLAGS)`: sets IFF_UP on the interface `name` (e.g. `lo`).
+pub fn interface_up(name: &str) -> nix::Result<()> {
+    let sock: OwnedFd = socket(
+        AddressFamily::Inet,
+        SockType::Datagram,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )?;
+    // SAFETY: ifreq is plain old data; all-zero is a valid value.
+    let mut req: libc::ifreq = unsafe { core::mem::zeroed() };
+    let bytes = name.as_bytes();
+    if bytes.len() >= req.ifr_name.len() {
+        return Err(Errno::ENAMETOOLONG);
+    }
+    for (dst, &src) in req.ifr_name.iter_mut().zip(bytes) {
+        *dst = src as c_char;
+    }
+    // SAFETY: SIOCGIFFLAGS reads ifr_name and writes ifr_flags within the ifreq we own.
+    Errno::result(unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS as _, &mut req) })?;
+    // SAFETY: after SIOCGIFFLAGS the union holds ifr_flags.
+    let flags = unsafe { req.ifr_ifru.ifru_flags };
+    req.ifr_ifru.ifru_flags = flags | libc::IFF_UP as libc::c_short;
+    // SAFETY: SIOCSIFFLAGS reads ifr_name and ifr_flags from the ifreq we own.
+    Errno::result(unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS as _, &req) })?;
+    Ok(())
+}
+
+/// `ioctl(WDIOC_SETTIMEOUT)`: asks the watchdog for `secs`; returns the timeout it chose.
+pub fn watchdog_set_timeout(fd: BorrowedFd<'_>, secs: i32) -> nix::Result<i32> {
+    // _IOWR('W', 6, int)
+    const WDIOC_SETTIMEOUT: libc::c_ulong = 0xC004_5706;
+    let mut v: libc::c_int = secs;
+    // SAFETY: WDIOC_SETTIMEOUT reads and writes one int through the pointer we pass.
+    Errno::result(unsafe { libc::ioctl(fd.as_raw_fd(), WDIOC_SETTIMEOUT as _, &mut v) })?;
+    Ok(v)
+}
+
+/// `ioctl(TIOCSCTTY)`: makes the terminal on `fd` the controlling terminal of this
+/// session (for the rescue shell, after `setsid`).
+pub fn set_controlling_tty(fd: BorrowedFd<'_>) -> nix::Result<()> {
+    // SAFETY: TIOCSCTTY takes an int argument (1 = steal from another session if needed).
+    Errno::result(unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSCTTY as _, 1 as libc::c_int) })
+        .map(drop)
+}

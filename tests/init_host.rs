@@ -1,0 +1,838 @@
+//! Host tests of PID 1 mode: `dory init --test --config BOARD` runs as PID 1 of a fresh
+//! pid + mount (+ uts, ipc) namespace with a private /run, supervising real containers
+//! (busybox rootfs built from /bin/busybox, bundles made from the seed config).
+//! Needs root; skips visibly otherwise.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+use std::fs;
+use std::os::unix::fs::symlink;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+const DORY: &str = env!("CARGO_BIN_EXE_dory");
+const SEED: &str = include_str!("fixtures/seed-config.json");
+
+fn is_root(name: &str) -> bool {
+    // SAFETY-free check: /proc/self/status Uid line, effective uid is the second field.
+    let status = fs::read_to_string("/proc/self/status").unwrap();
+    let euid = status
+        .lines()
+        .find(|l| l.starts_with("Uid:"))
+        .and_then(|l| l.split_whitespace().nth(2))
+        .unwrap_or("1");
+    if euid != "0" {
+        eprintln!("SKIPPED: {name}: needs root");
+        return false;
+    }
+    for tool in ["/bin/busybox", "/usr/bin/unshare"] {
+        assert!(
+            Path::new(tool).exists(),
+            "{name}: {tool} is required (apt-get install busybox-static util-linux)"
+        );
+    }
+    true
+}
+
+/// A scratch directory removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> TempDir {
+        let p = std::env::temp_dir().join(format!("dory-init-{tag}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&p);
+        fs::create_dir_all(&p).unwrap();
+        TempDir(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A busybox rootfs: /bin/busybox plus a symlink per applet.
+fn rootfs(dir: &Path) -> PathBuf {
+    let r = dir.join("rootfs");
+    for d in ["bin", "proc", "sys", "dev", "tmp", "etc", "run"] {
+        fs::create_dir_all(r.join(d)).unwrap();
+    }
+    fs::copy("/bin/busybox", r.join("bin/busybox")).unwrap();
+    let list = Command::new("/bin/busybox").arg("--list").output().unwrap();
+    for applet in String::from_utf8_lossy(&list.stdout).lines() {
+        if applet != "busybox" && !applet.is_empty() {
+            let _ = symlink("busybox", r.join("bin").join(applet));
+        }
+    }
+    r
+}
+
+fn json_str(s: &str) -> String {
+    let mut o = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => o.push_str("\\\""),
+            '\\' => o.push_str("\\\\"),
+            '\n' => o.push_str("\\n"),
+            c => o.push(c),
+        }
+    }
+    o.push('"');
+    o
+}
+
+/// A bundle whose config is the seed with these args, no terminal, the shared rootfs, and
+/// (unless `pid_ns`) no pid namespace, so orphans reparent to dory.
+fn bundle(dir: &Path, rootfs: &Path, name: &str, script: &str, pid_ns: bool) -> PathBuf {
+    let b = dir.join(name);
+    fs::create_dir_all(&b).unwrap();
+    let args = format!(
+        "[{}, {}, {}]",
+        json_str("/bin/sh"),
+        json_str("-c"),
+        json_str(script)
+    );
+    let mut cfg = SEED
+        .replace("\"terminal\": true", "\"terminal\": false")
+        .replace(
+            "\"args\": [\n      \"sh\"\n    ]",
+            &format!("\"args\": {args}"),
+        )
+        .replace(
+            "\"path\": \"rootfs\"",
+            &format!("\"path\": {}", json_str(rootfs.to_str().unwrap())),
+        );
+    if !pid_ns {
+        cfg = cfg.replace("{\n        \"type\": \"pid\"\n      },", "");
+    }
+    assert!(
+        cfg.contains(&args),
+        "seed layout changed: args not replaced"
+    );
+    fs::write(b.join("config.json"), cfg).unwrap();
+    b
+}
+
+/// dory as PID 1 of a new pid namespace; killed (and with it the namespace) on drop.
+struct Init {
+    child: Child,
+    pid: i32,
+    log: PathBuf,
+    ids: Vec<String>,
+    status: Option<ExitStatus>,
+}
+
+const SCRIPT: &str =
+    "mount -t tmpfs tmpfs /run && mount -t proc proc /proc && exec \"$0\" init --test \"$@\"";
+
+impl Init {
+    fn start(dir: &Path, ids: &[&str], unshare_extra: &[&str], args: &[&str]) -> Init {
+        let log = dir.join("console.log");
+        let out = fs::File::create(&log).unwrap();
+        let mut cmd = Command::new("unshare");
+        cmd.args([
+            "--pid",
+            "--fork",
+            "--kill-child",
+            "--mount",
+            "--uts",
+            "--ipc",
+            "--propagation",
+            "private",
+        ]);
+        cmd.args(unshare_extra);
+        cmd.args(["sh", "-c", SCRIPT, DORY]).args(args);
+        cmd.stdin(Stdio::null())
+            .stdout(out.try_clone().unwrap())
+            .stderr(out);
+        let child = cmd.spawn().unwrap();
+        let mut init = Init {
+            child,
+            pid: 0,
+            log,
+            ids: ids.iter().map(|s| s.to_string()).collect(),
+            status: None,
+        };
+        // The namespace's init is unshare's child once it has exec'd dory.
+        let upid = init.child.id();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            let kids = fs::read_to_string(format!("/proc/{upid}/task/{upid}/children"))
+                .unwrap_or_default();
+            if let Some(p) = kids
+                .split_whitespace()
+                .next()
+                .and_then(|p| p.parse::<i32>().ok())
+            {
+                let comm = fs::read_to_string(format!("/proc/{p}/comm")).unwrap_or_default();
+                if comm.trim() == "dory" {
+                    init.pid = p;
+                    return init;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        panic!("dory did not start; console:\n{}", init.log());
+    }
+
+    fn log(&self) -> String {
+        String::from_utf8_lossy(&fs::read(&self.log).unwrap_or_default()).into_owned()
+    }
+
+    /// Waits until the console shows `pat`; returns the console text.
+    fn wait_for(&self, pat: &str, secs: u64) -> String {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let text = self.log();
+            if text.contains(pat) {
+                return text;
+            }
+            if Instant::now() > deadline {
+                panic!("timed out waiting for {pat:?}; console:\n{text}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits until `pat` occurs `n` times on the console.
+    fn wait_count(&self, pat: &str, n: usize, secs: u64) -> String {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let text = self.log();
+            if text.matches(pat).count() >= n {
+                return text;
+            }
+            if Instant::now() > deadline {
+                panic!("timed out waiting for {n} x {pat:?}; console:\n{text}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn signal(&self, sig: &str) {
+        let st = Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(self.pid.to_string())
+            .status()
+            .unwrap();
+        assert!(st.success());
+    }
+
+    fn ctl(&self, args: &[&str]) -> (i32, String, String) {
+        let sock = format!("/proc/{}/root/run/dory/ctl.sock", self.pid);
+        let out = Command::new(DORY)
+            .arg("ctl")
+            .arg("--socket")
+            .arg(sock)
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// Waits for the namespace (unshare) to end; returns its exit status.
+    fn wait_exit(&mut self, secs: u64) -> ExitStatus {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                self.status = Some(st);
+                return st;
+            }
+            if Instant::now() > deadline {
+                panic!("dory did not exit; console:\n{}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Init {
+    fn drop(&mut self) {
+        if self.status.is_none() {
+            if self.pid > 0 {
+                let _ = Command::new("kill")
+                    .args(["-KILL", &self.pid.to_string()])
+                    .status();
+            }
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+        // Containers killed with the namespace leave their cgroups behind.
+        for _ in 0..50 {
+            let mut left = 0;
+            for h in fs::read_dir("/sys/fs/cgroup")
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
+                for base in [h.path().join("dory"), h.path().join("unified/dory")] {
+                    for id in &self.ids {
+                        let d = base.join(id);
+                        if d.exists() && fs::remove_dir(&d).is_err() {
+                            left += 1;
+                        }
+                    }
+                }
+            }
+            if fs::metadata("/sys/fs/cgroup/cgroup.controllers").is_ok() {
+                for id in &self.ids {
+                    let d = Path::new("/sys/fs/cgroup/dory").join(id);
+                    if d.exists() && fs::remove_dir(&d).is_err() {
+                        left += 1;
+                    }
+                }
+            }
+            if left == 0 {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// `t=` values (seconds) of console lines starting with `prefix`.
+fn times(log: &str, prefix: &str) -> Vec<f64> {
+    log.lines()
+        .filter(|l| l.starts_with(prefix))
+        .filter_map(|l| l.rsplit("t=").next())
+        .filter_map(|t| t.trim_end_matches(')').parse::<f64>().ok())
+        .collect()
+}
+
+fn pos(log: &str, pat: &str) -> usize {
+    log.find(pat)
+        .unwrap_or_else(|| panic!("{pat:?} not on the console:\n{log}"))
+}
+
+fn vm_rss_kib(pid: i32) -> u64 {
+    let s = fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    s.lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+const POLITE: &str =
+    "trap 'echo bye; exit 0' TERM; i=0; while :; do echo tick $i; i=$((i+1)); sleep 0.2; done";
+
+#[test]
+fn init_oneshot_then_services_ctl_and_poweroff() {
+    if !is_root("init_oneshot_then_services_ctl_and_poweroff") {
+        return;
+    }
+    let d = TempDir::new("boot");
+    let r = rootfs(&d.0);
+    let hello = bundle(&d.0, &r, "hello", "echo hello from oneshot", true);
+    let ticker = bundle(&d.0, &r, "ticker", POLITE, true);
+    let last = bundle(
+        &d.0,
+        &r,
+        "last",
+        "trap 'exit 0' TERM; while :; do sleep 0.1; done",
+        true,
+    );
+    let board = format!(
+        r#"{{"containers":[
+        {{"id":"ib-last","bundle":"{}","after":["ib-ticker"],"stopGraceMs":3000}},
+        {{"id":"ib-hello","bundle":"{}","kind":"oneshot"}},
+        {{"id":"ib-ticker","bundle":"{}","stopGraceMs":3000,
+          "health":{{"args":["/bin/sh","-c","test -e /tmp"],"intervalMs":300,"timeoutMs":1000,"failures":2}}}}]}}"#,
+        last.display(),
+        hello.display(),
+        ticker.display()
+    );
+    fs::write(d.0.join("board.json"), board).unwrap();
+    let mut init = Init::start(
+        &d.0,
+        &["ib-last", "ib-hello", "ib-ticker"],
+        &[],
+        &[
+            "--debug",
+            "--config",
+            d.0.join("board.json").to_str().unwrap(),
+        ],
+    );
+    let log = init.wait_for("dory: boot complete (2 services started)", 20);
+    // The oneshot ran and exited 0 before any service started; `after` reorders.
+    assert!(
+        pos(&log, "[ib-hello] hello from oneshot") < pos(&log, "dory: ib-hello exited (status 0)")
+    );
+    assert!(pos(&log, "dory: ib-hello exited (status 0)") < pos(&log, "dory: started ib-ticker"));
+    assert!(pos(&log, "dory: started ib-ticker") < pos(&log, "dory: started ib-last"));
+    init.wait_for("[ib-ticker] tick 2", 10);
+    init.wait_for("dory: ib-ticker health probe ok", 10);
+    // Idle memory of PID 1 with two services (debug build; see the report for release).
+    eprintln!("dory init VmRSS: {} KiB", vm_rss_kib(init.pid));
+
+    let (code, out, err) = init.ctl(&["status"]);
+    assert_eq!(code, 0, "{err}");
+    let row = |id: &str| {
+        out.lines()
+            .find(|l| l.starts_with(id))
+            .unwrap_or_else(|| panic!("{out}"))
+            .split_whitespace()
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(row("ib-hello")[1], "exited");
+    assert_eq!(row("ib-ticker")[1], "running");
+    assert_eq!(row("ib-last")[1], "running");
+    let ticker_pid = row("ib-ticker")[2].clone();
+
+    let (code, out, _) = init.ctl(&["logs", "ib-ticker"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("tick 0\ntick 1\n"), "{out}");
+
+    let (code, out, _) = init.ctl(&["stop", "ib-last"]);
+    assert_eq!(
+        (code, out.as_str()),
+        (0, "ok: stopping ib-last (SIGTERM, grace 3000 ms)\n")
+    );
+    init.wait_for("dory: ib-last exited", 10);
+    let (_, out, _) = init.ctl(&["status"]);
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("ib-last") && l.contains("stopped")),
+        "{out}"
+    );
+    // A stopped service stays stopped (no restart by policy).
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(!init.log().contains("restarting ib-last"));
+    let (code, out, _) = init.ctl(&["start", "ib-last"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.starts_with("ok: started ib-last (pid "), "{out}");
+
+    let (code, _, _) = init.ctl(&["restart", "ib-ticker"]);
+    assert_eq!(code, 0);
+    init.wait_for("[ib-ticker] bye", 10);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, out, _) = init.ctl(&["status"]);
+        let r = row_of(&out, "ib-ticker");
+        if r[1] == "running" && r[2] != ticker_pid {
+            assert_eq!(r[3], "1", "{out}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "ticker not restarted:\n{out}\n{}",
+            init.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    let (code, _, err) = init.ctl(&["stop", "nosuch"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("no container \"nosuch\""), "{err}");
+    let (code, _, err) = init.ctl(&["start", "ib-ticker"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("already running"), "{err}");
+
+    // SIGUSR2 (busybox poweroff): services stop in reverse start order.
+    init.signal("USR2");
+    let st = init.wait_exit(20);
+    let log = init.log();
+    assert!(st.success(), "{log}");
+    assert!(log.contains("dory: SIGUSR2 received: poweroff"), "{log}");
+    let a = pos(&log, "dory: stopping ib-last (SIGTERM, grace 3000 ms)");
+    let b = pos(&log, "dory: stopping ib-ticker (SIGTERM, grace 3000 ms)");
+    assert!(a < b, "reverse order:\n{log}");
+    assert!(pos(&log, "dory: ib-last exited") < b);
+    assert!(
+        log.trim_end()
+            .ends_with("dory: shutdown complete (poweroff)"),
+        "{log}"
+    );
+}
+
+fn row_of(out: &str, id: &str) -> Vec<String> {
+    out.lines()
+        .find(|l| l.starts_with(id))
+        .unwrap_or_else(|| panic!("{id} not in\n{out}"))
+        .split_whitespace()
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn init_crash_loop_backs_off_and_gives_up() {
+    if !is_root("init_crash_loop_backs_off_and_gives_up") {
+        return;
+    }
+    let d = TempDir::new("crash");
+    let r = rootfs(&d.0);
+    let crasher = bundle(&d.0, &r, "crasher", "echo crashing; exit 3", true);
+    let clean = bundle(&d.0, &r, "clean", "echo done", true);
+    let board = format!(
+        r#"{{"containers":[
+        {{"id":"ic-crasher","bundle":"{c}","restart":{{"policy":"on-failure","initialDelayMs":200,"factor":2,"maxDelayMs":800,"maxRetries":4,"resetWindowSecs":60}}}},
+        {{"id":"ic-always","bundle":"{k}","restart":{{"policy":"always","initialDelayMs":100,"maxRetries":1}}}},
+        {{"id":"ic-onfail","bundle":"{k}","restart":{{"policy":"on-failure"}}}},
+        {{"id":"ic-never","bundle":"{c}","restart":{{"policy":"never"}}}}]}}"#,
+        c = crasher.display(),
+        k = clean.display()
+    );
+    fs::write(d.0.join("board.json"), board).unwrap();
+    let mut init = Init::start(
+        &d.0,
+        &["ic-crasher", "ic-always", "ic-onfail", "ic-never"],
+        &[],
+        &["--config", d.0.join("board.json").to_str().unwrap()],
+    );
+    let log = init.wait_for("dory: giving up on ic-crasher after 4 restarts", 30);
+    // Delays 200, 400, 800, 800 (capped): each start comes that long after the exit.
+    let starts = times(&log, "dory: started ic-crasher");
+    let exits = times(&log, "dory: ic-crasher exited");
+    assert_eq!(starts.len(), 5, "{log}");
+    assert_eq!(exits.len(), 5, "{log}");
+    for (n, want) in [0.2, 0.4, 0.8, 0.8].iter().enumerate() {
+        let gap = starts[n + 1] - exits[n];
+        assert!(
+            gap >= want - 0.001 && gap < want + 0.3,
+            "retry {n}: gap {gap} s, want {want} s\n{log}"
+        );
+    }
+    for n in 1..=4 {
+        assert!(log.contains(&format!(
+            "dory: restarting ic-crasher in {} ms (retry {n}/4)",
+            [200, 400, 800, 800][n - 1]
+        )));
+    }
+    // always: a clean exit restarts too (once, then gives up); on-failure: clean exit stays
+    // down; never: a failure stays down.
+    let log = init.wait_for("dory: giving up on ic-always after 1 restarts", 10);
+    assert!(
+        log.contains("dory: restarting ic-always in 100 ms (retry 1/1)"),
+        "{log}"
+    );
+    assert!(
+        log.contains("dory: ic-onfail not restarted (policy on-failure)"),
+        "{log}"
+    );
+    assert!(
+        log.contains("dory: ic-never not restarted (policy never)"),
+        "{log}"
+    );
+    assert!(!log.contains("restarting ic-onfail") && !log.contains("restarting ic-never"));
+    let (_, out, _) = init.ctl(&["status"]);
+    assert_eq!(row_of(&out, "ic-crasher")[1..], ["gave-up", "-", "4"]);
+    assert_eq!(row_of(&out, "ic-onfail")[1], "exited");
+    // No process is left after giving up: waiting state only.
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(times(&init.log(), "dory: started ic-crasher").len(), 5);
+    init.signal("USR2");
+    assert!(init.wait_exit(20).success());
+    assert!(init.log().contains("dory: shutdown complete (poweroff)"));
+}
+
+#[test]
+fn init_failing_health_probe_restarts_service() {
+    if !is_root("init_failing_health_probe_restarts_service") {
+        return;
+    }
+    let d = TempDir::new("health");
+    let r = rootfs(&d.0);
+    let svc = bundle(
+        &d.0,
+        &r,
+        "svc",
+        "trap 'exit 0' TERM; while :; do sleep 0.1; done",
+        true,
+    );
+    let board = format!(
+        r#"{{"containers":[
+        {{"id":"ih-sick","bundle":"{s}","stopGraceMs":2000,"restart":{{"policy":"on-failure","initialDelayMs":100}},
+          "health":{{"args":["/bin/sh","-c","test -e /nonexistent"],"intervalMs":200,"timeoutMs":1000,"failures":2}}}},
+        {{"id":"ih-slow","bundle":"{s}","stopGraceMs":2000,
+          "health":{{"args":["/bin/sleep","5"],"intervalMs":200,"timeoutMs":200,"failures":100}}}}]}}"#,
+        s = svc.display()
+    );
+    fs::write(d.0.join("board.json"), board).unwrap();
+    let mut init = Init::start(
+        &d.0,
+        &["ih-sick", "ih-slow"],
+        &[],
+        &["--config", d.0.join("board.json").to_str().unwrap()],
+    );
+    let log = init.wait_for("dory: ih-sick is unhealthy; restarting it", 20);
+    assert!(
+        log.contains("dory: ih-sick health probe failed (status 1), 1/2 in a row"),
+        "{log}"
+    );
+    assert!(
+        log.contains("dory: ih-sick health probe failed (status 1), 2/2 in a row"),
+        "{log}"
+    );
+    let log = init.wait_for("dory: restarting ih-sick in 100 ms (retry 1/5)", 10);
+    assert!(log.contains("dory: ih-sick exited (status 0)"), "{log}");
+    // The restarted service is probed again from a clean count.
+    init.wait_count("dory: started ih-sick", 2, 10);
+    init.wait_count(
+        "dory: ih-sick health probe failed (status 1), 1/2 in a row",
+        2,
+        10,
+    );
+    // A probe that hangs is killed at its timeout and counts as a failure.
+    init.wait_for(
+        "dory: ih-slow health probe failed (timed out after 200 ms), 1/100 in a row",
+        10,
+    );
+    init.signal("USR2");
+    assert!(init.wait_exit(20).success());
+}
+
+#[test]
+fn init_reaps_orphans() {
+    if !is_root("init_reaps_orphans") {
+        return;
+    }
+    let d = TempDir::new("zombie");
+    let r = rootfs(&d.0);
+    // No pid namespace: the double-forked sleeps are orphaned to dory when the subshells
+    // exit and must be reaped by it.
+    let svc = bundle(
+        &d.0,
+        &r,
+        "svc",
+        "(sleep 0.2 &); (sleep 0.3 &); (sleep 0.4 &); exec sleep 100",
+        false,
+    );
+    let board = format!(
+        r#"{{"containers":[{{"id":"iz-orphans","bundle":"{}","stopGraceMs":500}}]}}"#,
+        svc.display()
+    );
+    fs::write(d.0.join("board.json"), board).unwrap();
+    let mut init = Init::start(
+        &d.0,
+        &["iz-orphans"],
+        &[],
+        &[
+            "--debug",
+            "--config",
+            d.0.join("board.json").to_str().unwrap(),
+        ],
+    );
+    init.wait_for("dory: started iz-orphans", 20);
+    let log = {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let log = init.log();
+            if log.matches("dory: reaped pid").count() >= 3 {
+                break log;
+            }
+            assert!(Instant::now() < deadline, "orphans not reaped:\n{log}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    assert!(log.contains("(status 0)"), "{log}");
+    // No zombie whose parent is dory is left.
+    let mut zombies = vec![];
+    for e in fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(stat) = fs::read_to_string(e.path().join("stat")) else {
+            continue;
+        };
+        let Some(rest) = stat.rsplit_once(") ").map(|(_, r)| r) else {
+            continue;
+        };
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        if f.first() == Some(&"Z") && f.get(1) == Some(&init.pid.to_string().as_str()) {
+            zombies.push(stat);
+        }
+    }
+    assert!(zombies.is_empty(), "zombies under dory: {zombies:?}");
+    init.signal("USR2");
+    assert!(init.wait_exit(20).success());
+}
+
+#[test]
+fn init_shutdown_honours_grace_then_kills() {
+    if !is_root("init_shutdown_honours_grace_then_kills") {
+        return;
+    }
+    let d = TempDir::new("grace");
+    let r = rootfs(&d.0);
+    let stubborn = bundle(
+        &d.0,
+        &r,
+        "stubborn",
+        "trap '' TERM; while :; do sleep 0.1; done",
+        true,
+    );
+    let polite = bundle(&d.0, &r, "polite", POLITE, true);
+    let board = format!(
+        r#"{{"containers":[
+        {{"id":"ig-stubborn","bundle":"{s}","stopGraceMs":700}},
+        {{"id":"ig-polite","bundle":"{p}","stopSignal":"TERM","stopGraceMs":5000}}]}}"#,
+        s = stubborn.display(),
+        p = polite.display()
+    );
+    fs::write(d.0.join("board.json"), board).unwrap();
+    let mut init = Init::start(
+        &d.0,
+        &["ig-stubborn", "ig-polite"],
+        &[],
+        &["--config", d.0.join("board.json").to_str().unwrap()],
+    );
+    init.wait_for("[ig-polite] tick 1", 20);
+    // SIGTERM to PID 1 is busybox `reboot`.
+    init.signal("TERM");
+    let st = init.wait_exit(30);
+    let log = init.log();
+    assert!(st.success(), "{log}");
+    assert!(log.contains("dory: SIGTERM received: reboot"), "{log}");
+    let p = pos(&log, "dory: stopping ig-polite (SIGTERM, grace 5000 ms)");
+    let bye = pos(&log, "[ig-polite] bye");
+    let s = pos(&log, "dory: stopping ig-stubborn (SIGTERM, grace 700 ms)");
+    assert!(
+        p < bye && bye < s,
+        "polite first, it exits on SIGTERM:\n{log}"
+    );
+    let k = pos(
+        &log,
+        "dory: ig-stubborn did not exit within 700 ms; sending SIGKILL",
+    );
+    assert!(s < k);
+    assert!(
+        log.contains("dory: ig-stubborn exited (signal SIGKILL)"),
+        "{log}"
+    );
+    // Grace honoured: the stubborn one ran ≥ 700 ms after its stop signal.
+    // Its stop signal went out when ig-polite had exited; SIGKILL came 700 ms later.
+    let t0 = times(&log, "dory: ig-polite exited").pop().unwrap();
+    let exit_t = times(&log, "dory: ig-stubborn exited").pop().unwrap();
+    assert!(exit_t - t0 >= 0.7 && exit_t - t0 < 1.5, "{log}");
+    assert!(
+        log.trim_end().ends_with("dory: shutdown complete (reboot)"),
+        "{log}"
+    );
+}
+
+#[test]
+fn init_bad_board_goes_to_rescue_and_waits() {
+    if !is_root("init_bad_board_goes_to_rescue_and_waits") {
+        return;
+    }
+    let d = TempDir::new("rescue");
+    let board = d.0.join("board.json");
+    fs::write(
+        &board,
+        r#"{"containers":[{"id":"a","bundle":"/a"},{"id":"b","bundle":"/b"},
+           {"id":"c","bundle":"/c","restart":{"policy":"sometimes"}}]}"#,
+    )
+    .unwrap();
+    let mut init = Init::start(&d.0, &[], &[], &["--config", board.to_str().unwrap()]);
+    let log = init.wait_for("dory: test mode: no rescue shell; waiting for a signal", 20);
+    let want = format!(
+        "dory: FATAL: {}: containers[2].restart.policy: unknown policy \"sometimes\" (expected always, on-failure or never)",
+        board.display()
+    );
+    assert!(log.contains(&want), "{log}");
+    // Keeps running (never exits on its own) …
+    std::thread::sleep(Duration::from_millis(700));
+    assert!(
+        init.child.try_wait().unwrap().is_none(),
+        "dory exited:\n{}",
+        init.log()
+    );
+    // … and ctl still answers.
+    let (code, out, _) = init.ctl(&["status"]);
+    assert_eq!(code, 0);
+    assert!(out.starts_with("ID"), "{out}");
+    init.signal("USR2");
+    assert!(init.wait_exit(20).success());
+    assert!(init.log().contains("dory: shutdown complete (poweroff)"));
+
+    // A missing board file takes the same path.
+    let d2 = TempDir::new("rescue2");
+    let mut init = Init::start(&d2.0, &[], &[], &["--config", "/nonexistent/board.json"]);
+    init.wait_for(
+        "dory: FATAL: /nonexistent/board.json: cannot read: ENOENT",
+        20,
+    );
+    let (code, out, _) = init.ctl(&["poweroff"]);
+    assert_eq!((code, out.as_str()), (0, "ok: poweroff\n"));
+    assert!(init.wait_exit(20).success());
+}
+
+#[test]
+fn init_early_boot_mounts_hostname_and_lo() {
+    if !is_root("init_early_boot_mounts_hostname_and_lo") {
+        return;
+    }
+    let d = TempDir::new("early");
+    let root = d.0.join("root");
+    fs::create_dir_all(&root).unwrap();
+    let board = d.0.join("board.json");
+    fs::write(&board, r#"{"hostname":"dory-test-board","containers":[]}"#).unwrap();
+    let mut init = Init::start(
+        &d.0,
+        &[],
+        &["--net"],
+        &[
+            "--boot-root",
+            root.to_str().unwrap(),
+            "--config",
+            board.to_str().unwrap(),
+        ],
+    );
+    init.wait_for("dory: boot complete (0 services started)", 20);
+    let mountinfo = fs::read_to_string(format!("/proc/{}/mountinfo", init.pid)).unwrap();
+    let r = root.to_str().unwrap();
+    for (target, fstype) in [
+        ("/proc", "proc"),
+        ("/sys", "sysfs"),
+        ("/dev", "devtmpfs"),
+        ("/dev/pts", "devpts"),
+        ("/dev/shm", "tmpfs"),
+        ("/dev/mqueue", "mqueue"),
+        ("/run", "tmpfs"),
+        ("/tmp", "tmpfs"),
+        ("/sys/fs/cgroup", "cgroup2"),
+    ] {
+        let path = format!("{r}{target}");
+        let found = mountinfo.lines().any(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let sep = f.iter().position(|x| *x == "-").unwrap_or(0);
+            f.get(4) == Some(&path.as_str()) && f.get(sep + 1) == Some(&fstype)
+        });
+        assert!(found, "{path} ({fstype}) not mounted:\n{mountinfo}");
+    }
+    let host = Command::new("nsenter")
+        .args(["-t", &init.pid.to_string(), "-u", "hostname"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&host.stdout).trim(),
+        "dory-test-board"
+    );
+    let lo = Command::new("nsenter")
+        .args([
+            "-t",
+            &init.pid.to_string(),
+            "-n",
+            "/bin/busybox",
+            "ip",
+            "link",
+            "show",
+            "lo",
+        ])
+        .output()
+        .unwrap();
+    let lo = String::from_utf8_lossy(&lo.stdout).into_owned();
+    assert!(lo.contains(",UP"), "lo is not up: {lo}");
+    init.signal("USR2");
+    assert!(init.wait_exit(20).success());
+    let log = init.log();
+    assert!(log.contains("dory: shutdown complete (poweroff)"), "{log}");
+}
