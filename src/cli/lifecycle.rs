@@ -22,7 +22,7 @@ fn report(command: &str, r: Result<(), lifecycle::Error>) -> i32 {
     match r {
         Ok(()) => 0,
         Err(e) => {
-            eprintln!("dory {command}: {e}");
+            log_error!("dory {command}: {e}");
             1
         }
     }
@@ -30,7 +30,7 @@ fn report(command: &str, r: Result<(), lifecycle::Error>) -> i32 {
 
 fn load(command: &str, g: &Global, id: &str) -> Result<Container, i32> {
     Container::load(&g.root, id).map_err(|e| {
-        eprintln!("dory {command}: {e}");
+        log_error!("dory {command}: {e}");
         1
     })
 }
@@ -47,14 +47,14 @@ pub fn cmd_create(g: &Global, argv: &[String], detach_run: bool) -> i32 {
         Err(c) => return c,
     };
     if p.has("no-pivot") {
-        eprintln!("dory {command}: --no-pivot is not supported: dory always uses pivot_root");
+        log_error!("dory {command}: --no-pivot is not supported: dory always uses pivot_root");
         return 1;
     }
     let preserve_fds = match p.get("preserve-fds").map(str::parse::<u32>) {
         None => 0,
         Some(Ok(n)) => n,
         Some(Err(_)) => {
-            eprintln!("dory {command}: --preserve-fds: not a number");
+            log_error!("dory {command}: --preserve-fds: not a number");
             return 1;
         }
     };
@@ -67,13 +67,13 @@ pub fn cmd_create(g: &Global, argv: &[String], detach_run: bool) -> i32 {
     let started = match container::launch(opts) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("dory {command}: {e}");
+            log_error!("dory {command}: {e}");
             return e.exit_code();
         }
     };
     if started.terminal && started.pty_master.is_some() {
         // No console socket: the terminal would have nobody on the other end.
-        eprintln!("dory {command}: process.terminal needs --console-socket when detached");
+        log_error!("dory {command}: process.terminal needs --console-socket when detached");
         if let Ok(c) = Container::load(&g.root, id) {
             let _ = lifecycle::delete(&c, true);
         }
@@ -85,7 +85,7 @@ pub fn cmd_create(g: &Global, argv: &[String], detach_run: bool) -> i32 {
     match Container::load(&g.root, id) {
         Ok(c) => report(command, lifecycle::start(&c)),
         Err(e) => {
-            eprintln!("dory {command}: {e}");
+            log_error!("dory {command}: {e}");
             1
         }
     }
@@ -149,12 +149,12 @@ pub fn cmd_kill(g: &Global, argv: &[String]) -> i32 {
         [id, s] => match lifecycle::parse_signal(s) {
             Some(sig) => (id.as_str(), sig),
             None => {
-                eprintln!("dory kill: unknown signal \"{s}\"");
+                log_error!("dory kill: unknown signal \"{s}\"");
                 return 1;
             }
         },
         _ => {
-            eprintln!("dory kill: usage: dory kill <container-id> [signal]");
+            log_error!("dory kill: usage: dory kill <container-id> [signal]");
             return 1;
         }
     };
@@ -178,7 +178,7 @@ pub fn cmd_delete(g: &Global, argv: &[String]) -> i32 {
         // Like runc: deleting a missing container with --force succeeds.
         Err(lifecycle::Error::NotFound(_)) if p.has("force") => 0,
         Err(e) => {
-            eprintln!("dory delete: {e}");
+            log_error!("dory delete: {e}");
             1
         }
     }
@@ -197,7 +197,7 @@ pub fn cmd_ps(g: &Global, argv: &[String]) -> i32 {
         Err(c) => return c,
     };
     let Some(id) = p.positional.first() else {
-        eprintln!("dory ps: requires the container id");
+        log_error!("dory ps: requires the container id");
         return 1;
     };
     let c = match load("ps", g, id) {
@@ -207,7 +207,7 @@ pub fn cmd_ps(g: &Global, argv: &[String]) -> i32 {
     let pids = match lifecycle::pids(&c) {
         Ok(p) => p,
         Err(e) => {
-            eprintln!("dory ps: {e}");
+            log_error!("dory ps: {e}");
             return 1;
         }
     };
@@ -226,7 +226,7 @@ pub fn cmd_ps(g: &Global, argv: &[String]) -> i32 {
             let out = match std::process::Command::new("ps").args(&ps_args).output() {
                 Ok(o) => o,
                 Err(e) => {
-                    eprintln!("dory ps: run ps: {e}");
+                    log_error!("dory ps: run ps: {e}");
                     return 1;
                 }
             };
@@ -236,7 +236,7 @@ pub fn cmd_ps(g: &Global, argv: &[String]) -> i32 {
                 return 1;
             };
             let Some(col) = header.split_whitespace().position(|h| h == "PID") else {
-                eprintln!("dory ps: no PID column in ps output");
+                log_error!("dory ps: no PID column in ps output");
                 return 1;
             };
             println!("{header}");
@@ -254,7 +254,7 @@ pub fn cmd_ps(g: &Global, argv: &[String]) -> i32 {
             0
         }
         other => {
-            eprintln!("dory ps: invalid format \"{other}\" (table or json)");
+            log_error!("dory ps: invalid format \"{other}\" (table or json)");
             1
         }
     }
@@ -315,12 +315,12 @@ pub fn cmd_exec(g: &Global, argv: &[String]) -> i32 {
         Err(e) => return super::usage_error("exec", &e),
     };
     let Some((id, args)) = p.positional.split_first() else {
-        eprintln!("dory exec: requires the container id and a command (or --process FILE)");
+        log_error!("dory exec: requires the container id and a command (or --process FILE)");
         return 1;
     };
     for unsupported in ["process-label", "apparmor"] {
         if p.get(unsupported).is_some_and(|v| !v.is_empty()) {
-            eprintln!("dory exec: --{unsupported} is not supported (no LSM support in dory)");
+            log_error!("dory exec: --{unsupported} is not supported (no LSM support in dory)");
             return 1;
         }
     }
@@ -328,7 +328,7 @@ pub fn cmd_exec(g: &Global, argv: &[String]) -> i32 {
         None => None,
         Some(Some(u)) => Some(u),
         Some(None) => {
-            eprintln!("dory exec: --user: want UID[:GID] (numbers)");
+            log_error!("dory exec: --user: want UID[:GID] (numbers)");
             return 1;
         }
     };
@@ -337,7 +337,7 @@ pub fn cmd_exec(g: &Global, argv: &[String]) -> i32 {
         match gtext.parse::<u32>() {
             Ok(n) => gids.push(n),
             Err(_) => {
-                eprintln!("dory exec: --additional-gids \"{gtext}\": not a number");
+                log_error!("dory exec: --additional-gids \"{gtext}\": not a number");
                 return 1;
             }
         }
@@ -346,7 +346,7 @@ pub fn cmd_exec(g: &Global, argv: &[String]) -> i32 {
         None => 0,
         Some(Ok(n)) => n,
         Some(Err(_)) => {
-            eprintln!("dory exec: --preserve-fds: not a number");
+            log_error!("dory exec: --preserve-fds: not a number");
             return 1;
         }
     };
@@ -366,7 +366,10 @@ pub fn cmd_exec(g: &Global, argv: &[String]) -> i32 {
         preserve_fds,
     };
     match load("exec", g, id) {
-        Ok(c) => container::exec::exec(&c, &req),
+        Ok(c) => container::exec::exec(&c, &req).unwrap_or_else(|(msg, code)| {
+            log_error!("dory exec: {msg}");
+            code
+        }),
         Err(code) => code,
     }
 }

@@ -18,7 +18,7 @@ pub fn cmd_list(g: &Global, argv: &[String]) -> i32 {
     };
     let format = p.get("format").unwrap_or("table");
     if format != "table" && format != "json" {
-        eprintln!("dory list: invalid format option \"{format}\" (table or json)");
+        log_error!("dory list: invalid format option \"{format}\" (table or json)");
         return 1;
     }
     let mut rows: Vec<(String, state::Loaded)> = Vec::new();

@@ -1,9 +1,17 @@
 //! runc-compatible command line: global flags, then a command and its flags (before or
 //! after the container id).
 
+/// An error on stderr and, with `--log FILE`, in the log file (see [`log`]).
+macro_rules! log_error {
+    ($($arg:tt)*) => {
+        $crate::cli::log::error(format_args!($($arg)*))
+    };
+}
+
 mod args;
 mod lifecycle;
 mod list;
+pub mod log;
 mod update;
 
 use std::path::{Path, PathBuf};
@@ -78,8 +86,22 @@ pub fn main() -> i32 {
         eprint!("{USAGE}");
         return 1;
     };
+    if let Some(path) = global.get("log").filter(|p| !p.is_empty()) {
+        let format = match global.get("log-format").map(log::Format::parse) {
+            None => log::Format::Text,
+            Some(Some(f)) => f,
+            Some(None) => {
+                log_error!("dory: --log-format: want text or json");
+                return 1;
+            }
+        };
+        if let Err(e) = log::init(Path::new(path), format) {
+            log_error!("dory: --log {path}: {e}");
+            return 1;
+        }
+    }
     if global.has("systemd-cgroup") {
-        eprintln!("dory: --systemd-cgroup is not supported: dory manages cgroupfs directly");
+        log_error!("dory: --systemd-cgroup is not supported: dory manages cgroupfs directly");
         return 1;
     }
     let g = Global {
@@ -108,7 +130,7 @@ pub fn main() -> i32 {
             0
         }
         other => {
-            eprintln!("dory: unknown command \"{other}\"");
+            log_error!("dory: unknown command \"{other}\"");
             eprint!("{USAGE}");
             1
         }
@@ -133,9 +155,9 @@ fn first_command(argv: &[String]) -> usize {
 
 fn usage_error(command: &str, e: &UsageError) -> i32 {
     if command.is_empty() {
-        eprintln!("dory: {e}");
+        log_error!("dory: {e}");
     } else {
-        eprintln!("dory {command}: {e}");
+        log_error!("dory {command}: {e}");
     }
     1
 }
@@ -149,11 +171,11 @@ fn single_id<'p>(command: &str, p: &'p Parsed) -> Result<&'p str, i32> {
     match p.positional.as_slice() {
         [id] => Ok(id),
         [] => {
-            eprintln!("dory {command}: requires exactly 1 argument: the container id");
+            log_error!("dory {command}: requires exactly 1 argument: the container id");
             Err(1)
         }
         _ => {
-            eprintln!(
+            log_error!(
                 "dory {command}: requires exactly 1 argument, got {}",
                 p.positional.len()
             );
@@ -175,7 +197,7 @@ fn cmd_spec(argv: &[String]) -> i32 {
         Err(c) => return c,
     };
     if p.has("rootless") {
-        eprintln!("dory spec: --rootless is not supported");
+        log_error!("dory spec: --rootless is not supported");
         return 1;
     }
     let dir = Path::new(p.get("bundle").unwrap_or("."));
@@ -190,17 +212,17 @@ fn cmd_spec(argv: &[String]) -> i32 {
             match std::io::Write::write_all(&mut f, crate::spec::DEFAULT_CONFIG.as_bytes()) {
                 Ok(()) => 0,
                 Err(e) => {
-                    eprintln!("dory spec: write {}: {e}", path.display());
+                    log_error!("dory spec: write {}: {e}", path.display());
                     1
                 }
             }
         }
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            eprintln!("dory spec: File {} exists. Remove it first", path.display());
+            log_error!("dory spec: File {} exists. Remove it first", path.display());
             1
         }
         Err(e) => {
-            eprintln!("dory spec: create {}: {e}", path.display());
+            log_error!("dory spec: create {}: {e}", path.display());
             1
         }
     }
@@ -243,10 +265,13 @@ fn cmd_run(g: &Global, argv: &[String]) -> i32 {
         "keep",
     ] {
         if p.has(unsupported) {
-            eprintln!("dory run: --{unsupported} is only supported with --detach");
+            log_error!("dory run: --{unsupported} is only supported with --detach");
             return 1;
         }
     }
     let bundle = Path::new(p.get("bundle").unwrap_or("."));
-    crate::container::run::run(id, bundle, &g.root)
+    crate::container::run::run(id, bundle, &g.root).unwrap_or_else(|(msg, code)| {
+        log_error!("dory run: {msg}");
+        code
+    })
 }

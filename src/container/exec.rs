@@ -151,18 +151,9 @@ fn build_process(
     Ok(plan)
 }
 
-/// Runs `dory exec`; returns dory's exit code.
-pub fn exec(c: &Container, req: &ExecRequest<'_>) -> i32 {
-    match exec_inner(c, req) {
-        Ok(code) => code,
-        Err((msg, code)) => {
-            eprintln!("dory exec: {msg}");
-            code
-        }
-    }
-}
-
-fn exec_inner(c: &Container, req: &ExecRequest<'_>) -> Result<i32, (String, i32)> {
+/// Runs `dory exec`; returns dory's exit code, or the error to report and the exit code
+/// to go with it (127/126 when the program was not found or could not be executed).
+pub fn exec(c: &Container, req: &ExecRequest<'_>) -> Result<i32, (String, i32)> {
     let fail1 = |m: String| (m, 1);
     let status = c.status();
     if status != Status::Running {

@@ -81,22 +81,12 @@ pub fn attach(pid: i32, sfd: &SignalFd, master: Option<BorrowedFd<'_>>) -> i32 {
     wait_loop(pid, sfd, master)
 }
 
-/// Runs a container to completion; returns the exit code for dory.
-pub fn run(id: &str, bundle: &Path, state_root: &Path) -> i32 {
-    let sfd = match block_signals() {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("dory: {e}");
-            return 1;
-        }
-    };
-    let started = match launch(LaunchOptions::new(id, bundle, state_root, Stdio::Inherit)) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("dory: {e}");
-            return e.exit_code();
-        }
-    };
+/// Runs a container to completion; returns the exit code for dory, or the error to
+/// report and the exit code to go with it.
+pub fn run(id: &str, bundle: &Path, state_root: &Path) -> Result<i32, (String, i32)> {
+    let sfd = block_signals().map_err(|e| (e, 1))?;
+    let started = launch(LaunchOptions::new(id, bundle, state_root, Stdio::Inherit))
+        .map_err(|e| (e.to_string(), e.exit_code()))?;
     if started.later_hooks {
         let phase = hooks::Phase::Poststart;
         if let Err(e) = hooks::run_phase(&started.bundle, id, "running", started.pid, phase, None) {
@@ -114,7 +104,7 @@ pub fn run(id: &str, bundle: &Path, state_root: &Path) -> i32 {
             eprintln!("dory: warning: {e}");
         }
     }
-    code
+    Ok(code)
 }
 
 fn resize(master: BorrowedFd<'_>) {
