@@ -180,15 +180,16 @@ pub fn launch(opts: LaunchOptions<'_>) -> Result<Started, Error> {
         }));
     }
     let layout = Layout::detect().map_err(Error::Cgroup)?;
-    if plan.mounts_cgroup() && !layout.is_v2() {
-        plan.set_cgroup_v1(layout.v1_hierarchies().map(|(opts, _)| opts))
-            .map_err(Error::Plan)?;
-    }
     let linux = spec.linux.as_ref();
     let cgroup_path = match linux.and_then(|l| l.cgroups_path).filter(|p| !p.is_empty()) {
         Some(p) => p.to_string(),
         None => format!("/dory/{}", opts.id),
     };
+    if plan.mounts_cgroup() && !layout.is_v2() {
+        plan.set_cgroup_v1(layout.v1_hierarchies().map(|(opts, _)| opts))
+            .map_err(Error::Plan)?;
+        plan.set_cgroup_v1_own(&cgroup_path).map_err(Error::Plan)?;
+    }
     let resources = linux.and_then(|l| l.resources.as_ref());
     let uid_maps = linux.map(|l| &l.uid_mappings[..]).unwrap_or_default();
     let gid_maps = linux.map(|l| &l.gid_mappings[..]).unwrap_or_default();
@@ -283,6 +284,10 @@ pub fn launch(opts: LaunchOptions<'_>) -> Result<Started, Error> {
         let path = state_dir.join(EXEC_FIFO);
         nix::unistd::mkfifo(&path, nix::sys::stat::Mode::from_bits_truncate(0o622))
             .map_err(|e| Error::Parent("create exec.fifo", e))?;
+        // mkfifo's mode passes through the umask: make it 0622 so a non-root init can open it.
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o622))
+            .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(0)))
+            .map_err(|e| Error::Parent("chmod exec.fifo", e))?;
         Some(
             nix::fcntl::open(
                 &path,

@@ -208,7 +208,7 @@ fn run(o: Options) -> i32 {
             }
         }
         // Loopback up: containers sharing the board's network expect 127.0.0.1.
-        if let Err(e) = crate::sys::init::interface_up("lo") {
+        if let Err(e) = crate::sys::interface_up("lo") {
             say!("dory: bringing up lo: {e}");
         }
     }

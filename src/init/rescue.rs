@@ -4,7 +4,8 @@
 use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow};
 use nix::unistd::Pid;
 
-use crate::sys::init::{exit_now, set_controlling_tty, spawn, ExecArgs};
+use crate::sys::init::{exit_now, spawn, ExecArgs};
+use crate::sys::set_controlling_tty;
 
 const SHELL_ENV: &[&str] = &[
     "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",

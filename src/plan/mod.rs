@@ -261,6 +261,9 @@ pub struct Plan {
     pub domainname: Option<CStrId>,
     /// cgroup v1 hierarchies to show under a `cgroup` mount: (directory name, options).
     pub cgroup_v1: Vec<(CStrId, CStrId), MAX_CGROUP_HIERARCHIES>,
+    /// The container's cgroup path, bound over each v1 hierarchy's mount so the container
+    /// sees its own cgroup there (as runc shows it) when it has no cgroup namespace.
+    pub cgroup_v1_own: Option<CStrId>,
     pub process: ProcessPlan,
 }
 
@@ -334,6 +337,7 @@ impl Plan {
             hostname: None,
             domainname: None,
             cgroup_v1: Vec::new(),
+            cgroup_v1_own: None,
             process: ProcessPlan::empty(),
         });
         plan.plan_root(spec, bundle)?;
@@ -689,6 +693,23 @@ impl Plan {
             self.cgroup_v1
                 .push((dir, opts))
                 .map_err(|_| too_many("cgroup hierarchies", MAX_CGROUP_HIERARCHIES))?;
+        }
+        Ok(())
+    }
+
+    /// Shows the container's own cgroup (`path`, as in linux.cgroupsPath) under each v1
+    /// hierarchy of a `cgroup` mount, when the container has no cgroup namespace.
+    pub fn set_cgroup_v1_own(&mut self, path: &str) -> Result<(), PlanError> {
+        if self.new_cgroup_ns || self.joins.iter().any(|j| j.kind == NamespaceKind::Cgroup) {
+            return Ok(());
+        }
+        let rel = path.trim_start_matches('/');
+        if !rel.is_empty() {
+            self.cgroup_v1_own = Some(
+                self.strings
+                    .push(rel)
+                    .map_err(|e| arena_err("linux.cgroupsPath", e))?,
+            );
         }
         Ok(())
     }

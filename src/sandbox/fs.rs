@@ -251,6 +251,33 @@ fn mount_cgroup(plan: &Plan, m: &MountStep, root: BorrowedFd<'_>) -> Result<(), 
             flags,
             Some(s.get(*options)),
         )?;
+        // No cgroup namespace: the container's own cgroup over the hierarchy's root.
+        if let Some(own) = plan.cgroup_v1_own {
+            let top = resolve_create(root, sub.as_cstr().ok_or(Errno::EINVAL)?, Create::Dir)?;
+            let mine = sys::open_in_root(top.as_fd(), s.get(own), libc::O_DIRECTORY)?;
+            let src = fd_path(mine.as_fd())?;
+            let dst = fd_path(top.as_fd())?;
+            let (src, dst) = (
+                src.as_cstr().ok_or(Errno::EINVAL)?,
+                dst.as_cstr().ok_or(Errno::EINVAL)?,
+            );
+            mount(
+                Some(src),
+                dst,
+                None::<&CStr>,
+                MsFlags::MS_BIND,
+                None::<&CStr>,
+            )?;
+            if flags.contains(MsFlags::MS_RDONLY) {
+                mount(
+                    None::<&CStr>,
+                    dst,
+                    None::<&CStr>,
+                    MsFlags::MS_REMOUNT | MsFlags::MS_BIND | flags,
+                    None::<&CStr>,
+                )?;
+            }
+        }
         // Co-mounted controllers ("cpu,cpuacct") also answer to each name, as on the host.
         let dir_bytes = s.bytes(*dir);
         if dir_bytes.contains(&b',') {

@@ -56,12 +56,14 @@ pub enum Step {
     OomScoreAdj,
     ExecFifo,
     Hooks,
+    Loopback,
 }
 
 impl Step {
     pub fn from_u16(v: u16) -> Option<Step> {
         use Step::*;
-        const ALL: [Step; 32] = [
+        const ALL: [Step; 33] = [
+            Loopback,
             Hooks,
             ExecFifo,
             WaitParent,
@@ -233,6 +235,10 @@ fn setup_and_exec(ctx: &ChildContext<'_>) -> Result<Never, Failure> {
     // Now that we are in our cgroup, a new cgroup namespace is rooted there.
     if plan.new_cgroup_ns {
         nix::sched::unshare(CloneFlags::CLONE_NEWCGROUP).map_err(at(Step::UnshareCgroup))?;
+    }
+    // A new network namespace starts with lo down: bring it up, as runc does.
+    if plan.clone_flags & libc::CLONE_NEWNET != 0 {
+        sys::interface_up("lo").map_err(at(Step::Loopback))?;
     }
     // Mount propagation first, so no mount below leaks to the host.
     mount(
@@ -462,6 +468,9 @@ fn apply_process(
     // telling the parent it worked.
     sys::cloexec_from(3 + start.preserve_fds).map_err(at(Step::CloseFds))?;
     if let Some(fifo) = start.exec_fifo {
+        // As runc: a program that cannot be found or run fails `create`, where the
+        // caller still hears about it, not the exec after `start`.
+        probe(strings, p).map_err(|e| fail(Step::Exec, 0, e))?;
         wait_for_start(sync, fifo)?;
     }
     sys::reset_signals();
@@ -488,33 +497,41 @@ fn wait_for_start(sync: BorrowedFd<'_>, fifo: RawFd) -> StepResult {
     Ok(())
 }
 
-/// execve of args[0], searched in the container's PATH when it has no slash.
-fn exec(strings: &Arena, p: &ProcessPlan) -> Errno {
-    let mut argv: heapless::Vec<&CStr, { crate::spec::MAX_ARGS }> = heapless::Vec::new();
-    for a in &p.args {
-        let _ = argv.push(strings.get(*a));
+/// Whether `path` is a regular file we may execute (what execve would check first).
+fn executable(path: &CStr) -> Result<(), Errno> {
+    let st = nix::sys::stat::stat(path)?;
+    if st.st_mode & libc::S_IFMT != libc::S_IFREG {
+        return Err(Errno::EACCES);
     }
-    let mut envp: heapless::Vec<&CStr, { crate::spec::MAX_ENV }> = heapless::Vec::new();
-    for e in &p.env {
-        let _ = envp.push(strings.get(*e));
-    }
-    let Some(&prog) = argv.first() else {
-        return Errno::ENOENT;
-    };
-    let run = |path: &CStr| {
-        sys::execve_stack::<{ crate::spec::MAX_ARGS + 1 }, { crate::spec::MAX_ENV + 1 }>(
-            path, &argv, &envp,
-        )
-    };
+    nix::unistd::access(path, nix::unistd::AccessFlags::X_OK)
+}
+
+/// Finds args[0] as `exec` would, without executing it.
+fn probe(strings: &Arena, p: &ProcessPlan) -> Result<(), Errno> {
+    let prog = p
+        .args
+        .first()
+        .map(|a| strings.get(*a))
+        .ok_or(Errno::ENOENT)?;
+    search_path(strings, p, prog, executable)
+}
+
+/// Tries `attempt` on args[0] (with a slash) or on each `PATH` candidate; ENOENT unless
+/// some candidate existed but failed otherwise. Returns at the first success.
+fn search_path(
+    strings: &Arena,
+    p: &ProcessPlan,
+    prog: &CStr,
+    attempt: impl Fn(&CStr) -> Result<(), Errno>,
+) -> Result<(), Errno> {
     if prog.to_bytes().contains(&b'/') {
-        return run(prog);
+        return attempt(prog);
     }
     let path_var = p
         .path_var
         .map(|v| strings.bytes(v))
         .unwrap_or(b"/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
-    // ENOENT unless some candidate existed but could not run.
-    let mut result = Errno::ENOENT;
+    let mut result = Err(Errno::ENOENT);
     for dir in path_var.split(|b| *b == b':') {
         let dir: &[u8] = if dir.is_empty() { b"." } else { dir };
         let mut buf = StackPath::new();
@@ -529,10 +546,37 @@ fn exec(strings: &Arena, p: &ProcessPlan) -> Errno {
         let Some(candidate) = buf.as_cstr() else {
             continue;
         };
-        match run(candidate) {
-            Errno::ENOENT | Errno::ENOTDIR => {}
-            e => result = e,
+        match attempt(candidate) {
+            Ok(()) => return Ok(()),
+            Err(Errno::ENOENT | Errno::ENOTDIR) => {}
+            Err(e) => result = Err(e),
         }
     }
     result
+}
+
+/// execve of args[0], searched in the container's PATH when it has no slash.
+fn exec(strings: &Arena, p: &ProcessPlan) -> Errno {
+    let mut argv: heapless::Vec<&CStr, { crate::spec::MAX_ARGS }> = heapless::Vec::new();
+    for a in &p.args {
+        let _ = argv.push(strings.get(*a));
+    }
+    let mut envp: heapless::Vec<&CStr, { crate::spec::MAX_ENV }> = heapless::Vec::new();
+    for e in &p.env {
+        let _ = envp.push(strings.get(*e));
+    }
+    let Some(&prog) = argv.first() else {
+        return Errno::ENOENT;
+    };
+    // execve returns only on failure: its errno is the attempt's error.
+    let run = |path: &CStr| {
+        Err(sys::execve_stack::<
+            { crate::spec::MAX_ARGS + 1 },
+            { crate::spec::MAX_ENV + 1 },
+        >(path, &argv, &envp))
+    };
+    match search_path(strings, p, prog, run) {
+        Ok(()) => Errno::ENOENT,
+        Err(e) => e,
+    }
 }

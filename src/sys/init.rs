@@ -7,7 +7,6 @@ use std::ffi::{c_char, CString};
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 
 use nix::errno::Errno;
-use nix::sys::socket::{socket, AddressFamily, SockFlag, SockType};
 use nix::unistd::{ForkResult, Pid};
 
 /// Runs `child` in a new process (`fork(2)`) and returns the child's pid to the parent.
@@ -25,12 +24,7 @@ pub fn spawn(child: impl FnOnce()) -> nix::Result<Pid> {
     }
 }
 
-/// `_exit(2)`: ends the calling process at once, without running atexit handlers or
-/// flushing stdio (a forked child must not flush the parent's buffers).
-pub fn exit_now(code: i32) -> ! {
-    // SAFETY: _exit takes a plain int and never returns.
-    unsafe { libc::_exit(code) }
-}
+pub use super::exit_now;
 
 /// argv and envp for `execve(2)`, built before `fork` so the child does not allocate.
 pub struct ExecArgs {
@@ -81,33 +75,6 @@ impl ExecArgs {
     }
 }
 
-/// `ioctl(SIOCGIFFLAGS/SIOCSIFFLAGS)`: sets IFF_UP on the interface `name` (e.g. `lo`).
-pub fn interface_up(name: &str) -> nix::Result<()> {
-    let sock: OwnedFd = socket(
-        AddressFamily::Inet,
-        SockType::Datagram,
-        SockFlag::SOCK_CLOEXEC,
-        None,
-    )?;
-    // SAFETY: ifreq is plain old data; all-zero is a valid value.
-    let mut req: libc::ifreq = unsafe { core::mem::zeroed() };
-    let bytes = name.as_bytes();
-    if bytes.len() >= req.ifr_name.len() {
-        return Err(Errno::ENAMETOOLONG);
-    }
-    for (dst, &src) in req.ifr_name.iter_mut().zip(bytes) {
-        *dst = src as c_char;
-    }
-    // SAFETY: SIOCGIFFLAGS reads ifr_name and writes ifr_flags within the ifreq we own.
-    Errno::result(unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS as _, &mut req) })?;
-    // SAFETY: after SIOCGIFFLAGS the union holds ifr_flags.
-    let flags = unsafe { req.ifr_ifru.ifru_flags };
-    req.ifr_ifru.ifru_flags = flags | libc::IFF_UP as libc::c_short;
-    // SAFETY: SIOCSIFFLAGS reads ifr_name and ifr_flags from the ifreq we own.
-    Errno::result(unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS as _, &req) })?;
-    Ok(())
-}
-
 /// `ioctl(WDIOC_SETTIMEOUT)`: asks the watchdog for `secs`; returns the timeout it chose.
 pub fn watchdog_set_timeout(fd: BorrowedFd<'_>, secs: i32) -> nix::Result<i32> {
     // _IOWR('W', 6, int)
@@ -116,12 +83,4 @@ pub fn watchdog_set_timeout(fd: BorrowedFd<'_>, secs: i32) -> nix::Result<i32> {
     // SAFETY: WDIOC_SETTIMEOUT reads and writes one int through the pointer we pass.
     Errno::result(unsafe { libc::ioctl(fd.as_raw_fd(), WDIOC_SETTIMEOUT as _, &mut v) })?;
     Ok(v)
-}
-
-/// `ioctl(TIOCSCTTY)`: makes the terminal on `fd` the controlling terminal of this
-/// session (for the rescue shell, after `setsid`).
-pub fn set_controlling_tty(fd: BorrowedFd<'_>) -> nix::Result<()> {
-    // SAFETY: TIOCSCTTY takes an int argument (1 = steal from another session if needed).
-    Errno::result(unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSCTTY as _, 1 as libc::c_int) })
-        .map(drop)
 }
