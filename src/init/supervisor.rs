@@ -677,7 +677,17 @@ impl<'a> Supervisor<'a> {
             }
         };
         let opts = LaunchOptions::new(id, Path::new(s.c.bundle), Path::new(STATE_ROOT), stdio);
-        match container::launch(opts) {
+        let launched = container::launch(opts);
+        // launch builds the config and plan on the stack: give those pages back.
+        let trimmed = crate::sys::init::trim_stack();
+        debug!(
+            "dory: trimmed {} KiB of stack range after launching {id}",
+            trimmed / 1024
+        );
+        let Some(s) = self.slots.get_mut(i) else {
+            return;
+        };
+        match launched {
             Ok(mut started) => {
                 let pid = Pid::from_raw(started.pid);
                 // A config with `process.terminal` gets a pty: its master is the log.
