@@ -68,6 +68,7 @@ load_board() {
     # shellcheck disable=SC1091
     . "$BOARD_DIR/board.env"
     BOARD="$b"
+    export BOARD BOARD_DIR
 }
 
 # Build release dory for one Rust target (quiet). Prints nothing.

@@ -312,3 +312,172 @@ fn init_cwd_is_inside_the_rootfs() {
     assert_eq!(out.value("pwd"), Some("/tmp"), "{}", out.stdout);
     b.assert_nothing_left();
 }
+
+/// Waits (briefly) until `pid` is in the stopped state; false if it is gone or does not stop.
+fn wait_stopped(pid: i32) -> bool {
+    for _ in 0..200 {
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            return false;
+        };
+        match stat
+            .rsplit(')')
+            .next()
+            .and_then(|r| r.split_whitespace().next())
+        {
+            Some("T") => return true,
+            Some("Z" | "X") | None => return false,
+            _ => std::thread::sleep(std::time::Duration::from_micros(100)),
+        }
+    }
+    false
+}
+
+/// The pid namespace link of a process.
+fn pid_ns(pid: i32) -> Option<PathBuf> {
+    std::fs::read_link(format!("/proc/{pid}/ns/pid")).ok()
+}
+
+#[test]
+fn exec_process_binary_cannot_be_overwritten() {
+    needs_root!();
+    // CVE-2019-5736 against `dory exec`: while the exec'd process still runs the runtime's
+    // binary inside the container's pid namespace, a container process opens
+    // /proc/<pid>/exe and, once the runtime has exited, writes the binary through that
+    // fd. The host catches the exec child in that window (SIGSTOP), lets the container try,
+    // and checks the binary. The exec runs from a copy of dory, so a successful attack
+    // damages only the copy.
+    let b = Bundle::new(
+        "atk-exec",
+        &[
+            "sh",
+            "-c",
+            "echo ready; read p; \
+             ( exec 3< /proc/$p/exe || exit 1; echo opened; read go; echo pwn >> /proc/self/fd/3; echo wrote=$? ) 2>&1; \
+             echo sub=$?; read x",
+        ],
+    );
+    let copy = b.base.join("dory-copy");
+    std::fs::copy(common::DORY, &copy).unwrap();
+    let copy_before = std::fs::read(&copy).unwrap();
+    let dory_before = std::fs::read(common::DORY).unwrap();
+    let mut r = b.spawn();
+    r.wait_line("ready");
+    let init = b.wait_state().pid;
+    let ns = pid_ns(init).unwrap();
+    let busybox = b.rootfs.join("bin/busybox");
+
+    // Host side: find a process in the container's pid namespace that is not busybox.
+    let caught = std::sync::Arc::new(std::sync::atomic::AtomicI32::new(0));
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let scanner = {
+        let (caught, stop, ns) = (caught.clone(), stop.clone(), ns.clone());
+        std::thread::spawn(move || {
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                for e in std::fs::read_dir("/proc").unwrap().flatten() {
+                    let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+                        continue;
+                    };
+                    if pid == init || pid_ns(pid).as_ref() != Some(&ns) {
+                        continue;
+                    }
+                    let Ok(exe) = std::fs::read_link(format!("/proc/{pid}/exe")) else {
+                        continue;
+                    };
+                    if exe == busybox {
+                        continue;
+                    }
+                    let target = nix::unistd::Pid::from_raw(pid);
+                    let _ = nix::sys::signal::kill(target, nix::sys::signal::Signal::SIGSTOP);
+                    // Keep it only if it stopped while still running something else than
+                    // busybox (it may have exec'd or exited before the signal landed).
+                    if wait_stopped(pid)
+                        && std::fs::read_link(format!("/proc/{pid}/exe"))
+                            .is_ok_and(|e| e != busybox)
+                    {
+                        caught.store(pid, std::sync::atomic::Ordering::SeqCst);
+                        return;
+                    }
+                    let _ = nix::sys::signal::kill(target, nix::sys::signal::Signal::SIGCONT);
+                }
+            }
+        })
+    };
+    let mut execs = Vec::new();
+    for _ in 0..100 {
+        let child = std::process::Command::new(&copy)
+            .arg("--root")
+            .arg(&b.state_root)
+            .args(["exec", &b.id, "true"])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        execs.push(child);
+        let t = std::time::Instant::now();
+        while caught.load(std::sync::atomic::Ordering::SeqCst) == 0
+            && t.elapsed() < std::time::Duration::from_millis(50)
+        {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        if caught.load(std::sync::atomic::Ordering::SeqCst) != 0 {
+            break;
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    scanner.join().unwrap();
+    let pid = caught.load(std::sync::atomic::Ordering::SeqCst);
+    let cont = |pid: i32| {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGCONT,
+        );
+    };
+    assert!(
+        pid != 0,
+        "never caught an exec'd process before its exec ({} tries)",
+        execs.len()
+    );
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let nspid = status
+        .lines()
+        .find(|l| l.starts_with("NSpid:"))
+        .unwrap()
+        .split_whitespace()
+        .last()
+        .unwrap()
+        .to_owned();
+    r.send(&format!("{nspid}\n"));
+    let verdict = r.wait_for_any(&["opened", "sub="]);
+    cont(pid);
+    // Let every `dory exec` finish: then nothing runs the copy and a write would not fail
+    // with ETXTBSY.
+    for mut e in execs {
+        let _ = e.wait();
+    }
+    if verdict == "opened" {
+        r.send("go\n");
+        let wrote = r.wait_prefix("wrote=");
+        assert_ne!(wrote, "wrote=0", "the container wrote the runtime binary");
+    }
+    let sub = r.wait_prefix("sub=");
+    if verdict == "sub=" {
+        // The open itself was refused (the process is not dumpable, or its exe is not the
+        // runtime's file): the subshell ended with 1 after the error.
+        assert_eq!(sub, "sub=1", "{:?}", r.seen());
+        eprintln!("open of /proc/<exec pid>/exe refused: {:?}", r.seen());
+    }
+    r.send("done\n");
+    let out = r.finish();
+    out.expect_code(0);
+    assert!(
+        std::fs::read(&copy).unwrap() == copy_before,
+        "the dory binary used for exec was overwritten:\n{}",
+        out.stdout
+    );
+    assert!(
+        std::fs::read(common::DORY).unwrap() == dory_before,
+        "the dory binary changed"
+    );
+    b.assert_nothing_left();
+}

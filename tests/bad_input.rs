@@ -62,7 +62,8 @@ fn malformed_json() {
         assert_ne!(bad, t);
         bad
     });
-    expect_refused(&b, &["config.json"]);
+    // Syntax errors carry a position: config.json: line L, column C: …
+    expect_refused(&b, &["config.json: line "]);
 }
 
 #[test]
@@ -70,7 +71,8 @@ fn truncated_file() {
     needs_root!();
     let b = Bundle::new("bad-trunc", ARGS);
     write_raw(&b, |t| t[..t.len() / 2].to_owned());
-    expect_refused(&b, &["config.json"]);
+    // Syntax errors carry a position: config.json: line L, column C: …
+    expect_refused(&b, &["config.json: line "]);
 }
 
 #[test]
@@ -78,7 +80,8 @@ fn empty_file() {
     needs_root!();
     let b = Bundle::new("bad-empty", ARGS);
     write_raw(&b, |_| String::new());
-    expect_refused(&b, &["config.json"]);
+    // Syntax errors carry a position: config.json: line L, column C: …
+    expect_refused(&b, &["config.json: line "]);
 }
 
 #[test]
@@ -179,6 +182,29 @@ fn id_with_slash() {
     assert!(!out.stdout.contains("SHOULD-NOT-RUN"));
     // Neither `<root>/<id>/x` nor `<root>/<id>` may exist, nor a cgroup.
     assert!(!b.state_root.join(&id).exists() && !b.state_dir().exists());
+    b.assert_nothing_left();
+}
+
+#[test]
+fn id_dot_dotdot_and_too_long() {
+    needs_root!();
+    let b = Bundle::new("bad-ids", ARGS);
+    b.write_config();
+    let long = "x".repeat(1025);
+    for id in ["..", ".", long.as_str()] {
+        let mut cmd = b.cmd(&["run", "--bundle"]);
+        cmd.arg(&b.dir).arg(id);
+        let out = run_cmd(&mut cmd);
+        assert_ne!(out.code, 0, "id {id:?} accepted: {}", out.stdout);
+        assert!(out.stderr.contains("id"), "id {id:?}: {}", out.stderr);
+        assert!(!out.stdout.contains("SHOULD-NOT-RUN"));
+    }
+    // `..` must not have touched the state root's parent (the test's base directory).
+    assert!(!b.base.join("state.json").exists());
+    let entries: Vec<_> = std::fs::read_dir(&b.state_root)
+        .map(|d| d.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(entries.is_empty(), "state root holds {entries:?}");
     b.assert_nothing_left();
 }
 

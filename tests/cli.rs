@@ -112,3 +112,37 @@ fn version() {
     // -v too, as runc accepts it.
     assert_eq!(dory(&["-v"]).stdout, out.stdout);
 }
+
+#[test]
+fn broken_stdout_pipe_does_not_panic() {
+    let t = TempDir::new("cli-epipe");
+    for args in [
+        &["list"][..],
+        &["list", "--format", "json"],
+        &["--version"],
+        &["help"],
+    ] {
+        // stdout is a pipe whose read end is already closed: every write fails with EPIPE.
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = Command::new(DORY)
+            .arg("--root")
+            .arg(&t.path)
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .stdout(writer)
+            .stderr(std::process::Stdio::piped())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !stderr.contains("panicked"),
+            "dory {args:?} panicked on EPIPE:\n{stderr}"
+        );
+        assert_ne!(
+            out.status.code(),
+            Some(101),
+            "dory {args:?}: exit 101 is a Rust panic"
+        );
+    }
+}

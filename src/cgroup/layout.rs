@@ -115,14 +115,22 @@ impl Layout {
 
     /// A layout over a fake cgroupfs: the mounts of `mountinfo` placed under `root` (a
     /// temporary directory). Used by tests; the `fake` field's doc says what differs.
+    #[cfg(test)]
     pub fn fake(mountinfo: &str, root: &Path) -> Result<Layout, Error> {
         parse(mountinfo, root, Some(root.to_path_buf()))
     }
 
     /// Uses `text` as /proc/self/cgroup when resolving relative cgroupsPaths.
+    #[cfg(test)]
     pub fn with_own_cgroup(mut self, text: &str) -> Layout {
         self.own_cgroup = Some(text.to_owned());
         self
+    }
+
+    /// The cgroup2 mount point, on pure v2 or hybrid systems.
+    #[cfg(test)]
+    pub fn unified_mount(&self) -> Option<&Path> {
+        self.unified.as_ref().map(|h| h.mount_point.as_path())
     }
 
     /// Pure cgroup v2 (unified mode): one tree, no v1 hierarchy.
@@ -136,11 +144,6 @@ impl Layout {
         self.v1
             .iter()
             .map(|h| (h.controllers.as_str(), h.mount_point.as_path()))
-    }
-
-    /// The cgroup2 mount point, on pure v2 or hybrid systems.
-    pub fn unified_mount(&self) -> Option<&Path> {
-        self.unified.as_ref().map(|h| h.mount_point.as_path())
     }
 }
 

@@ -53,6 +53,18 @@ struct Dir {
     created: usize,
 }
 
+/// Resource usage of a cgroup.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Stats {
+    pub cpu_usage_ns: u64,
+    pub memory_usage: u64,
+    pub memory_limit: u64,
+    pub memory_max_usage: u64,
+    pub pids_current: u64,
+    /// 0 for "max".
+    pub pids_limit: u64,
+}
+
 /// One container's cgroup across every hierarchy.
 #[derive(Debug)]
 pub struct Cgroup {
@@ -181,6 +193,49 @@ impl Cgroup {
             let _ = self.put("freezer.state", d, "freezer.state", format_args!("THAWED"));
         }
         waited
+    }
+
+    /// Usage figures for `dory events --stats` (0 where the kernel offers none).
+    pub fn stats(&self) -> Stats {
+        let num = |dir: Option<&Path>, file: &str| -> u64 {
+            dir.and_then(|d| fs::read_to_string(d.join(file)).ok())
+                .and_then(|t| t.trim().parse().ok())
+                .unwrap_or(0)
+        };
+        let key = |dir: Option<&Path>, file: &str, key: &str| -> u64 {
+            dir.and_then(|d| fs::read_to_string(d.join(file)).ok())
+                .and_then(|t| {
+                    t.lines()
+                        .find_map(|l| l.strip_prefix(key).and_then(|v| v.trim().parse().ok()))
+                })
+                .unwrap_or(0)
+        };
+        if self.v2 {
+            let d = self.v2_leaf().ok();
+            return Stats {
+                cpu_usage_ns: key(d, "cpu.stat", "usage_usec ").saturating_mul(1000),
+                memory_usage: num(d, "memory.current"),
+                memory_limit: num(d, "memory.max"),
+                memory_max_usage: num(d, "memory.peak"),
+                pids_current: num(d, "pids.current"),
+                pids_limit: num(d, "pids.max"),
+            };
+        }
+        let mem = self.dir_for(Ctrl::Memory, "stats").ok();
+        let pids = self.dir_for(Ctrl::Pids, "stats").ok();
+        let cpuacct = self
+            .dirs
+            .iter()
+            .map(|d| d.leaf.as_path())
+            .find(|d| d.join("cpuacct.usage").exists());
+        Stats {
+            cpu_usage_ns: num(cpuacct, "cpuacct.usage"),
+            memory_usage: num(mem, "memory.usage_in_bytes"),
+            memory_limit: num(mem, "memory.limit_in_bytes"),
+            memory_max_usage: num(mem, "memory.max_usage_in_bytes"),
+            pids_current: num(pids, "pids.current"),
+            pids_limit: num(pids, "pids.max"),
+        }
     }
 
     /// Whether the cgroup is frozen (v1 `freezer.state` FROZEN, v2 `frozen 1`).

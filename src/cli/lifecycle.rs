@@ -269,7 +269,7 @@ pub fn cmd_features() -> i32 {
 const FEATURES_JSON: &str = r#"{
   "ociVersionMin": "1.0.0",
   "ociVersionMax": "1.2.0",
-  "hooks": [],
+  "hooks": ["prestart","createRuntime","createContainer","startContainer","poststart","poststop"],
   "mountOptions": ["async","atime","bind","defaults","dev","diratime","dirsync","exec","lazytime","loud","mand","noatime","nodev","nodiratime","noexec","nolazytime","nomand","norelatime","nostrictatime","nosuid","private","rbind","relatime","remount","ro","rprivate","rshared","rslave","runbindable","rw","shared","silent","slave","strictatime","suid","sync","unbindable"],
   "linux": {
     "namespaces": ["cgroup","ipc","mount","network","pid","time","user","uts"],

@@ -32,13 +32,12 @@ pub fn cmd_list(g: &Global, argv: &[String]) -> i32 {
     rows.sort_by(|a, b| a.0.cmp(&b.0));
     let mut states = Vec::new();
     for (_, l) in &rows {
-        if let Ok(mut s) = l.state() {
-            if !state::is_running(&s) {
-                s.status = "stopped";
-                s.pid = 0;
-            }
-            states.push(s);
+        let mut s = l.state();
+        if !state::is_running(&s) {
+            s.status = "stopped";
+            s.pid = 0;
         }
+        states.push(s);
     }
     if p.has("quiet") {
         for s in &states {

@@ -4,6 +4,7 @@
 mod args;
 mod lifecycle;
 mod list;
+mod update;
 
 use std::path::{Path, PathBuf};
 
@@ -39,6 +40,8 @@ commands:
   ps        list a container's processes (--format table|json)
   features  print what this build implements (JSON)
   exec      run a new process in a running container
+  update    change a running container's resource limits
+  events    print resource usage (--stats: once)
   init      run as PID 1 with a board config (dory init --config FILE)
   ctl       talk to a running dory PID 1 (status, start, stop, restart, logs, reboot, poweroff)
 
@@ -54,6 +57,7 @@ pub struct Global {
 
 /// Entry point for everything but PID 1; returns the process exit code.
 pub fn main() -> i32 {
+    crate::sys::default_sigpipe();
     let argv: Vec<String> = std::env::args().skip(1).collect();
     // Global flags come before the command.
     let split = first_command(&argv);
@@ -95,6 +99,8 @@ pub fn main() -> i32 {
         "ps" => lifecycle::cmd_ps(&g, cmd_args),
         "features" => lifecycle::cmd_features(),
         "exec" => lifecycle::cmd_exec(&g, cmd_args),
+        "update" => update::cmd_update(&g, cmd_args),
+        "events" => update::cmd_events(&g, cmd_args),
         "init" => crate::init::main_from_cli(cmd_args),
         "ctl" => crate::init::ctl_main(cmd_args),
         "help" => {

@@ -143,6 +143,8 @@ fn build_process(
     if req.no_new_privs {
         plan.no_new_privileges = true;
     }
+    plan.add_home(Path::new(c.state().rootfs), strings)
+        .map_err(|e| e.to_string())?;
     // The container's rlimits and OOM score were set on its init and are inherited.
     plan.rlimits.clear();
     plan.oom_score_adj = None;
@@ -266,14 +268,15 @@ fn exec_inner(c: &Container, req: &ExecRequest<'_>) -> Result<i32, (String, i32)
         Some(Ok(pid)) => Ok(pid),
         Some(Err(_)) | None => sys::clone_fork(0),
     };
+    // The child goes its own way first: the restore below is the parent's alone.
+    let cloned = match cloned {
+        Ok(0) => sandbox::run_exec_child(&ctx),
+        other => other,
+    };
     if let Some(own) = own_pid_ns {
         let _ = nix::sched::setns(own.as_fd(), CloneFlags::CLONE_NEWPID);
     }
-    let pid = match cloned {
-        Ok(0) => sandbox::run_exec_child(&ctx),
-        Ok(pid) => pid,
-        Err(e) => return Err(fail1(format!("clone: {}", e.desc()))),
-    };
+    let pid = cloned.map_err(|e| fail1(format!("clone: {}", e.desc())))?;
     drop(child_sock);
     drop(ns_fds);
     drop(task_fds);

@@ -11,6 +11,7 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
+use super::hooks::{self, Phase};
 use super::state::{self, Loaded};
 use super::EXEC_FIFO;
 use crate::cgroup::{Cgroup, Layout};
@@ -56,6 +57,7 @@ pub enum Error {
     WrongStatus(String),
     Signal(Errno),
     Timeout(String),
+    Hook(String),
 }
 
 impl fmt::Display for Error {
@@ -66,7 +68,7 @@ impl fmt::Display for Error {
             Error::Cgroup(e) => write!(f, "cgroup: {e}"),
             Error::WrongStatus(m) => f.write_str(m),
             Error::Signal(e) => write!(f, "kill: {}", e.desc()),
-            Error::Timeout(m) => f.write_str(m),
+            Error::Timeout(m) | Error::Hook(m) => f.write_str(m),
         }
     }
 }
@@ -86,9 +88,6 @@ impl Container {
             std::io::ErrorKind::NotFound => Error::NotFound(id.to_string()),
             _ => Error::Io(format!("read state of \"{id}\""), e),
         })?;
-        loaded
-            .state()
-            .map_err(|e| Error::Io(format!("read state of \"{id}\""), e))?;
         Ok(Container {
             id: id.to_string(),
             dir,
@@ -97,21 +96,7 @@ impl Container {
     }
 
     pub fn state(&self) -> state::State<'_> {
-        // Checked in `load`.
-        match self.loaded.state() {
-            Ok(s) => s,
-            Err(_) => state::State {
-                id: &self.id,
-                pid: 0,
-                status: "stopped",
-                bundle: "",
-                rootfs: "",
-                created: "",
-                owner: "",
-                start_time: 0,
-                cgroup: "",
-            },
-        }
+        self.loaded.state()
     }
 
     pub fn cgroup(&self) -> Result<Cgroup, Error> {
@@ -162,6 +147,18 @@ pub fn start(c: &Container) -> Result<(), Error> {
             "cannot start a container that is {status}"
         )));
     }
+    let s = c.state();
+    let bundle = Path::new(s.bundle);
+    // startContainer hooks run in the container before its program (runtime-spec).
+    hooks::run_phase(
+        bundle,
+        &c.id,
+        "created",
+        s.pid,
+        Phase::StartContainer,
+        Some(s.pid),
+    )
+    .map_err(Error::Hook)?;
     let fifo_path = c.dir.join(EXEC_FIFO);
     // Non-blocking open: if the init died we must not hang.
     let fifo = nix::fcntl::open(
@@ -193,7 +190,12 @@ pub fn start(c: &Container) -> Result<(), Error> {
         }
     }
     let _ = std::fs::remove_file(&fifo_path);
-    rewrite_status(c, "running")
+    rewrite_status(c, "running")?;
+    if let Err(e) = hooks::run_phase(bundle, &c.id, "running", s.pid, Phase::Poststart, None) {
+        // runtime-spec: a failing poststart hook is a warning.
+        eprintln!("dory start: warning: {e}");
+    }
+    Ok(())
 }
 
 fn rewrite_status(c: &Container, status: &str) -> Result<(), Error> {
@@ -256,14 +258,24 @@ pub fn delete(c: &Container, force: bool) -> Result<(), Error> {
     }
     if let Ok(cg) = c.cgroup() {
         // Stray processes (no pid namespace) go with the container.
-        if let Ok(pids) = cg.pids() {
-            for pid in pids {
-                let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
-            }
-        }
+        super::kill_cgroup(&cg);
         cg.remove().map_err(Error::Cgroup)?;
     }
-    std::fs::remove_dir_all(&c.dir).map_err(|e| Error::Io(format!("remove {}", c.dir.display()), e))
+    std::fs::remove_dir_all(&c.dir)
+        .map_err(|e| Error::Io(format!("remove {}", c.dir.display()), e))?;
+    let s = c.state();
+    if let Err(e) = hooks::run_phase(
+        Path::new(s.bundle),
+        &c.id,
+        "stopped",
+        0,
+        Phase::Poststop,
+        None,
+    ) {
+        // runtime-spec: a failing poststop hook is a warning.
+        eprintln!("dory delete: warning: {e}");
+    }
+    Ok(())
 }
 
 fn kill_and_wait(c: &Container) -> Result<(), Error> {

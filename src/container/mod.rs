@@ -3,6 +3,7 @@
 //! `dory run` and PID 1 (`init`) both start containers through [`launch`].
 
 pub mod exec;
+pub mod hooks;
 pub mod lifecycle;
 pub mod run;
 pub mod state;
@@ -82,6 +83,9 @@ pub struct Started {
     pub pty_master: Option<OwnedFd>,
     /// `process.terminal` of the config.
     pub terminal: bool,
+    /// The config has poststart/poststop hooks (re-read from the bundle when due).
+    pub later_hooks: bool,
+    pub bundle: PathBuf,
     state_dir: PathBuf,
     cgroup: Option<Cgroup>,
 }
@@ -100,6 +104,8 @@ pub enum Error {
     Parent(&'static str, Errno),
     /// The child failed a setup step (message built from the plan).
     Child(String, Failure),
+    /// A prestart, createRuntime or createContainer hook failed.
+    Hook(String),
 }
 
 impl fmt::Display for Error {
@@ -115,6 +121,7 @@ impl fmt::Display for Error {
             Error::Clone(e) => write!(f, "clone: {}", e.desc()),
             Error::Parent(step, e) => write!(f, "{step}: {}", e.desc()),
             Error::Child(m, _) => f.write_str(m),
+            Error::Hook(m) => f.write_str(m),
         }
     }
 }
@@ -270,7 +277,9 @@ pub fn launch(opts: LaunchOptions<'_>) -> Result<Started, Error> {
     }
     let task_raw: Vec<RawFd> = task_fds.iter().map(|f| f.as_raw_fd()).collect();
     // create: the child blocks opening this fifo until `dory start` reads it.
-    let fifo = if opts.create {
+    // `run` with startContainer hooks also stops there: the hooks run before the program.
+    let start_hooks = !hooks::Phase::StartContainer.of(&spec).is_empty();
+    let fifo = if opts.create || start_hooks {
         let path = state_dir.join(EXEC_FIFO);
         nix::unistd::mkfifo(&path, nix::sys::stat::Mode::from_bits_truncate(0o622))
             .map_err(|e| Error::Parent("create exec.fifo", e))?;
@@ -305,12 +314,29 @@ pub fn launch(opts: LaunchOptions<'_>) -> Result<Started, Error> {
             exec_fifo: fifo.as_ref().map(|f| f.as_raw_fd()),
             preserve_fds: opts.preserve_fds,
         },
+        hooks_before_pivot: [
+            hooks::Phase::Prestart,
+            hooks::Phase::CreateRuntime,
+            hooks::Phase::CreateContainer,
+        ]
+        .iter()
+        .any(|p| !p.of(&spec).is_empty()),
     };
 
+    // A new time namespace gets its offsets before any process is in it: the parent
+    // unshares it for its children, writes the offsets, and returns to its own after clone.
+    let mut clone_flags = plan.clone_flags;
+    let restore_time_ns = if clone_flags & spec::CLONE_NEWTIME != 0 {
+        clone_flags &= !spec::CLONE_NEWTIME;
+        let offsets = linux.map(|l| &l.time_offsets);
+        Some(enter_time_ns(offsets)?)
+    } else {
+        None
+    };
     let mut parent_adds_pid = false;
     let cloned = match v2_fd
         .as_ref()
-        .map(|fd| sys::clone3_into_cgroup(plan.clone_flags, fd.as_fd()))
+        .map(|fd| sys::clone3_into_cgroup(clone_flags, fd.as_fd()))
     {
         Some(Ok(0)) => sandbox::run_child(&ctx),
         Some(Ok(pid)) => Ok(pid),
@@ -318,18 +344,25 @@ pub fn launch(opts: LaunchOptions<'_>) -> Result<Started, Error> {
         Some(Err(_)) => {
             parent_adds_pid = true;
             ctx.wait_for_parent = true;
-            sys::clone_fork(plan.clone_flags)
+            sys::clone_fork(clone_flags)
         }
-        None => sys::clone_fork(plan.clone_flags),
+        None => sys::clone_fork(clone_flags),
+    };
+    // The child goes its own way first: the restores below are the parent's alone.
+    let cloned = match cloned {
+        Ok(0) => sandbox::run_child(&ctx),
+        other => other,
     };
     if let Some(own) = restore_pid_ns {
         let _ = nix::sched::setns(own.as_fd(), nix::sched::CloneFlags::CLONE_NEWPID);
     }
-    let pid = match cloned {
-        Ok(0) => sandbox::run_child(&ctx),
-        Ok(pid) => pid,
-        Err(e) => return Err(Error::Clone(e)),
-    };
+    if let Some(own) = restore_time_ns {
+        let _ = nix::sched::setns(
+            own.as_fd(),
+            nix::sched::CloneFlags::from_bits_retain(spec::CLONE_NEWTIME),
+        );
+    }
+    let pid = cloned.map_err(Error::Clone)?;
     let wait_for_parent = ctx.wait_for_parent;
     // The child has its own copies; ours would keep the sync socket from reporting EOF.
     drop(child_sock);
@@ -340,15 +373,23 @@ pub fn launch(opts: LaunchOptions<'_>) -> Result<Started, Error> {
 
     // From here a failure must also kill and reap the child.
     let cgroup_to_join = undo.cgroup.as_ref().filter(|_| parent_adds_pid);
-    let result = finish_parent(
-        &plan,
-        pid,
-        &parent_sock,
+    let bundle_text = bundle.to_string_lossy();
+    let run_create_hooks = |pid: i32| -> Result<(), Error> {
+        let st = hooks::state_json(opts.id, "creating", pid, &bundle_text);
+        for phase in [hooks::Phase::Prestart, hooks::Phase::CreateRuntime] {
+            hooks::run(phase.of(&spec), phase, &st, None).map_err(Error::Hook)?;
+        }
+        let phase = hooks::Phase::CreateContainer;
+        hooks::run(phase.of(&spec), phase, &st, Some(pid)).map_err(Error::Hook)
+    };
+    let side = ParentSide {
         uid_maps,
         gid_maps,
-        cgroup_to_join,
-        wait_for_parent,
-    );
+        cgroup: cgroup_to_join,
+        send_go: wait_for_parent,
+        create_hooks: &run_create_hooks,
+    };
+    let result = finish_parent(&plan, pid, &parent_sock, side);
     let pty_master = match result.and_then(|m| hand_over_pty(m, opts.console_socket)) {
         Ok(m) => m,
         Err(e) => {
@@ -359,7 +400,6 @@ pub fn launch(opts: LaunchOptions<'_>) -> Result<Started, Error> {
     };
 
     let rootfs = plan.strings.text(plan.rootfs);
-    let bundle_text = bundle.to_string_lossy();
     let created = state::now_rfc3339();
     let st = state::State {
         id: opts.id,
@@ -373,6 +413,22 @@ pub fn launch(opts: LaunchOptions<'_>) -> Result<Started, Error> {
         cgroup: &cgroup_path,
     };
     state::write(&state_dir, &st).map_err(|e| Error::StateDir(state_dir.clone(), e))?;
+    if !opts.create && start_hooks {
+        let phase = hooks::Phase::StartContainer;
+        let released = hooks::run(
+            phase.of(&spec),
+            phase,
+            &hooks::state_json(opts.id, "created", pid, &bundle_text),
+            Some(pid),
+        )
+        .map_err(Error::Hook)
+        .and_then(|()| release_exec_fifo(&state_dir.join(EXEC_FIFO)));
+        if let Err(e) = released {
+            let _ = nix::sys::signal::kill(Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+            let _ = waitpid(Pid::from_raw(pid), None);
+            return Err(e);
+        }
+    }
     if let Some(p) = opts.pid_file {
         write_pid_file(p, pid).map_err(|e| Error::StateDir(p.to_path_buf(), e))?;
     }
@@ -382,22 +438,40 @@ pub fn launch(opts: LaunchOptions<'_>) -> Result<Started, Error> {
         pid,
         pty_master,
         terminal: plan.process.terminal,
+        later_hooks: hooks::has_later_hooks(&spec),
+        bundle: bundle.clone(),
         state_dir,
         cgroup,
     })
 }
 
-/// The parent's half of the handshake: id maps, cgroup, oom score, then "go"; returns
-/// the pty master if the child sent one, once the child has exec'd.
+/// What the parent does for the child between clone and exec.
+struct ParentSide<'a> {
+    uid_maps: &'a [spec::IdMapping],
+    gid_maps: &'a [spec::IdMapping],
+    /// Move the child into this cgroup (when clone3 could not place it).
+    cgroup: Option<&'a Cgroup>,
+    /// The child waits for "go" after its id maps / cgroup.
+    send_go: bool,
+    create_hooks: &'a dyn Fn(i32) -> Result<(), Error>,
+}
+
+/// The parent's half of the handshake: id maps, cgroup, then "go"; hooks when the child
+/// asks; returns the pty master if the child sent one, once the child has exec'd (or, for
+/// create, is waiting for start).
 fn finish_parent(
     plan: &Plan,
     pid: i32,
     sock: &OwnedFd,
-    uid_maps: &[spec::IdMapping],
-    gid_maps: &[spec::IdMapping],
-    cgroup: Option<&Cgroup>,
-    send_go: bool,
+    side: ParentSide<'_>,
 ) -> Result<Option<OwnedFd>, Error> {
+    let ParentSide {
+        uid_maps,
+        gid_maps,
+        cgroup,
+        send_go,
+        create_hooks,
+    } = side;
     if plan.clone_flags & libc::CLONE_NEWUSER != 0 {
         write_id_map(pid, "uid_map", uid_maps)?;
         write_id_map(pid, "gid_map", gid_maps)?;
@@ -416,7 +490,11 @@ fn finish_parent(
             // EOF: the child's end closed on exec.
             Ok(None) => return Ok(pty),
             Ok(Some((n, fd))) => {
-                if msg.first() == Some(&sandbox::MSG_READY) {
+                if msg.first() == Some(&sandbox::MSG_HOOKS) {
+                    create_hooks(pid)?;
+                    nix::unistd::write(sock, &[sandbox::MSG_GO])
+                        .map_err(|e| Error::Parent("signal the container", e))?;
+                } else if msg.first() == Some(&sandbox::MSG_READY) {
                     // create: set up and waiting for `dory start`.
                     return Ok(pty);
                 } else if msg.first() == Some(&sandbox::MSG_PTY) {
@@ -447,6 +525,75 @@ fn hand_over_pty(master: Option<OwnedFd>, socket: Option<&Path>) -> Result<Optio
     sys::send_fd(stream.as_fd(), b"/dev/ptmx", m.as_fd())
         .map_err(|e| Error::Parent("send to --console-socket", e))?;
     Ok(None)
+}
+
+/// Unshares a time namespace for the children to come and writes its clock offsets;
+/// returns our own time namespace to go back to.
+fn enter_time_ns(
+    offsets: Option<&heapless::LinearMap<&str, spec::TimeOffset, { spec::MAX_TIME_OFFSETS }>>,
+) -> Result<OwnedFd, Error> {
+    let own = nix::fcntl::open(
+        c"/proc/self/ns/time",
+        nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(|e| Error::Namespace("/proc/self/ns/time".into(), e))?;
+    nix::sched::unshare(nix::sched::CloneFlags::from_bits_retain(
+        spec::CLONE_NEWTIME,
+    ))
+    .map_err(|e| Error::Namespace("time".into(), e))?;
+    let mut text = String::new();
+    for (clock, off) in offsets.into_iter().flatten() {
+        text.push_str(&format!("{clock} {} {}\n", off.secs, off.nanosecs));
+    }
+    if !text.is_empty() {
+        if let Err(e) = std::fs::write("/proc/self/timens_offsets", text) {
+            let _ = nix::sched::setns(
+                own.as_fd(),
+                nix::sched::CloneFlags::from_bits_retain(spec::CLONE_NEWTIME),
+            );
+            return Err(Error::Parent(
+                "linux.timeOffsets",
+                Errno::from_raw(e.raw_os_error().unwrap_or(0)),
+            ));
+        }
+    }
+    Ok(own)
+}
+
+/// SIGKILLs every process left in `cg` and waits (bounded) until it is empty.
+pub fn kill_cgroup(cg: &Cgroup) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let pids = cg.pids().unwrap_or_default();
+        if pids.is_empty() || std::time::Instant::now() > deadline {
+            return;
+        }
+        for pid in pids {
+            let _ = nix::sys::signal::kill(Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+        }
+        // Reap any that are our own children (zombies stay in the cgroup until reaped).
+        while let Ok(ws) = waitpid(None, Some(nix::sys::wait::WaitPidFlag::WNOHANG)) {
+            if ws == nix::sys::wait::WaitStatus::StillAlive {
+                break;
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+}
+
+/// Lets a container waiting on its exec fifo go on (what `start` does), then removes it.
+fn release_exec_fifo(path: &Path) -> Result<(), Error> {
+    let fifo = nix::fcntl::open(
+        path,
+        nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(|e| Error::Parent("open exec.fifo", e))?;
+    let mut b = [0u8; 1];
+    let _ = nix::unistd::read(&fifo, &mut b);
+    let _ = std::fs::remove_file(path);
+    Ok(())
 }
 
 /// Writes a pid file atomically (no newline, as runc).
@@ -513,6 +660,7 @@ pub fn describe_failure(plan: &Plan, f: &Failure) -> String {
         Step::Capabilities => format!("config.json: process.capabilities: {err}"),
         Step::NoNewPrivileges => format!("config.json: process.noNewPrivileges: {err}"),
         Step::JoinNamespace => format!("config.json: linux.namespaces: setns: {err}"),
+        Step::Hooks => format!("hooks: {err}"),
         Step::OomScoreAdj => format!("config.json: process.oomScoreAdj: {err}"),
         Step::JoinCgroup => format!("cgroup: join: {err}"),
         Step::Console => format!("config.json: process.terminal: open the console: {err}"),
@@ -530,9 +678,11 @@ pub fn describe_failure(plan: &Plan, f: &Failure) -> String {
 }
 
 impl Started {
-    /// Removes the cgroup and the state entry; call after `pid` has been reaped.
+    /// Removes the cgroup and the state entry; call after `pid` has been reaped. Processes
+    /// the init left behind (no pid namespace) are killed first, as runc does.
     pub fn destroy(mut self) {
         if let Some(cg) = self.cgroup.take() {
+            kill_cgroup(&cg);
             let _ = cg.remove();
         }
         let _ = std::fs::remove_dir_all(&self.state_dir);

@@ -12,7 +12,7 @@ use nix::sys::termios::{self, SetArg, Termios};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
-use super::{launch, LaunchOptions, Stdio};
+use super::{hooks, launch, LaunchOptions, Stdio};
 use crate::sys;
 
 /// Signals `dory run` forwards to the container's init (all catchable ones but SIGCHLD,
@@ -97,9 +97,23 @@ pub fn run(id: &str, bundle: &Path, state_root: &Path) -> i32 {
             return e.exit_code();
         }
     };
+    if started.later_hooks {
+        let phase = hooks::Phase::Poststart;
+        if let Err(e) = hooks::run_phase(&started.bundle, id, "running", started.pid, phase, None) {
+            // runtime-spec: a failing poststart hook is a warning; the container runs on.
+            eprintln!("dory: warning: {e}");
+        }
+    }
     let master = started.pty_master.as_ref().map(|m| m.as_fd());
     let code = attach(started.pid, &sfd, master);
+    let later_hooks = started.later_hooks;
+    let bundle = started.bundle.clone();
     started.destroy();
+    if later_hooks {
+        if let Err(e) = hooks::run_phase(&bundle, id, "stopped", 0, hooks::Phase::Poststop, None) {
+            eprintln!("dory: warning: {e}");
+        }
+    }
     code
 }
 

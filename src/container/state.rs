@@ -125,7 +125,25 @@ pub fn write(dir: &Path, state: &State<'_>) -> io::Result<()> {
 
 /// A state read back from disk, owning its text.
 pub struct Loaded {
-    text: Vec<u8>,
+    id: String,
+    pid: i32,
+    status: String,
+    bundle: String,
+    rootfs: String,
+    created: String,
+    owner: String,
+    start_time: u64,
+    cgroup: String,
+}
+
+/// A JSON string value as text: serde-json-core hands over the escaped form.
+fn unescaped(raw: &str) -> io::Result<String> {
+    let mut buf = vec![0u8; raw.len()];
+    let n = crate::spec::unescape_into(raw, &mut buf)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "state.json: bad string"))?;
+    buf.truncate(n);
+    String::from_utf8(buf)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "state.json: bad UTF-8"))
 }
 
 impl Loaded {
@@ -137,23 +155,33 @@ impl Loaded {
                 "state.json too large",
             ));
         }
-        Ok(Loaded { text })
+        let (f, _) = serde_json_core::from_slice::<StateFile<'_>>(&text)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "state.json is malformed"))?;
+        Ok(Loaded {
+            id: unescaped(f.id)?,
+            pid: f.pid,
+            status: unescaped(f.status)?,
+            bundle: unescaped(f.bundle)?,
+            rootfs: unescaped(f.rootfs)?,
+            created: unescaped(f.created)?,
+            owner: unescaped(f.owner)?,
+            start_time: f.start_time,
+            cgroup: unescaped(f.cgroup)?,
+        })
     }
 
-    pub fn state(&self) -> io::Result<State<'_>> {
-        let (f, _) = serde_json_core::from_slice::<StateFile<'_>>(&self.text)
-            .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "state.json is malformed"))?;
-        Ok(State {
-            id: f.id,
-            pid: f.pid,
-            status: f.status,
-            bundle: f.bundle,
-            rootfs: f.rootfs,
-            created: f.created,
-            owner: f.owner,
-            start_time: f.start_time,
-            cgroup: f.cgroup,
-        })
+    pub fn state(&self) -> State<'_> {
+        State {
+            id: &self.id,
+            pid: self.pid,
+            status: &self.status,
+            bundle: &self.bundle,
+            rootfs: &self.rootfs,
+            created: &self.created,
+            owner: &self.owner,
+            start_time: self.start_time,
+            cgroup: &self.cgroup,
+        }
     }
 }
 

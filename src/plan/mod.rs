@@ -182,6 +182,23 @@ impl ProcessPlan {
         Ok(out)
     }
 
+    /// Sets `HOME` when the environment has none, as runc does: the user's home directory
+    /// from the rootfs's /etc/passwd (read inside the rootfs), else `/`.
+    pub fn add_home(&mut self, rootfs: &Path, strings: &mut Arena) -> Result<(), PlanError> {
+        if self
+            .env
+            .iter()
+            .any(|e| strings.bytes(*e).starts_with(b"HOME="))
+        {
+            return Ok(());
+        }
+        let home = passwd_home(rootfs, self.uid).unwrap_or_else(|| "/".to_string());
+        let id = strings
+            .push_parts(&[b"HOME=", home.as_bytes()])
+            .map_err(|e| arena_err("process.env", e))?;
+        self.push_env(id, strings)
+    }
+
     /// Adds one `NAME=value` entry (already in `strings`); a later `PATH=` wins the lookup.
     pub fn push_env(&mut self, id: CStrId, strings: &mut Arena) -> Result<(), PlanError> {
         if let Some(v) = strings.bytes(id).strip_prefix(b"PATH=") {
@@ -196,6 +213,27 @@ impl ProcessPlan {
             .push(id)
             .map_err(|_| too_many("process.env", spec::MAX_ENV))
     }
+}
+
+/// The home directory of `uid` in `<rootfs>/etc/passwd`, resolved inside the rootfs so a
+/// symlink in the image cannot make dory read a host file.
+fn passwd_home(rootfs: &Path, uid: u32) -> Option<String> {
+    use std::io::Read;
+    use std::os::fd::AsFd;
+    let root = std::fs::File::open(rootfs).ok()?;
+    let fd = crate::sys::openat2_in_root(root.as_fd(), c"/etc/passwd", libc::O_RDONLY).ok()?;
+    let mut text = String::new();
+    // /etc/passwd of a small image is a few KiB; cap what is read.
+    std::fs::File::from(fd)
+        .take(1 << 20)
+        .read_to_string(&mut text)
+        .ok()?;
+    text.lines().find_map(|l| {
+        let mut f = l.split(':');
+        let (_name, _pw, id) = (f.next()?, f.next()?, f.next()?);
+        let home = f.nth(2)?;
+        (id.parse::<u32>().ok()? == uid && !home.is_empty()).then(|| home.to_string())
+    })
 }
 
 /// The whole container setup, owned and fixed-size.
@@ -304,6 +342,8 @@ impl Plan {
         plan.plan_devices(spec)?;
         plan.plan_paths(spec)?;
         plan.plan_process(spec)?;
+        let rootfs = std::path::PathBuf::from(plan.strings.text(plan.rootfs));
+        plan.process.add_home(&rootfs, &mut plan.strings)?;
         Ok(plan)
     }
 

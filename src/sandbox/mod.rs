@@ -55,12 +55,14 @@ pub enum Step {
     Exec,
     OomScoreAdj,
     ExecFifo,
+    Hooks,
 }
 
 impl Step {
     pub fn from_u16(v: u16) -> Option<Step> {
         use Step::*;
-        const ALL: [Step; 31] = [
+        const ALL: [Step; 32] = [
+            Hooks,
             ExecFifo,
             WaitParent,
             JoinCgroup,
@@ -110,6 +112,7 @@ pub const MSG_GO: u8 = b'G';
 pub const MSG_FAILURE: u8 = b'E';
 pub const MSG_PTY: u8 = b'P';
 pub const MSG_READY: u8 = b'R';
+pub const MSG_HOOKS: u8 = b'H';
 
 impl Failure {
     pub const WIRE_LEN: usize = 9;
@@ -150,6 +153,9 @@ pub struct ChildContext<'p> {
     /// Wait for the parent's "go" (it writes id maps or places us in the cgroup).
     pub wait_for_parent: bool,
     pub start: StartGate,
+    /// Stop before pivot_root while the parent runs the prestart, createRuntime and
+    /// createContainer hooks.
+    pub hooks_before_pivot: bool,
 }
 
 /// How the process finally starts: at once (`run`), or after `dory start` (`create`).
@@ -214,6 +220,14 @@ fn setup_and_exec(ctx: &ChildContext<'_>) -> Result<Never, Failure> {
     if ctx.wait_for_parent {
         wait_for_parent(ctx.sync)?;
     }
+    // In a new user namespace we start unmapped (as the overflow id): become its root, so
+    // files we create (device nodes, mount points) get mapped owners.
+    if plan.clone_flags & libc::CLONE_NEWUSER != 0 {
+        let root_gid = Gid::from_raw(0);
+        let root_uid = Uid::from_raw(0);
+        nix::unistd::setresgid(root_gid, root_gid, root_gid).map_err(at(Step::SetUser))?;
+        nix::unistd::setresuid(root_uid, root_uid, root_uid).map_err(at(Step::SetUser))?;
+    }
     // Joined namespaces before anything else, user first, so later steps act inside them.
     join_namespaces(ctx.join_fds)?;
     // Now that we are in our cgroup, a new cgroup namespace is rooted there.
@@ -263,6 +277,11 @@ fn setup_and_exec(ctx: &ChildContext<'_>) -> Result<Never, Failure> {
         text.map_err(at(Step::OomScoreAdj))?;
         let bytes = v.as_cstr().map(|c| c.to_bytes()).unwrap_or_default();
         fs::write_file(c"/proc/self/oom_score_adj", bytes).map_err(at(Step::OomScoreAdj))?;
+    }
+    // Hooks see the container's namespaces before the root switch (runtime-spec order).
+    if ctx.hooks_before_pivot {
+        nix::unistd::write(ctx.sync, &[MSG_HOOKS]).map_err(at(Step::Hooks))?;
+        wait_for_parent(ctx.sync)?;
     }
     // Switch the root; the old one is detached so nothing of the host stays reachable.
     fs::pivot(rootfs)?;

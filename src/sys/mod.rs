@@ -7,6 +7,8 @@ use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use libc::{c_char, c_int, c_ulong};
 use nix::errno::Errno;
 
+pub mod init;
+
 fn check(ret: libc::c_long) -> Result<libc::c_long, Errno> {
     if ret < 0 {
         Err(Errno::last())
@@ -34,8 +36,13 @@ pub fn exit_now(code: c_int) -> ! {
 /// `openat2(2)` with `RESOLVE_IN_ROOT`: opens `path` as if `root` were `/`, so symlinks
 /// and `..` cannot leave it. Returns an `O_PATH` fd.
 pub fn open_in_root(root: BorrowedFd<'_>, path: &CStr, flags: c_int) -> Result<OwnedFd, Errno> {
+    openat2_in_root(root, path, flags | libc::O_PATH)
+}
+
+/// `openat2(2)` with `RESOLVE_IN_ROOT` and the caller's flags (e.g. O_RDONLY to read).
+pub fn openat2_in_root(root: BorrowedFd<'_>, path: &CStr, flags: c_int) -> Result<OwnedFd, Errno> {
     let how = OpenHow {
-        flags: (flags | libc::O_PATH | libc::O_CLOEXEC) as u64,
+        flags: (flags | libc::O_CLOEXEC) as u64,
         mode: 0,
         resolve: libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS,
     };
@@ -360,4 +367,29 @@ pub fn clone3_into_cgroup(flags: c_int, cgroup: BorrowedFd<'_>) -> Result<libc::
     check(ret).map(|p| p as libc::pid_t)
 }
 
-pub mod init;
+/// Makes `cmd`'s child `setns(2)` into each namespace fd between fork and exec.
+pub fn join_namespaces_on_spawn(cmd: &mut std::process::Command, fds: Vec<OwnedFd>) {
+    let raw: Vec<RawFd> = fds.iter().map(|f| f.as_raw_fd()).collect();
+    let keep = fds;
+    // SAFETY: the closure runs in the forked child before exec and only calls setns(2),
+    // which is async-signal-safe; it neither allocates nor takes locks. `keep` holds the
+    // fds open until the Command is dropped.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(cmd, move |/* child */| {
+            let _ = &keep;
+            for fd in &raw {
+                if libc::setns(*fd, 0) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
+    }
+}
+
+/// Restores SIGPIPE's default action (Rust ignores it), so a command whose stdout reader
+/// went away ends quietly, as C and Go tools do, instead of failing every write.
+pub fn default_sigpipe() {
+    // SAFETY: SIG_DFL installs no handler.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+}

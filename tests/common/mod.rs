@@ -370,16 +370,49 @@ fn code_of(status: std::process::ExitStatus) -> i32 {
         .unwrap_or_else(|| 128 + status.signal().unwrap_or(0))
 }
 
-/// Reads a pipe to the end on a thread.
-fn drain<R: Read + Send + 'static>(r: Option<R>) -> std::thread::JoinHandle<String> {
-    std::thread::spawn(move || {
-        let mut s = Vec::new();
-        if let Some(mut r) = r {
-            let _ = r.read_to_end(&mut s);
-        }
-        String::from_utf8_lossy(&s).into_owned()
-    })
+/// A pipe read to the end on a thread.
+pub struct Drain {
+    rx: Receiver<Vec<u8>>,
+    got: Vec<u8>,
 }
+
+impl Drain {
+    /// What arrived until EOF, or until `grace` passed without EOF: a process the
+    /// container left behind may hold the pipe open (the test then fails on its own
+    /// checks instead of hanging).
+    pub fn collect(mut self, grace: Duration) -> String {
+        let deadline = Instant::now() + grace;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.rx.recv_timeout(left) {
+                Ok(chunk) => self.got.extend(chunk),
+                Err(_) => break,
+            }
+        }
+        String::from_utf8_lossy(&self.got).into_owned()
+    }
+}
+
+/// Reads a pipe to the end on a thread, chunk by chunk.
+fn drain<R: Read + Send + 'static>(r: Option<R>) -> Drain {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let Some(mut r) = r else { return };
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = r.read(&mut buf) {
+            if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    Drain {
+        rx,
+        got: Vec::new(),
+    }
+}
+
+/// How long to wait for a pipe's EOF after the process exited.
+pub const PIPE_GRACE: Duration = Duration::from_secs(2);
 
 /// Waits for `child` at most `TIMEOUT`; on timeout kills it and panics.
 fn wait_timeout(child: &mut Child, what: &str) -> std::process::ExitStatus {
@@ -406,18 +439,17 @@ pub fn run_cmd(cmd: &mut Command) -> Out {
 /// with a timeout.
 pub fn run_cmd_input(cmd: &mut Command, input: Option<&str>) -> Out {
     let what = format!("{cmd:?}");
+    let (out, err) = (Capture::new(), Capture::new());
     let mut child = cmd
         .stdin(if input.is_some() {
             Stdio::piped()
         } else {
             Stdio::null()
         })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stdout(out.stdio())
+        .stderr(err.stdio())
         .spawn()
         .unwrap_or_else(|e| panic!("spawn {what}: {e}"));
-    let out = drain(child.stdout.take());
-    let err = drain(child.stderr.take());
     if let (Some(mut w), Some(text)) = (child.stdin.take(), input) {
         let text = text.to_owned();
         std::thread::spawn(move || {
@@ -427,8 +459,42 @@ pub fn run_cmd_input(cmd: &mut Command, input: Option<&str>) -> Out {
     let st = wait_timeout(&mut child, &what);
     Out {
         code: code_of(st),
-        stdout: out.join().unwrap(),
-        stderr: err.join().unwrap(),
+        stdout: out.text(),
+        stderr: err.text(),
+    }
+}
+
+/// An unlinked temporary file capturing a child's output. Unlike a pipe, reading it never
+/// waits for processes the child left behind (a detached `dory create`, a leaked container
+/// process) to close their copy.
+struct Capture(std::fs::File);
+
+impl Capture {
+    fn new() -> Capture {
+        let path = std::env::temp_dir().join(unique("dory-test-capture"));
+        let f = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .unwrap_or_else(|e| panic!("create {}: {e}", path.display()));
+        let _ = std::fs::remove_file(&path);
+        Capture(f)
+    }
+
+    fn stdio(&self) -> Stdio {
+        Stdio::from(self.0.try_clone().expect("dup capture file"))
+    }
+
+    /// Everything written so far.
+    fn text(mut self) -> String {
+        use std::io::Seek;
+        let mut v = Vec::new();
+        self.0
+            .seek(std::io::SeekFrom::Start(0))
+            .expect("seek capture file");
+        self.0.read_to_end(&mut v).expect("read capture file");
+        String::from_utf8_lossy(&v).into_owned()
     }
 }
 
@@ -443,10 +509,39 @@ pub struct Running {
     stdin: Option<ChildStdin>,
     lines: Receiver<String>,
     seen: Vec<String>,
-    stderr: Option<std::thread::JoinHandle<String>>,
+    stderr: Option<Drain>,
 }
 
 impl Running {
+    /// Starts `cmd` with stdin, stdout and stderr as pipes.
+    pub fn spawn(mut cmd: Command) -> Running {
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn dory run");
+        let stdin = child.stdin.take();
+        let stdout = child.stdout.take().unwrap();
+        let stderr = drain(child.stderr.take());
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for l in BufReader::new(stdout).lines() {
+                let Ok(l) = l else { break };
+                if tx.send(l).is_err() {
+                    break;
+                }
+            }
+        });
+        Running {
+            child: Some(child),
+            stdin,
+            lines: rx,
+            seen: Vec::new(),
+            stderr: Some(stderr),
+        }
+    }
+
     /// The host pid of the `dory run` process.
     pub fn dory_pid(&self) -> i32 {
         self.child.as_ref().unwrap().id() as i32
@@ -454,25 +549,52 @@ impl Running {
 
     /// Waits until a stdout line equal to `line` arrives; panics after `TIMEOUT`.
     pub fn wait_line(&mut self, line: &str) {
+        self.wait_for(&format!("a line {line:?}"), |l| l == line);
+    }
+
+    /// Waits for the first stdout line (from the start) starting with `prefix` and
+    /// returns it; panics after `TIMEOUT`.
+    pub fn wait_prefix(&mut self, prefix: &str) -> String {
+        self.wait_for(&format!("a line starting {prefix:?}"), |l| {
+            l.starts_with(prefix)
+        })
+    }
+
+    /// Waits for a line starting with one of `prefixes`; returns that prefix.
+    pub fn wait_for_any(&mut self, prefixes: &[&str]) -> String {
+        let l = self.wait_for(&format!("a line starting with one of {prefixes:?}"), |l| {
+            prefixes.iter().any(|p| l.starts_with(p))
+        });
+        prefixes
+            .iter()
+            .find(|p| l.starts_with(**p))
+            .unwrap()
+            .to_string()
+    }
+
+    fn wait_for(&mut self, what: &str, pred: impl Fn(&str) -> bool) -> String {
         let deadline = Instant::now() + TIMEOUT;
         loop {
-            if self.seen.iter().any(|l| l == line) {
-                return;
+            if let Some(l) = self.seen.iter().find(|l| pred(l)) {
+                return l.clone();
             }
             let left = deadline.saturating_duration_since(Instant::now());
             match self.lines.recv_timeout(left) {
                 Ok(l) => self.seen.push(l),
                 Err(RecvTimeoutError::Timeout) => {
-                    panic!("no line {line:?} within {TIMEOUT:?}; got {:?}", self.seen)
+                    panic!("no {what} within {TIMEOUT:?}; got {:?}", self.seen)
                 }
                 Err(RecvTimeoutError::Disconnected) => {
                     let code = self.child.as_mut().map(|c| c.wait().map(code_of));
                     let err = self
                         .stderr
                         .take()
-                        .map(|h| h.join().unwrap())
+                        .map(|d| d.collect(PIPE_GRACE))
                         .unwrap_or_default();
-                    panic!("dory ended ({code:?}) before printing {line:?}; stdout {:?}; stderr:\n{err}", self.seen)
+                    panic!(
+                        "dory ended ({code:?}) before printing {what}; stdout {:?}; stderr:\n{err}",
+                        self.seen
+                    )
                 }
             }
         }
@@ -496,7 +618,7 @@ impl Running {
         let mut child = self.child.take().unwrap();
         let st = wait_timeout(&mut child, "dory run");
         let mut stdout: Vec<String> = std::mem::take(&mut self.seen);
-        while let Ok(l) = self.lines.recv_timeout(TIMEOUT) {
+        while let Ok(l) = self.lines.recv_timeout(PIPE_GRACE) {
             stdout.push(l);
         }
         let mut text = stdout.join("\n");
@@ -507,7 +629,7 @@ impl Running {
             stderr: self
                 .stderr
                 .take()
-                .map(|h| h.join().unwrap())
+                .map(|d| d.collect(PIPE_GRACE))
                 .unwrap_or_default(),
         }
     }
@@ -644,36 +766,16 @@ impl Bundle {
         run_cmd(&mut self.run_cmd())
     }
 
+    /// Writes the config and returns the `run` command.
+    pub fn run_cmd_written(&self) -> Command {
+        self.write_config();
+        self.run_cmd()
+    }
+
     /// Writes the config and starts the container without waiting (stdin and stdout are
     /// pipes the test drives).
     pub fn spawn(&self) -> Running {
-        self.write_config();
-        let mut child = self
-            .run_cmd()
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn dory run");
-        let stdin = child.stdin.take();
-        let stdout = child.stdout.take().unwrap();
-        let stderr = drain(child.stderr.take());
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for l in BufReader::new(stdout).lines() {
-                let Ok(l) = l else { break };
-                if tx.send(l).is_err() {
-                    break;
-                }
-            }
-        });
-        Running {
-            child: Some(child),
-            stdin,
-            lines: rx,
-            seen: Vec::new(),
-            stderr: Some(stderr),
-        }
+        Running::spawn(self.run_cmd_written())
     }
 
     /// `<state root>/<id>`.

@@ -1,0 +1,288 @@
+//! `update` (new resource limits for a running container) and `events` (stats).
+
+use std::time::Duration;
+
+use super::args::{flag, FlagSpec};
+use super::{parse_or_usage, Global};
+use crate::container::lifecycle::{Container, Status};
+use crate::spec::{Memory, Pids, Resources};
+
+const UPDATE_FLAGS: &[FlagSpec] = &[
+    flag("resources", Some('r'), true),
+    flag("blkio-weight", None, true),
+    flag("cpu-period", None, true),
+    flag("cpu-quota", None, true),
+    flag("cpu-share", None, true),
+    flag("cpu-rt-period", None, true),
+    flag("cpu-rt-runtime", None, true),
+    flag("cpuset-cpus", None, true),
+    flag("cpuset-mems", None, true),
+    flag("kernel-memory", None, true),
+    flag("kernel-memory-tcp", None, true),
+    flag("memory", None, true),
+    flag("memory-reservation", None, true),
+    flag("memory-swap", None, true),
+    flag("pids-limit", None, true),
+    flag("l3-cache-schema", None, true),
+    flag("mem-bw-schema", None, true),
+];
+
+/// Bytes with an optional k/m/g/t suffix (binary units, as runc's parser); -1 = unlimited.
+pub fn parse_bytes(text: &str) -> Option<i64> {
+    let t = text.trim();
+    if t == "-1" {
+        return Some(-1);
+    }
+    let lower = t.to_ascii_lowercase();
+    let digits_end = lower
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(lower.len());
+    let (num, unit) = lower.split_at(digits_end);
+    let n: i64 = num.parse().ok()?;
+    let mult: i64 = match unit.trim_end_matches('b').trim_end_matches('i') {
+        "" => 1,
+        "k" => 1 << 10,
+        "m" => 1 << 20,
+        "g" => 1 << 30,
+        "t" => 1 << 40,
+        _ => return None,
+    };
+    n.checked_mul(mult)
+}
+
+fn num<T: std::str::FromStr>(flag: &str, v: &str) -> Result<T, String> {
+    v.parse()
+        .map_err(|_| format!("--{flag} \"{v}\": not a number"))
+}
+
+fn bytes(flag: &str, v: &str) -> Result<i64, String> {
+    parse_bytes(v).ok_or_else(|| format!("--{flag} \"{v}\": not a size (bytes, or with k, m, g)"))
+}
+
+pub fn cmd_update(g: &Global, argv: &[String]) -> i32 {
+    let p = match parse_or_usage("update", argv, UPDATE_FLAGS) {
+        Ok(p) => p,
+        Err(c) => return c,
+    };
+    let Some(id) = p.positional.first() else {
+        eprintln!("dory update: requires the container id");
+        return 1;
+    };
+    let c = match Container::load(&g.root, id) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("dory update: {e}");
+            return 1;
+        }
+    };
+    if c.status() == Status::Stopped {
+        eprintln!("dory update: container {id} is not running");
+        return 1;
+    }
+    for unsupported in [
+        "blkio-weight",
+        "l3-cache-schema",
+        "mem-bw-schema",
+        "kernel-memory",
+        "kernel-memory-tcp",
+        "cpu-rt-period",
+        "cpu-rt-runtime",
+    ] {
+        if p.has(unsupported) {
+            eprintln!("dory update: --{unsupported} is not supported");
+            return 1;
+        }
+    }
+    let file_text;
+    let mut res: Resources<'_> = match p.get("resources") {
+        Some(path) => {
+            let read = if path == "-" {
+                let mut s = Vec::new();
+                std::io::Read::read_to_end(&mut std::io::stdin(), &mut s).map(|_| s)
+            } else {
+                std::fs::read(path)
+            };
+            file_text = match read {
+                Ok(t) => t,
+                Err(e) => {
+                    eprintln!("dory update: --resources {path}: {e}");
+                    return 1;
+                }
+            };
+            match serde_json_core::from_slice::<Resources<'_>>(&file_text) {
+                Ok((r, _)) => r,
+                Err(_) => {
+                    eprintln!(
+                        "dory update: --resources {path}: not a valid linux.resources JSON object"
+                    );
+                    return 1;
+                }
+            }
+        }
+        None => Resources::default(),
+    };
+    if let Err(e) = apply_flags(&p, &mut res) {
+        eprintln!("dory update: {e}");
+        return 1;
+    }
+    match c.cgroup().and_then(|cg| {
+        cg.update(&res)
+            .map_err(crate::container::lifecycle::Error::Cgroup)
+    }) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("dory update: {e}");
+            1
+        }
+    }
+}
+
+fn apply_flags<'a>(p: &'a super::args::Parsed, res: &mut Resources<'a>) -> Result<(), String> {
+    let mut mem = res.memory.unwrap_or_default();
+    let mut mem_set = res.memory.is_some();
+    for (f, slot) in [
+        ("memory", &mut mem.limit),
+        ("memory-reservation", &mut mem.reservation),
+        ("memory-swap", &mut mem.swap),
+    ] {
+        if let Some(v) = p.get(f) {
+            *slot = Some(bytes(f, v)?);
+            mem_set = true;
+        }
+    }
+    if mem_set {
+        res.memory = Some(Memory { ..mem });
+    }
+    let mut cpu = res.cpu.take().unwrap_or_default();
+    let mut cpu_set = false;
+    if let Some(v) = p.get("cpu-share") {
+        cpu.shares = Some(num("cpu-share", v)?);
+        cpu_set = true;
+    }
+    if let Some(v) = p.get("cpu-quota") {
+        cpu.quota = Some(num("cpu-quota", v)?);
+        cpu_set = true;
+    }
+    if let Some(v) = p.get("cpu-period") {
+        cpu.period = Some(num("cpu-period", v)?);
+        cpu_set = true;
+    }
+    if let Some(v) = p.get("cpuset-cpus") {
+        cpu.cpus = Some(v);
+        cpu_set = true;
+    }
+    if let Some(v) = p.get("cpuset-mems") {
+        cpu.mems = Some(v);
+        cpu_set = true;
+    }
+    if cpu_set
+        || cpu.shares.is_some()
+        || cpu.quota.is_some()
+        || cpu.period.is_some()
+        || cpu.cpus.is_some()
+        || cpu.mems.is_some()
+    {
+        res.cpu = Some(cpu);
+    }
+    if let Some(v) = p.get("pids-limit") {
+        res.pids = Some(Pids {
+            limit: num("pids-limit", v)?,
+        });
+    }
+    Ok(())
+}
+
+pub fn cmd_events(g: &Global, argv: &[String]) -> i32 {
+    let p = match parse_or_usage(
+        "events",
+        argv,
+        &[flag("stats", None, false), flag("interval", None, true)],
+    ) {
+        Ok(p) => p,
+        Err(c) => return c,
+    };
+    let Some(id) = p.positional.first() else {
+        eprintln!("dory events: requires the container id");
+        return 1;
+    };
+    let interval = match p.get("interval").map(parse_duration) {
+        None => Duration::from_secs(5),
+        Some(Some(d)) => d,
+        Some(None) => {
+            eprintln!("dory events: --interval: want a duration like 5s or 500ms");
+            return 1;
+        }
+    };
+    let c = match Container::load(&g.root, id) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("dory events: {e}");
+            return 1;
+        }
+    };
+    let mut ooms = 0;
+    loop {
+        if c.status() == Status::Stopped {
+            if p.has("stats") {
+                eprintln!("dory events: container {id} is not running");
+                return 1;
+            }
+            return 0;
+        }
+        let cg = match c.cgroup() {
+            Ok(cg) => cg,
+            Err(e) => {
+                eprintln!("dory events: {e}");
+                return 1;
+            }
+        };
+        let s = cg.stats();
+        println!(
+            "{{\"type\":\"stats\",\"id\":\"{id}\",\"data\":{{\"cpu\":{{\"usage\":{{\"total\":{}}}}},\"memory\":{{\"usage\":{{\"usage\":{},\"max\":{},\"limit\":{}}}}},\"pids\":{{\"current\":{},\"limit\":{}}}}}}}",
+            s.cpu_usage_ns, s.memory_usage, s.memory_max_usage, s.memory_limit, s.pids_current, s.pids_limit
+        );
+        if p.has("stats") {
+            return 0;
+        }
+        // An OOM kill since the last look becomes an "oom" event, as runc reports it.
+        let now = cg.memory_events_oom().unwrap_or(ooms);
+        if now > ooms {
+            println!("{{\"type\":\"oom\",\"id\":\"{id}\"}}");
+            ooms = now;
+        }
+        std::thread::sleep(interval);
+    }
+}
+
+fn parse_duration(t: &str) -> Option<Duration> {
+    if let Some(ms) = t.strip_suffix("ms") {
+        return ms.parse().ok().map(Duration::from_millis);
+    }
+    if let Some(s) = t.strip_suffix('s') {
+        return s.parse().ok().map(Duration::from_secs);
+    }
+    t.parse().ok().map(Duration::from_secs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_bytes("1024"), Some(1024));
+        assert_eq!(parse_bytes("64m"), Some(64 << 20));
+        assert_eq!(parse_bytes("64MiB"), Some(64 << 20));
+        assert_eq!(parse_bytes("1g"), Some(1 << 30));
+        assert_eq!(parse_bytes("-1"), Some(-1));
+        assert_eq!(parse_bytes("x"), None);
+        assert_eq!(parse_bytes("12q"), None);
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("5s"), Some(Duration::from_secs(5)));
+        assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));
+        assert_eq!(parse_duration("soon"), None);
+    }
+}

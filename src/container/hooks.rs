@@ -1,0 +1,194 @@
+//! OCI hooks: run with the state JSON on stdin, their own env, and a timeout.
+//!
+//! prestart, createRuntime, poststart and poststop run in dory's (the runtime's)
+//! namespaces; createContainer and startContainer in the container's, entered by setns
+//! between fork and exec.
+
+use std::io::Write as _;
+use std::os::fd::OwnedFd;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::fcntl::{open, OFlag};
+use nix::sys::stat::Mode;
+
+use crate::spec::{self, Hook};
+use crate::sys;
+
+/// When a hook runs (runtime-spec config.md "POSIX-platform Hooks").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    Prestart,
+    CreateRuntime,
+    CreateContainer,
+    StartContainer,
+    Poststart,
+    Poststop,
+}
+
+impl Phase {
+    pub fn field(self) -> &'static str {
+        match self {
+            Phase::Prestart => "hooks.prestart",
+            Phase::CreateRuntime => "hooks.createRuntime",
+            Phase::CreateContainer => "hooks.createContainer",
+            Phase::StartContainer => "hooks.startContainer",
+            Phase::Poststart => "hooks.poststart",
+            Phase::Poststop => "hooks.poststop",
+        }
+    }
+
+    /// The hooks of this phase in a config.
+    pub fn of<'s, 'a>(self, spec: &'s spec::Spec<'a>) -> &'s [Hook<'a>] {
+        let Some(h) = spec.hooks.as_ref() else {
+            return &[];
+        };
+        match self {
+            Phase::Prestart => &h.prestart,
+            Phase::CreateRuntime => &h.create_runtime,
+            Phase::CreateContainer => &h.create_container,
+            Phase::StartContainer => &h.start_container,
+            Phase::Poststart => &h.poststart,
+            Phase::Poststop => &h.poststop,
+        }
+    }
+}
+
+fn unescape(raw: &str) -> Result<String, String> {
+    let mut buf = vec![0u8; raw.len()];
+    let n = spec::unescape_into(raw, &mut buf).map_err(|_| "invalid string".to_string())?;
+    buf.truncate(n);
+    String::from_utf8(buf).map_err(|_| "invalid UTF-8".to_string())
+}
+
+/// Namespaces of `pid` that a container-phase hook joins, opened before fork.
+fn namespaces_of(pid: i32) -> Vec<OwnedFd> {
+    ["user", "ipc", "uts", "net", "pid", "cgroup", "mnt"]
+        .iter()
+        .filter_map(|ns| {
+            let theirs = format!("/proc/{pid}/ns/{ns}");
+            let same = nix::sys::stat::stat(theirs.as_str()).ok().map(|s| s.st_ino)
+                == nix::sys::stat::stat(format!("/proc/self/ns/{ns}").as_str())
+                    .ok()
+                    .map(|s| s.st_ino);
+            if same {
+                return None;
+            }
+            open(
+                theirs.as_str(),
+                OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+                Mode::empty(),
+            )
+            .ok()
+        })
+        .collect()
+}
+
+/// Runs every hook of `phase` in order; the first failure stops and is returned with the
+/// field it came from. `join` is the container init's pid for container-phase hooks.
+pub fn run(
+    hooks: &[Hook<'_>],
+    phase: Phase,
+    state_json: &str,
+    join: Option<i32>,
+) -> Result<(), String> {
+    for (i, h) in hooks.iter().enumerate() {
+        run_one(h, state_json, join)
+            .map_err(|e| format!("config.json: {}[{i}]: {e}", phase.field()))?;
+    }
+    Ok(())
+}
+
+fn run_one(h: &Hook<'_>, state_json: &str, join: Option<i32>) -> Result<(), String> {
+    let path = unescape(h.path)?;
+    let mut cmd = Command::new(&path);
+    let mut args = h.args.iter();
+    // args[0] is the hook's argv[0], as in execv.
+    if let Some(a0) = args.next() {
+        std::os::unix::process::CommandExt::arg0(&mut cmd, unescape(a0)?);
+    }
+    for a in args {
+        cmd.arg(unescape(a)?);
+    }
+    cmd.env_clear();
+    for e in &h.env {
+        let e = unescape(e)?;
+        if let Some((k, v)) = e.split_once('=') {
+            cmd.env(k, v);
+        }
+    }
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::inherit())
+        .stderr(Stdio::inherit());
+    if let Some(pid) = join {
+        sys::join_namespaces_on_spawn(&mut cmd, namespaces_of(pid));
+    }
+    let mut child = cmd.spawn().map_err(|e| format!("{path}: {e}"))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        // A hook that does not read its stdin must not fail the write.
+        let _ = stdin.write_all(state_json.as_bytes());
+    }
+    let deadline = h
+        .timeout
+        .filter(|t| *t > 0)
+        .map(|t| Instant::now() + Duration::from_secs(t.unsigned_abs()));
+    let mut pause = Duration::from_micros(200);
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) if status.success() => return Ok(()),
+            Ok(Some(status)) => return Err(format!("{path}: {status}")),
+            Ok(None) => {}
+            Err(e) => return Err(format!("{path}: wait: {e}")),
+        }
+        if deadline.is_some_and(|d| Instant::now() > d) {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!(
+                "{path}: timed out after {} s",
+                h.timeout.unwrap_or(0)
+            ));
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(20));
+    }
+}
+
+/// The state JSON passed to hooks.
+pub fn state_json(id: &str, status: &str, pid: i32, bundle: &str) -> String {
+    let mut o = String::from("{\"ociVersion\":\"1.0.2\",\"id\":");
+    super::state::json_str(&mut o, id);
+    o.push_str(",\"status\":");
+    super::state::json_str(&mut o, status);
+    o.push_str(&format!(",\"pid\":{pid},\"bundle\":"));
+    super::state::json_str(&mut o, bundle);
+    o.push('}');
+    o
+}
+
+/// Re-reads the bundle's config and runs one phase's hooks (start, poststart, delete
+/// happen in later dory processes than create).
+pub fn run_phase(
+    bundle: &std::path::Path,
+    id: &str,
+    status: &str,
+    pid: i32,
+    phase: Phase,
+    join: Option<i32>,
+) -> Result<(), String> {
+    let mut buf = vec![0u8; spec::MAX_CONFIG_BYTES];
+    let bytes = spec::read_config(bundle, &mut buf).map_err(|e| e.to_string())?;
+    let cfg = spec::parse(bytes).map_err(|e| e.to_string())?;
+    let hooks = phase.of(&cfg);
+    if hooks.is_empty() {
+        return Ok(());
+    }
+    let st = state_json(id, status, pid, &bundle.to_string_lossy());
+    run(hooks, phase, &st, join)
+}
+
+/// Whether a config has hooks for any phase after create (poststart, poststop…).
+pub fn has_later_hooks(spec: &spec::Spec<'_>) -> bool {
+    [Phase::StartContainer, Phase::Poststart, Phase::Poststop]
+        .iter()
+        .any(|p| !p.of(spec).is_empty())
+}

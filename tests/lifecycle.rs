@@ -1,0 +1,353 @@
+//! The OCI lifecycle through dory's CLI on a real busybox rootfs: create/start/state/
+//! kill/delete and their errors, run --detach with a pid file, exec, ps, pause/resume,
+//! update/events, hooks in every phase, user and time namespaces. Needs root; skips
+//! visibly otherwise.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+#[macro_use]
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{run_cmd, Bundle, Out};
+use serde_json::Value;
+
+fn dory_in(b: &Bundle, args: &[&str]) -> Out {
+    run_cmd(&mut b.cmd(args))
+}
+
+fn status_of(b: &Bundle) -> String {
+    let out = dory_in(b, &["state", &b.id]);
+    out.expect_code(0);
+    let v: Value = serde_json::from_str(&out.stdout).expect("state prints JSON");
+    v["status"].as_str().unwrap().to_owned()
+}
+
+fn wait_status(b: &Bundle, want: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while status_of(b) != want {
+        assert!(Instant::now() < deadline, "status never became {want}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn create(b: &Bundle) {
+    b.write_config();
+    let dir = b.dir.to_str().unwrap();
+    dory_in(b, &["create", "--bundle", dir, &b.id]).expect_code(0);
+}
+
+#[test]
+fn create_start_kill_delete_and_their_errors() {
+    needs_root!();
+    let b = Bundle::new("lifecycle", &["sleep", "30"]);
+    create(&b);
+    let st = b.state().expect("state after create");
+    assert!(st.pid > 0);
+    assert_eq!(status_of(&b), "created");
+    // The process exists but has not run the program yet.
+    let comm = std::fs::read_to_string(format!("/proc/{}/cmdline", st.pid)).unwrap();
+    assert!(
+        !comm.contains("sleep"),
+        "program ran before start: {comm:?}"
+    );
+
+    // Errors runc gives, with dory's wording.
+    let e = dory_in(&b, &["delete", &b.id]);
+    assert_eq!(
+        e.code, 0,
+        "delete of a created container removes it, as runc: {e:?}"
+    );
+    assert_eq!(dory_in(&b, &["state", &b.id]).code, 1);
+    create(&b);
+    dory_in(&b, &["start", &b.id]).expect_code(0);
+    assert_eq!(status_of(&b), "running");
+    let again = dory_in(&b, &["start", &b.id]);
+    assert_eq!(again.code, 1);
+    assert!(
+        again
+            .stderr
+            .contains("cannot start a container that is running"),
+        "{again:?}"
+    );
+    let del = dory_in(&b, &["delete", &b.id]);
+    assert_eq!(del.code, 1);
+    assert!(del.stderr.contains("not stopped: running"), "{del:?}");
+
+    dory_in(&b, &["kill", &b.id, "KILL"]).expect_code(0);
+    wait_status(&b, "stopped");
+    let k = dory_in(&b, &["kill", &b.id, "TERM"]);
+    assert_eq!(k.code, 1);
+    assert!(k.stderr.contains("not running"), "{k:?}");
+    dory_in(&b, &["delete", &b.id]).expect_code(0);
+    let s = dory_in(&b, &["state", &b.id]);
+    assert_eq!(s.code, 1);
+    assert!(s.stderr.contains("does not exist"), "{s:?}");
+    // --force on a missing container succeeds, as runc.
+    dory_in(&b, &["delete", "--force", &b.id]).expect_code(0);
+    b.assert_nothing_left();
+}
+
+#[test]
+fn unknown_signal_and_bad_flags_are_usage_errors() {
+    needs_root!();
+    let b = Bundle::new("usage", &["sleep", "30"]);
+    create(&b);
+    let k = dory_in(&b, &["kill", &b.id, "SIGNOPE"]);
+    assert_eq!(k.code, 1);
+    assert!(k.stderr.contains("unknown signal"), "{k:?}");
+    let f = dory_in(&b, &["delete", "--frobnicate", &b.id]);
+    assert_eq!(f.code, 1);
+    assert!(
+        f.stderr
+            .contains("flag provided but not defined: -frobnicate"),
+        "{f:?}"
+    );
+    dory_in(&b, &["delete", "--force", &b.id]).expect_code(0);
+    b.assert_nothing_left();
+}
+
+#[test]
+fn run_detach_pid_file_exec_ps_pause_resume() {
+    needs_root!();
+    let b = Bundle::new("detach", &["sleep", "30"]);
+    b.write_config();
+    let pid_file = b.base.join("pid");
+    let dir = b.dir.to_str().unwrap();
+    // Flags after the id, as some clients send them.
+    dory_in(
+        &b,
+        &[
+            "run",
+            &b.id,
+            "-d",
+            "--bundle",
+            dir,
+            "--pid-file",
+            pid_file.to_str().unwrap(),
+        ],
+    )
+    .expect_code(0);
+    let pid: i32 = std::fs::read_to_string(&pid_file).unwrap().parse().unwrap();
+    assert_eq!(pid, b.state().unwrap().pid);
+    assert_eq!(status_of(&b), "running");
+
+    // exec: environment, cwd, user and the exit code.
+    let e = dory_in(
+        &b,
+        &[
+            "exec",
+            "-e",
+            "GREETING=hello world",
+            "--cwd",
+            "/tmp",
+            "--user",
+            "1000:1000",
+            &b.id,
+            "sh",
+            "-c",
+            "echo g=$GREETING; echo cwd=$(pwd); echo id=$(id -u):$(id -g); exit 7",
+        ],
+    );
+    assert_eq!(e.code, 7, "{e:?}");
+    assert_eq!(e.value("g"), Some("hello world"));
+    assert_eq!(e.value("cwd"), Some("/tmp"));
+    assert_eq!(e.value("id"), Some("1000:1000"));
+    // exec sees the container's pid namespace: its init is pid 1.
+    let ps1 = dory_in(&b, &["exec", &b.id, "cat", "/proc/1/cmdline"]);
+    ps1.expect_code(0);
+    assert!(ps1.stdout.starts_with("sleep"), "{ps1:?}");
+    let missing = dory_in(&b, &["exec", &b.id, "no-such-program"]);
+    assert_eq!(missing.code, 127, "{missing:?}");
+    assert!(
+        missing.stderr.contains("executable file not found"),
+        "{missing:?}"
+    );
+
+    // ps: the init is listed (json and table).
+    let ps = dory_in(&b, &["ps", "--format", "json", &b.id]);
+    ps.expect_code(0);
+    let pids: Vec<i32> = serde_json::from_str(&ps.stdout).unwrap();
+    assert_eq!(pids, vec![pid]);
+    let table = dory_in(&b, &["ps", &b.id]);
+    assert!(
+        table.stdout.lines().any(|l| l.contains("sleep 30")),
+        "{table:?}"
+    );
+
+    // pause/resume: the freezer stops the process, state says so.
+    dory_in(&b, &["pause", &b.id]).expect_code(0);
+    assert_eq!(status_of(&b), "paused");
+    let again = dory_in(&b, &["pause", &b.id]);
+    assert_eq!(again.code, 1);
+    dory_in(&b, &["resume", &b.id]).expect_code(0);
+    assert_eq!(status_of(&b), "running");
+
+    dory_in(&b, &["delete", "--force", &b.id]).expect_code(0);
+    assert!(
+        common::proc_start_time(pid).is_none(),
+        "init still alive after delete --force"
+    );
+    b.assert_nothing_left();
+}
+
+#[test]
+fn update_and_events_stats() {
+    needs_root!();
+    let b = Bundle::new("update", &["sleep", "30"]);
+    b.write_config();
+    let dir = b.dir.to_str().unwrap();
+    dory_in(&b, &["run", "-d", "--bundle", dir, &b.id]).expect_code(0);
+    dory_in(
+        &b,
+        &["update", "--memory", "64m", "--pids-limit", "20", &b.id],
+    )
+    .expect_code(0);
+    let ev = dory_in(&b, &["events", "--stats", &b.id]);
+    ev.expect_code(0);
+    let v: Value = serde_json::from_str(ev.stdout.trim()).unwrap();
+    assert_eq!(v["type"], "stats");
+    assert_eq!(v["data"]["memory"]["usage"]["limit"], 64 << 20);
+    assert_eq!(v["data"]["pids"]["limit"], 20);
+    assert_eq!(v["data"]["pids"]["current"], 1);
+    let bad = dory_in(&b, &["update", "--memory", "lots", &b.id]);
+    assert_eq!(bad.code, 1);
+    assert!(bad.stderr.contains("--memory"), "{bad:?}");
+    dory_in(&b, &["delete", "--force", &b.id]).expect_code(0);
+    b.assert_nothing_left();
+}
+
+#[test]
+fn hooks_run_in_order_with_state_on_stdin() {
+    needs_root!();
+    let mut b = Bundle::new("hooks", &["sh", "-c", "echo program"]);
+    let log = b.base.join("hooks.log");
+    let log_s = log.to_str().unwrap().to_owned();
+    let hook = |name: &str| {
+        serde_json::json!([{
+            "path": "/bin/sh",
+            "args": ["sh", "-c", format!("read -r state; echo \"{name} $state\" >> {log_s}")],
+        }])
+    };
+    let uts_file = b.base.join("cc-uts");
+    b.config["hooks"] = serde_json::json!({
+        "prestart": hook("prestart"),
+        "createRuntime": hook("createRuntime"),
+        "createContainer": [{"path": "/bin/sh", "args": ["sh", "-c", format!("readlink /proc/self/ns/uts > {}; echo createContainer >> {log_s}", uts_file.display())]}],
+        "startContainer": [{"path": "/bin/sh", "args": ["sh", "-c", "echo startContainer-ran; hostname"]}],
+        "poststart": hook("poststart"),
+        "poststop": hook("poststop"),
+    });
+    let out = b.run();
+    out.expect_code(0);
+    // startContainer runs inside the container (its hostname), before the program.
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines, ["startContainer-ran", "runc", "program"], "{out:?}");
+    let text = std::fs::read_to_string(&log).unwrap();
+    let order: Vec<&str> = text.lines().map(|l| l.split(' ').next().unwrap()).collect();
+    assert_eq!(
+        order,
+        [
+            "prestart",
+            "createRuntime",
+            "createContainer",
+            "poststart",
+            "poststop"
+        ]
+    );
+    let prestart_state: Value =
+        serde_json::from_str(text.lines().next().unwrap().split_once(' ').unwrap().1).unwrap();
+    assert_eq!(prestart_state["id"], b.id.as_str());
+    assert_eq!(prestart_state["status"], "creating");
+    // createContainer ran in the container's uts namespace, not the host's.
+    let cc_uts = std::fs::read_to_string(&uts_file).unwrap();
+    let host_uts = std::fs::read_link("/proc/self/ns/uts").unwrap();
+    assert_ne!(cc_uts.trim(), host_uts.to_str().unwrap());
+    b.extra.push(log);
+    b.assert_nothing_left();
+}
+
+#[test]
+fn failing_prestart_hook_stops_the_container_and_leaves_nothing() {
+    needs_root!();
+    let mut b = Bundle::new("hookfail", &["sh", "-c", "echo should-not-run"]);
+    b.config["hooks"] = serde_json::json!({"prestart": [{"path": "/bin/false"}]});
+    let out = b.run();
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(out.stderr.contains("hooks.prestart[0]"), "{out:?}");
+    assert!(!out.stdout.contains("should-not-run"));
+    b.assert_nothing_left();
+}
+
+#[test]
+fn user_namespace_with_mappings() {
+    needs_root!();
+    let mut b = Bundle::with_private_rootfs("userns", &["sh", "-c", "echo id=$(id -u):$(id -g); echo map=$(cat /proc/self/uid_map); touch /tmp/x && echo owner=$(stat -c %u /tmp/x)"]);
+    // The rootfs belongs to the mapped root, as a rootless image would.
+    let status = std::process::Command::new("chown")
+        .args(["-R", "200000:200000"])
+        .arg(&b.rootfs)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    b.config["root"]["readonly"] = Value::Bool(false);
+    b.config["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({"type": "user"}));
+    b.config["linux"]["uidMappings"] =
+        serde_json::json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
+    b.config["linux"]["gidMappings"] =
+        serde_json::json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
+    let out = b.run();
+    out.expect_code(0);
+    assert_eq!(out.value("id"), Some("0:0"));
+    assert_eq!(
+        out.value("map")
+            .map(|m| m.split_whitespace().collect::<Vec<_>>()),
+        Some(vec!["0", "200000", "65536"])
+    );
+    assert_eq!(out.value("owner"), Some("0"));
+    // On the host the file belongs to the mapped id.
+    let meta = std::fs::metadata(b.rootfs.join("tmp/x")).unwrap();
+    assert_eq!(std::os::unix::fs::MetadataExt::uid(&meta), 200000);
+    b.assert_nothing_left();
+}
+
+#[test]
+fn time_namespace_offsets() {
+    needs_root!();
+    let mut b = Bundle::new("timens", &["cat", "/proc/uptime"]);
+    b.config["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({"type": "time"}));
+    b.config["linux"]["timeOffsets"] =
+        serde_json::json!({"boottime": {"secs": 864000, "nanosecs": 0}});
+    let out = b.run();
+    out.expect_code(0);
+    let inside: f64 = out
+        .stdout
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let host: f64 = std::fs::read_to_string("/proc/uptime")
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        (inside - host - 864000.0).abs() < 60.0,
+        "inside {inside}, host {host}"
+    );
+    b.assert_nothing_left();
+}
