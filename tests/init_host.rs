@@ -766,15 +766,26 @@ fn init_bad_board_goes_to_rescue_and_waits() {
 }
 
 #[test]
-fn init_early_boot_mounts_hostname_and_lo() {
-    if !is_root("init_early_boot_mounts_hostname_and_lo") {
+fn init_early_boot_mounts_hostname_lo_and_watchdog() {
+    if !is_root("init_early_boot_mounts_hostname_lo_and_watchdog") {
         return;
     }
     let d = TempDir::new("early");
     let root = d.0.join("root");
     fs::create_dir_all(&root).unwrap();
     let board = d.0.join("board.json");
-    fs::write(&board, r#"{"hostname":"dory-test-board","containers":[]}"#).unwrap();
+    // A plain file stands in for /dev/watchdog: pets are NUL bytes, the magic close a 'V'
+    // (WDIOC_SETTIMEOUT fails on it, so dory keeps the configured 2 s: a pet every 1 s).
+    let wd = d.0.join("watchdog");
+    fs::write(&wd, "").unwrap();
+    fs::write(
+        &board,
+        format!(
+            r#"{{"hostname":"dory-test-board","watchdog":{{"device":"{}","timeoutSecs":2}},"containers":[]}}"#,
+            wd.display()
+        ),
+    )
+    .unwrap();
     let mut init = Init::start(
         &d.0,
         &[],
@@ -831,8 +842,22 @@ fn init_early_boot_mounts_hostname_and_lo() {
         .unwrap();
     let lo = String::from_utf8_lossy(&lo.stdout).into_owned();
     assert!(lo.contains(",UP"), "lo is not up: {lo}");
+    let t0 = Instant::now();
+    std::thread::sleep(Duration::from_millis(2500));
     init.signal("USR2");
     assert!(init.wait_exit(20).success());
+    let ran = t0.elapsed().as_millis() as usize;
     let log = init.log();
     assert!(log.contains("dory: shutdown complete (poweroff)"), "{log}");
+    assert!(log.contains("petting every 1000 ms"), "{log}");
+    let pets = fs::read(&wd).unwrap();
+    let (last, nuls) = pets.split_last().unwrap();
+    assert_eq!(*last, b'V', "magic close missing: {pets:?}");
+    assert!(nuls.iter().all(|&b| b == 0));
+    // One pet at open, then one per second while running.
+    assert!(
+        nuls.len() >= 3 && nuls.len() <= 2 + ran / 1000 + 1,
+        "{} pets in {ran} ms",
+        nuls.len()
+    );
 }

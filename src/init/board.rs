@@ -871,8 +871,9 @@ pub fn parse(text: &[u8]) -> Result<Board<'_>, Error> {
     Ok(board)
 }
 
-/// Reads `path` into `buf` (at most [`MAX_BOARD_BYTES`]) and returns the bytes read.
-pub fn read<'b>(path: &str, buf: &'b mut [u8; MAX_BOARD_BYTES]) -> Result<&'b [u8], Error> {
+/// Reads `path` into `buf` (at most `buf.len()`, [`MAX_BOARD_BYTES`] in PID 1) and returns
+/// the bytes read.
+pub fn read<'b>(path: &str, buf: &'b mut [u8]) -> Result<&'b [u8], Error> {
     use std::io::Read;
     let mut f = std::fs::File::open(path).map_err(|e| Error::Read {
         errno: io_errno(&e),
@@ -886,7 +887,7 @@ pub fn read<'b>(path: &str, buf: &'b mut [u8; MAX_BOARD_BYTES]) -> Result<&'b [u
             // Buffer full: the file is too large if anything is left.
             let mut probe = [0u8; 1];
             return match f.read(&mut probe) {
-                Ok(0) => Ok(buf.as_slice()),
+                Ok(0) => Ok(buf),
                 Ok(_) => Err(Error::TooLarge),
                 Err(e) => Err(Error::Read {
                     errno: io_errno(&e),

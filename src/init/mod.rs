@@ -177,27 +177,16 @@ fn run(o: Options) -> i32 {
         .clone()
         .or_else(|| kopts.config.map(str::to_string))
         .unwrap_or_else(|| DEFAULT_BOARD.into());
-    let mut buf = [0u8; MAX_BOARD_BYTES];
-    let empty = Board {
-        hostname: None,
-        watchdog: None,
-        containers: heapless::Vec::new(),
-    };
-    let mut rescue: Option<String> = None;
-    let board = if kopts.rescue {
-        rescue = Some("dory.rescue on the kernel command line".into());
-        empty
+    // On the heap, allocated once: PID 1's stack stays small (it is trimmed after deep calls
+    // but the frames of this function live for ever).
+    let mut buf = vec![0u8; MAX_BOARD_BYTES];
+    let (board, rescue) = if kopts.rescue {
+        (
+            empty_board(),
+            Some("dory.rescue on the kernel command line".into()),
+        )
     } else {
-        match board::read(&path, &mut buf).and_then(board::parse) {
-            Ok(b) => {
-                say!("dory: board {path}: {} containers", b.containers.len());
-                b
-            }
-            Err(e) => {
-                rescue = Some(format!("{path}: {e}"));
-                empty
-            }
-        }
+        load_board(&path, &mut buf)
     };
 
     // Hostname: from the board, before containers start (they copy it into their uts ns).
@@ -227,6 +216,26 @@ fn run(o: Options) -> i32 {
         }
     };
     finish(&o, action, &mut mounts, watchdog)
+}
+
+fn empty_board<'a>() -> Box<Board<'a>> {
+    Box::new(Board {
+        hostname: None,
+        watchdog: None,
+        containers: heapless::Vec::new(),
+    })
+}
+
+/// Reads and validates the board; on failure an empty board and the rescue reason.
+#[inline(never)]
+fn load_board<'b>(path: &str, buf: &'b mut [u8]) -> (Box<Board<'b>>, Option<String>) {
+    match board::read(path, buf).and_then(board::parse) {
+        Ok(b) => {
+            say!("dory: board {path}: {} containers", b.containers.len());
+            (Box::new(b), None)
+        }
+        Err(e) => (empty_board(), Some(format!("{path}: {e}"))),
+    }
 }
 
 /// The last steps: sync, unmount, read-only root, disarm the watchdog, reboot(2).

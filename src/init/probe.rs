@@ -4,9 +4,10 @@
 //! namespaces with `setns` (all namespace files are opened in the parent first: after
 //! joining the mount namespace, /proc may no longer be the one we opened them from), then
 //! forks once more because joining a pid namespace only applies to children. The grandchild
-//! (in the container's pid namespace) gets SIGKILL if the middle process dies (so killing
-//! the returned pid on timeout kills the probe), unblocks signals, points stdio at
-//! /dev/null and execs. The middle process waits and exits with the probe's status
+//! (in the container's pid namespace) gets SIGKILL if the middle process dies, unblocks
+//! signals, points stdio at /dev/null and execs. On timeout the supervisor kills the
+//! grandchild (found in /proc/<middle>/task/<middle>/children) so the middle process reaps
+//! it, or the middle process itself when it has no child yet. The middle process waits and exits with the probe's status
 //! (128+N when killed by signal N, 127 when exec failed).
 //!
 //! The probe runs as root with dory's capabilities and outside the container's cgroup:

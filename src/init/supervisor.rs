@@ -492,7 +492,7 @@ impl<'a> Supervisor<'a> {
         }
         match s.probe.running {
             Some((ppid, deadline)) if now >= deadline => {
-                let _ = kill(ppid, Signal::SIGKILL);
+                kill_probe(ppid);
                 s.probe.running = None;
                 let timeout_ms = health.timeout_ms;
                 self.probe_failed(id, &format!("timed out after {timeout_ms} ms"), now);
@@ -677,7 +677,17 @@ impl<'a> Supervisor<'a> {
             }
         };
         let opts = LaunchOptions::new(id, Path::new(s.c.bundle), Path::new(STATE_ROOT), stdio);
-        match container::launch(opts) {
+        let launched = container::launch(opts);
+        // launch builds the config and plan on the stack: give those pages back.
+        let trimmed = crate::sys::init::trim_stack();
+        debug!(
+            "dory: trimmed {} KiB of stack range after launching {id}",
+            trimmed / 1024
+        );
+        let Some(s) = self.slots.get_mut(i) else {
+            return;
+        };
+        match launched {
             Ok(mut started) => {
                 let pid = Pid::from_raw(started.pid);
                 // A config with `process.terminal` gets a pty: its master is the log.
@@ -732,7 +742,7 @@ impl<'a> Supervisor<'a> {
             started.destroy();
         }
         if let Some((ppid, _)) = s.probe.running.take() {
-            let _ = kill(ppid, Signal::SIGKILL);
+            kill_probe(ppid);
         }
         let ran = now.saturating_sub(s.started_ms);
         say!(
@@ -891,7 +901,7 @@ impl<'a> Supervisor<'a> {
         // A running oneshot first, then services in reverse start order.
         for (i, s) in self.slots.iter_mut().enumerate() {
             if let Some((ppid, _)) = s.probe.running.take() {
-                let _ = kill(ppid, Signal::SIGKILL);
+                kill_probe(ppid);
             }
             if matches!(s.state, State::Backoff { .. }) {
                 s.state = State::Stopped;
@@ -1106,6 +1116,25 @@ impl<'a> Supervisor<'a> {
             self.send_stop(i, Why::Restart, now);
         }
         Ok(format!("ok: restarting {id}\n"))
+    }
+}
+
+/// Kills a probe: the command itself (the middle process's child, inside the container's
+/// pid namespace) first, so the middle process reaps it and no zombie is left for the
+/// container's init; the middle process then exits and is reaped by the loop. Without a
+/// child (still joining namespaces), the middle process is killed.
+fn kill_probe(middle: Pid) {
+    let path = format!("/proc/{middle}/task/{middle}/children");
+    let kids = std::fs::read_to_string(path).unwrap_or_default();
+    let mut killed = false;
+    for pid in kids
+        .split_whitespace()
+        .filter_map(|p| p.parse::<i32>().ok())
+    {
+        killed |= kill(Pid::from_raw(pid), Signal::SIGKILL).is_ok();
+    }
+    if !killed {
+        let _ = kill(middle, Signal::SIGKILL);
     }
 }
 

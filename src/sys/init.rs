@@ -84,3 +84,44 @@ pub fn watchdog_set_timeout(fd: BorrowedFd<'_>, secs: i32) -> nix::Result<i32> {
     Errno::result(unsafe { libc::ioctl(fd.as_raw_fd(), WDIOC_SETTIMEOUT as _, &mut v) })?;
     Ok(v)
 }
+/// Stack kept below the current stack pointer by [`trim_stack`] (for the trimming call
+/// itself and anything it calls).
+const TRIM_STACK_KEEP: usize = 16 * 1024;
+
+/// `madvise(MADV_DONTNEED)` on the main thread's stack from the bottom of its mapping up to
+/// [`TRIM_STACK_KEEP`] below the current stack pointer: gives back the pages a deep call
+/// (a container launch builds its config and plan on the stack) left resident. Returns
+/// the bytes released.
+#[inline(never)]
+pub fn trim_stack() -> usize {
+    let marker = 0u8;
+    let sp = core::ptr::addr_of!(marker) as usize;
+    let Ok(maps) = std::fs::read_to_string("/proc/self/maps") else {
+        return 0;
+    };
+    let Some(low) = maps
+        .lines()
+        .find(|l| l.ends_with("[stack]"))
+        .and_then(|l| l.split('-').next())
+        .and_then(|a| usize::from_str_radix(a, 16).ok())
+    else {
+        return 0;
+    };
+    let page = 4096;
+    let high = sp.saturating_sub(TRIM_STACK_KEEP) & !(page - 1);
+    if high <= low {
+        return 0;
+    }
+    let len = high - low;
+    // SAFETY: [low, high) lies inside this thread's stack mapping and at least
+    // TRIM_STACK_KEEP below the live stack pointer: only frames of calls that have already
+    // returned were there (the stack grows down, dory installs no signal handlers, so
+    // nothing runs on it asynchronously). MADV_DONTNEED on private anonymous memory drops
+    // the pages; a later touch gets fresh zero pages.
+    let ret = unsafe { libc::madvise(low as *mut libc::c_void, len, libc::MADV_DONTNEED) };
+    if ret == 0 {
+        len
+    } else {
+        0
+    }
+}
