@@ -5,8 +5,11 @@
 //! lays it out, and every conditional jump whose target is too far goes through a `JA`
 //! placed right after it. Layout repeats until no jump grows (sizes only grow, so it
 //! ends).
+//!
+//! The symbolic code and the layout tables are scratch space on the heap (bounded by
+//! [`MAX_BPF_INSNS`]): in a debug build, stack copies of them overflowed the 2 MB test
+//! threads. Only the finished program is a fixed-size value.
 
-use heapless::Vec;
 
 /// `BPF_LD | BPF_W | BPF_ABS`.
 pub const LD_W_ABS: u16 = (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16;
@@ -50,23 +53,26 @@ pub enum AsmError {
 }
 
 pub struct Asm {
-    code: Vec<Ins, MAX_BPF_INSNS>,
-    /// Symbolic instruction index of each label, once bound.
-    labels: Vec<Option<u16>, MAX_LABELS>,
+    /// At most [`MAX_BPF_INSNS`] entries.
+    code: std::vec::Vec<Ins>,
+    /// Symbolic instruction index of each label, once bound; at most [`MAX_LABELS`].
+    labels: std::vec::Vec<Option<u16>>,
     overflow: bool,
 }
 
 impl Asm {
     pub fn new() -> Self {
         Self {
-            code: Vec::new(),
-            labels: Vec::new(),
+            code: std::vec::Vec::new(),
+            labels: std::vec::Vec::new(),
             overflow: false,
         }
     }
 
     fn push(&mut self, ins: Ins) {
-        if self.code.push(ins).is_err() {
+        if self.code.len() < MAX_BPF_INSNS {
+            self.code.push(ins);
+        } else {
             self.overflow = true;
         }
     }
@@ -74,7 +80,9 @@ impl Asm {
     /// A new, unbound label.
     pub fn label(&mut self) -> Target {
         let n = self.labels.len();
-        if self.labels.push(None).is_err() {
+        if n < MAX_LABELS {
+            self.labels.push(None);
+        } else {
             self.overflow = true;
         }
         Target::Label(u16::try_from(n).unwrap_or(u16::MAX))
@@ -119,22 +127,19 @@ impl Asm {
     }
 
     /// Lays out and encodes the program into `out` (cleared first).
-    pub fn finish(&self, out: &mut Vec<libc::sock_filter, MAX_BPF_INSNS>) -> Result<(), AsmError> {
+    pub fn finish(&self, out: &mut std::vec::Vec<libc::sock_filter>) -> Result<(), AsmError> {
         if self.overflow {
             return Err(AsmError::TooLarge);
         }
         out.clear();
         // Encoded size of each symbolic instruction: 1, plus one JA per far target.
-        let mut size: Vec<u8, MAX_BPF_INSNS> = Vec::new();
-        for _ in 0..self.code.len() {
-            size.push(1).map_err(|_| AsmError::TooLarge)?;
-        }
-        let mut pos: Vec<u32, MAX_BPF_INSNS> = Vec::new();
+        let mut size: std::vec::Vec<u8> = std::vec![1; self.code.len()];
+        let mut pos: std::vec::Vec<u32> = std::vec::Vec::with_capacity(self.code.len());
         loop {
             pos.clear();
             let mut at = 0u32;
             for s in &size {
-                pos.push(at).map_err(|_| AsmError::TooLarge)?;
+                pos.push(at);
                 at += u32::from(*s);
             }
             let total = at;
@@ -162,9 +167,12 @@ impl Asm {
         let total = size.iter().map(|s| u32::from(*s)).sum::<u32>();
         for (i, ins) in self.code.iter().enumerate() {
             let from = pos.get(i).copied().unwrap_or(0);
-            let emit = |out: &mut Vec<libc::sock_filter, MAX_BPF_INSNS>, code, jt, jf, k| {
-                out.push(libc::sock_filter { code, jt, jf, k })
-                    .map_err(|_| AsmError::TooLarge)
+            let emit = |out: &mut std::vec::Vec<libc::sock_filter>, code, jt, jf, k| {
+                if out.len() >= MAX_BPF_INSNS {
+                    return Err(AsmError::TooLarge);
+                }
+                out.push(libc::sock_filter { code, jt, jf, k });
+                Ok(())
             };
             match *ins {
                 Ins::Stmt { code, k } => emit(out, code, 0, 0, k)?,

@@ -173,6 +173,21 @@ fn ret_value(
 
 /// Compiles `linux.seccomp` for this architecture; see the module doc for the semantics.
 pub fn compile(s: &Seccomp<'_>) -> Result<Program, SeccompError> {
+    let (code, flags) = build(s)?;
+    let mut insns = Vec::new();
+    // Cannot fail: `build` stops at MAX_BPF_INSNS.
+    let _ = insns.extend_from_slice(&code);
+    Ok(Program { insns, flags })
+}
+
+/// Compiles `linux.seccomp` and returns the program's length: every check of
+/// [`compile`] without a [`Program`] on the stack (for validation).
+pub fn check(s: &Seccomp<'_>) -> Result<usize, SeccompError> {
+    build(s).map(|(code, _)| code.len())
+}
+
+/// The program and its `SECCOMP_FILTER_FLAG_*` bits.
+fn build(s: &Seccomp<'_>) -> Result<(std::vec::Vec<libc::sock_filter>, u32), SeccompError> {
     if NATIVE.table.is_empty() {
         return Err(SeccompError::at(
             format_args!("linux.seccomp"),
@@ -224,7 +239,8 @@ pub fn compile(s: &Seccomp<'_>) -> Result<Program, SeccompError> {
         libc::SECCOMP_RET_KILL_PROCESS
     };
 
-    let mut rules: Vec<Rule, MAX_SECCOMP_RULES> = Vec::new();
+    // Scratch space is on the heap (bounded by the named capacities): see `bpf.rs`.
+    let mut rules: std::vec::Vec<Rule> = std::vec::Vec::with_capacity(s.syscalls.len());
     for (i, r) in s.syscalls.iter().enumerate() {
         let ret = ret_value(
             r.action,
@@ -261,13 +277,12 @@ pub fn compile(s: &Seccomp<'_>) -> Result<Program, SeccompError> {
             // Cannot fail: `args` has the same capacity.
             let _ = conds.push(cond);
         }
-        // Cannot fail: `syscalls` has the same capacity.
-        let _ = rules.push(Rule { ret, conds, any });
+        rules.push(Rule { ret, conds, any });
     }
 
     // The plan of every slot, as intervals of the number line.
-    let mut plans: Vec<Plan, MAX_PLANS> = Vec::new();
-    let mut intervals: Vec<(u32, u16), MAX_INTERVALS> = Vec::new();
+    let mut plans: std::vec::Vec<Plan> = std::vec::Vec::new();
+    let mut intervals: std::vec::Vec<(u32, u16)> = std::vec::Vec::new();
     let too_large = || {
         SeccompError::at(
             format_args!("linux.seccomp"),
@@ -313,11 +328,7 @@ pub fn compile(s: &Seccomp<'_>) -> Result<Program, SeccompError> {
     asm.load(OFF_ARCH);
     asm.jump(JEQ_K, NATIVE.audit_arch, Target::Next, bad_arch);
     asm.load(OFF_NR);
-    let mut labels: Vec<Target, MAX_PLANS> = Vec::new();
-    for _ in 0..plans.len() {
-        let l = asm.label();
-        labels.push(l).map_err(|_| too_large())?;
-    }
+    let labels: std::vec::Vec<Target> = plans.iter().map(|_| asm.label()).collect();
     let leaf = |asm: &mut Asm, plan: u16| {
         match plans.get(usize::from(plan)) {
             Some(Plan::Ret(v)) => asm.ret(*v),
@@ -343,9 +354,9 @@ pub fn compile(s: &Seccomp<'_>) -> Result<Program, SeccompError> {
     }
     asm.ret(libc::SECCOMP_RET_KILL_PROCESS);
 
-    let mut insns = Vec::new();
+    let mut insns = std::vec::Vec::new();
     match asm.finish(&mut insns) {
-        Ok(()) => Ok(Program { insns, flags }),
+        Ok(()) => Ok((insns, flags)),
         Err(AsmError::TooLarge) => Err(too_large()),
         Err(AsmError::BadLabel) => Err(SeccompError::at(
             format_args!("linux.seccomp"),
@@ -355,19 +366,20 @@ pub fn compile(s: &Seccomp<'_>) -> Result<Program, SeccompError> {
 }
 
 /// The index of `plan` in `plans`, added if new; `None` when full.
-fn plan_index(plans: &mut Vec<Plan, MAX_PLANS>, plan: Plan) -> Option<u16> {
+fn plan_index(plans: &mut std::vec::Vec<Plan>, plan: Plan) -> Option<u16> {
     let i = match plans.iter().position(|p| *p == plan) {
         Some(i) => i,
-        None => {
-            plans.push(plan).ok()?;
+        None if plans.len() < MAX_PLANS => {
+            plans.push(plan);
             plans.len() - 1
         }
+        None => return None,
     };
     u16::try_from(i).ok()
 }
 
 /// Makes numbers from `start` on use plan `p` (starts are added in increasing order).
-fn add_interval(iv: &mut Vec<(u32, u16), MAX_INTERVALS>, start: u32, p: u16) -> Option<()> {
+fn add_interval(iv: &mut std::vec::Vec<(u32, u16)>, start: u32, p: u16) -> Option<()> {
     if let Some(last) = iv.last_mut() {
         if last.1 == p {
             return Some(());
@@ -381,7 +393,11 @@ fn add_interval(iv: &mut Vec<(u32, u16), MAX_INTERVALS>, start: u32, p: u16) -> 
             return Some(());
         }
     }
-    iv.push((start, p)).ok()
+    if iv.len() >= MAX_INTERVALS {
+        return None;
+    }
+    iv.push((start, p));
+    Some(())
 }
 
 /// The rules in `mask`, most restrictive action first, then in config order.

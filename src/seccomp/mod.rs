@@ -22,7 +22,7 @@ mod tables;
 #[allow(unused_imports)]
 pub use bpf::MAX_BPF_INSNS;
 #[allow(unused_imports)]
-pub use compile::{compile, Program};
+pub use compile::{check, compile, Program};
 #[allow(unused_imports)]
 pub use error::{SeccompError, SeccompErrorKind};
 #[allow(unused_imports)]

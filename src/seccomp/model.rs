@@ -55,7 +55,52 @@ pub struct Seccomp<'a> {
     pub listener_path: Option<&'a str>,
     pub listener_metadata: Option<&'a str>,
     #[serde(borrow, default)]
-    pub syscalls: Vec<SeccompRule<'a>, MAX_SECCOMP_RULES>,
+    pub syscalls: SeccompRules<'a>,
+}
+
+/// `linux.seccomp.syscalls`: at most [`MAX_SECCOMP_RULES`] rules, kept on the heap.
+///
+/// Inline, the rules (about 24 KB) made serde's derived visitors, which keep several
+/// copies of each field in their frames when unoptimised, overflow a 2 MB test thread
+/// while parsing a podman config. Here each rule is parsed on its own and pushed; the
+/// one allocation happens while parsing, in the parent, never in the child.
+#[derive(Debug, Default)]
+pub struct SeccompRules<'a>(std::vec::Vec<SeccompRule<'a>>);
+
+impl<'a> core::ops::Deref for SeccompRules<'a> {
+    type Target = [SeccompRule<'a>];
+
+    fn deref(&self) -> &[SeccompRule<'a>] {
+        &self.0
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for SeccompRules<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Rules<'a>(core::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for Rules<'a> {
+            type Value = SeccompRules<'a>;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a list of seccomp rules")
+            }
+
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut rules = std::vec::Vec::new();
+                while let Some(rule) = seq.next_element::<SeccompRule<'a>>()? {
+                    if rules.len() >= MAX_SECCOMP_RULES {
+                        return Err(serde::de::Error::invalid_length(
+                            MAX_SECCOMP_RULES + 1,
+                            &"at most MAX_SECCOMP_RULES rules",
+                        ));
+                    }
+                    rules.push(rule);
+                }
+                Ok(SeccompRules(rules))
+            }
+        }
+        d.deserialize_seq(Rules(core::marker::PhantomData))
+    }
 }
 
 /// One entry of `linux.seccomp.syscalls`.
