@@ -10,7 +10,6 @@
 //! [`MAX_BPF_INSNS`]): in a debug build, stack copies of them overflowed the 2 MB test
 //! threads. Only the finished program is a fixed-size value.
 
-
 /// `BPF_LD | BPF_W | BPF_ABS`.
 pub const LD_W_ABS: u16 = (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16;
 /// `BPF_ALU | BPF_AND | BPF_K`.
@@ -38,8 +37,16 @@ pub enum Target {
 
 #[derive(Debug, Clone, Copy)]
 enum Ins {
-    Stmt { code: u16, k: u32 },
-    Jump { code: u16, k: u32, t: Target, f: Target },
+    Stmt {
+        code: u16,
+        k: u32,
+    },
+    Jump {
+        code: u16,
+        k: u32,
+        t: Target,
+        f: Target,
+    },
     Ja(u16),
 }
 
@@ -100,7 +107,10 @@ impl Asm {
 
     /// `A = seccomp_data[offset]` (32 bits).
     pub fn load(&mut self, offset: u32) {
-        self.push(Ins::Stmt { code: LD_W_ABS, k: offset });
+        self.push(Ins::Stmt {
+            code: LD_W_ABS,
+            k: offset,
+        });
     }
 
     /// `A &= k`.

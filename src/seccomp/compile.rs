@@ -231,7 +231,7 @@ fn build(s: &Seccomp<'_>) -> Result<(std::vec::Vec<libc::sock_filter>, u32), Sec
             ));
         }
     }
-    let listed = |arch: &str| s.architectures.iter().any(|a| *a == arch);
+    let listed = |arch: &str| s.architectures.contains(&arch);
     // What calls of another architecture get (see the module doc).
     let compat_ret = if rank(default) <= rank(libc::SECCOMP_RET_ERRNO) {
         default
@@ -329,12 +329,15 @@ fn build(s: &Seccomp<'_>) -> Result<(std::vec::Vec<libc::sock_filter>, u32), Sec
     asm.jump(JEQ_K, NATIVE.audit_arch, Target::Next, bad_arch);
     asm.load(OFF_NR);
     let labels: std::vec::Vec<Target> = plans.iter().map(|_| asm.label()).collect();
-    let leaf = |asm: &mut Asm, plan: u16| {
-        match plans.get(usize::from(plan)) {
-            Some(Plan::Ret(v)) => asm.ret(*v),
-            Some(Plan::Rules(_)) => asm.goto(labels.get(usize::from(plan)).copied().unwrap_or(Target::Next)),
-            Some(Plan::Default) | None => asm.ret(default),
-        }
+    let leaf = |asm: &mut Asm, plan: u16| match plans.get(usize::from(plan)) {
+        Some(Plan::Ret(v)) => asm.ret(*v),
+        Some(Plan::Rules(_)) => asm.goto(
+            labels
+                .get(usize::from(plan))
+                .copied()
+                .unwrap_or(Target::Next),
+        ),
+        Some(Plan::Default) | None => asm.ret(default),
     };
     tree(&mut asm, &intervals, &leaf);
     for (p, plan) in plans.iter().enumerate() {

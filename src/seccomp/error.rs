@@ -27,9 +27,7 @@ impl fmt::Display for SeccompErrorKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             SeccompErrorKind::UnknownName { what, name } => write!(f, "unknown {what} \"{name}\""),
-            SeccompErrorKind::Unsupported(msg) | SeccompErrorKind::Invalid(msg) => {
-                f.write_str(msg)
-            }
+            SeccompErrorKind::Unsupported(msg) | SeccompErrorKind::Invalid(msg) => f.write_str(msg),
             SeccompErrorKind::TooLarge { limit } => write!(
                 f,
                 "the profile compiles to more than {limit} BPF instructions (limit {limit})"
@@ -38,19 +36,31 @@ impl fmt::Display for SeccompErrorKind {
     }
 }
 
-/// A `linux.seccomp` error naming its field.
+/// A `linux.seccomp` error naming its field (boxed: the path text is inline).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SeccompError {
-    pub path: FieldPath,
-    pub kind: SeccompErrorKind,
+pub struct SeccompError(Box<Detail>);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Detail {
+    path: FieldPath,
+    kind: SeccompErrorKind,
 }
 
 impl SeccompError {
     pub fn at(path: fmt::Arguments<'_>, kind: SeccompErrorKind) -> Self {
-        Self {
+        Self(Box::new(Detail {
             path: FieldPath::from_fmt(path),
             kind,
-        }
+        }))
+    }
+
+    /// The field path, e.g. `linux.seccomp.syscalls[3].action`.
+    pub fn path(&self) -> &str {
+        self.0.path.as_str()
+    }
+
+    pub fn kind(&self) -> &SeccompErrorKind {
+        &self.0.kind
     }
 
     pub fn unknown(path: fmt::Arguments<'_>, what: &'static str, name: &str) -> Self {
@@ -65,13 +75,14 @@ impl SeccompError {
 
     /// The same error as a `SpecError`, for `spec::validate`.
     pub fn into_spec_error(self) -> SpecError {
-        let kind = match self.kind {
+        let Detail { path, kind } = *self.0;
+        let kind = match kind {
             SeccompErrorKind::UnknownName { what, name } => ErrorKind::UnknownName { what, name },
             SeccompErrorKind::Unsupported(msg) => ErrorKind::Unsupported(msg),
             SeccompErrorKind::Invalid(msg) => ErrorKind::Invalid(msg),
             SeccompErrorKind::TooLarge { .. } => ErrorKind::Invalid(TOO_LARGE),
         };
-        SpecError::field(self.path, kind)
+        SpecError::field(path, kind)
     }
 }
 
@@ -81,7 +92,7 @@ pub(crate) const TOO_LARGE: &str =
 
 impl fmt::Display for SeccompError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "config.json: {}: {}", self.path, self.kind)
+        write!(f, "config.json: {}: {}", self.0.path, self.0.kind)
     }
 }
 

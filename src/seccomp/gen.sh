@@ -58,13 +58,14 @@ print("//! Syscall numbers by name, sorted by name (binary search), per architec
 print("//! ARM's private syscalls (`__ARM_NR_*`: breakpoint, cacheflush, set_tls, ...) are")
 print("//! listed under their short names with their real numbers (0x0f0001...).")
 print()
-for arch in ("x86_64", "aarch64", "arm"):
+for n, arch in enumerate(("x86_64", "aarch64", "arm")):
     rows = table("%s/%s" % (tmp, arch))
+    if n:
+        print()
     print("/// `%s`: %d syscalls." % (arch, len(rows)))
     print("pub(crate) const %s: &[(&str, u32)] = &[" % arch.upper())
     for name, nr in rows:
         print('    ("%s", %d),' % (name, nr))
     print("];")
-    print()
 PY
 echo "wrote $here/tables.rs" >&2

@@ -16,8 +16,6 @@ pub struct Native {
     /// `(name, number)`, sorted by name.
     pub table: &'static [(&'static str, u32)],
     pub audit_arch: u32,
-    /// Its `SCMP_ARCH_*` name.
-    pub name: &'static str,
     /// A 32-bit architecture whose processes can run on this kernel, with its own
     /// numbers (`AUDIT_ARCH_*`, `SCMP_ARCH_*`).
     pub compat: Option<(u32, &'static str)>,
@@ -33,7 +31,6 @@ pub const X32_SYSCALL_BIT: u32 = 0x4000_0000;
 pub const NATIVE: Native = Native {
     table: tables::X86_64,
     audit_arch: AUDIT_ARCH_X86_64,
-    name: "SCMP_ARCH_X86_64",
     compat: Some((AUDIT_ARCH_I386, "SCMP_ARCH_X86")),
     x32: true,
 };
@@ -42,7 +39,6 @@ pub const NATIVE: Native = Native {
 pub const NATIVE: Native = Native {
     table: tables::AARCH64,
     audit_arch: AUDIT_ARCH_AARCH64,
-    name: "SCMP_ARCH_AARCH64",
     compat: Some((AUDIT_ARCH_ARM, "SCMP_ARCH_ARM")),
     x32: false,
 };
@@ -51,7 +47,6 @@ pub const NATIVE: Native = Native {
 pub const NATIVE: Native = Native {
     table: tables::ARM,
     audit_arch: AUDIT_ARCH_ARM,
-    name: "SCMP_ARCH_ARM",
     compat: None,
     x32: false,
 };
@@ -61,7 +56,6 @@ pub const NATIVE: Native = Native {
 pub const NATIVE: Native = Native {
     table: &[],
     audit_arch: 0,
-    name: "",
     compat: None,
     x32: false,
 };

@@ -1129,4 +1129,3 @@ pub(crate) const ARM: &[(&str, u32)] = &[
     ("write", 4),
     ("writev", 146),
 ];
-

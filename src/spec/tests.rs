@@ -545,7 +545,12 @@ fn errors_expose_location_and_kind() {
 
 #[test]
 fn seccomp_errors_name_the_field() {
-    let with = |seccomp: &str| err(&seed_plus("\"linux\": {", &format!("\"seccomp\": {seccomp}")));
+    let with = |seccomp: &str| {
+        err(&seed_plus(
+            "\"linux\": {",
+            &format!("\"seccomp\": {seccomp}"),
+        ))
+    };
     assert_eq!(
         with(r#"{"defaultAction": "SCMP_ACT_FOO"}"#),
         "config.json: linux.seccomp.defaultAction: unknown action \"SCMP_ACT_FOO\""
@@ -562,7 +567,14 @@ fn seccomp_errors_name_the_field() {
         )),
         "config.json: linux.seccomp.syscalls[0].args: more than 6 entries (limit 6)"
     );
-    parse(seed_plus("\"linux\": {", r#""seccomp": {"defaultAction": "SCMP_ACT_ALLOW"}"#).as_bytes()).unwrap();
+    parse(
+        seed_plus(
+            "\"linux\": {",
+            r#""seccomp": {"defaultAction": "SCMP_ACT_ALLOW"}"#,
+        )
+        .as_bytes(),
+    )
+    .unwrap();
 }
 
 #[test]
