@@ -57,6 +57,10 @@ const OFF_ARGS: u32 = 16;
 const MAX_ERRNO: u32 = 4095;
 const EPERM: u32 = libc::EPERM as u32;
 
+/// Whether syscall arguments are 64 bits wide here (both words compared) or 32 (arm:
+/// low words only). A parameter of [`build`] so that tests run both kinds anywhere.
+const WIDE_ARGS: bool = cfg!(target_pointer_width = "64");
+
 /// Distinct treatments of syscalls: at most one per slot, the default, and x32's.
 const MAX_PLANS: usize = SYSCALL_SLOTS + 2;
 /// Intervals of the number line: each slot can start one and end one, plus x32's.
@@ -173,7 +177,7 @@ fn ret_value(
 
 /// Compiles `linux.seccomp` for this architecture; see the module doc for the semantics.
 pub fn compile(s: &Seccomp<'_>) -> Result<Program, SeccompError> {
-    let (code, flags) = build(s)?;
+    let (code, flags) = build(s, WIDE_ARGS)?;
     let mut insns = Vec::new();
     // Cannot fail: `build` stops at MAX_BPF_INSNS.
     let _ = insns.extend_from_slice(&code);
@@ -183,11 +187,14 @@ pub fn compile(s: &Seccomp<'_>) -> Result<Program, SeccompError> {
 /// Compiles `linux.seccomp` and returns the program's length: every check of
 /// [`compile`] without a [`Program`] on the stack (for validation).
 pub fn check(s: &Seccomp<'_>) -> Result<usize, SeccompError> {
-    build(s).map(|(code, _)| code.len())
+    build(s, WIDE_ARGS).map(|(code, _)| code.len())
 }
 
-/// The program and its `SECCOMP_FILTER_FLAG_*` bits.
-fn build(s: &Seccomp<'_>) -> Result<(std::vec::Vec<libc::sock_filter>, u32), SeccompError> {
+/// The program and its `SECCOMP_FILTER_FLAG_*` bits; `wide`: see [`WIDE_ARGS`].
+pub(super) fn build(
+    s: &Seccomp<'_>,
+    wide: bool,
+) -> Result<(std::vec::Vec<libc::sock_filter>, u32), SeccompError> {
     if NATIVE.table.is_empty() {
         return Err(SeccompError::at(
             format_args!("linux.seccomp"),
@@ -343,7 +350,7 @@ fn build(s: &Seccomp<'_>) -> Result<(std::vec::Vec<libc::sock_filter>, u32), Sec
     for (p, plan) in plans.iter().enumerate() {
         if let Plan::Rules(mask) = plan {
             asm.bind(labels.get(p).copied().unwrap_or(Target::Next));
-            emit_rules(&mut asm, *mask, &rules, default);
+            emit_rules(&mut asm, *mask, &rules, default, wide);
         }
     }
     asm.bind(bad_arch);
@@ -443,7 +450,7 @@ fn tree(asm: &mut Asm, iv: &[(u32, u16)], leaf: &dyn Fn(&mut Asm, u16)) {
 }
 
 /// The rules of one syscall, each falling through to the next when it does not match.
-fn emit_rules(asm: &mut Asm, mask: u64, rules: &[Rule], default: u32) {
+fn emit_rules(asm: &mut Asm, mask: u64, rules: &[Rule], default: u32, wide: bool) {
     for i in order(mask, rules) {
         let Some(rule) = rules.get(i) else { continue };
         if rule.conds.is_empty() {
@@ -454,14 +461,14 @@ fn emit_rules(asm: &mut Asm, mask: u64, rules: &[Rule], default: u32) {
         if rule.any {
             for c in &rule.conds {
                 let skip = asm.label();
-                cond(asm, c, Target::Next, skip);
+                cond(asm, c, Target::Next, skip, wide);
                 asm.ret(rule.ret);
                 asm.bind(skip);
             }
         } else {
             let skip = asm.label();
             for c in &rule.conds {
-                cond(asm, c, Target::Next, skip);
+                cond(asm, c, Target::Next, skip, wide);
             }
             asm.ret(rule.ret);
             asm.bind(skip);
@@ -480,14 +487,14 @@ fn arg_words(index: u32) -> (u32, u32) {
     }
 }
 
-/// Goes to `t` if condition `c` holds for the call, else to `f`.
-fn cond(asm: &mut Asm, c: &Cond, t: Target, f: Target) {
+/// Goes to `t` if condition `c` holds for the call, else to `f`; `wide`: compare the
+/// high words too.
+fn cond(asm: &mut Asm, c: &Cond, t: Target, f: Target, wide: bool) {
     let end = asm.label();
     let t = if t == Target::Next { end } else { t };
     let f = if f == Target::Next { end } else { f };
     let (lo_off, hi_off) = arg_words(c.index);
     let (hi, lo) = ((c.value >> 32) as u32, c.value as u32);
-    let wide = cfg!(target_pointer_width = "64");
     match c.op {
         Op::Eq | Op::Ne => {
             let (yes, no) = if c.op == Op::Eq { (t, f) } else { (f, t) };

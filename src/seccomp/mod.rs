@@ -12,7 +12,7 @@
 #![cfg_attr(not(test), allow(dead_code))]
 
 mod bpf;
-mod compile;
+pub(crate) mod compile;
 mod error;
 pub mod model;
 mod names;
