@@ -11,6 +11,7 @@ mod container;
 mod init;
 mod plan;
 mod sandbox;
+mod seccomp;
 mod spec;
 #[allow(unsafe_code)]
 mod sys;

@@ -15,6 +15,9 @@
 use heapless::{LinearMap, Vec};
 use serde::Deserialize;
 
+// `linux.seccomp` lives in its own module; its types and capacities are part of the model.
+pub use crate::seccomp::model::*;
+
 /// Largest config.json read, in bytes (podman's are ≈11 KB with a seccomp profile).
 pub const MAX_CONFIG_BYTES: usize = 256 * 1024;
 pub const MAX_ARGS: usize = 128;
@@ -194,9 +197,10 @@ pub struct Linux<'a> {
     #[serde(borrow, default)]
     pub sysctl: LinearMap<&'a str, &'a str, MAX_SYSCTLS>,
     pub mount_label: Option<&'a str>,
-    /// Parsed only to know it is there: dory does not load seccomp filters yet and
-    /// refuses a config that asks for one (see `spec::validate`).
-    pub seccomp: Option<serde::de::IgnoredAny>,
+    /// Syscall names are mapped to this architecture's numbers while parsing; see
+    /// `crate::seccomp` (model and compiler).
+    #[serde(borrow)]
+    pub seccomp: Option<Seccomp<'a>>,
     /// Per clock (`"monotonic"`, `"boottime"`): `{"secs": i64, "nanosecs": u32}`.
     #[serde(borrow, default)]
     pub time_offsets: LinearMap<&'a str, TimeOffset, MAX_TIME_OFFSETS>,

@@ -284,6 +284,30 @@ const RESOURCES: Ty = Ty::Obj(&[
     def("unified", Ty::Map(&STR, MAX_UNIFIED)),
 ]);
 
+const SECCOMP_ARG: Ty = Ty::Obj(&[
+    req("index", U32),
+    req("value", U64),
+    def("valueTwo", U64),
+    req("op", STR),
+]);
+
+const SECCOMP_RULE: Ty = Ty::Obj(&[
+    req("names", strings(MAX_SYSCALL_NAMES)),
+    req("action", STR),
+    opt("errnoRet", U32),
+    def("args", Ty::Arr(&SECCOMP_ARG, MAX_ARGS_PER_RULE)),
+]);
+
+const SECCOMP: Ty = Ty::Obj(&[
+    req("defaultAction", STR),
+    opt("defaultErrnoRet", U32),
+    def("architectures", strings(MAX_SECCOMP_ARCHES)),
+    def("flags", strings(MAX_SECCOMP_FLAGS)),
+    opt("listenerPath", STR),
+    opt("listenerMetadata", STR),
+    def("syscalls", Ty::Arr(&SECCOMP_RULE, MAX_SECCOMP_RULES)),
+]);
+
 const LINUX: Ty = Ty::Obj(&[
     def("namespaces", Ty::Arr(&NAMESPACE, MAX_NAMESPACES)),
     def("uidMappings", Ty::Arr(&ID_MAPPING, MAX_ID_MAPPINGS)),
@@ -296,8 +320,7 @@ const LINUX: Ty = Ty::Obj(&[
     def("readonlyPaths", strings(MAX_PATHS)),
     def("sysctl", Ty::Map(&STR, MAX_SYSCTLS)),
     opt("mountLabel", STR),
-    // Checked for syntax only; validation refuses any seccomp object (not loaded yet).
-    opt("seccomp", Ty::Any),
+    opt("seccomp", SECCOMP),
     def("timeOffsets", Ty::Map(&TIME_OFFSET, MAX_TIME_OFFSETS)),
     opt("intelRdt", Ty::Unsupported("Intel RDT is not supported")),
     opt(

@@ -267,7 +267,7 @@ fn runc_spec_output_parses() {
 }
 
 #[test]
-fn podman_config_parses_but_seccomp_is_refused() {
+fn podman_config_parses_with_its_seccomp_profile() {
     let s = parse_unvalidated(PODMAN.as_bytes()).unwrap();
     assert_eq!(s.oci_version, "1.0.2-dev");
     let p = s.process.as_ref().unwrap();
@@ -315,13 +315,13 @@ fn podman_config_parses_but_seccomp_is_refused() {
         .cgroups_path
         .unwrap()
         .starts_with("/libpod_parent/libpod-"));
-    assert!(l.seccomp.is_some());
+    let sc = l.seccomp.as_ref().unwrap();
+    assert_eq!(sc.syscalls.len(), 19);
+    assert_eq!(sc.syscalls[1].names.listed(), 374);
     assert_eq!(l.masked_paths.len(), 11);
     assert_eq!(l.readonly_paths.len(), 6);
-
-    let msg = "config.json: linux.seccomp: seccomp filters are not supported yet";
-    assert_eq!(validate(&s).unwrap_err().to_string(), msg);
-    assert_eq!(err(PODMAN), msg);
+    validate(&s).unwrap();
+    parse(PODMAN.as_bytes()).unwrap();
 
     let no_seccomp = without_object_member(PODMAN, "seccomp");
     assert!(!no_seccomp.contains("seccomp") && no_seccomp.len() < PODMAN.len() / 2);
@@ -544,14 +544,37 @@ fn errors_expose_location_and_kind() {
 }
 
 #[test]
-fn seccomp_is_refused() {
-    assert_eq!(
+fn seccomp_errors_name_the_field() {
+    let with = |seccomp: &str| {
         err(&seed_plus(
             "\"linux\": {",
-            "\"seccomp\": {\"defaultAction\": \"SCMP_ACT_ALLOW\"}"
-        )),
-        "config.json: linux.seccomp: seccomp filters are not supported yet"
+            &format!("\"seccomp\": {seccomp}"),
+        ))
+    };
+    assert_eq!(
+        with(r#"{"defaultAction": "SCMP_ACT_FOO"}"#),
+        "config.json: linux.seccomp.defaultAction: unknown action \"SCMP_ACT_FOO\""
     );
+    assert_eq!(
+        with(r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["read"]}]}"#),
+        "config.json: linux.seccomp.syscalls[0].action: missing (required)"
+    );
+    let args = r#"{"index": 0, "value": 1, "op": "SCMP_CMP_EQ"}"#;
+    let seven = [args; 7].join(",");
+    assert_eq!(
+        with(&format!(
+            r#"{{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{{"names": ["read"], "action": "SCMP_ACT_ERRNO", "args": [{seven}]}}]}}"#
+        )),
+        "config.json: linux.seccomp.syscalls[0].args: more than 6 entries (limit 6)"
+    );
+    parse(
+        seed_plus(
+            "\"linux\": {",
+            r#""seccomp": {"defaultAction": "SCMP_ACT_ALLOW"}"#,
+        )
+        .as_bytes(),
+    )
+    .unwrap();
 }
 
 #[test]

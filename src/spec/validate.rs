@@ -210,11 +210,9 @@ fn validate_hooks(h: &Hooks<'_>) -> Result<(), SpecError> {
 }
 
 fn validate_linux(l: &Linux<'_>) -> Result<(), SpecError> {
-    if l.seccomp.is_some() {
-        return Err(at(
-            format_args!("linux.seccomp"),
-            ErrorKind::Unsupported("seccomp filters are not supported yet"),
-        ));
+    if let Some(seccomp) = &l.seccomp {
+        // Compiling checks every name, errno, argument and the program size.
+        crate::seccomp::check(seccomp).map_err(crate::seccomp::SeccompError::into_spec_error)?;
     }
     let mut user_ns: Option<&Namespace<'_>> = None;
     let mut time_ns: Option<&Namespace<'_>> = None;

@@ -1,6 +1,8 @@
 //! The only place with `unsafe`: thin wrappers for what nix lacks or implements with
 //! allocation (which the child after clone must avoid). Each wrapper names its syscall.
 
+pub mod seccomp;
+
 use std::ffi::CStr;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 

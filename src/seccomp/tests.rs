@@ -1,0 +1,640 @@
+//! Compiling real and synthetic profiles and running the programs, in a classic-BPF
+//! interpreter written here and in the kernel (a forked child loads the filter).
+
+use crate::seccomp::bpf::{ALU_AND_K, JA, JEQ_K, JGE_K, JGT_K, JSET_K, LD_W_ABS, RET_K};
+use crate::seccomp::names::{self, AUDIT_ARCH_AARCH64, NATIVE};
+use crate::seccomp::{compile, tables, Program, MAX_BPF_INSNS};
+use crate::spec::{parse_unvalidated, Seccomp};
+
+const PODMAN: &str = include_str!("../../tests/fixtures/podman-4.3-config.json");
+
+const ALLOW: u32 = libc::SECCOMP_RET_ALLOW;
+const KILL_PROCESS: u32 = libc::SECCOMP_RET_KILL_PROCESS;
+
+fn errno(e: u32) -> u32 {
+    libc::SECCOMP_RET_ERRNO | e
+}
+
+/// `struct seccomp_data` as the filter sees it.
+#[derive(Debug, Clone, Copy)]
+struct Data {
+    nr: u32,
+    arch: u32,
+    args: [u64; 6],
+}
+
+impl Data {
+    fn native(name: &str, args: &[u64]) -> Data {
+        let nr = names::lookup(name).unwrap_or_else(|| panic!("{name} is not in the table"));
+        Self::nr(nr, args)
+    }
+
+    fn nr(nr: u32, args: &[u64]) -> Data {
+        let mut a = [0u64; 6];
+        a[..args.len()].copy_from_slice(args);
+        Data {
+            nr,
+            arch: NATIVE.audit_arch,
+            args: a,
+        }
+    }
+
+    /// The 32-bit word at byte `offset`, in native byte order.
+    fn word(&self, offset: u32) -> u32 {
+        let mut bytes = [0u8; 64];
+        bytes[0..4].copy_from_slice(&self.nr.to_ne_bytes());
+        bytes[4..8].copy_from_slice(&self.arch.to_ne_bytes());
+        for (i, a) in self.args.iter().enumerate() {
+            bytes[16 + 8 * i..24 + 8 * i].copy_from_slice(&a.to_ne_bytes());
+        }
+        let o = offset as usize;
+        assert!(o.is_multiple_of(4) && o + 4 <= 64, "bad load offset {o}");
+        u32::from_ne_bytes(bytes[o..o + 4].try_into().unwrap())
+    }
+}
+
+/// Runs a classic BPF program (the subset the compiler emits) and returns what it
+/// returns. Panics on anything the kernel's checker would refuse.
+fn run(prog: &[libc::sock_filter], d: &Data) -> u32 {
+    assert!(!prog.is_empty() && prog.len() <= MAX_BPF_INSNS);
+    let mut a = 0u32;
+    let mut pc = 0usize;
+    loop {
+        let ins = prog
+            .get(pc)
+            .unwrap_or_else(|| panic!("fell off the end at {pc}"));
+        let k = ins.k;
+        let jump = |cond: bool| pc + 1 + usize::from(if cond { ins.jt } else { ins.jf });
+        pc = match ins.code {
+            LD_W_ABS => {
+                a = d.word(k);
+                pc + 1
+            }
+            ALU_AND_K => {
+                a &= k;
+                pc + 1
+            }
+            RET_K => return k,
+            JA => pc + 1 + k as usize,
+            JEQ_K => jump(a == k),
+            JGT_K => jump(a > k),
+            JGE_K => jump(a >= k),
+            JSET_K => jump(a & k != 0),
+            c => panic!("unexpected opcode {c:#x} at {pc}"),
+        };
+    }
+}
+
+/// The `linux.seccomp` of a config with the given seccomp object.
+fn config(seccomp: &str) -> String {
+    format!(
+        r#"{{"ociVersion": "1.0.2", "process": {{"user": {{"uid": 0, "gid": 0}}, "args": ["sh"], "cwd": "/"}}, "root": {{"path": "rootfs"}}, "linux": {{"seccomp": {seccomp}}}}}"#
+    )
+}
+
+fn with_profile<R>(text: &str, f: impl FnOnce(&Seccomp<'_>) -> R) -> R {
+    let spec = parse_unvalidated(text.as_bytes()).unwrap();
+    f(spec.linux.as_ref().unwrap().seccomp.as_ref().unwrap())
+}
+
+fn compiled(seccomp: &str) -> Program {
+    with_profile(&config(seccomp), |s| compile(s).unwrap())
+}
+
+fn compile_err(seccomp: &str) -> String {
+    with_profile(&config(seccomp), |s| compile(s).unwrap_err().to_string())
+}
+
+#[test]
+fn tables_are_sorted_unique_and_fit_the_slots() {
+    for (arch, table) in [
+        ("x86_64", tables::X86_64),
+        ("aarch64", tables::AARCH64),
+        ("arm", tables::ARM),
+    ] {
+        assert!(table.len() > 300, "{arch}");
+        for w in table.windows(2) {
+            assert!(w[0].0 < w[1].0, "{arch}: {} before {}", w[0].0, w[1].0);
+        }
+        for (name, nr) in table {
+            let slot = names::slot_of(*nr).unwrap_or_else(|| panic!("{arch}: {name} {nr}"));
+            assert_eq!(names::nr_of(slot), *nr);
+            assert_eq!(names::lookup_in(table, name), Some(*nr));
+        }
+    }
+    assert_eq!(names::lookup_in(tables::X86_64, "read"), Some(0));
+    assert_eq!(names::lookup_in(tables::X86_64, "getppid"), Some(110));
+    assert_eq!(names::lookup_in(tables::AARCH64, "read"), Some(63));
+    assert_eq!(names::lookup_in(tables::AARCH64, "open"), None);
+    assert_eq!(names::lookup_in(tables::ARM, "read"), Some(3));
+    assert_eq!(names::lookup_in(tables::ARM, "set_tls"), Some(0x0f_0005));
+    assert_eq!(names::lookup_in(tables::ARM, "cacheflush"), Some(0x0f_0002));
+    assert_eq!(names::lookup_in(tables::X86_64, "mseal"), Some(462));
+    assert_eq!(names::lookup_in(tables::X86_64, "no_such_call"), None);
+    // Slots grow with numbers (the compiler walks slots in number order).
+    for s in 1..crate::seccomp::SYSCALL_SLOTS {
+        assert!(names::nr_of(s) > names::nr_of(s - 1));
+    }
+}
+
+#[test]
+fn podman_names_become_bits() {
+    with_profile(PODMAN, |s| {
+        assert_eq!(s.syscalls.len(), 19);
+        let big = &s.syscalls[1].names;
+        assert_eq!(big.listed(), 374);
+        // Names of other architectures (arm's, i386's) are skipped.
+        assert!(big.known() < big.listed() && big.known() > 250, "{big:?}");
+        let read = names::slot_of(names::lookup("read").unwrap()).unwrap();
+        assert!(big.contains_slot(read));
+        assert!(!s.syscalls[0].names.contains_slot(read));
+    });
+}
+
+#[test]
+fn podman_profile_decides_like_runc() {
+    let prog = with_profile(PODMAN, |s| compile(s).unwrap());
+    let p = prog.as_slice();
+    assert!(p.len() < 400, "{} instructions", p.len());
+    let enosys = errno(38);
+    let call = |name: &str, args: &[u64]| run(p, &Data::native(name, args));
+    assert_eq!(call("read", &[]), ALLOW);
+    assert_eq!(call("write", &[]), ALLOW);
+    assert_eq!(call("socket", &[40]), ALLOW);
+    // Named by no rule: the default, ERRNO(38).
+    assert_eq!(call("add_key", &[]), enosys);
+    assert_eq!(call("io_uring_setup", &[]), enosys);
+    // ERRNO(1) rules.
+    assert_eq!(call("kexec_load", &[]), errno(1));
+    assert_eq!(call("open_by_handle_at", &[]), errno(1));
+    assert_eq!(call("setdomainname", &[]), errno(1));
+    assert_eq!(call("vhangup", &[]), errno(1));
+    // personality: allowed for 5 exact values only, all 64 bits compared (32 on arm).
+    for v in [0, 8, 0x20000, 0x20008, 0xffff_ffff] {
+        assert_eq!(call("personality", &[v]), ALLOW, "{v:#x}");
+    }
+    for v in [1, 9, 0x20001, 0xffff_fffe] {
+        assert_eq!(call("personality", &[v]), enosys, "{v:#x}");
+    }
+    if cfg!(target_pointer_width = "64") {
+        for v in [0x1_0000_0000, 0x1_0000_0008, u64::MAX] {
+            assert_eq!(call("personality", &[v]), enosys, "{v:#x}");
+        }
+    }
+    // Numbers no table has, and -1 from a tracer: the default.
+    assert_eq!(run(p, &Data::nr(470, &[])), enosys);
+    assert_eq!(run(p, &Data::nr(0x3fff_ffff, &[])), enosys);
+    assert_eq!(run(p, &Data::nr(u32::MAX, &[])), enosys);
+    let mut d = Data::native("read", &[]);
+    if NATIVE.x32 {
+        // x86_64: arch_prctl is allowed; x32 and i386 (listed) get the default, as
+        // their numbers are not in dory's tables - never ALLOW.
+        assert_eq!(call("arch_prctl", &[]), ALLOW);
+        assert_eq!(run(p, &Data::nr(0x4000_0000, &[])), enosys);
+        assert_eq!(run(p, &Data::nr(0x4000_0000 | 0x200, &[])), enosys);
+        d.arch = names::AUDIT_ARCH_I386;
+        assert_eq!(run(p, &d), enosys);
+    } else if let Some((compat, _)) = NATIVE.compat {
+        // aarch64: 32-bit arm is not listed by podman's profile: killed.
+        d.arch = compat;
+        assert_eq!(run(p, &d), KILL_PROCESS);
+    }
+    // Any other architecture: killed.
+    d.arch = if NATIVE.audit_arch == AUDIT_ARCH_AARCH64 {
+        names::AUDIT_ARCH_X86_64
+    } else {
+        AUDIT_ARCH_AARCH64
+    };
+    assert_eq!(run(p, &d), KILL_PROCESS);
+}
+
+#[test]
+fn every_native_syscall_gets_its_rule() {
+    // A deny-list profile: default ALLOW; rule i denies with errno i + 1 (distinct
+    // results show that every number reaches its own rule through the search tree).
+    let table = NATIVE.table;
+    let chunk = table.len().div_ceil(60);
+    let mut rules = Vec::new();
+    for (i, names) in table.chunks(chunk).enumerate() {
+        let list: Vec<String> = names.iter().map(|(n, _)| format!("\"{n}\"")).collect();
+        rules.push(format!(
+            r#"{{"names": [{}], "action": "SCMP_ACT_ERRNO", "errnoRet": {}}}"#,
+            list.join(","),
+            i + 1
+        ));
+    }
+    let prog = compiled(&format!(
+        r#"{{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{}]}}"#,
+        rules.join(",")
+    ));
+    // Aliases (arm: sync_file_range2 = arm_sync_file_range) share a number: the first
+    // rule naming it wins (equal actions rank by config order).
+    let first_rule = |nr: u32| {
+        table
+            .chunks(chunk)
+            .position(|c| c.iter().any(|(_, n)| *n == nr))
+            .unwrap() as u32
+            + 1
+    };
+    for names in table.chunks(chunk) {
+        for (name, nr) in names {
+            let got = run(prog.as_slice(), &Data::native(name, &[]));
+            assert_eq!(got, errno(first_rule(*nr)), "{name}");
+        }
+    }
+    // Between and beyond the table's numbers: the default.
+    assert_eq!(run(prog.as_slice(), &Data::nr(5000, &[])), ALLOW);
+    // A listed non-native architecture with a permissive default is killed, not
+    // allowed: the rules cannot be applied to it.
+    let prog = compiled(
+        r#"{"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86", "SCMP_ARCH_ARM", "SCMP_ARCH_X32"], "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ERRNO"}]}"#,
+    );
+    let mut d = Data::native("write", &[]);
+    assert_eq!(run(prog.as_slice(), &d), ALLOW);
+    for arch in [
+        names::AUDIT_ARCH_I386,
+        names::AUDIT_ARCH_ARM,
+        names::AUDIT_ARCH_X86_64,
+        AUDIT_ARCH_AARCH64,
+    ] {
+        if arch != NATIVE.audit_arch {
+            d.arch = arch;
+            assert_eq!(run(prog.as_slice(), &d), KILL_PROCESS, "{arch:#x}");
+        }
+    }
+    if NATIVE.x32 {
+        assert_eq!(
+            run(prog.as_slice(), &Data::nr(0x4000_0001, &[])),
+            KILL_PROCESS
+        );
+    }
+}
+
+/// What libseccomp's comparison means on full 64-bit unsigned values.
+fn reference(op: &str, arg: u64, value: u64, two: u64) -> bool {
+    match op {
+        "SCMP_CMP_NE" => arg != value,
+        "SCMP_CMP_LT" => arg < value,
+        "SCMP_CMP_LE" => arg <= value,
+        "SCMP_CMP_EQ" => arg == value,
+        "SCMP_CMP_GE" => arg >= value,
+        "SCMP_CMP_GT" => arg > value,
+        "SCMP_CMP_MASKED_EQ" => arg & value == two,
+        _ => unreachable!(),
+    }
+}
+
+#[test]
+fn comparisons_use_both_words() {
+    comparisons(cfg!(target_pointer_width = "64"));
+}
+
+/// What a 32-bit arch (arm) gets, checked on any host: low words only.
+#[test]
+fn comparisons_on_32_bit_arguments() {
+    comparisons(false);
+}
+
+fn comparisons(wide: bool) {
+    let values: &[u64] = &[
+        0,
+        1,
+        5,
+        0x7fff_ffff,
+        0xffff_ffff,
+        0x1_0000_0000,
+        0x1_0000_0001,
+        0x5_0000_0005,
+        0x5_0000_0004,
+        0x4_0000_0006,
+        0x8000_0000_0000_0000,
+        u64::MAX,
+    ];
+    let ops = [
+        "SCMP_CMP_NE",
+        "SCMP_CMP_LT",
+        "SCMP_CMP_LE",
+        "SCMP_CMP_EQ",
+        "SCMP_CMP_GE",
+        "SCMP_CMP_GT",
+        "SCMP_CMP_MASKED_EQ",
+    ];
+    for op in ops {
+        for &value in values {
+            let two = value & 0x0000_0004_0000_0004;
+            let text = config(&format!(
+                r#"{{"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 2, "syscalls": [{{"names": ["read"], "action": "SCMP_ACT_ALLOW", "args": [{{"index": 3, "value": {value}, "valueTwo": {two}, "op": "{op}"}}]}}]}}"#
+            ));
+            let (prog, _) =
+                with_profile(&text, |s| crate::seccomp::compile::build(s, wide).unwrap());
+            for &arg in values {
+                // On 32-bit arches only the low words exist.
+                let (a, v, t) = if wide {
+                    (arg, value, two)
+                } else {
+                    (arg & 0xffff_ffff, value & 0xffff_ffff, two & 0xffff_ffff)
+                };
+                let want = if reference(op, a, v, t) {
+                    ALLOW
+                } else {
+                    errno(2)
+                };
+                let d = Data::native("read", &[0, 0, 0, a]);
+                assert_eq!(
+                    run(prog.as_slice(), &d),
+                    want,
+                    "{op} arg {arg:#x} value {value:#x}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn most_restrictive_matching_rule_wins_whatever_the_order() {
+    let allow = r#"{"names": ["socket", "read"], "action": "SCMP_ACT_ALLOW"}"#;
+    let vsock = r#"{"names": ["socket"], "action": "SCMP_ACT_ERRNO", "errnoRet": 97, "args": [{"index": 0, "value": 40, "op": "SCMP_CMP_EQ"}]}"#;
+    let trap = r#"{"names": ["socket"], "action": "SCMP_ACT_TRAP", "args": [{"index": 1, "value": 3, "op": "SCMP_CMP_EQ"}]}"#;
+    for rules in [
+        format!("{allow},{vsock},{trap}"),
+        format!("{vsock},{trap},{allow}"),
+        format!("{trap},{allow},{vsock}"),
+    ] {
+        let prog = compiled(&format!(
+            r#"{{"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [{rules}]}}"#
+        ));
+        let call = |args: &[u64]| run(prog.as_slice(), &Data::native("socket", args));
+        assert_eq!(call(&[2, 1]), ALLOW);
+        assert_eq!(call(&[40, 1]), errno(97));
+        assert_eq!(call(&[2, 3]), libc::SECCOMP_RET_TRAP);
+        assert_eq!(call(&[40, 3]), libc::SECCOMP_RET_TRAP);
+        assert_eq!(run(prog.as_slice(), &Data::native("read", &[])), ALLOW);
+        // Default errno: EPERM.
+        assert_eq!(run(prog.as_slice(), &Data::native("write", &[])), errno(1));
+    }
+}
+
+#[test]
+fn one_argument_named_twice_means_any_of_them() {
+    // As runc: conditions on distinct arguments must all hold; conditions repeating an
+    // argument are alternatives.
+    let prog = compiled(
+        r#"{"defaultAction": "SCMP_ACT_KILL", "syscalls": [
+            {"names": ["read"], "action": "SCMP_ACT_ALLOW", "args": [{"index": 0, "value": 1, "op": "SCMP_CMP_EQ"}, {"index": 0, "value": 7, "op": "SCMP_CMP_EQ"}]},
+            {"names": ["write"], "action": "SCMP_ACT_ALLOW", "args": [{"index": 0, "value": 1, "op": "SCMP_CMP_EQ"}, {"index": 2, "value": 10, "op": "SCMP_CMP_LT"}]}]}"#,
+    );
+    let call = |name: &str, args: &[u64]| run(prog.as_slice(), &Data::native(name, args));
+    let kill = libc::SECCOMP_RET_KILL_THREAD;
+    assert_eq!(call("read", &[1]), ALLOW);
+    assert_eq!(call("read", &[7]), ALLOW);
+    assert_eq!(call("read", &[2]), kill);
+    assert_eq!(call("write", &[1, 0, 9]), ALLOW);
+    assert_eq!(call("write", &[1, 0, 10]), kill);
+    assert_eq!(call("write", &[2, 0, 9]), kill);
+}
+
+#[test]
+fn actions_and_flags() {
+    let cases = [
+        ("SCMP_ACT_KILL", "", libc::SECCOMP_RET_KILL_THREAD),
+        ("SCMP_ACT_KILL_THREAD", "", libc::SECCOMP_RET_KILL_THREAD),
+        ("SCMP_ACT_KILL_PROCESS", "", KILL_PROCESS),
+        ("SCMP_ACT_TRAP", "", libc::SECCOMP_RET_TRAP),
+        ("SCMP_ACT_ERRNO", "", errno(1)),
+        ("SCMP_ACT_ERRNO", r#", "errnoRet": 4095"#, errno(4095)),
+        ("SCMP_ACT_TRACE", "", libc::SECCOMP_RET_TRACE | 1),
+        (
+            "SCMP_ACT_TRACE",
+            r#", "errnoRet": 65535"#,
+            libc::SECCOMP_RET_TRACE | 65535,
+        ),
+        ("SCMP_ACT_LOG", "", libc::SECCOMP_RET_LOG),
+        // As runc: errnoRet only matters to ERRNO and TRACE.
+        ("SCMP_ACT_LOG", r#", "errnoRet": 5"#, libc::SECCOMP_RET_LOG),
+    ];
+    for (action, extra, want) in cases {
+        let prog = compiled(&format!(
+            r#"{{"defaultAction": "SCMP_ACT_ALLOW", "flags": ["SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW", "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"], "syscalls": [{{"names": ["read"], "action": "{action}"{extra}}}]}}"#
+        ));
+        assert_eq!(
+            run(prog.as_slice(), &Data::native("read", &[])),
+            want,
+            "{action}"
+        );
+        assert_eq!(prog.flags(), 2 | 4);
+    }
+    let prog = compiled(r#"{"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 38}"#);
+    assert_eq!(run(prog.as_slice(), &Data::native("read", &[])), errno(38));
+    assert_eq!(prog.flags(), 0);
+}
+
+#[test]
+fn errors_name_the_field() {
+    let rule = |r: &str| {
+        compile_err(&format!(
+            r#"{{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{{"names": ["read"], "action": "SCMP_ACT_ALLOW"}}, {r}]}}"#
+        ))
+    };
+    assert_eq!(
+        rule(r#"{"names": ["read"], "action": "SCMP_ACT_FOO"}"#),
+        "config.json: linux.seccomp.syscalls[1].action: unknown action \"SCMP_ACT_FOO\""
+    );
+    assert_eq!(
+        rule(r#"{"names": ["read"], "action": "SCMP_ACT_NOTIFY"}"#),
+        "config.json: linux.seccomp.syscalls[1].action: SCMP_ACT_NOTIFY needs a seccomp notify listener, which dory does not support"
+    );
+    assert_eq!(
+        rule(r#"{"names": ["read"], "action": "SCMP_ACT_ERRNO", "errnoRet": 4096}"#),
+        "config.json: linux.seccomp.syscalls[1].errnoRet: an errno must be at most 4095"
+    );
+    assert_eq!(
+        rule(r#"{"names": ["read"], "action": "SCMP_ACT_TRACE", "errnoRet": 65536}"#),
+        "config.json: linux.seccomp.syscalls[1].errnoRet: SCMP_ACT_TRACE data must be at most 65535"
+    );
+    assert_eq!(
+        rule(r#"{"names": ["read"], "action": "SCMP_ACT_ERRNO", "args": [{"index": 0, "value": 1, "op": "SCMP_CMP_EQ"}, {"index": 6, "value": 1, "op": "SCMP_CMP_EQ"}]}"#),
+        "config.json: linux.seccomp.syscalls[1].args[1].index: must be from 0 to 5 (a syscall has 6 arguments)"
+    );
+    assert_eq!(
+        rule(r#"{"names": ["read"], "action": "SCMP_ACT_ERRNO", "args": [{"index": 0, "value": 1, "op": "SCMP_CMP_MASKED"}]}"#),
+        "config.json: linux.seccomp.syscalls[1].args[0].op: unknown comparison operator \"SCMP_CMP_MASKED\""
+    );
+    assert_eq!(
+        compile_err(r#"{"defaultAction": "SCMP_ACT_KILL_ALL"}"#),
+        "config.json: linux.seccomp.defaultAction: unknown action \"SCMP_ACT_KILL_ALL\""
+    );
+    assert_eq!(
+        compile_err(r#"{"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 5000}"#),
+        "config.json: linux.seccomp.defaultErrnoRet: an errno must be at most 4095"
+    );
+    assert_eq!(
+        compile_err(
+            r#"{"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_Z80"]}"#
+        ),
+        "config.json: linux.seccomp.architectures[1]: unknown architecture \"SCMP_ARCH_Z80\""
+    );
+    assert_eq!(
+        compile_err(r#"{"defaultAction": "SCMP_ACT_ALLOW", "flags": ["SECCOMP_FILTER_FLAG_NEW_LISTENER"]}"#),
+        "config.json: linux.seccomp.flags[0]: unknown seccomp flag \"SECCOMP_FILTER_FLAG_NEW_LISTENER\""
+    );
+    assert_eq!(
+        compile_err(r#"{"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/run/l.sock"}"#),
+        "config.json: linux.seccomp.listenerPath: seccomp notify listeners are not supported"
+    );
+    let e = with_profile(&config(r#"{"defaultAction": "SCMP_ACT_FOO"}"#), |s| {
+        compile(s).unwrap_err()
+    });
+    assert_eq!(e.path(), "linux.seccomp.defaultAction");
+    assert!(matches!(
+        e.kind(),
+        crate::seccomp::SeccompErrorKind::UnknownName { what: "action", .. }
+    ));
+    // Through spec validation, with the same text.
+    let text = config(r#"{"defaultAction": "SCMP_ACT_FOO"}"#);
+    assert_eq!(
+        crate::spec::parse(text.as_bytes()).unwrap_err().to_string(),
+        "config.json: linux.seccomp.defaultAction: unknown action \"SCMP_ACT_FOO\""
+    );
+}
+
+/// A profile whose rule i names the first i + 1 syscalls with six conditions each:
+/// every syscall has its own plan of up to 64 rules.
+fn huge(rules: usize, conds: usize) -> String {
+    let names: Vec<String> = NATIVE
+        .table
+        .iter()
+        .take(64)
+        .map(|(n, _)| format!("\"{n}\""))
+        .collect();
+    let cond = r#"{"index": 0, "value": 1, "op": "SCMP_CMP_EQ"}"#;
+    let args: Vec<String> = (0..conds)
+        .map(|i| cond.replace("\"index\": 0", &format!("\"index\": {i}")))
+        .collect();
+    let list: Vec<String> = (0..rules)
+        .map(|i| {
+            format!(
+                r#"{{"names": [{}], "action": "SCMP_ACT_ERRNO", "errnoRet": {}, "args": [{}]}}"#,
+                names[..=i].join(","),
+                i + 1,
+                args.join(",")
+            )
+        })
+        .collect();
+    format!(
+        r#"{{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{}]}}"#,
+        list.join(",")
+    )
+}
+
+#[test]
+fn far_jumps_and_the_size_limit() {
+    // Long enough that jumps over 255 instructions go through JA.
+    let prog = compiled(&huge(12, 6));
+    assert!(prog.as_slice().len() > 600, "{}", prog.as_slice().len());
+    assert!(prog.as_slice().iter().any(|i| i.code == JA && i.k > 255));
+    for (j, (name, _)) in NATIVE.table.iter().take(12).enumerate() {
+        // Syscall j is named by rules j.., all matching: the first of them wins.
+        let d = Data::native(name, &[1, 1, 1, 1, 1, 1]);
+        assert_eq!(run(prog.as_slice(), &d), errno(j as u32 + 1), "{name}");
+        let d = Data::native(name, &[1, 1, 1, 1, 1, 2]);
+        assert_eq!(run(prog.as_slice(), &d), ALLOW, "{name}");
+    }
+    assert_eq!(
+        compile_err(&huge(64, 6)),
+        "config.json: linux.seccomp: the profile compiles to more than 4096 BPF instructions (limit 4096)"
+    );
+    assert!(crate::seccomp::error::TOO_LARGE.contains(&MAX_BPF_INSNS.to_string()));
+}
+
+/// Forks; the child sets no_new_privs, loads `prog` and returns `check()`'s exit code.
+fn in_child(prog: &Program, check: impl FnOnce() -> i32) -> i32 {
+    use crate::sys;
+    let pid = sys::clone_fork(0).unwrap();
+    if pid == 0 {
+        let code = match sys::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0) {
+            Err(_) => 101,
+            Ok(_) => match sys::seccomp::install_filter(prog.as_slice(), prog.flags()) {
+                Err(_) => 102,
+                Ok(()) => check(),
+            },
+        };
+        sys::exit_now(code);
+    }
+    let pid = nix::unistd::Pid::from_raw(pid);
+    match nix::sys::wait::waitpid(pid, None).unwrap() {
+        nix::sys::wait::WaitStatus::Exited(_, code) => code,
+        other => panic!("child ended with {other:?}"),
+    }
+}
+
+/// The kernel loads the filters (no root needed: no_new_privs) and applies them.
+#[test]
+fn kernel_applies_the_filter() {
+    if std::env::var_os("DORY_FOREIGN").is_some() {
+        // qemu-user does not emulate seccomp(2) for its guest.
+        eprintln!("SKIPPED: kernel_applies_the_filter: under qemu-user (DORY_FOREIGN)");
+        return;
+    }
+    let prog = compiled(
+        r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["getppid", "uname"], "action": "SCMP_ACT_ERRNO", "errnoRet": 99}]}"#,
+    );
+    let code = in_child(&prog, || {
+        // getppid cannot fail, so glibc returns the raw -errno; musl sets errno.
+        nix::errno::Errno::clear();
+        let r = nix::unistd::getppid().as_raw();
+        let e = nix::errno::Errno::last_raw();
+        if r == -99 || (r == -1 && e == 99) {
+            0
+        } else {
+            1
+        }
+    });
+    assert_eq!(code, 0, "getppid was not refused with errno 99");
+    // podman's profile and a program with far jumps: accepted by the kernel's checker,
+    // and allowed calls still work.
+    for prog in [
+        with_profile(PODMAN, |s| compile(s).unwrap()),
+        compiled(&huge(12, 6)),
+    ] {
+        let code = in_child(&prog, || {
+            if nix::unistd::getppid().as_raw() > 0 {
+                0
+            } else {
+                1
+            }
+        });
+        assert_eq!(code, 0);
+    }
+}
+
+#[test]
+fn capacities_name_the_field() {
+    let parse_err = |seccomp: &str| {
+        crate::spec::parse(config(seccomp).as_bytes())
+            .unwrap_err()
+            .to_string()
+    };
+    let names = vec!["\"read\""; crate::seccomp::MAX_SYSCALL_NAMES + 1].join(",");
+    assert_eq!(
+        parse_err(&format!(
+            r#"{{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{{"names": [{names}], "action": "SCMP_ACT_ERRNO"}}]}}"#
+        )),
+        "config.json: linux.seccomp.syscalls[0].names: more than 1024 entries (limit 1024)"
+    );
+    let rule = r#"{"names": ["read"], "action": "SCMP_ACT_ERRNO"}"#;
+    let rules = vec![rule; crate::seccomp::MAX_SECCOMP_RULES + 1].join(",");
+    assert_eq!(
+        parse_err(&format!(
+            r#"{{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{rules}]}}"#
+        )),
+        "config.json: linux.seccomp.syscalls: more than 64 entries (limit 64)"
+    );
+    assert_eq!(
+        parse_err(r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ERRNO", "args": [{"index": 0, "value": -1, "op": "SCMP_CMP_EQ"}]}]}"#),
+        "config.json: linux.seccomp.syscalls[0].args[0].value: expected an integer from 0 to 18446744073709551615"
+    );
+    // At the limits it parses (64 rules, 1024 names of which one is known).
+    let rules = vec![rule; crate::seccomp::MAX_SECCOMP_RULES].join(",");
+    let spec = format!(r#"{{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{rules}]}}"#);
+    crate::spec::parse(config(&spec).as_bytes()).unwrap();
+}
