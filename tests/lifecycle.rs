@@ -351,3 +351,45 @@ fn time_namespace_offsets() {
     );
     b.assert_nothing_left();
 }
+
+#[test]
+fn seccomp_filter_is_loaded_and_enforced() {
+    needs_root!();
+    let mut b = Bundle::new(
+        "seccomp",
+        &["sh", "-c", "grep Seccomp: /proc/self/status; mkdir /dev/shm/x; echo mkdir=$?; mkdir /dev/shm/y/z 2>/dev/null; echo ok"],
+    );
+    let arch = if cfg!(target_arch = "x86_64") {
+        "SCMP_ARCH_X86_64"
+    } else {
+        "SCMP_ARCH_AARCH64"
+    };
+    b.config["linux"]["seccomp"] = serde_json::json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "architectures": [arch],
+        "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}],
+    });
+    let out = b.run();
+    out.expect_code(0);
+    assert!(out.stdout.contains("Seccomp:\t2"), "{out:?}");
+    assert_eq!(out.value("mkdir"), Some("1"), "{out:?}");
+    assert!(out.stderr.contains("Operation not permitted"), "{out:?}");
+    b.assert_nothing_left();
+}
+
+#[test]
+fn podman_seccomp_profile_runs_a_shell_and_blocks_unshare() {
+    needs_root!();
+    let profile: Value =
+        serde_json::from_str(include_str!("fixtures/podman-4.3-config.json")).unwrap();
+    let mut b = Bundle::new(
+        "seccomp-podman",
+        &["sh", "-c", "echo hello; unshare -r true; echo unshare=$?"],
+    );
+    b.config["linux"]["seccomp"] = profile["linux"]["seccomp"].clone();
+    let out = b.run();
+    out.expect_code(0);
+    assert_eq!(out.stdout.lines().next(), Some("hello"), "{out:?}");
+    assert_eq!(out.value("unshare"), Some("1"), "{out:?}");
+    b.assert_nothing_left();
+}

@@ -59,8 +59,13 @@ fn build_process(
     c: &Container,
     req: &ExecRequest<'_>,
     strings: &mut Arena,
-) -> Result<ProcessPlan, String> {
+) -> Result<(ProcessPlan, Option<Box<crate::seccomp::Program>>), String> {
     let mut buf = vec![0u8; spec::MAX_CONFIG_BYTES];
+    // The container's config gives the seccomp filter (and the process without --process).
+    let bundle = Path::new(c.state().bundle).to_path_buf();
+    let bytes = spec::read_config(&bundle, &mut buf).map_err(|e| e.to_string())?;
+    let cfg = spec::parse(bytes).map_err(|e| e.to_string())?;
+    let filter = crate::plan::compile_seccomp(&cfg).map_err(|e| e.to_string())?;
     let mut plan = if let Some(file) = req.process_file {
         let text = std::fs::read(file).map_err(|e| format!("--process {}: {e}", file.display()))?;
         let (p, _) = serde_json_core::from_slice::<spec::Process<'_>>(&text)
@@ -80,9 +85,6 @@ fn build_process(
         }
         ProcessPlan::build(&p, strings).map_err(|e| e.to_string())?
     } else {
-        let bundle = Path::new(c.state().bundle).to_path_buf();
-        let bytes = spec::read_config(&bundle, &mut buf).map_err(|e| e.to_string())?;
-        let cfg = spec::parse(bytes).map_err(|e| e.to_string())?;
         let p = cfg
             .process
             .as_ref()
@@ -148,7 +150,7 @@ fn build_process(
     // The container's rlimits and OOM score were set on its init and are inherited.
     plan.rlimits.clear();
     plan.oom_score_adj = None;
-    Ok(plan)
+    Ok((plan, filter))
 }
 
 /// Runs `dory exec`; returns dory's exit code, or the error to report and the exit code
@@ -162,7 +164,7 @@ pub fn exec(c: &Container, req: &ExecRequest<'_>) -> Result<i32, (String, i32)> 
         )));
     }
     let mut strings = Box::new(Arena::new());
-    let process = build_process(c, req, &mut strings).map_err(fail1)?;
+    let (process, filter) = build_process(c, req, &mut strings).map_err(fail1)?;
     if process.terminal && req.detach && req.console_socket.is_none() {
         return Err(fail1("--tty with --detach needs --console-socket".into()));
     }
@@ -230,6 +232,7 @@ pub fn exec(c: &Container, req: &ExecRequest<'_>) -> Result<i32, (String, i32)> 
         cgroup_tasks: &task_raw,
         stdio: None,
         preserve_fds: req.preserve_fds,
+        seccomp: filter.as_deref(),
     };
 
     // A pid namespace applies to children: enter it around the clone.

@@ -666,6 +666,7 @@ pub fn describe_failure(plan: &Plan, f: &Failure) -> String {
         Step::NoNewPrivileges => format!("config.json: process.noNewPrivileges: {err}"),
         Step::JoinNamespace => format!("config.json: linux.namespaces: setns: {err}"),
         Step::Hooks => format!("hooks: {err}"),
+        Step::Seccomp => format!("config.json: linux.seccomp: load the filter: {err}"),
         Step::OomScoreAdj => format!("config.json: process.oomScoreAdj: {err}"),
         Step::JoinCgroup => format!("cgroup: join: {err}"),
         Step::Console => format!("config.json: process.terminal: open the console: {err}"),

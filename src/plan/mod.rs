@@ -215,6 +215,25 @@ impl ProcessPlan {
     }
 }
 
+/// Compiles `linux.seccomp`, if any, to the BPF program the child loads.
+pub fn compile_seccomp(spec: &Spec<'_>) -> Result<Option<Box<crate::seccomp::Program>>, PlanError> {
+    match spec.linux.as_ref().and_then(|l| l.seccomp.as_ref()) {
+        None => Ok(None),
+        Some(s) => crate::seccomp::compile(s)
+            .map(|p| Some(Box::new(p)))
+            .map_err(|e| {
+                let text = e.to_string();
+                let (field, message) = text
+                    .strip_prefix("config.json: ")
+                    .and_then(|t| t.split_once(": "))
+                    .map_or(("linux.seccomp".to_string(), text.clone()), |(f, m)| {
+                        (f.to_string(), m.to_string())
+                    });
+                PlanError { field, message }
+            }),
+    }
+}
+
 /// The home directory of `uid` in `<rootfs>/etc/passwd`, resolved inside the rootfs so a
 /// symlink in the image cannot make dory read a host file.
 fn passwd_home(rootfs: &Path, uid: u32) -> Option<String> {
@@ -265,6 +284,8 @@ pub struct Plan {
     /// sees its own cgroup there (as runc shows it) when it has no cgroup namespace.
     pub cgroup_v1_own: Option<CStrId>,
     pub process: ProcessPlan,
+    /// The compiled `linux.seccomp` filter, loaded by the child just before exec.
+    pub seccomp: Option<Box<crate::seccomp::Program>>,
 }
 
 /// A config the plan cannot carry out; `Display` names the field.
@@ -339,6 +360,7 @@ impl Plan {
             cgroup_v1: Vec::new(),
             cgroup_v1_own: None,
             process: ProcessPlan::empty(),
+            seccomp: None,
         });
         plan.plan_root(spec, bundle)?;
         plan.plan_namespaces(spec)?;
@@ -346,6 +368,7 @@ impl Plan {
         plan.plan_devices(spec)?;
         plan.plan_paths(spec)?;
         plan.plan_process(spec)?;
+        plan.seccomp = compile_seccomp(spec)?;
         let rootfs = std::path::PathBuf::from(plan.strings.text(plan.rootfs));
         plan.process.add_home(&rootfs, &mut plan.strings)?;
         Ok(plan)

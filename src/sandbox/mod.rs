@@ -57,12 +57,14 @@ pub enum Step {
     ExecFifo,
     Hooks,
     Loopback,
+    Seccomp,
 }
 
 impl Step {
     pub fn from_u16(v: u16) -> Option<Step> {
         use Step::*;
-        const ALL: [Step; 33] = [
+        const ALL: [Step; 34] = [
+            Seccomp,
             Loopback,
             Hooks,
             ExecFifo,
@@ -181,6 +183,8 @@ pub struct ExecContext<'p> {
     pub cgroup_tasks: &'p [RawFd],
     pub stdio: Option<[RawFd; 3]>,
     pub preserve_fds: u32,
+    /// The container's seccomp filter (an exec'd process gets it too, as in runc).
+    pub seccomp: Option<&'p crate::seccomp::Program>,
 }
 
 type StepResult = Result<(), Failure>;
@@ -314,7 +318,13 @@ fn setup_and_exec(ctx: &ChildContext<'_>) -> Result<Never, Failure> {
     if let Some(d) = plan.domainname {
         sys::setdomainname(plan.strings.bytes(d)).map_err(at(Step::Domainname))?;
     }
-    apply_process(&plan.strings, &plan.process, ctx.sync, ctx.start)
+    apply_process(
+        &plan.strings,
+        &plan.process,
+        ctx.sync,
+        ctx.start,
+        plan.seccomp.as_deref(),
+    )
 }
 
 /// Runs in the child of `dory exec`: joins the container and execs. Never returns.
@@ -344,7 +354,7 @@ fn exec_setup(ctx: &ExecContext<'_>) -> Result<Never, Failure> {
         exec_fifo: None,
         preserve_fds: ctx.preserve_fds,
     };
-    apply_process(ctx.strings, ctx.process, ctx.sync, start)
+    apply_process(ctx.strings, ctx.process, ctx.sync, start, ctx.seccomp)
 }
 
 fn wait_for_parent(sync: BorrowedFd<'_>) -> StepResult {
@@ -408,7 +418,17 @@ fn apply_process(
     p: &ProcessPlan,
     sync: BorrowedFd<'_>,
     start: StartGate,
+    filter: Option<&crate::seccomp::Program>,
 ) -> Result<Never, Failure> {
+    // Without no_new_privs the kernel loads a filter only for CAP_SYS_ADMIN: load it now,
+    // before capabilities go (runc's order); the steps below must then pass the filter.
+    let late_filter = match filter {
+        Some(f) if !p.no_new_privileges => {
+            sys::seccomp::install_filter(f.as_slice(), f.flags()).map_err(at(Step::Seccomp))?;
+            None
+        }
+        other => other,
+    };
     for (i, r) in p.rlimits.iter().enumerate() {
         sys::setrlimit(r.resource, r.soft, r.hard).map_err(|e| fail(Step::Rlimit, i, e))?;
     }
@@ -474,6 +494,10 @@ fn apply_process(
         wait_for_start(sync, fifo)?;
     }
     sys::reset_signals();
+    // With no_new_privs the filter goes on last, so it judges only the program's calls.
+    if let Some(f) = late_filter {
+        sys::seccomp::install_filter(f.as_slice(), f.flags()).map_err(at(Step::Seccomp))?;
+    }
     Err(fail(Step::Exec, 0, exec(strings, p)))
 }
 
