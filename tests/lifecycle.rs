@@ -393,3 +393,31 @@ fn podman_seccomp_profile_runs_a_shell_and_blocks_unshare() {
     assert_eq!(out.value("unshare"), Some("1"), "{out:?}");
     b.assert_nothing_left();
 }
+
+#[test]
+fn tmpcopyup_fills_the_tmpfs_with_the_directory_it_covers() {
+    needs_root!();
+    let mut b = Bundle::with_private_rootfs(
+        "copyup",
+        &["sh", "-c", "grep -c root /etc/passwd; readlink /etc/link; stat -c %a /etc/sub; cat /etc/sub/f; echo x > /etc/new && echo writable"],
+    );
+    std::fs::create_dir_all(b.rootfs.join("etc/sub")).unwrap();
+    std::fs::write(b.rootfs.join("etc/sub/f"), "deep\n").unwrap();
+    std::fs::set_permissions(
+        b.rootfs.join("etc/sub"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o710),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink("passwd", b.rootfs.join("etc/link")).unwrap();
+    b.config["mounts"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({"destination": "/etc", "type": "tmpfs", "source": "tmpfs", "options": ["rw", "nosuid", "tmpcopyup"]}));
+    let out = b.run();
+    out.expect_code(0);
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines, ["1", "passwd", "710", "deep", "writable"], "{out:?}");
+    // The image itself is untouched.
+    assert!(!b.rootfs.join("etc/new").exists());
+    b.assert_nothing_left();
+}

@@ -23,6 +23,9 @@ pub struct MountFlags {
     pub propagation: c_ulong,
     /// `bind` or `rbind` was given.
     pub bind: bool,
+    /// `tmpcopyup` (runc's extension): a tmpfs starts with a copy of what the directory
+    /// it covers held.
+    pub copy_up: bool,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -78,7 +81,6 @@ const PROPAGATION_OPTIONS: &[(&str, c_ulong)] = &[
 const UNSUPPORTED_OPTIONS: &[&str] = &[
     "idmap",
     "ridmap",
-    "tmpcopyup",
     "rro",
     "rrw",
     "rnosuid",
@@ -127,6 +129,10 @@ pub fn apply_option<'o>(acc: &mut MountFlags, option: &'o str) -> Result<Parsed<
         "bind" => {
             acc.bind = true;
             acc.flags |= libc::MS_BIND;
+            Ok(Parsed::Flag)
+        }
+        "tmpcopyup" => {
+            acc.copy_up = true;
             Ok(Parsed::Flag)
         }
         "rbind" => {

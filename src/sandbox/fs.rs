@@ -199,6 +199,32 @@ fn mount_one(plan: &Plan, m: &MountStep, root: BorrowedFd<'_>, i: usize) -> Resu
             )
             .map_err(|e| fail(Step::Mount, i, e))?;
         }
+    } else if m.flags.copy_up {
+        // tmpcopyup: keep a handle on the directory being covered, mount, copy it in.
+        let lower = nix::fcntl::open(
+            target_c,
+            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| fail(Step::Mount, i, e))?;
+        let source = Some(s.get(m.source))
+            .filter(|x| !x.is_empty())
+            .unwrap_or(s.get(m.fstype));
+        mount(Some(source), target_c, Some(s.get(m.fstype)), flags, data)
+            .map_err(|e| fail(Step::Mount, i, e))?;
+        let mounted = resolve_create(root, dest, create).map_err(|e| fail(Step::Mount, i, e))?;
+        let p = fd_path(mounted.as_fd()).map_err(|e| fail(Step::Mount, i, e))?;
+        let pc = p
+            .as_cstr()
+            .ok_or_else(|| fail(Step::Mount, i, Errno::EINVAL))?;
+        let upper = nix::fcntl::open(
+            pc,
+            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| fail(Step::Mount, i, e))?;
+        super::copyup::copy_tree(lower.as_fd(), upper.as_fd())
+            .map_err(|e| fail(Step::Mount, i, e))?;
     } else {
         let source = Some(s.get(m.source))
             .filter(|x| !x.is_empty())

@@ -4,6 +4,7 @@
 //! are built in stack buffers. A failed step is reported to the parent as a fixed-size
 //! [`Failure`] record over the sync socket, then the child exits.
 
+mod copyup;
 mod fs;
 
 use std::ffi::CStr;

@@ -423,3 +423,35 @@ pub fn interface_up(name: &str) -> nix::Result<()> {
     Errno::result(unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS as _, &req) })?;
     Ok(())
 }
+
+/// `getdents64(2)`: fills `buf` with `linux_dirent64` records; 0 at the end.
+pub fn getdents64(dir: BorrowedFd<'_>, buf: &mut [u8]) -> Result<usize, Errno> {
+    // SAFETY: the kernel writes at most `buf.len()` bytes into `buf`.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_getdents64,
+            dir.as_raw_fd(),
+            buf.as_mut_ptr(),
+            buf.len(),
+        )
+    };
+    check(ret).map(|n| n as usize)
+}
+
+/// `readlinkat(2)` into `out`; returns the length (the target is not NUL-terminated).
+pub fn readlinkat(dir: BorrowedFd<'_>, name: &CStr, out: &mut [u8]) -> Result<usize, Errno> {
+    // SAFETY: `name` is NUL-terminated; the kernel writes at most `out.len()` bytes.
+    let ret = unsafe {
+        libc::readlinkat(
+            dir.as_raw_fd(),
+            name.as_ptr(),
+            out.as_mut_ptr().cast(),
+            out.len(),
+        )
+    };
+    let n = check(ret as libc::c_long)? as usize;
+    if n >= out.len() {
+        return Err(Errno::ENAMETOOLONG);
+    }
+    Ok(n)
+}
