@@ -1,4 +1,5 @@
-/* maxrss CMD ARG...: run CMD, wait for it, print "<exit status> <ru_maxrss KiB>" on stderr.
+/* maxrss CMD ARG...: run CMD, wait for it, print "<exit status> <ru_maxrss KiB> <cpu µs>" on
+ * stderr, cpu = ru_utime + ru_stime of CMD and every descendant it (or they) waited for.
  *
  * ru_maxrss from wait4() is the largest RSS of any single process in CMD's tree (CMD and
  * every descendant reaped inside the tree), including the RSS each process had just before
@@ -73,6 +74,9 @@ __attribute__((used)) static void start_c(i64 *sp) {
     put_num(buf, &len, (u64)code);
     buf[len++] = ' ';
     put_num(buf, &len, (u64)ru.f[4]);
+    buf[len++] = ' ';
+    /* ru_utime = f[0] s + f[1] µs, ru_stime = f[2] s + f[3] µs */
+    put_num(buf, &len, (u64)(ru.f[0] * 1000000 + ru.f[1] + ru.f[2] * 1000000 + ru.f[3]));
     buf[len++] = '\n';
     sc(SYS_write, 2, (i64)buf, len, 0, 0);
     sc(SYS_exit, code, 0, 0, 0, 0);
