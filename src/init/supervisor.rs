@@ -158,6 +158,21 @@ pub struct Supervisor<'a> {
     rescue_shell: Option<Pid>,
     rescue_reboot_ms: Option<u64>,
     no_children: bool,
+    /// Whether the first line of container output was seen (reported once, for boot time).
+    first_output_seen: bool,
+    /// When to report PID 1's memory once the board has settled after boot.
+    idle_report_ms: Option<u64>,
+}
+
+/// How long after "boot complete" dory reports its own resident memory (the board idle).
+const IDLE_REPORT_AFTER_MS: u64 = 2000;
+
+/// VmRSS of this process from /proc/self/status, in kB.
+fn own_rss_kb() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/self/status").ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
 fn exit_text(e: Exit) -> String {
@@ -248,6 +263,8 @@ impl<'a> Supervisor<'a> {
             rescue_shell: None,
             rescue_reboot_ms: None,
             no_children: false,
+            first_output_seen: false,
+            idle_report_ms: None,
         })
     }
 
@@ -419,6 +436,9 @@ impl<'a> Supervisor<'a> {
         if let Some(t) = self.rescue_reboot_ms {
             at(t);
         }
+        if let Some(t) = self.idle_report_ms {
+            at(t);
+        }
         if let Phase::KillAll { deadline_ms, .. } = self.phase {
             at(deadline_ms);
         }
@@ -440,6 +460,14 @@ impl<'a> Supervisor<'a> {
     }
 
     fn tick(&mut self, now: u64) {
+        if self.idle_report_ms.is_some_and(|t| now >= t) {
+            self.idle_report_ms = None;
+            if matches!(self.phase, Phase::Running) {
+                let running = self.slots.iter().filter(|s| s.state == State::Running).count();
+                let rss = own_rss_kb().map_or_else(|| "?".to_string(), |k| k.to_string());
+                say!("dory: idle: VmRSS {rss} kB with {running} services running");
+            }
+        }
         if let Some(w) = &mut self.watchdog {
             if now >= self.watchdog_next_ms {
                 w.pet();
@@ -639,6 +667,7 @@ impl<'a> Supervisor<'a> {
                         "dory: boot complete ({} services started)",
                         self.order.len()
                     );
+                    self.idle_report_ms = Some(now_ms() + IDLE_REPORT_AFTER_MS);
                 }
             }
         }
@@ -932,6 +961,10 @@ impl<'a> Supervisor<'a> {
                 Ok(0) => break true,
                 Ok(n) => {
                     let data = buf.get(..n).unwrap_or_default();
+                    if !self.first_output_seen {
+                        self.first_output_seen = true;
+                        say!("dory: boot: first container output at +{} ms", now_ms());
+                    }
                     s.ring.push(data);
                     s.split.feed(data, |l| container_line(id, l));
                     budget = budget.saturating_sub(n);
