@@ -73,14 +73,19 @@ load_board() {
 
 # Build release dory for one Rust target (quiet). Prints nothing.
 cargo_build_target() {
-    local t="$1"
-    case "$t" in
-        armv7-unknown-linux-musleabihf)
-            RUSTC_BOOTSTRAP=1 quiet cargo build --manifest-path "$REPO/Cargo.toml" --release \
-                -Zbuild-std=std,panic_abort --target "$t" ;;
-        *)
-            quiet cargo build --manifest-path "$REPO/Cargo.toml" --release --target "$t" ;;
-    esac
+    local t="$1" var
+    # The shipped binary: std rebuilt for size (-Zbuild-std, optimize_for_size), panics
+    # abort without formatting machinery, no unwind tables. dory's lints forbid panics
+    # outside tests, so nothing is lost; it halves the binary (and PID 1's code pages).
+    # Needs rust-src; RUSTC_BOOTSTRAP unlocks the -Z flags on the pinned stable toolchain.
+    # armv7 has no prebuilt std at all, so it always builds std. A target's rustflags from
+    # .cargo/config.toml are repeated here because the env variable replaces them.
+    var="CARGO_TARGET_$(printf '%s' "$t" | tr 'a-z-' 'A-Z_')_RUSTFLAGS"
+    local flags="-Zunstable-options -Cpanic=immediate-abort -Cforce-unwind-tables=no"
+    [ "$t" = armv7-unknown-linux-musleabihf ] && flags="$flags -Clink-self-contained=no -L $DORY_ARMV7_LIBDIR"
+    env RUSTC_BOOTSTRAP=1 "$var=$flags" "$(command -v cargo)" build --quiet --manifest-path "$REPO/Cargo.toml" --release \
+        -Zbuild-std=std,panic_abort -Zbuild-std-features=optimize_for_size --target "$t" \
+        >"$CACHE/build-$t.log" 2>&1 || { cat "$CACHE/build-$t.log" >&2; die "build for $t failed"; }
 }
 
 # rustup installs cargo under ~/.cargo/bin; a fresh login may not have it on PATH yet.

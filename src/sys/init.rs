@@ -4,7 +4,7 @@
 //! allocate nothing: argv/envp are prepared as C strings by [`ExecArgs`] before `fork`.
 
 use std::ffi::{c_char, CString};
-use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsRawFd, BorrowedFd};
 
 use nix::errno::Errno;
 use nix::unistd::{ForkResult, Pid};
