@@ -463,7 +463,11 @@ impl<'a> Supervisor<'a> {
         if self.idle_report_ms.is_some_and(|t| now >= t) {
             self.idle_report_ms = None;
             if matches!(self.phase, Phase::Running) {
-                let running = self.slots.iter().filter(|s| s.state == State::Running).count();
+                let running = self
+                    .slots
+                    .iter()
+                    .filter(|s| s.state == State::Running)
+                    .count();
                 let rss = own_rss_kb().map_or_else(|| "?".to_string(), |k| k.to_string());
                 say!("dory: idle: VmRSS {rss} kB with {running} services running");
             }

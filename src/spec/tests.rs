@@ -796,15 +796,21 @@ fn truncated_file() {
 fn every_truncation_and_deletion_is_caught_by_the_scanner() {
     // serde-json-core's errors carry no position; the scanner must catch first what it
     // would refuse. Cut the seed and the podman config at every byte, and delete every
-    // single byte of the seed.
+    // single byte of the seed. Under qemu-user (ci/test-foreign) every 31st position is
+    // enough: the native run covers them all.
+    let step = if std::env::var_os("DORY_FOREIGN").is_some() {
+        31
+    } else {
+        1
+    };
     for text in [SEED, PODMAN] {
-        for n in 0..text.len() {
+        for n in (0..text.len()).step_by(step) {
             if let Err(e) = parse_unvalidated(&text.as_bytes()[..n]) {
                 assert!(!matches!(e.kind(), ErrorKind::Parser(_)), "cut at {n}: {e}");
             }
         }
     }
-    for n in 0..SEED.len() {
+    for n in (0..SEED.len()).step_by(step) {
         let mut b = SEED.as_bytes().to_vec();
         b.remove(n);
         if let Err(e) = parse_unvalidated(&b) {
