@@ -215,6 +215,24 @@ impl ProcessPlan {
     }
 }
 
+/// A list of absolute container paths (masked or read-only paths) as C strings.
+fn absolute_paths(
+    strings: &mut Arena,
+    raw: &[&str],
+    field: &str,
+) -> Result<Vec<CStrId, { spec::MAX_PATHS }>, PlanError> {
+    let mut out = Vec::new();
+    for (i, p) in raw.iter().enumerate() {
+        let name = format!("{field}[{i}]");
+        let id = strings.push_json(b"", p).map_err(|e| arena_err(&name, e))?;
+        if !strings.bytes(id).starts_with(b"/") {
+            return Err(err(name, "must be an absolute path"));
+        }
+        out.push(id).map_err(|_| too_many(field, spec::MAX_PATHS))?;
+    }
+    Ok(out)
+}
+
 /// Compiles `linux.seccomp`, if any, to the BPF program the child loads.
 pub fn compile_seccomp(spec: &Spec<'_>) -> Result<Option<Box<crate::seccomp::Program>>, PlanError> {
     match spec.linux.as_ref().and_then(|l| l.seccomp.as_ref()) {
@@ -662,32 +680,13 @@ impl Plan {
         let Some(linux) = spec.linux.as_ref() else {
             return Ok(());
         };
-        for (i, p) in linux.masked_paths.iter().enumerate() {
-            let field = format!("linux.maskedPaths[{i}]");
-            let id = self
-                .strings
-                .push_json(b"", p)
-                .map_err(|e| arena_err(&field, e))?;
-            if !self.strings.bytes(id).starts_with(b"/") {
-                return Err(err(field, "must be an absolute path"));
-            }
-            self.masked_paths
-                .push(id)
-                .map_err(|_| too_many("linux.maskedPaths", spec::MAX_PATHS))?;
-        }
-        for (i, p) in linux.readonly_paths.iter().enumerate() {
-            let field = format!("linux.readonlyPaths[{i}]");
-            let id = self
-                .strings
-                .push_json(b"", p)
-                .map_err(|e| arena_err(&field, e))?;
-            if !self.strings.bytes(id).starts_with(b"/") {
-                return Err(err(field, "must be an absolute path"));
-            }
-            self.readonly_paths
-                .push(id)
-                .map_err(|_| too_many("linux.readonlyPaths", spec::MAX_PATHS))?;
-        }
+        self.masked_paths =
+            absolute_paths(&mut self.strings, &linux.masked_paths, "linux.maskedPaths")?;
+        self.readonly_paths = absolute_paths(
+            &mut self.strings,
+            &linux.readonly_paths,
+            "linux.readonlyPaths",
+        )?;
         Ok(())
     }
 

@@ -163,14 +163,22 @@ fn mount_one(plan: &Plan, m: &MountStep, root: BorrowedFd<'_>, i: usize) -> Resu
     } else {
         Create::Dir
     };
+    let on_err = |e| fail(Step::Mount, i, e);
     let target =
         resolve_create(root, dest, create).map_err(|e| fail(Step::MountDestination, i, e))?;
     let target_path = fd_path(target.as_fd()).map_err(|e| fail(Step::MountDestination, i, e))?;
     let target_c = target_path
         .as_cstr()
         .ok_or_else(|| fail(Step::MountDestination, i, Errno::EINVAL))?;
+    // After mounting, the new mount is reached by resolving the destination again (the
+    // fd above still names the directory underneath).
+    let mounted =
+        || -> Result<StackPath, Errno> { fd_path(resolve_create(root, dest, create)?.as_fd()) };
     let flags = MsFlags::from_bits_retain(m.flags.flags);
     let data = Some(s.get(m.data)).filter(|d| !d.is_empty());
+    let source = Some(s.get(m.source))
+        .filter(|x| !x.is_empty())
+        .unwrap_or(s.get(m.fstype));
     if m.kind == MountKind::Bind {
         let bind = flags & (MsFlags::MS_BIND | MsFlags::MS_REC);
         mount(
@@ -180,74 +188,40 @@ fn mount_one(plan: &Plan, m: &MountStep, root: BorrowedFd<'_>, i: usize) -> Resu
             bind,
             None::<&CStr>,
         )
-        .map_err(|e| fail(Step::Mount, i, e))?;
+        .map_err(on_err)?;
         // A bind mount takes flags such as ro/nosuid only through a remount.
         let rest = flags & !(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
         if !rest.is_empty() {
-            let mounted =
-                resolve_create(root, dest, create).map_err(|e| fail(Step::Mount, i, e))?;
-            let p = fd_path(mounted.as_fd()).map_err(|e| fail(Step::Mount, i, e))?;
-            let pc = p
-                .as_cstr()
-                .ok_or_else(|| fail(Step::Mount, i, Errno::EINVAL))?;
-            mount(
-                None::<&CStr>,
-                pc,
-                None::<&CStr>,
-                MsFlags::MS_BIND | MsFlags::MS_REMOUNT | rest,
-                None::<&CStr>,
-            )
-            .map_err(|e| fail(Step::Mount, i, e))?;
+            let p = mounted().map_err(on_err)?;
+            remount(&p, MsFlags::MS_BIND | MsFlags::MS_REMOUNT | rest).map_err(on_err)?;
         }
     } else if m.flags.copy_up {
         // tmpcopyup: keep a handle on the directory being covered, mount, copy it in.
-        let lower = nix::fcntl::open(
-            target_c,
-            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-            Mode::empty(),
-        )
-        .map_err(|e| fail(Step::Mount, i, e))?;
-        let source = Some(s.get(m.source))
-            .filter(|x| !x.is_empty())
-            .unwrap_or(s.get(m.fstype));
-        mount(Some(source), target_c, Some(s.get(m.fstype)), flags, data)
-            .map_err(|e| fail(Step::Mount, i, e))?;
-        let mounted = resolve_create(root, dest, create).map_err(|e| fail(Step::Mount, i, e))?;
-        let p = fd_path(mounted.as_fd()).map_err(|e| fail(Step::Mount, i, e))?;
-        let pc = p
-            .as_cstr()
-            .ok_or_else(|| fail(Step::Mount, i, Errno::EINVAL))?;
+        let dir = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+        let lower = nix::fcntl::open(target_c, dir, Mode::empty()).map_err(on_err)?;
+        mount(Some(source), target_c, Some(s.get(m.fstype)), flags, data).map_err(on_err)?;
+        let p = mounted().map_err(on_err)?;
         let upper = nix::fcntl::open(
-            pc,
-            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            p.as_cstr().ok_or(Errno::EINVAL).map_err(on_err)?,
+            dir,
             Mode::empty(),
         )
-        .map_err(|e| fail(Step::Mount, i, e))?;
-        super::copyup::copy_tree(lower.as_fd(), upper.as_fd())
-            .map_err(|e| fail(Step::Mount, i, e))?;
+        .map_err(on_err)?;
+        super::copyup::copy_tree(lower.as_fd(), upper.as_fd()).map_err(on_err)?;
     } else {
-        let source = Some(s.get(m.source))
-            .filter(|x| !x.is_empty())
-            .unwrap_or(s.get(m.fstype));
-        mount(Some(source), target_c, Some(s.get(m.fstype)), flags, data)
-            .map_err(|e| fail(Step::Mount, i, e))?;
+        mount(Some(source), target_c, Some(s.get(m.fstype)), flags, data).map_err(on_err)?;
     }
     if m.flags.propagation != 0 {
-        let mounted = resolve_create(root, dest, create).map_err(|e| fail(Step::Mount, i, e))?;
-        let p = fd_path(mounted.as_fd()).map_err(|e| fail(Step::Mount, i, e))?;
-        let pc = p
-            .as_cstr()
-            .ok_or_else(|| fail(Step::Mount, i, Errno::EINVAL))?;
-        mount(
-            None::<&CStr>,
-            pc,
-            None::<&CStr>,
-            MsFlags::from_bits_retain(m.flags.propagation),
-            None::<&CStr>,
-        )
-        .map_err(|e| fail(Step::Mount, i, e))?;
+        let p = mounted().map_err(on_err)?;
+        remount(&p, MsFlags::from_bits_retain(m.flags.propagation)).map_err(on_err)?;
     }
     Ok(())
+}
+
+/// mount(2) with only a target and flags: a remount or a propagation change.
+fn remount(target: &StackPath, flags: MsFlags) -> Result<(), Errno> {
+    let t = target.as_cstr().ok_or(Errno::EINVAL)?;
+    mount(None::<&CStr>, t, None::<&CStr>, flags, None::<&CStr>)
 }
 
 /// A `cgroup` mount: cgroup2 on a v2 host; on a v1 host a tmpfs holding one cgroup mount

@@ -21,14 +21,28 @@ use crate::sys;
 
 pub use fs::StackPath;
 
-/// The step a child failed at; the parent turns it into a message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u16)]
-pub enum Step {
-    WaitParent = 1,
+/// Declares [`Step`] and its list once, so the wire decoding cannot miss a variant.
+macro_rules! steps {
+    ($($name:ident),* $(,)?) => {
+        /// The step a child failed at, in setup order; the parent turns it into a message.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        #[repr(u16)]
+        pub enum Step {
+            $($name),*
+        }
+
+        impl Step {
+            const ALL: &'static [Step] = &[$(Step::$name),*];
+        }
+    };
+}
+
+steps! {
+    WaitParent,
     JoinCgroup,
     JoinNamespace,
     UnshareCgroup,
+    Loopback,
     RootPropagation,
     BindRootfs,
     OpenRootfs,
@@ -37,6 +51,8 @@ pub enum Step {
     MountCgroup,
     Device,
     DevSymlink,
+    Hooks,
+    OomScoreAdj,
     PivotRoot,
     Console,
     Stdio,
@@ -47,60 +63,20 @@ pub enum Step {
     Hostname,
     Domainname,
     Rlimit,
+    Seccomp,
     Groups,
     SetUser,
     Capabilities,
     NoNewPrivileges,
     Cwd,
     CloseFds,
-    Exec,
-    OomScoreAdj,
     ExecFifo,
-    Hooks,
-    Loopback,
-    Seccomp,
+    Exec,
 }
 
 impl Step {
     pub fn from_u16(v: u16) -> Option<Step> {
-        use Step::*;
-        const ALL: [Step; 34] = [
-            Seccomp,
-            Loopback,
-            Hooks,
-            ExecFifo,
-            WaitParent,
-            JoinCgroup,
-            OomScoreAdj,
-            JoinNamespace,
-            UnshareCgroup,
-            RootPropagation,
-            BindRootfs,
-            OpenRootfs,
-            MountDestination,
-            Mount,
-            MountCgroup,
-            Device,
-            DevSymlink,
-            PivotRoot,
-            Console,
-            Stdio,
-            Sysctl,
-            MaskPath,
-            ReadonlyPath,
-            ReadonlyRoot,
-            Hostname,
-            Domainname,
-            Rlimit,
-            Groups,
-            SetUser,
-            Capabilities,
-            NoNewPrivileges,
-            Cwd,
-            CloseFds,
-            Exec,
-        ];
-        ALL.into_iter().find(|s| *s as u16 == v)
+        Step::ALL.iter().copied().find(|s| *s as u16 == v)
     }
 }
 
@@ -603,5 +579,24 @@ fn exec(strings: &Arena, p: &ProcessPlan) -> Errno {
     match search_path(strings, p, prog, run) {
         Ok(()) => Errno::ENOENT,
         Err(e) => e,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_failure_round_trips_over_the_wire() {
+        for (n, &step) in Step::ALL.iter().enumerate() {
+            let f = Failure {
+                step,
+                index: n as u16,
+                errno: Errno::EACCES,
+            };
+            assert_eq!(Failure::decode(&f.encode()), Some(f));
+        }
+        assert_eq!(Failure::decode(b"E\xff\xff\0\0\0\0\0\0"), None);
+        assert_eq!(Failure::decode(b"short"), None);
     }
 }
