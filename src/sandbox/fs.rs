@@ -171,9 +171,12 @@ fn mount_one(plan: &Plan, m: &MountStep, root: BorrowedFd<'_>, i: usize) -> Resu
         .as_cstr()
         .ok_or_else(|| fail(Step::MountDestination, i, Errno::EINVAL))?;
     // After mounting, the new mount is reached by resolving the destination again (the
-    // fd above still names the directory underneath).
-    let mounted =
-        || -> Result<StackPath, Errno> { fd_path(resolve_create(root, dest, create)?.as_fd()) };
+    // fd above still names the directory underneath). The fd must outlive its path.
+    let mounted = || -> Result<(OwnedFd, StackPath), Errno> {
+        let fd = resolve_create(root, dest, create)?;
+        let path = fd_path(fd.as_fd())?;
+        Ok((fd, path))
+    };
     let flags = MsFlags::from_bits_retain(m.flags.flags);
     let data = Some(s.get(m.data)).filter(|d| !d.is_empty());
     let source = Some(s.get(m.source))
@@ -192,7 +195,7 @@ fn mount_one(plan: &Plan, m: &MountStep, root: BorrowedFd<'_>, i: usize) -> Resu
         // A bind mount takes flags such as ro/nosuid only through a remount.
         let rest = flags & !(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
         if !rest.is_empty() {
-            let p = mounted().map_err(on_err)?;
+            let (_fd, p) = mounted().map_err(on_err)?;
             remount(&p, MsFlags::MS_BIND | MsFlags::MS_REMOUNT | rest).map_err(on_err)?;
         }
     } else if m.flags.copy_up {
@@ -200,7 +203,7 @@ fn mount_one(plan: &Plan, m: &MountStep, root: BorrowedFd<'_>, i: usize) -> Resu
         let dir = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
         let lower = nix::fcntl::open(target_c, dir, Mode::empty()).map_err(on_err)?;
         mount(Some(source), target_c, Some(s.get(m.fstype)), flags, data).map_err(on_err)?;
-        let p = mounted().map_err(on_err)?;
+        let (_fd, p) = mounted().map_err(on_err)?;
         let upper = nix::fcntl::open(
             p.as_cstr().ok_or(Errno::EINVAL).map_err(on_err)?,
             dir,
@@ -212,7 +215,7 @@ fn mount_one(plan: &Plan, m: &MountStep, root: BorrowedFd<'_>, i: usize) -> Resu
         mount(Some(source), target_c, Some(s.get(m.fstype)), flags, data).map_err(on_err)?;
     }
     if m.flags.propagation != 0 {
-        let p = mounted().map_err(on_err)?;
+        let (_fd, p) = mounted().map_err(on_err)?;
         remount(&p, MsFlags::from_bits_retain(m.flags.propagation)).map_err(on_err)?;
     }
     Ok(())
