@@ -154,7 +154,7 @@ impl Drop for Undo {
             let _ = cg.remove();
         }
         if let Some(d) = self.state_dir.take() {
-            let _ = std::fs::remove_dir_all(d);
+            state::remove_dir(&d);
         }
     }
 }
@@ -691,6 +691,6 @@ impl Started {
             kill_cgroup(&cg);
             let _ = cg.remove();
         }
-        let _ = std::fs::remove_dir_all(&self.state_dir);
+        state::remove_dir(&self.state_dir);
     }
 }

@@ -95,6 +95,24 @@ fn resolve_create(root: BorrowedFd<'_>, path: &CStr, last: Create) -> Result<Own
         Err(Errno::ENOENT) => {}
         other => return other,
     }
+    // Usually only the last component is missing (/dev/pts in a fresh /dev): try the
+    // parent first, then walk component by component.
+    let bytes = path.to_bytes();
+    if let Some(pos) = bytes.iter().rposition(|b| *b == b'/') {
+        let name = bytes.get(pos + 1..).unwrap_or_default();
+        if !name.is_empty() && name != b"." && name != b".." {
+            let mut parent = StackPath::new();
+            parent.push(bytes.get(..pos).filter(|p| !p.is_empty()).unwrap_or(b"/"))?;
+            match sys::open_in_root(root, parent.as_cstr().ok_or(Errno::EINVAL)?, 0) {
+                Ok(dir) => {
+                    create_entry(dir.as_fd(), name, last)?;
+                    return sys::open_in_root(root, path, 0);
+                }
+                Err(Errno::ENOENT) => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
     let mut prefix = StackPath::new();
     let mut parent = sys::open_in_root(root, c"/", libc::O_DIRECTORY)?;
     let mut comps = path
@@ -113,33 +131,38 @@ fn resolve_create(root: BorrowedFd<'_>, path: &CStr, last: Create) -> Result<Own
             Err(Errno::ENOENT) => {}
             Err(e) => return Err(e),
         }
-        let mut name = StackPath::new();
-        name.push(comp)?;
-        let name = name.as_cstr().ok_or(Errno::EINVAL)?;
-        let is_last = comps.peek().is_none();
-        let made = if is_last && last == Create::File {
-            // O_EXCL|O_NOFOLLOW: never follows a dangling link out of the rootfs.
-            openat(
-                parent.as_fd(),
-                name,
-                OFlag::O_CREAT
-                    | OFlag::O_EXCL
-                    | OFlag::O_WRONLY
-                    | OFlag::O_CLOEXEC
-                    | OFlag::O_NOFOLLOW,
-                Mode::from_bits_truncate(0o644),
-            )
-            .map(drop)
+        let kind = if comps.peek().is_none() {
+            last
         } else {
-            mkdirat(parent.as_fd(), name, Mode::from_bits_truncate(0o755))
+            Create::Dir
         };
-        match made {
-            Ok(()) | Err(Errno::EEXIST) => {}
-            Err(e) => return Err(e),
-        }
+        create_entry(parent.as_fd(), comp, kind)?;
         parent = sys::open_in_root(root, target, 0)?;
     }
     Ok(parent)
+}
+
+/// Creates `name` in the directory `parent` (already resolved inside the rootfs); an
+/// existing entry is fine (it is resolved again by the caller).
+fn create_entry(parent: BorrowedFd<'_>, name: &[u8], kind: Create) -> Result<(), Errno> {
+    let mut n = StackPath::new();
+    n.push(name)?;
+    let name = n.as_cstr().ok_or(Errno::EINVAL)?;
+    let made = match kind {
+        // O_EXCL|O_NOFOLLOW: never follows a dangling link out of the rootfs.
+        Create::File => openat(
+            parent,
+            name,
+            OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_WRONLY | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW,
+            Mode::from_bits_truncate(0o644),
+        )
+        .map(drop),
+        Create::Dir => mkdirat(parent, name, Mode::from_bits_truncate(0o755)),
+    };
+    match made {
+        Ok(()) | Err(Errno::EEXIST) => Ok(()),
+        Err(e) => Err(e),
+    }
 }
 
 /// Carries out every config mount in order.
