@@ -167,11 +167,11 @@ pub struct Supervisor<'a> {
 /// How long after "boot complete" dory reports its own resident memory (the board idle).
 const IDLE_REPORT_AFTER_MS: u64 = 2000;
 
-/// VmRSS of this process from /proc/self/status, in kB.
-fn own_rss_kb() -> Option<u64> {
+/// A `kB` figure of this process's /proc/self/status (`VmRSS:`, `RssAnon:`…).
+fn own_status_kb(key: &str) -> Option<u64> {
     let text = std::fs::read_to_string("/proc/self/status").ok()?;
     text.lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .find_map(|l| l.strip_prefix(key))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
@@ -468,8 +468,13 @@ impl<'a> Supervisor<'a> {
                     .iter()
                     .filter(|s| s.state == State::Running)
                     .count();
-                let rss = own_rss_kb().map_or_else(|| "?".to_string(), |k| k.to_string());
-                say!("dory: idle: VmRSS {rss} kB with {running} services running");
+                let kb = |key| own_status_kb(key).map_or_else(|| "?".to_string(), |k| k.to_string());
+                say!(
+                    "dory: idle: VmRSS {} kB with {running} services running (anon {} kB, file {} kB)",
+                    kb("VmRSS:"),
+                    kb("RssAnon:"),
+                    kb("RssFile:")
+                );
             }
         }
         if let Some(w) = &mut self.watchdog {
