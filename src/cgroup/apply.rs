@@ -8,6 +8,7 @@ use std::fmt;
 
 use nix::errno::Errno;
 
+use super::devices_bpf;
 use super::layout::Ctrl;
 use super::{Cgroup, Error};
 use crate::spec::{Cpu, DeviceRule, Memory, Resources};
@@ -255,9 +256,9 @@ impl Cgroup {
                 let field = format!("linux.resources.unified.{k}");
                 self.put_bytes(&field, dir, k, v.as_bytes())?;
             }
-            // Device rules on v2 need an eBPF program attached to the cgroup
-            // (BPF_CGROUP_DEVICE); that is not built yet, so they are NOT enforced here. The
-            // container still sees only the nodes the sandbox creates from linux.devices.
+            if devices {
+                self.apply_devices_v2(res)?;
+            }
         } else if devices {
             self.apply_devices_v1(res)?;
         }
@@ -496,6 +497,67 @@ impl Cgroup {
             )?;
         }
         Ok(())
+    }
+}
+
+impl Cgroup {
+    /// v2 has no devices files: the same rules (the spec's, then runc's defaults) become a
+    /// BPF_CGROUP_DEVICE program attached to the container's cgroup.
+    fn apply_devices_v2(&self, res: &Resources<'_>) -> Result<(), Error> {
+        const FIELD: &str = "linux.resources.devices";
+        let dir = self.v2_leaf()?;
+        let mut rules = Vec::with_capacity(res.devices.len() + DEFAULT_DEVICE_RULES.len());
+        for r in &res.devices {
+            let rule = device_rule(r)?;
+            rules.push(devices_bpf::DeviceRule {
+                allow: r.allow,
+                kind: rule.kind.chars().next().unwrap_or('a'),
+                major: r.major,
+                minor: r.minor,
+                access: rule.access,
+            });
+        }
+        for text in DEFAULT_DEVICE_RULES {
+            // "c 1:3 rwm": type, major:minor ('*' = any), access.
+            let mut words = text.split(' ');
+            let (kind, numbers, access) = (words.next(), words.next(), words.next());
+            let (major, minor) = numbers
+                .and_then(|n| n.split_once(':'))
+                .unwrap_or(("*", "*"));
+            rules.push(devices_bpf::DeviceRule {
+                allow: true,
+                kind: kind.and_then(|k| k.chars().next()).unwrap_or('a'),
+                major: major.parse().ok(),
+                minor: minor.parse().ok(),
+                access: access.unwrap_or("rwm"),
+            });
+        }
+        let program = devices_bpf::program(&rules);
+        let path = dir.to_path_buf();
+        let fail = |errno| Error::Write {
+            field: FIELD.to_owned(),
+            path: path.join("(BPF_CGROUP_DEVICE program)"),
+            errno,
+        };
+        if let Some(root) = &self.fake {
+            let line = format!("{} instructions", program.len());
+            return super::journal(root, &path.join("devices.bpf"), line.as_bytes())
+                .map_err(|e| fail(super::error::errno_of(&e)));
+        }
+        let cgroup = nix::fcntl::open(
+            dir,
+            nix::fcntl::OFlag::O_RDONLY
+                | nix::fcntl::OFlag::O_DIRECTORY
+                | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .map_err(fail)?;
+        let prog = crate::sys::bpf::load_device_program(&program).map_err(fail)?;
+        crate::sys::bpf::attach_device_program(
+            std::os::fd::AsFd::as_fd(&cgroup),
+            std::os::fd::AsFd::as_fd(&prog),
+        )
+        .map_err(fail)
     }
 }
 

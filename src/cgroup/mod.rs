@@ -10,6 +10,7 @@
 //! only what it needs (the parent's cpuset on v1, nothing else).
 
 mod apply;
+pub mod devices_bpf;
 mod error;
 mod layout;
 #[cfg(test)]

@@ -263,3 +263,54 @@ fn real_host_failed_create_leaves_nothing() {
         assert!(!l.parent().unwrap().exists(), "{} left behind", l.display());
     }
 }
+
+/// The v2 device program on this machine's cgroup2 mount: a process in the cgroup may open
+/// /dev/null (runc's default list) but not /dev/kmsg (1:11, listed nowhere).
+#[test]
+fn real_host_cgroup2_device_program() {
+    const NAME: &str = "cgroup::real_host_cgroup2_device_program";
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("SKIPPED: {NAME}: needs root");
+        return;
+    }
+    if std::env::var_os("DORY_FOREIGN").is_some() {
+        eprintln!("SKIPPED: {NAME}: bpf(2) is not emulated by qemu-user (DORY_FOREIGN)");
+        return;
+    }
+    let mountinfo = fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let Some(line) = mountinfo.lines().find(|l| l.contains(" - cgroup2 ")) else {
+        eprintln!("SKIPPED: {NAME}: no cgroup2 mount on this machine");
+        return;
+    };
+    let layout = Layout::from_mountinfo(line).unwrap();
+    let path = format!("/dory-test-bpf-{}", std::process::id());
+    let (res, _) = serde_json_core::from_slice::<Resources<'_>>(
+        br#"{"devices": [{"allow": false, "access": "rwm"}]}"#,
+    )
+    .unwrap();
+    let cg = Cgroup::create(&layout, &path, Some(&res)).unwrap();
+    let mut guard = Guard {
+        child: None,
+        cg: Some(cg),
+    };
+    let child = Command::new("sh")
+        .args([
+            "-c",
+            "read go; cat /dev/null && echo null-ok; head -c 1 /dev/kmsg >/dev/null 2>&1 || echo kmsg-denied",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = i32::try_from(child.id()).unwrap();
+    guard.child = Some(child);
+    guard.cg.as_ref().unwrap().add_pid(pid).unwrap();
+    let mut child = guard.child.take().unwrap();
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), b"go\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("null-ok"), "{text}");
+    assert!(text.contains("kmsg-denied"), "{text}");
+    // Outside the cgroup /dev/kmsg opens fine, so the refusal came from the program.
+    assert!(fs::File::open("/dev/kmsg").is_ok());
+}

@@ -402,8 +402,10 @@ fn v2_create_enables_controllers_and_converts_values() {
         format!("{l}/hugetlb.2MB.max 2097152"),
         format!("{l}/memory.high 50000000"),
         format!("{l}/io.weight default 100"),
+        // The spec's 1 device rule + runc's 11 defaults, as a BPF_CGROUP_DEVICE program
+        // (a fake cgroupfs journals its size instead of loading it).
+        format!("{l}/devices.bpf 64 instructions"),
     ];
-    // No device files: v2 device rules need eBPF (not enforced yet).
     assert_eq!(fake.take_writes(), want);
     assert_eq!(cg.v2_dir(), Some(fake.path(l).as_path()));
     cg.remove().unwrap();
@@ -423,6 +425,8 @@ fn v2_cpu_max_forms_and_unlimited_memory() {
             format!("{l}/memory.max max"),
             format!("{l}/memory.swap.max max"),
             format!("{l}/cpu.max max 250000"),
+            // runc's 11 default device rules as a BPF program.
+            format!("{l}/devices.bpf 64 instructions"),
         ]
     );
     cg.remove().unwrap();

@@ -468,7 +468,8 @@ impl<'a> Supervisor<'a> {
                     .iter()
                     .filter(|s| s.state == State::Running)
                     .count();
-                let kb = |key| own_status_kb(key).map_or_else(|| "?".to_string(), |k| k.to_string());
+                let kb =
+                    |key| own_status_kb(key).map_or_else(|| "?".to_string(), |k| k.to_string());
                 say!(
                     "dory: idle: VmRSS {} kB with {running} services running (anon {} kB, file {} kB)",
                     kb("VmRSS:"),

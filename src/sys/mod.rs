@@ -9,6 +9,7 @@ use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use libc::{c_char, c_int, c_ulong};
 use nix::errno::Errno;
 
+pub mod bpf;
 pub mod init;
 
 fn check(ret: libc::c_long) -> Result<libc::c_long, Errno> {
