@@ -45,8 +45,11 @@ fn create(b: &Bundle) {
 #[test]
 fn create_start_kill_delete_and_their_errors() {
     needs_root!();
-    let b = Bundle::new("lifecycle", &["sleep", "30"]);
+    let mut b = Bundle::new("lifecycle", &["sleep", "30"]);
+    b.config["annotations"] = serde_json::json!({"org.example.tier": "say \"hi\" <x>"});
     create(&b);
+    let st: Value = serde_json::from_str(&dory_in(&b, &["state", &b.id]).stdout).unwrap();
+    assert_eq!(st["annotations"]["org.example.tier"], "say \"hi\" <x>");
     let st = b.state().expect("state after create");
     assert!(st.pid > 0);
     assert_eq!(status_of(&b), "created");

@@ -131,7 +131,17 @@ impl Container {
         if status == Status::Stopped {
             s.pid = 0;
         }
-        s.to_json(false)
+        let mut json = s.to_json(false);
+        // runtime-spec state: the config's annotations, when it has any.
+        if let Ok(a) = std::fs::read_to_string(self.dir.join(state::ANNOTATIONS)) {
+            if a.starts_with('{') && json.ends_with('}') {
+                json.pop();
+                json.push_str(",\"annotations\":");
+                json.push_str(&a);
+                json.push('}');
+            }
+        }
+        json
     }
 
     fn pid(&self) -> Pid {

@@ -8,6 +8,8 @@ use serde::Deserialize;
 
 /// Longest container id accepted.
 pub const MAX_ID_LEN: usize = 1024;
+/// The config's annotations as a JSON object, next to state.json (shown by `state`).
+pub const ANNOTATIONS: &str = "annotations.json";
 /// Largest state.json read.
 const MAX_STATE_BYTES: usize = 16 * 1024;
 
@@ -119,7 +121,7 @@ pub fn create_dir(root: &Path, id: &str) -> Result<PathBuf, io::Error> {
 /// Removes a state directory: its known files, then the directory (three syscalls
 /// instead of a directory walk); anything unexpected inside falls back to a full removal.
 pub fn remove_dir(dir: &Path) {
-    for f in ["state.json", "exec.fifo", "state.json.tmp"] {
+    for f in ["state.json", "exec.fifo", "state.json.tmp", ANNOTATIONS] {
         let _ = std::fs::remove_file(dir.join(f));
     }
     if std::fs::remove_dir(dir).is_err() {

@@ -7,7 +7,6 @@ pub mod arena;
 pub mod mounts;
 
 use std::fmt;
-use std::os::unix::fs::FileTypeExt;
 use std::path::Path;
 
 use heapless::Vec;
@@ -740,12 +739,4 @@ impl Plan {
     pub fn mounts_cgroup(&self) -> bool {
         self.mounts.iter().any(|m| m.kind == MountKind::Cgroup)
     }
-}
-
-/// Whether `path` is a character device (used to pick /dev/null for masking files).
-#[allow(dead_code)]
-pub fn is_char_device(path: &Path) -> bool {
-    std::fs::metadata(path)
-        .map(|m| m.file_type().is_char_device())
-        .unwrap_or(false)
 }

@@ -55,10 +55,12 @@ impl SeccompError {
     }
 
     /// The field path, e.g. `linux.seccomp.syscalls[3].action`.
+    #[cfg(test)]
     pub fn path(&self) -> &str {
         self.0.path.as_str()
     }
 
+    #[cfg(test)]
     pub fn kind(&self) -> &SeccompErrorKind {
         &self.0.kind
     }

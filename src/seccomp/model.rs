@@ -170,6 +170,7 @@ impl SyscallSet {
     }
 
     /// Names known on this architecture (duplicates counted).
+    #[cfg(test)]
     pub fn known(&self) -> usize {
         self.known.into()
     }

@@ -8,7 +8,9 @@ use crate::seccomp::tables;
 /// `AUDIT_ARCH_*` values (`EM_*` | `__AUDIT_ARCH_64BIT` | `__AUDIT_ARCH_LE`).
 pub const AUDIT_ARCH_X86_64: u32 = 0xC000_003E;
 pub const AUDIT_ARCH_I386: u32 = 0x4000_0003;
+#[cfg(any(test, target_arch = "aarch64"))]
 pub const AUDIT_ARCH_AARCH64: u32 = 0xC000_00B7;
+#[cfg(any(test, target_arch = "arm"))]
 pub const AUDIT_ARCH_ARM: u32 = 0x4000_0028;
 
 /// What the filter knows about the architecture dory was built for.

@@ -58,6 +58,7 @@ pub fn from_name(name: &str) -> Option<u8> {
 }
 
 /// The name of capability `n`.
+#[cfg(test)]
 pub fn name(n: u8) -> Option<&'static str> {
     NAMES.get(usize::from(n)).copied()
 }

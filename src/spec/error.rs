@@ -40,6 +40,7 @@ impl<const N: usize> Text<N> {
         t
     }
 
+    #[cfg(test)]
     pub fn as_str(&self) -> &str {
         self.buf.as_str()
     }
@@ -218,15 +219,18 @@ impl SpecError {
         Self::new(Location::Position { line, column }, kind)
     }
 
+    #[cfg(test)]
     pub fn location(&self) -> &Location {
         &self.0.location
     }
 
+    #[cfg(test)]
     pub fn kind(&self) -> &ErrorKind {
         &self.0.kind
     }
 
     /// The field path, when the error has one.
+    #[cfg(test)]
     pub fn path(&self) -> Option<&str> {
         match &self.0.location {
             Location::Field(p) => Some(p.as_str()),

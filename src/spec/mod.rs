@@ -4,8 +4,6 @@
 //! Flow: [`read_config`] (bytes into a fixed buffer) → [`parse`] = `scan` (syntax,
 //! nesting, escapes, types, capacities; see `scan.rs` and `schema.rs`) → serde-json-core
 //! into [`Spec`] → [`validate`] (names, paths, combinations).
-// The CLI and the planner call this API; until they are merged, the binary does not.
-#![cfg_attr(not(test), allow(dead_code))]
 
 pub mod caps;
 mod default;
@@ -18,22 +16,21 @@ mod schema;
 mod unescape;
 mod validate;
 
-// Re-exports are the API the CLI and the planner code against (pending on their side).
-#[allow(unused_imports)]
+// The API the CLI, the planner and the seccomp compiler use.
 pub use default::DEFAULT_CONFIG;
-#[allow(unused_imports)]
-pub use error::{ErrorKind, FieldPath, Location, SpecError, Text};
-#[allow(unused_imports)]
+pub use error::{ErrorKind, FieldPath, SpecError, Text};
 pub use model::*;
-#[allow(unused_imports)]
-pub use names::{rlimit_resource, NamespaceKind, CLONE_NEWTIME, ROOTFS_PROPAGATION};
-#[allow(unused_imports)]
-pub use read::{parse, parse_unvalidated, read_config};
-#[allow(unused_imports)]
-pub use scan::MAX_DEPTH;
-#[allow(unused_imports)]
-pub use unescape::{unescape_into, UnescapeError};
-#[allow(unused_imports)]
+pub use names::{rlimit_resource, NamespaceKind, CLONE_NEWTIME};
+pub use read::{parse, read_config};
+pub use unescape::unescape_into;
+// For the tests: the parser's halves and the error's location.
+#[cfg(test)]
+pub use error::Location;
+#[cfg(test)]
+pub use names::ROOTFS_PROPAGATION;
+#[cfg(test)]
+pub use read::parse_unvalidated;
+#[cfg(test)]
 pub use validate::validate;
 
 #[cfg(test)]

@@ -10,7 +10,6 @@
 //! limit before serde sees the document: change both together.
 
 // The planner reads these fields; until it is merged, most are unread.
-#![allow(dead_code)]
 
 use heapless::{LinearMap, Vec};
 use serde::Deserialize;
@@ -105,6 +104,8 @@ pub struct User<'a> {
     #[serde(default)]
     pub additional_gids: Vec<u32, MAX_ADDITIONAL_GIDS>,
     /// Windows only; accepted and ignored.
+    // Windows only: parsed and ignored on purpose.
+    #[allow(dead_code)]
     pub username: Option<&'a str>,
 }
 
@@ -205,8 +206,12 @@ pub struct Linux<'a> {
     #[serde(borrow, default)]
     pub time_offsets: LinearMap<&'a str, TimeOffset, MAX_TIME_OFFSETS>,
     /// Not supported: the scanner refuses a non-empty value, so this is at most `{}`.
+    // Refused by the pre-scan when non-empty; here only so the model mirrors the spec.
+    #[allow(dead_code)]
     pub intel_rdt: Option<serde::de::IgnoredAny>,
     /// Not supported: the scanner refuses a non-empty value, so this is at most `{}`.
+    // Refused by the pre-scan when non-empty; here only so the model mirrors the spec.
+    #[allow(dead_code)]
     pub personality: Option<serde::de::IgnoredAny>,
 }
 
@@ -258,12 +263,18 @@ pub struct Resources<'a> {
     pub cpu: Option<Cpu<'a>>,
     pub pids: Option<Pids>,
     /// Not supported: the scanner refuses a non-empty value, so this is at most `{}`.
+    // Refused by the pre-scan when non-empty (not implemented).
+    #[allow(dead_code)]
     pub block_io: Option<serde::de::IgnoredAny>,
     #[serde(borrow, default)]
     pub hugepage_limits: Vec<HugepageLimit<'a>, MAX_HUGEPAGE_LIMITS>,
     /// Not supported: the scanner refuses a non-empty value, so this is at most `{}`.
+    // Refused by the pre-scan when non-empty (not implemented).
+    #[allow(dead_code)]
     pub network: Option<serde::de::IgnoredAny>,
     /// Not supported: the scanner refuses a non-empty value, so this is at most `{}`.
+    // Refused by the pre-scan when non-empty (not implemented).
+    #[allow(dead_code)]
     pub rdma: Option<serde::de::IgnoredAny>,
     #[serde(borrow, default)]
     pub unified: LinearMap<&'a str, &'a str, MAX_UNIFIED>,
@@ -285,13 +296,19 @@ pub struct Memory {
     pub limit: Option<i64>,
     pub reservation: Option<i64>,
     pub swap: Option<i64>,
+    // Deprecated kernel memory limit: ignored on purpose, as runc 1.1 does.
+    #[allow(dead_code)]
     pub kernel: Option<i64>,
     #[serde(rename = "kernelTCP")]
     pub kernel_tcp: Option<i64>,
     pub swappiness: Option<u64>,
     #[serde(rename = "disableOOMKiller")]
     pub disable_oom_killer: Option<bool>,
+    // Ignored on purpose: the kernel's default hierarchy mode applies.
+    #[allow(dead_code)]
     pub use_hierarchy: Option<bool>,
+    // Ignored on purpose (`update` writes limits without the pre-check).
+    #[allow(dead_code)]
     pub check_before_update: Option<bool>,
 }
 

@@ -7,7 +7,6 @@ use nix::errno::Errno;
 /// thread. `flags` are `SECCOMP_FILTER_FLAG_*` bits (`Program::flags`). The caller must
 /// have set `PR_SET_NO_NEW_PRIVS` or hold `CAP_SYS_ADMIN`. Allocates nothing.
 // The sandbox calls this once the lead wires seccomp in; tests call it now.
-#[allow(dead_code)]
 pub fn install_filter(prog: &[libc::sock_filter], flags: u32) -> Result<(), Errno> {
     let len = u16::try_from(prog.len()).map_err(|_| Errno::EINVAL)?;
     let fprog = libc::sock_fprog {
