@@ -63,6 +63,9 @@ for n, arch in enumerate(("x86_64", "aarch64", "arm")):
     if n:
         print()
     print("/// `%s`: %d syscalls." % (arch, len(rows)))
+    if n == 1:
+        print("// Every architecture's table is compiled for the tests; a build uses its own.")
+    print('#[cfg(any(test, target_arch = "%s"))]' % arch)
     print("pub(crate) const %s: &[(&str, u32)] = &[" % arch.upper())
     for name, nr in rows:
         print('    ("%s", %d),' % (name, nr))

@@ -6,11 +6,14 @@ use crate::seccomp::model::{ARM_PRIVATE_BASE, ARM_PRIVATE_SLOTS, DIRECT_SLOTS};
 use crate::seccomp::tables;
 
 /// `AUDIT_ARCH_*` values (`EM_*` | `__AUDIT_ARCH_64BIT` | `__AUDIT_ARCH_LE`).
+#[cfg(any(test, target_arch = "x86_64"))]
 pub const AUDIT_ARCH_X86_64: u32 = 0xC000_003E;
+#[cfg(any(test, target_arch = "x86_64"))]
 pub const AUDIT_ARCH_I386: u32 = 0x4000_0003;
 #[cfg(any(test, target_arch = "aarch64"))]
 pub const AUDIT_ARCH_AARCH64: u32 = 0xC000_00B7;
-#[cfg(any(test, target_arch = "arm"))]
+// Native on arm; on aarch64 it is the compat arch the filter refuses.
+#[cfg(any(test, target_arch = "arm", target_arch = "aarch64"))]
 pub const AUDIT_ARCH_ARM: u32 = 0x4000_0028;
 
 /// What the filter knows about the architecture dory was built for.

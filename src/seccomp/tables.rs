@@ -4,6 +4,7 @@
 //! listed under their short names with their real numbers (0x0f0001...).
 
 /// `x86_64`: 375 syscalls.
+#[cfg(any(test, target_arch = "x86_64"))]
 pub(crate) const X86_64: &[(&str, u32)] = &[
     ("_sysctl", 156),
     ("accept", 43),
