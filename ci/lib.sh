@@ -8,6 +8,8 @@ OUT="$REPO/out"
 # Fixed path referenced by .cargo/config.toml (armv7 rustflags `-L`); created by ci/setup.
 DORY_ARMV7_LIBDIR=/usr/local/lib/dory-armv7
 export REPO CACHE OUT DORY_ARMV7_LIBDIR
+# rustup's cargo and rustup even when the caller's PATH lacks them (CI's environment).
+export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 
 die() { printf '%s: error: %s\n' "${0##*/}" "$*" >&2; exit 1; }
 note() { printf '%s: %s\n' "${0##*/}" "$*" >&2; }
