@@ -302,6 +302,22 @@ impl Cgroup {
         first_err.map_or(Ok(()), Err)
     }
 
+    /// After `remove`: also removes up to `levels` parent directories that are now empty
+    /// (dory's own `/dory` parent, which a later process than `create` cannot know it
+    /// made). A parent still in use stays; errors are ignored.
+    pub fn remove_empty_parents(&self, levels: usize) {
+        for d in &self.dirs {
+            let mut dir = d.leaf.as_path();
+            for _ in 0..levels.min(d.depth.saturating_sub(1)) {
+                let Some(parent) = dir.parent() else { break };
+                if fs::remove_dir(parent).is_err() {
+                    break;
+                }
+                dir = parent;
+            }
+        }
+    }
+
     /// The cgroup2 directory on a pure v2 system (for clone3 `CLONE_INTO_CGROUP`).
     pub fn v2_dir(&self) -> Option<&Path> {
         if self.v2 {

@@ -16,6 +16,9 @@ use super::state::{self, Loaded};
 use super::EXEC_FIFO;
 use crate::cgroup::{Cgroup, Layout};
 
+/// The parent of the cgroups dory names itself (`/dory/<id>`).
+const DEFAULT_CGROUP_PARENT: &str = "/dory/";
+
 /// How long `start` waits for the container's init to take the exec fifo.
 const START_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long `delete --force` and `kill` wait for processes to be gone.
@@ -270,6 +273,10 @@ pub fn delete(c: &Container, force: bool) -> Result<(), Error> {
         // Stray processes (no pid namespace) go with the container.
         super::kill_cgroup(&cg);
         cg.remove().map_err(Error::Cgroup)?;
+        // dory's default "/dory/<id>": the shared parent goes with its last container.
+        if c.state().cgroup.starts_with(DEFAULT_CGROUP_PARENT) {
+            cg.remove_empty_parents(1);
+        }
     }
     std::fs::remove_dir_all(&c.dir)
         .map_err(|e| Error::Io(format!("remove {}", c.dir.display()), e))?;
