@@ -607,7 +607,22 @@ impl Cgroup {
 
 impl Dir {
     /// `mkdir -p` of the leaf, counting the levels made; on failure removes them again.
+    /// mkdir -p of the leaf. A parent that vanishes midway (another container removing
+    /// the shared empty `/dory` parent at that moment) makes it try again.
     fn make(&mut self) -> Result<(), Error> {
+        let mut tries = 0;
+        loop {
+            match self.make_once() {
+                Err(Error::Mkdir {
+                    errno: Errno::ENOENT,
+                    ..
+                }) if tries < 3 => tries += 1,
+                other => return other,
+            }
+        }
+    }
+
+    fn make_once(&mut self) -> Result<(), Error> {
         let mkdir = |p: &Path| fs::create_dir(p).map_err(|e| errno_of(&e));
         // Fast path: the parent usually exists.
         match mkdir(&self.leaf) {

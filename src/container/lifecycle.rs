@@ -17,7 +17,7 @@ use super::EXEC_FIFO;
 use crate::cgroup::{Cgroup, Layout};
 
 /// The parent of the cgroups dory names itself (`/dory/<id>`).
-const DEFAULT_CGROUP_PARENT: &str = "/dory/";
+pub const DEFAULT_CGROUP_PARENT: &str = "/dory/";
 
 /// How long `start` waits for the container's init to take the exec fifo.
 const START_TIMEOUT: Duration = Duration::from_secs(10);

@@ -88,6 +88,8 @@ pub struct Started {
     pub bundle: PathBuf,
     state_dir: PathBuf,
     cgroup: Option<Cgroup>,
+    /// The cgroup is dory's default `/dory/<id>`: the shared parent goes with the last one.
+    default_cgroup: bool,
 }
 
 /// Launch errors, one variant per phase; `Display` names the field or step.
@@ -183,7 +185,7 @@ pub fn launch(opts: LaunchOptions<'_>) -> Result<Started, Error> {
     let linux = spec.linux.as_ref();
     let cgroup_path = match linux.and_then(|l| l.cgroups_path).filter(|p| !p.is_empty()) {
         Some(p) => p.to_string(),
-        None => format!("/dory/{}", opts.id),
+        None => format!("{}{}", lifecycle::DEFAULT_CGROUP_PARENT, opts.id),
     };
     if plan.mounts_cgroup() && !layout.is_v2() {
         plan.set_cgroup_v1(layout.v1_hierarchies().map(|(opts, _)| opts))
@@ -457,6 +459,7 @@ pub fn launch(opts: LaunchOptions<'_>) -> Result<Started, Error> {
         pty_master,
         terminal: plan.process.terminal,
         later_hooks: hooks::has_later_hooks(&spec),
+        default_cgroup: cgroup_path.starts_with(lifecycle::DEFAULT_CGROUP_PARENT),
         bundle: bundle.clone(),
         state_dir,
         cgroup,
@@ -703,6 +706,9 @@ impl Started {
         if let Some(cg) = self.cgroup.take() {
             kill_cgroup(&cg);
             let _ = cg.remove();
+            if self.default_cgroup {
+                cg.remove_empty_parents(1);
+            }
         }
         state::remove_dir(&self.state_dir);
     }
