@@ -100,6 +100,9 @@ pub struct Container<'a> {
     pub stop_grace_ms: u32,
     pub after: Vec<&'a str, MAX_AFTER>,
     pub health: Option<Health<'a>>,
+    /// `"stdio": "console"`: the container's stdin/stdout/stderr are /dev/console (an
+    /// interactive shell on the board's console) instead of dory's log pipes (`"log"`).
+    pub console: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -253,6 +256,7 @@ const CONTAINER_KEYS: &[Key] = &[
     opt("stopGraceMs", Ty::UInt),
     opt("after", Ty::StrArr(MAX_AFTER, "MAX_AFTER")),
     opt("health", Ty::Obj(HEALTH_KEYS)),
+    opt("stdio", Ty::Str),
 ];
 const BOARD_KEYS: &[Key] = &[
     opt("hostname", Ty::Str),
@@ -576,6 +580,7 @@ struct RawContainer<'a> {
     after: Option<Vec<&'a str, MAX_AFTER>>,
     #[serde(borrow)]
     health: Option<RawHealth<'a>>,
+    stdio: Option<&'a str>,
 }
 
 #[derive(Deserialize)]
@@ -815,6 +820,16 @@ fn container<'a>(i: usize, raw: &RawContainer<'a>) -> Result<Container<'a>, Erro
         stop_grace_ms: raw.stop_grace_ms.unwrap_or(DEFAULT_STOP_GRACE_MS),
         after: raw.after.clone().unwrap_or_default(),
         health,
+        console: match raw.stdio {
+            None | Some("log") => false,
+            Some("console") => true,
+            Some(other) => {
+                return Err(Error::Invalid {
+                    field: at("stdio"),
+                    problem: format!("unknown value \"{other}\" (expected log or console)"),
+                })
+            }
+        },
     })
 }
 
@@ -1164,5 +1179,17 @@ mod tests {
             Err(Error::Read { .. })
         ));
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn stdio_log_or_console() {
+        let b = parse(br#"{"containers":[{"id":"a","bundle":"/a","stdio":"console"},{"id":"b","bundle":"/b"}]}"#).unwrap();
+        assert!(b.containers[0].console);
+        assert!(!b.containers[1].console);
+        let e = parse(br#"{"containers":[{"id":"a","bundle":"/a","stdio":"tty"}]}"#).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "containers[0].stdio: unknown value \"tty\" (expected log or console)"
+        );
     }
 }

@@ -707,10 +707,15 @@ impl<'a> Supervisor<'a> {
         };
         s.started_ms = now;
         let id = s.c.id;
-        let (read_end, stdio) = match log_pipe() {
+        let stdio = if s.c.console {
+            console_stdio()
+        } else {
+            log_pipe().map(|(r, st)| (Some(r), st))
+        };
+        let (read_end, stdio) = match stdio {
             Ok(p) => p,
             Err(e) => {
-                say!("dory: cannot start {id}: log pipe: {e}");
+                say!("dory: cannot start {id}: stdio: {e}");
                 self.after_exit(i, Exit::Code(127), now);
                 return;
             }
@@ -731,13 +736,13 @@ impl<'a> Supervisor<'a> {
                 let pid = Pid::from_raw(started.pid);
                 // A config with `process.terminal` gets a pty: its master is the log.
                 let log = match started.pty_master.take() {
-                    Some(m) if set_nonblocking(m.as_fd()).is_ok() => m,
+                    Some(m) if set_nonblocking(m.as_fd()).is_ok() => Some(m),
                     _ => read_end,
                 };
                 s.pid = Some(pid);
                 s.started = Some(started);
                 s.state = State::Running;
-                s.log = Some(log);
+                s.log = log;
                 say!("dory: started {id} (pid {pid}, t={})", Secs(now));
             }
             Err(e) => {
@@ -1183,6 +1188,30 @@ fn kill_probe(middle: Pid) {
 
 /// A pipe for a container's stdout and stderr (both the same write end) and /dev/null as
 /// stdin; returns the non-blocking read end and the launch stdio.
+/// stdin, stdout and stderr on /dev/console, for a `"stdio": "console"` container: its
+/// output is not logged (it is already on the console).
+fn console_stdio() -> nix::Result<(Option<OwnedFd>, Stdio)> {
+    let console = nix::fcntl::open(
+        "/dev/console",
+        OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )?;
+    let out = console
+        .try_clone()
+        .map_err(|e| super::board::io_errno(&e))?;
+    let err = console
+        .try_clone()
+        .map_err(|e| super::board::io_errno(&e))?;
+    Ok((
+        None,
+        Stdio::Fds {
+            stdin: console,
+            stdout: out,
+            stderr: err,
+        },
+    ))
+}
+
 fn log_pipe() -> nix::Result<(OwnedFd, Stdio)> {
     let (r, w) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
     set_nonblocking(r.as_fd())?;

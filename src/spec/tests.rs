@@ -74,7 +74,10 @@ fn spec_fits_on_the_stack() {
 #[test]
 fn default_config_is_the_seed() {
     // tests/fixtures/seed-config.json is a copy of the tutorial's config.json.
-    assert_eq!(DEFAULT_CONFIG, include_str!("../../tests/fixtures/seed-config.json"));
+    assert_eq!(
+        DEFAULT_CONFIG,
+        include_str!("../../tests/fixtures/seed-config.json")
+    );
     assert!(DEFAULT_CONFIG.starts_with("{\n  \"ociVersion\": \"1.0.2-dev\","));
 }
 
