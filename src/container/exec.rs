@@ -192,24 +192,8 @@ pub fn exec(c: &Container, req: &ExecRequest<'_>) -> Result<i32, (String, i32)> 
 
     // The cgroup: v1 tasks files (the child moves itself), or the v2 directory.
     let cg = c.cgroup().map_err(|e| fail1(e.to_string()))?;
-    let mut task_fds: Vec<OwnedFd> = Vec::new();
-    for f in cg.self_join_files() {
-        task_fds.push(
-            open(&f, OFlag::O_WRONLY | OFlag::O_CLOEXEC, Mode::empty())
-                .map_err(|e| fail1(format!("open {}: {}", f.display(), e.desc())))?,
-        );
-    }
-    let v2_fd = match cg.v2_dir() {
-        Some(d) => Some(
-            open(
-                d,
-                OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-                Mode::empty(),
-            )
-            .map_err(|e| fail1(format!("open {}: {}", d.display(), e.desc())))?,
-        ),
-        None => None,
-    };
+    let (task_fds, v2_fd) = super::cgroup_join_fds(&cg)
+        .map_err(|(p, e)| fail1(format!("open {}: {}", p.display(), e.desc())))?;
     let task_raw: Vec<RawFd> = task_fds.iter().map(|f| f.as_raw_fd()).collect();
 
     let sfd = if req.detach {

@@ -2,12 +2,10 @@
 //! resume, ps. Each loads the state entry, derives the live status and acts.
 
 use std::fmt;
-use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
@@ -19,8 +17,6 @@ use crate::cgroup::{Cgroup, Layout};
 /// The parent of the cgroups dory names itself (`/dory/<id>`).
 pub const DEFAULT_CGROUP_PARENT: &str = "/dory/";
 
-/// How long `start` waits for the container's init to take the exec fifo.
-const START_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long `delete --force` and `kill` wait for processes to be gone.
 const KILL_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -172,37 +168,12 @@ pub fn start(c: &Container) -> Result<(), Error> {
         Some(s.pid),
     )
     .map_err(Error::Hook)?;
-    let fifo_path = c.dir.join(EXEC_FIFO);
-    // Non-blocking open: if the init died we must not hang.
-    let fifo = nix::fcntl::open(
-        &fifo_path,
-        nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_NONBLOCK | nix::fcntl::OFlag::O_CLOEXEC,
-        nix::sys::stat::Mode::empty(),
-    )
-    .map_err(|e| Error::Io("open exec.fifo".into(), std::io::Error::from(e)))?;
-    let deadline = Instant::now() + START_TIMEOUT;
-    loop {
-        let mut fds = [PollFd::new(fifo.as_fd(), PollFlags::POLLIN)];
-        let _ = poll(&mut fds, PollTimeout::from(100u16));
-        let mut b = [0u8; 1];
-        match nix::unistd::read(&fifo, &mut b) {
-            Ok(1) => break,
-            Ok(_) | Err(Errno::EAGAIN) | Err(Errno::EINTR) => {}
-            Err(e) => return Err(Error::Io("read exec.fifo".into(), std::io::Error::from(e))),
+    super::release_exec_fifo(&c.dir.join(EXEC_FIFO), &s).map_err(|e| match e {
+        super::FifoError::Timeout => Error::Timeout(e.to_string()),
+        super::FifoError::Io(..) | super::FifoError::InitExited => {
+            Error::WrongStatus(e.to_string())
         }
-        if !state::is_running(&c.state()) {
-            let _ = std::fs::remove_file(&fifo_path);
-            return Err(Error::WrongStatus(
-                "container's init exited before start".into(),
-            ));
-        }
-        if Instant::now() > deadline {
-            return Err(Error::Timeout(
-                "start: the container did not take the exec fifo".into(),
-            ));
-        }
-    }
-    let _ = std::fs::remove_file(&fifo_path);
+    })?;
     rewrite_status(c, "running")?;
     if let Err(e) = hooks::run_phase(bundle, &c.id, "running", s.pid, Phase::Poststart, None) {
         // runtime-spec: a failing poststart hook is a warning.

@@ -253,31 +253,10 @@ pub fn launch(opts: LaunchOptions<'_>) -> Result<Started, Error> {
     .map_err(|e| Error::Parent("socketpair", e))?;
     // The child moves itself into the v1 hierarchies (see sandbox); on pure v2 it is
     // created inside its cgroup.
-    let mut task_fds: Vec<OwnedFd> = Vec::new();
-    let mut v2_fd: Option<OwnedFd> = None;
-    if let Some(cg) = undo.cgroup.as_ref() {
-        for f in cg.self_join_files() {
-            let fd = nix::fcntl::open(
-                &f,
-                nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_CLOEXEC,
-                nix::sys::stat::Mode::empty(),
-            )
-            .map_err(|e| Error::Parent("open cgroup tasks file", e))?;
-            task_fds.push(fd);
-        }
-        if let Some(d) = cg.v2_dir() {
-            v2_fd = Some(
-                nix::fcntl::open(
-                    d,
-                    nix::fcntl::OFlag::O_RDONLY
-                        | nix::fcntl::OFlag::O_DIRECTORY
-                        | nix::fcntl::OFlag::O_CLOEXEC,
-                    nix::sys::stat::Mode::empty(),
-                )
-                .map_err(|e| Error::Parent("open cgroup directory", e))?,
-            );
-        }
-    }
+    let (task_fds, v2_fd) = match undo.cgroup.as_ref() {
+        Some(cg) => cgroup_join_fds(cg).map_err(|(_, e)| Error::Parent("open the cgroup", e))?,
+        None => (Vec::new(), None),
+    };
     let task_raw: Vec<RawFd> = task_fds.iter().map(|f| f.as_raw_fd()).collect();
     // create: the child blocks opening this fifo until `dory start` reads it.
     // `run` with startContainer hooks also stops there: the hooks run before the program.
@@ -442,7 +421,10 @@ pub fn launch(opts: LaunchOptions<'_>) -> Result<Started, Error> {
             Some(pid),
         )
         .map_err(Error::Hook)
-        .and_then(|()| release_exec_fifo(&state_dir.join(EXEC_FIFO)));
+        .and_then(|()| {
+            release_exec_fifo(&state_dir.join(EXEC_FIFO), &st)
+                .map_err(|e| Error::Hook(e.to_string()))
+        });
         if let Err(e) = released {
             let _ = nix::sys::signal::kill(Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
             let _ = waitpid(Pid::from_raw(pid), None);
@@ -603,16 +585,85 @@ pub fn kill_cgroup(cg: &Cgroup) {
     }
 }
 
-/// Lets a container waiting on its exec fifo go on (what `start` does), then removes it.
-fn release_exec_fifo(path: &Path) -> Result<(), Error> {
+/// What the parent opens so a new process lands in `cg`: the v1 `tasks` files it writes
+/// "0" to itself, and the v2 directory for clone3 `CLONE_INTO_CGROUP`. Used by launch and
+/// exec; an error names the path.
+pub fn cgroup_join_fds(cg: &Cgroup) -> Result<(Vec<OwnedFd>, Option<OwnedFd>), (PathBuf, Errno)> {
+    use nix::fcntl::OFlag;
+    let mut tasks = Vec::new();
+    for f in cg.self_join_files() {
+        let fd = nix::fcntl::open(
+            &f,
+            OFlag::O_WRONLY | OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .map_err(|e| (f.clone(), e))?;
+        tasks.push(fd);
+    }
+    let v2 = match cg.v2_dir() {
+        Some(d) => Some(
+            nix::fcntl::open(
+                d,
+                OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+                nix::sys::stat::Mode::empty(),
+            )
+            .map_err(|e| (d.to_path_buf(), e))?,
+        ),
+        None => None,
+    };
+    Ok((tasks, v2))
+}
+
+/// Why a container's init did not take its exec fifo.
+#[derive(Debug)]
+pub enum FifoError {
+    Io(&'static str, Errno),
+    InitExited,
+    Timeout,
+}
+
+impl fmt::Display for FifoError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FifoError::Io(what, e) => write!(f, "{what} exec.fifo: {}", e.desc()),
+            FifoError::InitExited => f.write_str("container's init exited before start"),
+            FifoError::Timeout => f.write_str("start: the container did not take the exec fifo"),
+        }
+    }
+}
+
+/// How long a start waits for the container's init to take the exec fifo.
+const START_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Lets a container waiting on its exec fifo run its program (what `start` does), then
+/// removes the fifo. The open is non-blocking and the init's liveness is checked while
+/// waiting, so an init that died cannot hang the caller.
+pub fn release_exec_fifo(path: &Path, init: &state::State<'_>) -> Result<(), FifoError> {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
     let fifo = nix::fcntl::open(
         path,
-        nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_NONBLOCK | nix::fcntl::OFlag::O_CLOEXEC,
         nix::sys::stat::Mode::empty(),
     )
-    .map_err(|e| Error::Parent("open exec.fifo", e))?;
-    let mut b = [0u8; 1];
-    let _ = nix::unistd::read(&fifo, &mut b);
+    .map_err(|e| FifoError::Io("open", e))?;
+    let deadline = std::time::Instant::now() + START_TIMEOUT;
+    loop {
+        let mut fds = [PollFd::new(fifo.as_fd(), PollFlags::POLLIN)];
+        let _ = poll(&mut fds, PollTimeout::from(100u16));
+        let mut b = [0u8; 1];
+        match nix::unistd::read(&fifo, &mut b) {
+            Ok(1) => break,
+            Ok(_) | Err(Errno::EAGAIN) | Err(Errno::EINTR) => {}
+            Err(e) => return Err(FifoError::Io("read", e)),
+        }
+        if !state::is_running(init) {
+            let _ = std::fs::remove_file(path);
+            return Err(FifoError::InitExited);
+        }
+        if std::time::Instant::now() > deadline {
+            return Err(FifoError::Timeout);
+        }
+    }
     let _ = std::fs::remove_file(path);
     Ok(())
 }
