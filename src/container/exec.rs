@@ -221,21 +221,16 @@ pub fn exec(c: &Container, req: &ExecRequest<'_>) -> Result<i32, (String, i32)> 
 
     // A pid namespace applies to children: enter it around the clone.
     let own_pid_ns = if enter_pid_ns {
-        let own = open(
-            "/proc/self/ns/pid",
-            OFlag::O_RDONLY | OFlag::O_CLOEXEC,
-            Mode::empty(),
-        )
-        .map_err(|e| fail1(format!("open /proc/self/ns/pid: {}", e.desc())))?;
         let theirs = open(
             pid_ns.as_str(),
             OFlag::O_RDONLY | OFlag::O_CLOEXEC,
             Mode::empty(),
         )
         .map_err(|e| fail1(format!("open {pid_ns}: {}", e.desc())))?;
-        nix::sched::setns(theirs.as_fd(), CloneFlags::CLONE_NEWPID)
-            .map_err(|e| fail1(format!("setns pid: {}", e.desc())))?;
-        Some(own)
+        Some(
+            super::ForChildren::enter(theirs.as_fd(), CloneFlags::CLONE_NEWPID)
+                .map_err(|e| fail1(format!("setns pid: {}", e.desc())))?,
+        )
     } else {
         None
     };
@@ -251,8 +246,8 @@ pub fn exec(c: &Container, req: &ExecRequest<'_>) -> Result<i32, (String, i32)> 
         Ok(0) => sandbox::run_exec_child(&ctx),
         other => other,
     };
-    if let Some(own) = own_pid_ns {
-        let _ = nix::sched::setns(own.as_fd(), CloneFlags::CLONE_NEWPID);
+    if let Some(ns) = own_pid_ns {
+        ns.restore();
     }
     let pid = cloned.map_err(|e| fail1(format!("clone: {}", e.desc())))?;
     drop(child_sock);

@@ -230,17 +230,10 @@ pub fn launch(opts: LaunchOptions<'_>) -> Result<Started, Error> {
     }
     // Joining a pid namespace applies to children: the parent enters it around clone.
     let restore_pid_ns = match join_fds.iter().find(|(k, _)| *k == NamespaceKind::Pid) {
-        Some((_, fd)) => {
-            let own = nix::fcntl::open(
-                c"/proc/self/ns/pid",
-                nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
-                nix::sys::stat::Mode::empty(),
-            )
-            .map_err(|e| Error::Parent("open /proc/self/ns/pid", e))?;
-            nix::sched::setns(fd.as_fd(), nix::sched::CloneFlags::CLONE_NEWPID)
-                .map_err(|e| Error::Namespace("pid".into(), e))?;
-            Some(own)
-        }
+        Some((_, fd)) => Some(
+            ForChildren::enter(fd.as_fd(), nix::sched::CloneFlags::CLONE_NEWPID)
+                .map_err(|e| Error::Namespace("pid".into(), e))?,
+        ),
         None => None,
     };
 
@@ -339,14 +332,8 @@ pub fn launch(opts: LaunchOptions<'_>) -> Result<Started, Error> {
         Ok(0) => sandbox::run_child(&ctx),
         other => other,
     };
-    if let Some(own) = restore_pid_ns {
-        let _ = nix::sched::setns(own.as_fd(), nix::sched::CloneFlags::CLONE_NEWPID);
-    }
-    if let Some(own) = restore_time_ns {
-        let _ = nix::sched::setns(
-            own.as_fd(),
-            nix::sched::CloneFlags::from_bits_retain(spec::CLONE_NEWTIME),
-        );
+    for ns in [restore_pid_ns, restore_time_ns].into_iter().flatten() {
+        ns.restore();
     }
     let pid = cloned.map_err(Error::Clone)?;
     let wait_for_parent = ctx.wait_for_parent;
@@ -530,38 +517,67 @@ fn hand_over_pty(master: Option<OwnedFd>, socket: Option<&Path>) -> Result<Optio
     Ok(None)
 }
 
-/// Unshares a time namespace for the children to come and writes its clock offsets;
-/// returns our own time namespace to go back to.
+/// A namespace the parent entered only for the children it is about to clone (pid and
+/// time namespaces apply to children); `restore` takes the parent back to its own.
+pub struct ForChildren {
+    own: OwnedFd,
+    flag: nix::sched::CloneFlags,
+}
+
+impl ForChildren {
+    /// Our own namespace of kind `flag` (pid or time), to come back to.
+    fn own(flag: nix::sched::CloneFlags) -> Result<OwnedFd, Errno> {
+        let file = if flag == nix::sched::CloneFlags::CLONE_NEWPID {
+            c"/proc/self/ns/pid"
+        } else {
+            c"/proc/self/ns/time"
+        };
+        nix::fcntl::open(
+            file,
+            nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+    }
+
+    /// `setns` into `ns` (a pid or time namespace) for our future children.
+    pub fn enter(
+        ns: std::os::fd::BorrowedFd<'_>,
+        flag: nix::sched::CloneFlags,
+    ) -> Result<ForChildren, Errno> {
+        let own = Self::own(flag)?;
+        nix::sched::setns(ns, flag)?;
+        Ok(ForChildren { own, flag })
+    }
+
+    /// Back to our own namespace (call in the parent after clone).
+    pub fn restore(self) {
+        let _ = nix::sched::setns(self.own.as_fd(), self.flag);
+    }
+}
+
+/// Unshares a time namespace for the children to come and writes its clock offsets.
 fn enter_time_ns(
     offsets: Option<&heapless::LinearMap<&str, spec::TimeOffset, { spec::MAX_TIME_OFFSETS }>>,
-) -> Result<OwnedFd, Error> {
-    let own = nix::fcntl::open(
-        c"/proc/self/ns/time",
-        nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
-        nix::sys::stat::Mode::empty(),
-    )
-    .map_err(|e| Error::Namespace("/proc/self/ns/time".into(), e))?;
-    nix::sched::unshare(nix::sched::CloneFlags::from_bits_retain(
-        spec::CLONE_NEWTIME,
-    ))
-    .map_err(|e| Error::Namespace("time".into(), e))?;
+) -> Result<ForChildren, Error> {
+    let flag = nix::sched::CloneFlags::from_bits_retain(spec::CLONE_NEWTIME);
+    let own =
+        ForChildren::own(flag).map_err(|e| Error::Namespace("/proc/self/ns/time".into(), e))?;
+    nix::sched::unshare(flag).map_err(|e| Error::Namespace("time".into(), e))?;
+    let back = ForChildren { own, flag };
     let mut text = String::new();
     for (clock, off) in offsets.into_iter().flatten() {
         text.push_str(&format!("{clock} {} {}\n", off.secs, off.nanosecs));
     }
     if !text.is_empty() {
         if let Err(e) = std::fs::write("/proc/self/timens_offsets", text) {
-            let _ = nix::sched::setns(
-                own.as_fd(),
-                nix::sched::CloneFlags::from_bits_retain(spec::CLONE_NEWTIME),
-            );
+            back.restore();
             return Err(Error::Parent(
                 "linux.timeOffsets",
                 Errno::from_raw(e.raw_os_error().unwrap_or(0)),
             ));
         }
     }
-    Ok(own)
+    Ok(back)
 }
 
 /// SIGKILLs every process left in `cg` and waits (bounded) until it is empty.
