@@ -364,9 +364,18 @@ fn exec_process_binary_cannot_be_overwritten() {
     r.wait_line("ready");
     let init = b.wait_state().pid;
     let ns = pid_ns(init).unwrap();
-    let busybox = b.rootfs.join("bin/busybox");
+    // The file a process runs, by identity: the host reads a container process's exe link
+    // as a path in the container's mount namespace, which names nothing here.
+    let runs_copy = {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::metadata(&copy).unwrap();
+        let id = (m.dev(), m.ino());
+        move |pid: i32| {
+            std::fs::metadata(format!("/proc/{pid}/exe")).is_ok_and(|e| (e.dev(), e.ino()) == id)
+        }
+    };
 
-    // Host side: find a process in the container's pid namespace that is not busybox.
+    // Host side: find a process in the container's pid namespace that runs the dory copy.
     let caught = std::sync::Arc::new(std::sync::atomic::AtomicI32::new(0));
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let scanner = {
@@ -380,20 +389,14 @@ fn exec_process_binary_cannot_be_overwritten() {
                     if pid == init || pid_ns(pid).as_ref() != Some(&ns) {
                         continue;
                     }
-                    let Ok(exe) = std::fs::read_link(format!("/proc/{pid}/exe")) else {
-                        continue;
-                    };
-                    if exe == busybox {
+                    if !runs_copy(pid) {
                         continue;
                     }
                     let target = nix::unistd::Pid::from_raw(pid);
                     let _ = nix::sys::signal::kill(target, nix::sys::signal::Signal::SIGSTOP);
-                    // Keep it only if it stopped while still running something else than
-                    // busybox (it may have exec'd or exited before the signal landed).
-                    if wait_stopped(pid)
-                        && std::fs::read_link(format!("/proc/{pid}/exe"))
-                            .is_ok_and(|e| e != busybox)
-                    {
+                    // Keep it only if it stopped while still running the copy (it may
+                    // have exec'd or exited before the signal landed).
+                    if wait_stopped(pid) && runs_copy(pid) {
                         caught.store(pid, std::sync::atomic::Ordering::SeqCst);
                         return;
                     }
@@ -480,4 +483,90 @@ fn exec_process_binary_cannot_be_overwritten() {
         "the dory binary changed"
     );
     b.assert_nothing_left();
+}
+
+#[test]
+fn created_init_binary_cannot_be_overwritten_from_a_shared_pid_namespace() {
+    needs_root!();
+    // CVE-2019-5736 against `dory create`: a created container's init waits for `start`
+    // running dory's binary, with the container's capabilities already applied. Another
+    // container sharing its pid namespace opens /proc/<init>/exe and, once the init is
+    // gone, writes the binary through that fd. The second container is created from a copy
+    // of dory, so a successful attack damages only the copy.
+    let a = Bundle::new(
+        "atk-ns-a",
+        &[
+            "sh",
+            "-c",
+            "echo ready; read p; \
+             ( exec 3< /proc/$p/exe || exit 1; echo opened; read go; echo pwn >> /proc/self/fd/3; echo wrote=$? ) 2>&1; \
+             echo sub=$?; read x",
+        ],
+    );
+    let mut b = Bundle::new("atk-ns-b", &["true"]);
+    let copy = b.base.join("dory-copy");
+    std::fs::copy(common::DORY, &copy).unwrap();
+    let copy_before = std::fs::read(&copy).unwrap();
+    let mut r = a.spawn();
+    r.wait_line("ready");
+    let a_init = a.wait_state().pid;
+    for ns in b.config["linux"]["namespaces"].as_array_mut().unwrap() {
+        if ns["type"] == "pid" {
+            ns["path"] = Value::from(format!("/proc/{a_init}/ns/pid"));
+        }
+    }
+    b.write_config();
+    let created = common::run_cmd(
+        std::process::Command::new(&copy)
+            .arg("--root")
+            .arg(&b.state_root)
+            .args(["create", "--bundle"])
+            .arg(&b.dir)
+            .arg(&b.id),
+    );
+    created.expect_code(0);
+    let b_init = b.wait_state().pid;
+    assert_eq!(
+        pid_ns(b_init),
+        pid_ns(a_init),
+        "not in the shared pid namespace"
+    );
+    let status = std::fs::read_to_string(format!("/proc/{b_init}/status")).unwrap();
+    let nspid = status
+        .lines()
+        .find(|l| l.starts_with("NSpid:"))
+        .and_then(|l| l.split_whitespace().last())
+        .unwrap()
+        .to_owned();
+    r.send(&format!("{nspid}\n"));
+    let verdict = r.wait_for_any(&["opened", "sub="]);
+    // The waiting init runs the copy: remove the container so a write could not fail with
+    // ETXTBSY, and the attack gets its best chance.
+    common::run_cmd(
+        std::process::Command::new(&copy)
+            .arg("--root")
+            .arg(&b.state_root)
+            .args(["delete", "--force", &b.id]),
+    )
+    .expect_code(0);
+    if verdict == "opened" {
+        r.send("go\n");
+        let wrote = r.wait_prefix("wrote=");
+        assert_ne!(wrote, "wrote=0", "the container wrote the runtime binary");
+    }
+    let sub = r.wait_prefix("sub=");
+    assert_eq!(
+        (verdict.as_str(), sub.as_str()),
+        ("sub=", "sub=1"),
+        "the other container could open the waiting init's binary: {:?}",
+        r.seen()
+    );
+    r.send("done\n");
+    r.finish().expect_code(0);
+    assert!(
+        std::fs::read(&copy).unwrap() == copy_before,
+        "the dory binary used for create was overwritten"
+    );
+    b.assert_nothing_left();
+    a.assert_nothing_left();
 }

@@ -290,7 +290,7 @@ fn failing_prestart_hook_stops_the_container_and_leaves_nothing() {
 #[test]
 fn user_namespace_with_mappings() {
     needs_root!();
-    let mut b = Bundle::with_private_rootfs("userns", &["sh", "-c", "echo id=$(id -u):$(id -g); echo map=$(cat /proc/self/uid_map); touch /tmp/x && echo owner=$(stat -c %u /tmp/x)"]);
+    let mut b = Bundle::with_private_rootfs("userns", &["sh", "-c", "echo id=$(id -u):$(id -g); echo map=$(cat /proc/self/uid_map); touch /tmp/x && echo owner=$(stat -c %u /tmp/x); echo oom=$(cat /proc/self/oom_score_adj)"]);
     // The rootfs belongs to the mapped root, as a rootless image would.
     let status = std::process::Command::new("chown")
         .args(["-R", "200000:200000"])
@@ -307,9 +307,12 @@ fn user_namespace_with_mappings() {
         serde_json::json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
     b.config["linux"]["gidMappings"] =
         serde_json::json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
+    // Raising the score needs no privilege; in a new user namespace the parent writes it.
+    b.config["process"]["oomScoreAdj"] = Value::from(345);
     let out = b.run();
     out.expect_code(0);
     assert_eq!(out.value("id"), Some("0:0"));
+    assert_eq!(out.value("oom"), Some("345"), "{out:?}");
     assert_eq!(
         out.value("map")
             .map(|m| m.split_whitespace().collect::<Vec<_>>()),
@@ -319,6 +322,17 @@ fn user_namespace_with_mappings() {
     // On the host the file belongs to the mapped id.
     let meta = std::fs::metadata(b.rootfs.join("tmp/x")).unwrap();
     assert_eq!(std::os::unix::fs::MetadataExt::uid(&meta), 200000);
+    b.assert_nothing_left();
+}
+
+#[test]
+fn oom_score_adj_is_applied() {
+    needs_root!();
+    let mut b = Bundle::new("oomscore", &["cat", "/proc/self/oom_score_adj"]);
+    b.config["process"]["oomScoreAdj"] = Value::from(678);
+    let out = b.run();
+    out.expect_code(0);
+    assert_eq!(out.stdout.trim(), "678", "{out:?}");
     b.assert_nothing_left();
 }
 

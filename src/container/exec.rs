@@ -234,6 +234,9 @@ pub fn exec(c: &Container, req: &ExecRequest<'_>) -> Result<i32, (String, i32)> 
     } else {
         None
     };
+    // The child inherits this; it must hold from its first instruction in the container.
+    super::hide_from_container()
+        .map_err(|e| fail1(format!("prctl PR_SET_DUMPABLE: {}", e.desc())))?;
     let cloned = match v2_fd
         .as_ref()
         .map(|fd| sys::clone3_into_cgroup(0, fd.as_fd()))

@@ -312,6 +312,8 @@ pub fn launch(opts: LaunchOptions<'_>) -> Result<Started, Error> {
     } else {
         None
     };
+    // The child inherits this; it must hold from its first instruction in the container.
+    hide_from_container().map_err(|e| Error::Parent("prctl PR_SET_DUMPABLE", e))?;
     let mut parent_adds_pid = false;
     let cloned = match v2_fd
         .as_ref()
@@ -465,6 +467,17 @@ fn finish_parent(
     if plan.clone_flags & libc::CLONE_NEWUSER != 0 {
         write_id_map(pid, "uid_map", uid_maps)?;
         write_id_map(pid, "gid_map", gid_maps)?;
+        // The child cannot: it is not dumpable, so its /proc files are the host root's.
+        if let Some(score) = plan.process.oom_score_adj {
+            std::fs::write(format!("/proc/{pid}/oom_score_adj"), score.to_string()).map_err(
+                |e| {
+                    Error::Parent(
+                        "config.json: process.oomScoreAdj",
+                        Errno::from_raw(e.raw_os_error().unwrap_or(0)),
+                    )
+                },
+            )?;
+        }
     }
     if let Some(cg) = cgroup {
         cg.add_pid(pid).map_err(Error::Cgroup)?;
@@ -599,6 +612,15 @@ pub fn kill_cgroup(cg: &Cgroup) {
         }
         std::thread::sleep(std::time::Duration::from_millis(1));
     }
+}
+
+/// Makes this process, and so the child cloned next, not dumpable (`PR_SET_DUMPABLE` 0).
+/// Until it execs, the child runs dory's binary inside the container's pid namespace;
+/// not dumpable, it cannot be ptraced there and its `/proc/<pid>/exe` cannot be opened to
+/// overwrite the runtime (CVE-2019-5736). exec(2) of the container's program makes that
+/// process dumpable again.
+pub fn hide_from_container() -> Result<(), Errno> {
+    sys::prctl(libc::PR_SET_DUMPABLE, 0, 0).map(drop)
 }
 
 /// What the parent opens so a new process lands in `cg`: the v1 `tasks` files it writes

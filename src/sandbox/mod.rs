@@ -252,8 +252,11 @@ fn setup_and_exec(ctx: &ChildContext<'_>) -> Result<Never, Failure> {
     if plan.creates_dev {
         fs::create_devices(plan, root.as_fd())?;
     }
-    // The OOM score through the host's /proc, before it is out of reach.
-    if let Some(score) = plan.process.oom_score_adj {
+    // The OOM score through the host's /proc, before it is out of reach. In a new user
+    // namespace the parent writes it: our /proc files belong to the host's root while we
+    // are not dumpable.
+    let own_oom_score = plan.clone_flags & libc::CLONE_NEWUSER == 0;
+    if let Some(score) = plan.process.oom_score_adj.filter(|_| own_oom_score) {
         let mut v = StackPath::new();
         let text = if score < 0 {
             v.push(b"-")
