@@ -429,6 +429,7 @@ fn exec_process_binary_cannot_be_overwritten() {
     }
     stop.store(true, std::sync::atomic::Ordering::SeqCst);
     scanner.join().unwrap();
+    let tries = execs.len();
     let pid = caught.load(std::sync::atomic::Ordering::SeqCst);
     let cont = |pid: i32| {
         let _ = nix::sys::signal::kill(
@@ -438,8 +439,7 @@ fn exec_process_binary_cannot_be_overwritten() {
     };
     assert!(
         pid != 0,
-        "never caught an exec'd process before its exec ({} tries)",
-        execs.len()
+        "never caught an exec'd process before its exec ({tries} tries)"
     );
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     let nspid = status
@@ -468,7 +468,11 @@ fn exec_process_binary_cannot_be_overwritten() {
         // The open itself was refused (the process is not dumpable, or its exe is not the
         // runtime's file): the subshell ended with 1 after the error.
         assert_eq!(sub, "sub=1", "{:?}", r.seen());
-        eprintln!("open of /proc/<exec pid>/exe refused: {:?}", r.seen());
+        eprintln!(
+            "open of /proc/<exec pid>/exe refused: {:?} tries={}",
+            r.seen(),
+            tries
+        );
     }
     r.send("done\n");
     let out = r.finish();
