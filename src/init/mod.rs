@@ -36,7 +36,7 @@ use nix::sys::signal::{sigprocmask, SigmaskHow};
 pub use ctl::ctl_main;
 
 use self::board::{Board, MAX_BOARD_BYTES};
-use self::console::say;
+use self::console::{debug, say};
 use self::signals::Action;
 use self::supervisor::{Mode, Supervisor};
 
@@ -157,6 +157,10 @@ fn run(o: Options) -> i32 {
     if kopts.debug {
         console::set_debug(true);
     }
+    debug!(
+        "dory: early mounts and kernel options done, t={}",
+        console::Secs(console::now_ms())
+    );
 
     // Ctrl-alt-del becomes SIGINT to us (an orderly reboot) instead of an instant reset.
     if real {
@@ -202,6 +206,7 @@ fn run(o: Options) -> i32 {
         }
     }
 
+    debug!("dory: board read, t={}", console::Secs(console::now_ms()));
     let order = order::start_order(&board).unwrap_or_default();
     let mode = Mode {
         test: o.test,

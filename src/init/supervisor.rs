@@ -725,7 +725,8 @@ impl<'a> Supervisor<'a> {
         // launch builds the config and plan on the stack: give those pages back.
         let trimmed = crate::sys::init::trim_stack();
         debug!(
-            "dory: trimmed {} KiB of stack range after launching {id}",
+            "dory: launched {id} in {} ms; trimmed {} KiB of stack range",
+            now_ms().saturating_sub(now),
             trimmed / 1024
         );
         let Some(s) = self.slots.get_mut(i) else {
