@@ -574,3 +574,44 @@ fn created_init_binary_cannot_be_overwritten_from_a_shared_pid_namespace() {
     b.assert_nothing_left();
     a.assert_nothing_left();
 }
+
+#[test]
+fn cwd_through_an_inherited_fd_is_refused() {
+    needs_root!();
+    // CVE-2024-21626 against dory: until exec, the container's process still holds fds
+    // from the host (here a directory fd its caller leaked to dory; on cgroup v2, the
+    // cgroup directory dory opens for clone3). `process.cwd` = /proc/self/fd/N would start
+    // the program with a working directory outside its root, from which `..` reaches the
+    // host's root. dory must refuse it and leave nothing behind.
+    let mut b = Bundle::new(
+        "atk-cwd",
+        &["sh", "-c", "echo pwd=$(pwd); cat secret; echo escaped"],
+    );
+    let host_dir = host_target(&mut b, "cwd");
+    std::fs::write(host_dir.join("secret"), "host-secret\n").unwrap();
+    b.config["process"]["cwd"] = Value::from("/proc/self/fd/7");
+    b.write_config();
+    let out = common::run_cmd(
+        std::process::Command::new("sh")
+            .args(["-c", "exec 7<\"$1\"; shift; exec \"$@\"", "sh"])
+            .arg(&host_dir)
+            .arg(common::DORY)
+            .arg("--root")
+            .arg(&b.state_root)
+            .args(["run", "--bundle"])
+            .arg(&b.dir)
+            .arg(&b.id),
+    );
+    assert!(
+        !out.stdout.contains("host-secret") && !out.stdout.contains("escaped"),
+        "the container started outside its root: {out:?}"
+    );
+    assert_ne!(out.code, 0, "{out:?}");
+    assert!(
+        out.stderr.contains(
+            "config.json: process.cwd (/proc/self/fd/7): not inside the container's root"
+        ),
+        "{out:?}"
+    );
+    b.assert_nothing_left();
+}

@@ -298,6 +298,17 @@ fn describe(strings: &Arena, process: &ProcessPlan, f: &Failure) -> (String, i32
             }
             e => (format!("exec \"{prog}\": {}", e.desc()), 126),
         },
+        sandbox::Step::Cwd => (
+            format!("cwd \"{}\": {}", strings.text(process.cwd), f.errno.desc()),
+            1,
+        ),
+        sandbox::Step::CwdOutsideRoot => (
+            format!(
+                "cwd \"{}\": not inside the container's root",
+                strings.text(process.cwd)
+            ),
+            1,
+        ),
         step => (
             format!("exec setup failed at {step:?}: {}", f.errno.desc()),
             1,

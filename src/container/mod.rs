@@ -765,6 +765,10 @@ pub fn describe_failure(plan: &Plan, f: &Failure) -> String {
             "config.json: process.cwd ({}): {err}",
             s.text(plan.process.cwd)
         ),
+        Step::CwdOutsideRoot => format!(
+            "config.json: process.cwd ({}): not inside the container's root",
+            s.text(plan.process.cwd)
+        ),
         Step::Groups => format!("config.json: process.user.additionalGids: setgroups: {err}"),
         Step::SetUser => format!("config.json: process.user: {err}"),
         Step::Capabilities => format!("config.json: process.capabilities: {err}"),

@@ -69,6 +69,7 @@ steps! {
     Capabilities,
     NoNewPrivileges,
     Cwd,
+    CwdOutsideRoot,
     CloseFds,
     ExecFifo,
     Exec,
@@ -464,6 +465,10 @@ fn apply_process(
         sys::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0).map_err(at(Step::NoNewPrivileges))?;
     }
     nix::unistd::chdir(strings.get(p.cwd)).map_err(at(Step::Cwd))?;
+    // Until exec we still hold fds of the host (a cgroup directory, the parent's files): a
+    // cwd through /proc/self/fd/N would leave the container outside its root
+    // (CVE-2024-21626). The kernel tells us when the cwd is not under our root.
+    sys::cwd_is_under_root().map_err(at(Step::CwdOutsideRoot))?;
     // Only 0, 1, 2 (and preserved fds) survive exec; the sync socket closes on exec,
     // telling the parent it worked.
     sys::cloexec_from(3 + start.preserve_fds).map_err(at(Step::CloseFds))?;

@@ -93,6 +93,20 @@ pub fn execve_stack<const N: usize, const M: usize>(
     Errno::last()
 }
 
+/// `getcwd(2)`, the raw syscall: whether the working directory can be reached from this
+/// process's root. The kernel prefixes a path it cannot reach with "(unreachable)"; a
+/// working directory outside the root (entered through an inherited fd) fails here.
+pub fn cwd_is_under_root() -> Result<(), Errno> {
+    let mut buf = [0u8; libc::PATH_MAX as usize];
+    // SAFETY: the kernel writes at most `buf.len()` bytes into `buf`.
+    let ret = unsafe { libc::syscall(libc::SYS_getcwd, buf.as_mut_ptr(), buf.len()) };
+    check(ret)?;
+    match buf.first() {
+        Some(b'/') => Ok(()),
+        _ => Err(Errno::ENOENT),
+    }
+}
+
 /// `close_range(2)` with `CLOSE_RANGE_CLOEXEC`: marks every fd from `first` close-on-exec.
 pub fn cloexec_from(first: u32) -> Result<(), Errno> {
     // SAFETY: plain integer arguments; no memory is passed.
