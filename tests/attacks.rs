@@ -615,3 +615,52 @@ fn cwd_through_an_inherited_fd_is_refused() {
     );
     b.assert_nothing_left();
 }
+
+#[test]
+fn masked_paths_need_the_real_null_device() {
+    needs_root!();
+    // CVE-2025-31133 against dory: masking binds /dev/null over files such as
+    // /proc/kcore. Without a fresh /dev from the config, /dev/null comes from the image; a
+    // regular file (or a symlink to, say, a /proc/sys entry) there would be bound in
+    // its place, readable and writable. dory must refuse anything but the null device.
+    for fake in ["file", "symlink"] {
+        let mut b = Bundle::with_private_rootfs(
+            &format!("atk-null-{fake}"),
+            &["sh", "-c", "cat /etc/masked; echo ran"],
+        );
+        // A file of the image to mask, so the test does not depend on the kernel's /proc.
+        std::fs::create_dir_all(b.rootfs.join("etc")).unwrap();
+        std::fs::write(b.rootfs.join("etc/masked"), "not-masked\n").unwrap();
+        b.config["linux"]["maskedPaths"]
+            .as_array_mut()
+            .unwrap()
+            .push(Value::from("/etc/masked"));
+        let dev = b.rootfs.join("dev");
+        std::fs::create_dir_all(&dev).unwrap();
+        std::fs::write(b.rootfs.join("decoy"), "decoy-content\n").unwrap();
+        match fake {
+            "file" => std::fs::write(dev.join("null"), "decoy-content\n").unwrap(),
+            _ => symlink("/decoy", dev.join("null")).unwrap(),
+        }
+        // No tmpfs on /dev (nor the mounts under it): the image's /dev stays.
+        b.config["mounts"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|m| !m["destination"].as_str().unwrap().starts_with("/dev"));
+        b.config["process"]["terminal"] = Value::Bool(false);
+        let out = b.run();
+        assert!(
+            !out.stdout.contains("decoy-content")
+                && !out.stdout.contains("not-masked")
+                && !out.stdout.contains("ran"),
+            "{fake}: a masked path showed the image's /dev/null: {out:?}"
+        );
+        assert_ne!(out.code, 0, "{out:?}");
+        assert!(
+            out.stderr.contains("config.json: linux.maskedPaths[")
+                && out.stderr.contains("is not the null device"),
+            "{fake}: {out:?}"
+        );
+        b.assert_nothing_left();
+    }
+}

@@ -748,6 +748,13 @@ pub fn describe_failure(plan: &Plan, f: &Failure) -> String {
             let p = plan.masked_paths.get(i).map(|p| s.text(*p)).unwrap_or("?");
             format!("config.json: linux.maskedPaths[{i}] ({p}): {err}")
         }
+        Step::MaskNotNullDevice => {
+            let p = plan.masked_paths.get(i).map(|p| s.text(*p)).unwrap_or("?");
+            format!(
+                "config.json: linux.maskedPaths[{i}] ({p}): the container's /dev/null is not \
+                 the null device (char 1:3): {err}"
+            )
+        }
         Step::ReadonlyPath => {
             let p = plan
                 .readonly_paths

@@ -495,12 +495,14 @@ pub fn write_file(path: &CStr, value: &[u8]) -> Result<(), Errno> {
     Ok(())
 }
 
-/// Covers a path: directories with an empty read-only tmpfs, files with /dev/null.
-pub fn mask_path(path: &CStr) -> Result<(), Errno> {
+/// Covers a path (`linux.maskedPaths[index]`): directories with an empty read-only tmpfs,
+/// files with /dev/null.
+pub fn mask_path(path: &CStr, index: usize) -> Result<(), Failure> {
+    let at = |e| fail(Step::MaskPath, index, e);
     let st = match nix::sys::stat::stat(path) {
         Ok(st) => st,
         Err(Errno::ENOENT) => return Ok(()),
-        Err(e) => return Err(e),
+        Err(e) => return Err(at(e)),
     };
     if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
         mount(
@@ -510,14 +512,32 @@ pub fn mask_path(path: &CStr) -> Result<(), Errno> {
             MsFlags::MS_RDONLY,
             None::<&CStr>,
         )
+        .map_err(at)
     } else {
+        // The bind source must really be the null device: a /dev/null that is a symlink
+        // or another file would expose that file (say a /proc/sys entry) in the masked
+        // path's place, writable (CVE-2025-31133). Checked on an fd, mounted through it.
+        let not_null = |e| fail(Step::MaskNotNullDevice, index, e);
+        let null = open(
+            c"/dev/null",
+            OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(not_null)?;
+        let st = nix::sys::stat::fstat(null.as_fd()).map_err(not_null)?;
+        if st.st_mode & libc::S_IFMT != libc::S_IFCHR || st.st_rdev != libc::makedev(1, 3) {
+            return Err(not_null(Errno::ENODEV));
+        }
+        let source = fd_path(null.as_fd()).map_err(at)?;
+        let source = source.as_cstr().ok_or_else(|| at(Errno::ENAMETOOLONG))?;
         mount(
-            Some(c"/dev/null"),
+            Some(source),
             path,
             None::<&CStr>,
             MsFlags::MS_BIND,
             None::<&CStr>,
         )
+        .map_err(at)
     }
 }
 

@@ -58,6 +58,7 @@ steps! {
     Stdio,
     Sysctl,
     MaskPath,
+    MaskNotNullDevice,
     ReadonlyPath,
     ReadonlyRoot,
     Hostname,
@@ -285,7 +286,7 @@ fn setup_and_exec(ctx: &ChildContext<'_>) -> Result<Never, Failure> {
             .map_err(|e| fail(Step::Sysctl, i, e))?;
     }
     for (i, p) in plan.masked_paths.iter().enumerate() {
-        fs::mask_path(plan.strings.get(*p)).map_err(|e| fail(Step::MaskPath, i, e))?;
+        fs::mask_path(plan.strings.get(*p), i)?;
     }
     for (i, p) in plan.readonly_paths.iter().enumerate() {
         fs::readonly_path(plan.strings.get(*p)).map_err(|e| fail(Step::ReadonlyPath, i, e))?;
