@@ -165,6 +165,8 @@ pub fn exec(c: &Container, req: &ExecRequest<'_>) -> Result<i32, (String, i32)> 
     }
     let mut strings = Box::new(Arena::new());
     let (process, filter) = build_process(c, req, &mut strings).map_err(fail1)?;
+    // Parsing the process left its stack resident; give it back before the clone.
+    sys::trim_stack();
     if process.terminal && req.detach && req.console_socket.is_none() {
         return Err(fail1("--tty with --detach needs --console-socket".into()));
     }

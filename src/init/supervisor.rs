@@ -723,7 +723,7 @@ impl<'a> Supervisor<'a> {
         let opts = LaunchOptions::new(id, Path::new(s.c.bundle), Path::new(STATE_ROOT), stdio);
         let launched = container::launch(opts);
         // launch builds the config and plan on the stack: give those pages back.
-        let trimmed = crate::sys::init::trim_stack();
+        let trimmed = crate::sys::trim_stack();
         debug!(
             "dory: launched {id} in {} ms; trimmed {} KiB of stack range",
             now_ms().saturating_sub(now),
