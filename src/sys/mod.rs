@@ -471,9 +471,9 @@ pub fn readlinkat(dir: BorrowedFd<'_>, name: &CStr, out: &mut [u8]) -> Result<us
     Ok(n)
 }
 
-/// Stack kept below the current stack pointer by [`trim_stack`] (for the trimming call
-/// itself and anything it calls).
-const TRIM_STACK_KEEP: usize = 16 * 1024;
+/// Stack kept below the current stack pointer by [`trim_stack`] (for the trimming call,
+/// its 8 KiB maps buffer and the madvise call itself).
+const TRIM_STACK_KEEP: usize = 32 * 1024;
 
 /// `madvise(MADV_DONTNEED)` on the main thread's stack from the bottom of its mapping up to
 /// [`TRIM_STACK_KEEP`] below the current stack pointer: gives back the pages a deep call
