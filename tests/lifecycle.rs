@@ -276,6 +276,58 @@ fn hooks_run_in_order_with_state_on_stdin() {
 }
 
 #[test]
+fn failing_poststart_and_poststop_hooks_are_warnings_and_the_rest_run() {
+    needs_root!();
+    // runtime-spec: a failing poststart/poststop hook is logged as a warning, and the
+    // remaining hooks and the lifecycle go on. The failing hook exits without reading its
+    // stdin, so dory's write of the state also meets a closed pipe (EPIPE, no SIGPIPE).
+    let mut b = Bundle::new("hookwarn", &["true"]);
+    let log = b.base.join("hooks.log");
+    let log_s = log.to_str().unwrap().to_owned();
+    let phase = |name: &str| {
+        serde_json::json!([
+            {"path": "/bin/false"},
+            {"path": "/bin/sh", "args": ["sh", "-c", format!("echo {name}-second >> {log_s}")]},
+        ])
+    };
+    b.config["hooks"] =
+        serde_json::json!({"poststart": phase("poststart"), "poststop": phase("poststop")});
+    b.write_config();
+    let bundle = b.dir.to_str().unwrap().to_owned();
+    b.cmd(&["create", "--bundle", &bundle, &b.id])
+        .status()
+        .map(|s| assert!(s.success()))
+        .unwrap();
+    let start = common::run_cmd(&mut b.cmd(&["start", &b.id]));
+    start.expect_code(0);
+    assert!(
+        start.stderr.contains("warning") && start.stderr.contains("hooks.poststart[0]"),
+        "{start:?}"
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let status = || {
+        let out = common::run_cmd(&mut b.cmd(&["state", &b.id]));
+        serde_json::from_str::<Value>(&out.stdout).map(|v| v["status"].to_string())
+    };
+    while status().map_or(true, |s| s != "\"stopped\"") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "container did not stop"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let delete = common::run_cmd(&mut b.cmd(&["delete", &b.id]));
+    delete.expect_code(0);
+    assert!(delete.stderr.contains("hooks.poststop[0]"), "{delete:?}");
+    assert_eq!(
+        std::fs::read_to_string(&log).unwrap(),
+        "poststart-second\npoststop-second\n"
+    );
+    b.extra.push(log);
+    b.assert_nothing_left();
+}
+
+#[test]
 fn failing_prestart_hook_stops_the_container_and_leaves_nothing() {
     needs_root!();
     let mut b = Bundle::new("hookfail", &["sh", "-c", "echo should-not-run"]);

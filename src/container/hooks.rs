@@ -38,6 +38,13 @@ impl Phase {
         }
     }
 
+    /// Whether the hooks after a failed one still run: runtime-spec makes a failing
+    /// poststart or poststop hook a warning, and the rest of the lifecycle, the remaining
+    /// hooks included, goes on as if it had succeeded.
+    pub fn failure_is_a_warning(self) -> bool {
+        matches!(self, Phase::Poststart | Phase::Poststop)
+    }
+
     /// The hooks of this phase in a config.
     pub fn of<'s, 'a>(self, spec: &'s spec::Spec<'a>) -> &'s [Hook<'a>] {
         let Some(h) = spec.hooks.as_ref() else {
@@ -92,11 +99,26 @@ pub fn run(
     state_json: &str,
     join: Option<i32>,
 ) -> Result<(), String> {
+    // Poststart/poststop: every hook runs; their failures come back together, one line
+    // each. Any other phase stops at the first failure.
+    let mut warnings = String::new();
     for (i, h) in hooks.iter().enumerate() {
-        run_one(h, state_json, join)
-            .map_err(|e| format!("config.json: {}[{i}]: {e}", phase.field()))?;
+        if let Err(e) = run_one(h, state_json, join) {
+            let e = format!("config.json: {}[{i}]: {e}", phase.field());
+            if !phase.failure_is_a_warning() {
+                return Err(e);
+            }
+            if !warnings.is_empty() {
+                warnings.push('\n');
+            }
+            warnings.push_str(&e);
+        }
     }
-    Ok(())
+    if warnings.is_empty() {
+        Ok(())
+    } else {
+        Err(warnings)
+    }
 }
 
 fn run_one(h: &Hook<'_>, state_json: &str, join: Option<i32>) -> Result<(), String> {
@@ -125,6 +147,9 @@ fn run_one(h: &Hook<'_>, state_json: &str, join: Option<i32>) -> Result<(), Stri
     }
     let mut child = cmd.spawn().map_err(|e| format!("{path}: {e}"))?;
     if let Some(mut stdin) = child.stdin.take() {
+        // A hook may exit without reading: the write then gets EPIPE instead of a SIGPIPE
+        // that would kill dory mid-lifecycle (the CLI restores SIGPIPE's default action).
+        let _sigpipe = sys::SigpipeIgnored::new();
         // A hook that does not read its stdin must not fail the write.
         let _ = stdin.write_all(state_json.as_bytes());
     }

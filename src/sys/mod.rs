@@ -411,6 +411,28 @@ pub fn default_sigpipe() {
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
 }
 
+/// SIGPIPE ignored while this guard lives (`signal(2)`), its previous action restored on
+/// drop: writes to a pipe whose reader is gone then fail with EPIPE. dory is
+/// single-threaded where it writes to hooks, so the process-wide change is local in time.
+pub struct SigpipeIgnored(libc::sighandler_t);
+
+impl SigpipeIgnored {
+    pub fn new() -> SigpipeIgnored {
+        // SAFETY: SIG_IGN installs no handler; the previous action is kept for drop.
+        SigpipeIgnored(unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) })
+    }
+}
+
+impl Drop for SigpipeIgnored {
+    fn drop(&mut self) {
+        if self.0 != libc::SIG_ERR {
+            // SAFETY: restores the action signal(2) returned: SIG_DFL or SIG_IGN here (dory
+            // installs no SIGPIPE handler).
+            unsafe { libc::signal(libc::SIGPIPE, self.0) };
+        }
+    }
+}
+
 /// `ioctl(SIOCGIFFLAGS/SIOCSIFFLAGS)`: sets IFF_UP on the interface `name` (e.g. `lo`)
 /// of the caller's network namespace. No allocation (used in the child after clone).
 pub fn interface_up(name: &str) -> nix::Result<()> {
