@@ -188,6 +188,14 @@ fn run_detach_pid_file_exec_ps_pause_resume() {
     assert_eq!(status_of(&b), "paused");
     let again = dory_in(&b, &["pause", &b.id]);
     assert_eq!(again.code, 1);
+    // exec into a paused container is refused, and promptly (the process would freeze
+    // before its exec); so is --ignore-paused.
+    let frozen = dory_in(&b, &["exec", &b.id, "true"]);
+    assert_eq!(frozen.code, 1, "{frozen:?}");
+    assert!(frozen.stderr.contains("paused"), "{frozen:?}");
+    let ignore = dory_in(&b, &["exec", "--ignore-paused", "-d", &b.id, "true"]);
+    assert_eq!(ignore.code, 1, "{ignore:?}");
+    assert!(ignore.stderr.contains("--ignore-paused"), "{ignore:?}");
     dory_in(&b, &["resume", &b.id]).expect_code(0);
     assert_eq!(status_of(&b), "running");
 
@@ -196,6 +204,30 @@ fn run_detach_pid_file_exec_ps_pause_resume() {
         common::proc_start_time(pid).is_none(),
         "init still alive after delete --force"
     );
+    b.assert_nothing_left();
+}
+
+#[test]
+fn exec_into_a_created_container() {
+    needs_root!();
+    // As runc: the init waits for `start`, but an exec joins its namespaces and cgroup.
+    let b = Bundle::new("execcreated", &["sleep", "30"]);
+    create(&b);
+    assert_eq!(status_of(&b), "created");
+    let e = dory_in(
+        &b,
+        &[
+            "exec",
+            &b.id,
+            "sh",
+            "-c",
+            "echo h=$(hostname); cat /proc/1/cmdline",
+        ],
+    );
+    e.expect_code(0);
+    assert_eq!(e.value("h"), Some("runc"), "{e:?}");
+    assert_eq!(status_of(&b), "created");
+    dory_in(&b, &["delete", "--force", &b.id]).expect_code(0);
     b.assert_nothing_left();
 }
 

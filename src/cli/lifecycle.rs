@@ -371,6 +371,7 @@ pub fn cmd_exec(g: &Global, argv: &[String]) -> i32 {
         pid_file: p.get("pid-file").map(Path::new),
         console_socket: p.get("console-socket").map(Path::new),
         preserve_fds,
+        ignore_paused: p.has("ignore-paused"),
     };
     match load("exec", g, id) {
         Ok(c) => container::exec::exec(&c, &req).unwrap_or_else(|(msg, code)| {

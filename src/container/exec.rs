@@ -37,6 +37,8 @@ pub struct ExecRequest<'a> {
     pub pid_file: Option<&'a Path>,
     pub console_socket: Option<&'a Path>,
     pub preserve_fds: u32,
+    /// `--ignore-paused`: refused with a clear error (see [`exec`]).
+    pub ignore_paused: bool,
 }
 
 /// Namespace files of /proc/<pid>/ns, in the order they are joined (user first).
@@ -157,11 +159,23 @@ fn build_process(
 /// to go with it (127/126 when the program was not found or could not be executed).
 pub fn exec(c: &Container, req: &ExecRequest<'_>) -> Result<i32, (String, i32)> {
     let fail1 = |m: String| (m, 1);
+    // As runc: a created container (its init waiting for `start`) takes execs too. A
+    // paused one does not: the new process would freeze on joining the cgroup, before
+    // the exec dory waits for (so `--ignore-paused` is refused, not honoured).
     let status = c.status();
-    if status != Status::Running {
-        return Err(fail1(format!(
-            "cannot exec in a container that is {status}"
-        )));
+    match status {
+        Status::Running | Status::Created => {}
+        Status::Paused if req.ignore_paused => {
+            return Err(fail1(
+                "--ignore-paused is not supported: the process would start frozen".into(),
+            ))
+        }
+        Status::Paused => return Err(fail1("cannot exec in a paused container".into())),
+        _ => {
+            return Err(fail1(format!(
+                "cannot exec in a container that is {status}"
+            )))
+        }
     }
     let mut strings = Box::new(Arena::new());
     let (process, filter) = build_process(c, req, &mut strings).map_err(fail1)?;
