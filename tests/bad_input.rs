@@ -221,3 +221,37 @@ fn program_not_found() {
     );
     b.assert_nothing_left();
 }
+
+#[test]
+fn pid_file_that_cannot_be_written() {
+    needs_root!();
+    // The pid file is written after the container's init exists: a failure there must
+    // still kill the init and remove its cgroup and state entry, and leave no temp file.
+    let b = Bundle::new("bad-pidfile", &["sleep", "30"]);
+    b.write_config();
+    let target = b.base.join("pid-is-a-dir");
+    std::fs::create_dir(&target).unwrap();
+    let out = run_cmd(
+        b.cmd(&["create", "--pid-file"])
+            .arg(&target)
+            .arg("--bundle")
+            .arg(&b.dir)
+            .arg(&b.id),
+    );
+    assert_ne!(out.code, 0, "{out:?}");
+    assert!(out.stderr.contains("--pid-file"), "{out:?}");
+    let left: Vec<_> = std::fs::read_dir(&b.base)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("dory-tmp"))
+        .collect();
+    assert!(left.is_empty(), "temp files left: {left:?}");
+    let sleeping = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| std::fs::read_to_string(e.path().join("cmdline")).ok())
+        .any(|c| c.contains(&b.id));
+    assert!(!sleeping, "the container's init was left running");
+    b.assert_nothing_left();
+}

@@ -100,6 +100,7 @@ pub enum Error {
     Plan(PlanError),
     Exists(String),
     StateDir(PathBuf, std::io::Error),
+    PidFile(PathBuf, std::io::Error),
     Cgroup(cgroup::Error),
     Namespace(String, Errno),
     Clone(Errno),
@@ -118,6 +119,7 @@ impl fmt::Display for Error {
             Error::Plan(e) => write!(f, "{e}"),
             Error::Exists(id) => write!(f, "container \"{id}\" already exists"),
             Error::StateDir(p, e) => write!(f, "state directory {}: {e}", p.display()),
+            Error::PidFile(p, e) => write!(f, "--pid-file {}: {e}", p.display()),
             Error::Cgroup(e) => write!(f, "cgroup: {e}"),
             Error::Namespace(p, e) => write!(f, "linux.namespaces: open {p}: {}", e.desc()),
             Error::Clone(e) => write!(f, "clone: {}", e.desc()),
@@ -144,14 +146,21 @@ impl Error {
     }
 }
 
-/// Removes what launch created if it fails midway: the cgroup and the state directory.
+/// Removes what launch created if it fails midway: the child, the cgroup and the state
+/// directory.
 struct Undo {
     state_dir: Option<PathBuf>,
     cgroup: Option<Cgroup>,
+    /// The cloned init, killed and reaped first: its cgroup cannot go while it lives.
+    child: Option<i32>,
 }
 
 impl Drop for Undo {
     fn drop(&mut self) {
+        if let Some(pid) = self.child.take() {
+            let _ = nix::sys::signal::kill(Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+            let _ = waitpid(Pid::from_raw(pid), None);
+        }
         if let Some(cg) = self.cgroup.take() {
             let _ = cg.remove();
         }
@@ -209,6 +218,7 @@ pub fn launch(opts: LaunchOptions<'_>) -> Result<Started, Error> {
     let mut undo = Undo {
         state_dir: Some(state_dir.clone()),
         cgroup: None,
+        child: None,
     };
     undo.cgroup = Some(Cgroup::create(&layout, &cgroup_path, resources).map_err(Error::Cgroup)?);
 
@@ -340,6 +350,8 @@ pub fn launch(opts: LaunchOptions<'_>) -> Result<Started, Error> {
         ns.restore();
     }
     let pid = cloned.map_err(Error::Clone)?;
+    // From here any failure also kills and reaps the child (Undo).
+    undo.child = Some(pid);
     let wait_for_parent = ctx.wait_for_parent;
     // The child has its own copies; ours would keep the sync socket from reporting EOF.
     drop(child_sock);
@@ -348,7 +360,6 @@ pub fn launch(opts: LaunchOptions<'_>) -> Result<Started, Error> {
     drop(task_fds);
     drop(fifo);
 
-    // From here a failure must also kill and reap the child.
     let cgroup_to_join = undo.cgroup.as_ref().filter(|_| parent_adds_pid);
     let bundle_text = bundle.to_string_lossy();
     let run_create_hooks = |pid: i32| -> Result<(), Error> {
@@ -367,14 +378,7 @@ pub fn launch(opts: LaunchOptions<'_>) -> Result<Started, Error> {
         create_hooks: &run_create_hooks,
     };
     let result = finish_parent(&plan, pid, &parent_sock, side);
-    let pty_master = match result.and_then(|m| hand_over_pty(m, opts.console_socket)) {
-        Ok(m) => m,
-        Err(e) => {
-            let _ = nix::sys::signal::kill(Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
-            let _ = waitpid(Pid::from_raw(pid), None);
-            return Err(e);
-        }
-    };
+    let pty_master = result.and_then(|m| hand_over_pty(m, opts.console_socket))?;
 
     let rootfs = plan.strings.text(plan.rootfs);
     let created = state::now_rfc3339();
@@ -416,17 +420,14 @@ pub fn launch(opts: LaunchOptions<'_>) -> Result<Started, Error> {
             release_exec_fifo(&state_dir.join(EXEC_FIFO), &st)
                 .map_err(|e| Error::Hook(e.to_string()))
         });
-        if let Err(e) = released {
-            let _ = nix::sys::signal::kill(Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
-            let _ = waitpid(Pid::from_raw(pid), None);
-            return Err(e);
-        }
+        released?;
     }
     if let Some(p) = opts.pid_file {
-        write_pid_file(p, pid).map_err(|e| Error::StateDir(p.to_path_buf(), e))?;
+        write_pid_file(p, pid).map_err(|e| Error::PidFile(p.to_path_buf(), e))?;
     }
     let cgroup = undo.cgroup.take();
     undo.state_dir = None;
+    undo.child = None;
     Ok(Started {
         pid,
         pty_master,
@@ -710,9 +711,18 @@ pub fn release_exec_fifo(path: &Path, init: &state::State<'_>) -> Result<(), Fif
 
 /// Writes a pid file atomically (no newline, as runc).
 pub fn write_pid_file(path: &Path, pid: i32) -> std::io::Result<()> {
-    let tmp = path.with_extension("dory-tmp");
+    // A hidden sibling, renamed over the target: readers never see a partial file.
+    let name = path
+        .file_name()
+        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a file name"))?;
+    let mut tmp_name = std::ffi::OsString::from(".");
+    tmp_name.push(name);
+    tmp_name.push(".dory-tmp");
+    let tmp = path.with_file_name(tmp_name);
     std::fs::write(&tmp, pid.to_string())?;
-    std::fs::rename(&tmp, path)
+    std::fs::rename(&tmp, path).inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })
 }
 
 fn write_id_map(pid: i32, file: &str, maps: &[spec::IdMapping]) -> Result<(), Error> {
