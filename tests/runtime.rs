@@ -103,6 +103,34 @@ fn hostname_is_the_configs() {
 }
 
 #[test]
+fn no_capabilities_in_the_config_means_none() {
+    needs_root!();
+    // As runc: a config without process.capabilities gets no capabilities at all, not
+    // the runtime's own (full root).
+    let mut b = Bundle::new("nocaps", &["grep", "^Cap", "/proc/self/status"]);
+    b.config["process"]
+        .as_object_mut()
+        .unwrap()
+        .remove("capabilities");
+    let out = b.run();
+    out.expect_code(0);
+    for key in ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"] {
+        let v = out
+            .stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{key}:")))
+            .unwrap_or_else(|| panic!("no {key} in\n{}", out.stdout));
+        assert_eq!(
+            u64::from_str_radix(v.trim(), 16).unwrap(),
+            0,
+            "{key}: {}",
+            out.stdout
+        );
+    }
+    b.assert_nothing_left();
+}
+
+#[test]
 fn capabilities_and_no_new_privs() {
     needs_root!();
     // grep is the container's init here, so /proc/self is the process dory exec'd.

@@ -138,11 +138,9 @@ fn build_process(
                 .ok_or_else(|| format!("--cap: unknown capability \"{name}\""))?;
             add |= 1 << cap;
         }
-        let mut caps = plan.caps.unwrap_or_default();
-        caps.bounding |= add;
-        caps.effective |= add;
-        caps.permitted |= add;
-        plan.caps = Some(caps);
+        plan.caps.bounding |= add;
+        plan.caps.effective |= add;
+        plan.caps.permitted |= add;
     }
     if req.no_new_privs {
         plan.no_new_privileges = true;

@@ -89,7 +89,8 @@ pub struct ProcessPlan {
     pub gid: u32,
     pub additional_gids: Vec<u32, { spec::MAX_ADDITIONAL_GIDS }>,
     pub umask: Option<u32>,
-    pub caps: Option<CapMasks>,
+    /// No `process.capabilities` means no capabilities at all, as with runc.
+    pub caps: CapMasks,
     pub no_new_privileges: bool,
     pub rlimits: Vec<RlimitStep, { spec::MAX_RLIMITS }>,
     pub oom_score_adj: Option<i32>,
@@ -109,7 +110,13 @@ impl ProcessPlan {
             gid: 0,
             additional_gids: Vec::new(),
             umask: None,
-            caps: None,
+            caps: CapMasks {
+                bounding: 0,
+                effective: 0,
+                permitted: 0,
+                inheritable: 0,
+                ambient: 0,
+            },
             no_new_privileges: false,
             rlimits: Vec::new(),
             oom_score_adj: None,
@@ -152,13 +159,17 @@ impl ProcessPlan {
                 .push(*g)
                 .map_err(|_| too_many("process.user.additionalGids", spec::MAX_ADDITIONAL_GIDS))?;
         }
-        out.caps = p.capabilities.as_ref().map(|c| CapMasks {
-            bounding: spec::caps::mask(&c.bounding),
-            effective: spec::caps::mask(&c.effective),
-            permitted: spec::caps::mask(&c.permitted),
-            inheritable: spec::caps::mask(&c.inheritable),
-            ambient: spec::caps::mask(&c.ambient),
-        });
+        out.caps = p
+            .capabilities
+            .as_ref()
+            .map(|c| CapMasks {
+                bounding: spec::caps::mask(&c.bounding),
+                effective: spec::caps::mask(&c.effective),
+                permitted: spec::caps::mask(&c.permitted),
+                inheritable: spec::caps::mask(&c.inheritable),
+                ambient: spec::caps::mask(&c.ambient),
+            })
+            .unwrap_or_default();
         out.no_new_privileges = p.no_new_privileges;
         for (i, r) in p.rlimits.iter().enumerate() {
             let resource = spec::rlimit_resource(r.kind).ok_or_else(|| {

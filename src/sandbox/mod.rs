@@ -418,7 +418,8 @@ fn apply_process(
         nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(m));
     }
     // The bounding set can only shrink while we still hold CAP_SETPCAP (as root).
-    if let Some(caps) = p.caps {
+    {
+        let caps = p.caps;
         for cap in 0..64u64 {
             if caps.bounding & (1 << cap) == 0 {
                 match sys::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0) {
@@ -441,7 +442,8 @@ fn apply_process(
     let uid = Uid::from_raw(p.uid);
     nix::unistd::setresuid(uid, uid, uid).map_err(at(Step::SetUser))?;
     sys::prctl(libc::PR_SET_KEEPCAPS, 0, 0).map_err(at(Step::SetUser))?;
-    if let Some(caps) = p.caps {
+    {
+        let caps = p.caps;
         sys::capset(sys::CapSets {
             effective: caps.effective,
             permitted: caps.permitted,
