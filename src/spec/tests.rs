@@ -657,6 +657,27 @@ fn sysctl_names() {
 }
 
 #[test]
+fn sysctls_must_be_in_the_containers_own_namespaces() {
+    // A machine-wide sysctl would be written to the host's kernel.
+    let text = seed_plus("\"linux\": {", "\"sysctl\": {\"vm.swappiness\": \"10\"}");
+    assert_eq!(
+        err(&text),
+        "config.json: linux.sysctl[\"vm.swappiness\"]: not in a kernel namespace: it would change the host (only ipc, net and uts sysctls are allowed)"
+    );
+    // Namespaced ones need that namespace in the config (the seed has no network one).
+    let without_net = seed_with("{\n        \"type\": \"network\"\n      },", "");
+    let text = without_net.replacen(
+        "\"linux\": {",
+        "\"linux\": {\"sysctl\": {\"net.ipv4.ip_forward\": \"1\"},",
+        1,
+    );
+    assert_eq!(
+        err(&text),
+        "config.json: linux.sysctl[\"net.ipv4.ip_forward\"]: needs a \"network\" entry in linux.namespaces"
+    );
+}
+
+#[test]
 fn hostname_needs_uts_namespace() {
     let text = seed_with("{\n        \"type\": \"uts\"\n      },", "");
     assert_eq!(

@@ -209,6 +209,39 @@ fn validate_hooks(h: &Hooks<'_>) -> Result<(), SpecError> {
     Ok(())
 }
 
+/// The namespace a sysctl belongs to, with the error when the container lacks it; None
+/// for a sysctl of the whole machine.
+fn sysctl_namespace(name: &str) -> Option<(NamespaceKind, &'static str)> {
+    const IPC: &[&str] = &[
+        "kernel.msgmax",
+        "kernel.msgmnb",
+        "kernel.msgmni",
+        "kernel.sem",
+        "kernel.shmall",
+        "kernel.shmmax",
+        "kernel.shmmni",
+        "kernel.shm_rmid_forced",
+    ];
+    if IPC.contains(&name) || name.starts_with("fs.mqueue.") {
+        Some((
+            NamespaceKind::Ipc,
+            "needs an \"ipc\" entry in linux.namespaces",
+        ))
+    } else if name.starts_with("net.") {
+        Some((
+            NamespaceKind::Network,
+            "needs a \"network\" entry in linux.namespaces",
+        ))
+    } else if name == "kernel.domainname" || name == "kernel.hostname" {
+        Some((
+            NamespaceKind::Uts,
+            "needs a \"uts\" entry in linux.namespaces",
+        ))
+    } else {
+        None
+    }
+}
+
 fn validate_linux(l: &Linux<'_>) -> Result<(), SpecError> {
     if let Some(seccomp) = &l.seccomp {
         // Compiling checks every name, errno, argument and the program size.
@@ -402,6 +435,24 @@ fn validate_linux(l: &Linux<'_>) -> Result<(), SpecError> {
             return Err(at(
                 format_args!("linux.sysctl[\"{key}\"]"),
                 ErrorKind::Invalid("a sysctl name must not be empty or contain '/' or \"..\""),
+            ));
+        }
+        // As runc: only sysctls that live in a namespace the container has of its own;
+        // any other would be written to the host's kernel.
+        let has = |kind: NamespaceKind| {
+            l.namespaces
+                .iter()
+                .any(|n| NamespaceKind::from_name(n.kind) == Some(kind))
+        };
+        let problem = match sysctl_namespace(name) {
+            Some((kind, _)) if has(kind) => None,
+            Some((_, need)) => Some(need),
+            None => Some("not in a kernel namespace: it would change the host (only ipc, net and uts sysctls are allowed)"),
+        };
+        if let Some(msg) = problem {
+            return Err(at(
+                format_args!("linux.sysctl[\"{key}\"]"),
+                ErrorKind::Invalid(msg),
             ));
         }
     }
