@@ -270,6 +270,7 @@ fn hooks_run_in_order_with_state_on_stdin() {
         }])
     };
     let uts_file = b.base.join("cc-uts");
+    b.config["annotations"] = serde_json::json!({"org.example.hooks": "with \"quotes\""});
     b.config["hooks"] = serde_json::json!({
         "prestart": hook("prestart"),
         "createRuntime": hook("createRuntime"),
@@ -299,6 +300,17 @@ fn hooks_run_in_order_with_state_on_stdin() {
         serde_json::from_str(text.lines().next().unwrap().split_once(' ').unwrap().1).unwrap();
     assert_eq!(prestart_state["id"], b.id.as_str());
     assert_eq!(prestart_state["status"], "creating");
+    // The state on a hook's stdin carries the config's annotations (runtime-spec state).
+    assert_eq!(
+        prestart_state["annotations"]["org.example.hooks"],
+        "with \"quotes\""
+    );
+    let poststop_state: Value =
+        serde_json::from_str(text.lines().last().unwrap().split_once(' ').unwrap().1).unwrap();
+    assert_eq!(
+        poststop_state["annotations"]["org.example.hooks"],
+        "with \"quotes\""
+    );
     // createContainer ran in the container's uts namespace, not the host's.
     let cc_uts = std::fs::read_to_string(&uts_file).unwrap();
     let host_uts = std::fs::read_link("/proc/self/ns/uts").unwrap();

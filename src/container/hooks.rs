@@ -179,13 +179,24 @@ fn run_one(h: &Hook<'_>, state_json: &str, join: Option<i32>) -> Result<(), Stri
 }
 
 /// The state JSON passed to hooks.
-pub fn state_json(id: &str, status: &str, pid: i32, bundle: &str) -> String {
+pub fn state_json(id: &str, status: &str, pid: i32, bundle: &str, cfg: &spec::Spec<'_>) -> String {
     let mut o = String::from("{\"ociVersion\":\"1.0.2\",\"id\":");
     super::state::json_str(&mut o, id);
     o.push_str(",\"status\":");
     super::state::json_str(&mut o, status);
     o.push_str(&format!(",\"pid\":{pid},\"bundle\":"));
     super::state::json_str(&mut o, bundle);
+    if !cfg.annotations.is_empty() {
+        // The config's own JSON text: keys and values are still escaped, as given.
+        o.push_str(",\"annotations\":{");
+        for (i, (k, v)) in cfg.annotations.iter().enumerate() {
+            if i > 0 {
+                o.push(',');
+            }
+            o.push_str(&format!("\"{k}\":\"{v}\""));
+        }
+        o.push('}');
+    }
     o.push('}');
     o
 }
@@ -207,7 +218,7 @@ pub fn run_phase(
     if hooks.is_empty() {
         return Ok(());
     }
-    let st = state_json(id, status, pid, &bundle.to_string_lossy());
+    let st = state_json(id, status, pid, &bundle.to_string_lossy(), &cfg);
     run(hooks, phase, &st, join)
 }
 

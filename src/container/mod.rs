@@ -363,7 +363,7 @@ pub fn launch(opts: LaunchOptions<'_>) -> Result<Started, Error> {
     let cgroup_to_join = undo.cgroup.as_ref().filter(|_| parent_adds_pid);
     let bundle_text = bundle.to_string_lossy();
     let run_create_hooks = |pid: i32| -> Result<(), Error> {
-        let st = hooks::state_json(opts.id, "creating", pid, &bundle_text);
+        let st = hooks::state_json(opts.id, "creating", pid, &bundle_text, &spec);
         for phase in [hooks::Phase::Prestart, hooks::Phase::CreateRuntime] {
             hooks::run(phase.of(&spec), phase, &st, None).map_err(Error::Hook)?;
         }
@@ -412,7 +412,7 @@ pub fn launch(opts: LaunchOptions<'_>) -> Result<Started, Error> {
         let released = hooks::run(
             phase.of(&spec),
             phase,
-            &hooks::state_json(opts.id, "created", pid, &bundle_text),
+            &hooks::state_json(opts.id, "created", pid, &bundle_text, &spec),
             Some(pid),
         )
         .map_err(Error::Hook)
