@@ -116,6 +116,30 @@ fn unknown_signal_and_bad_flags_are_usage_errors() {
 }
 
 #[test]
+fn signals_to_a_created_container() {
+    needs_root!();
+    // Signal 0 only checks the init exists; a terminating signal ends a created container
+    // (its init is still dory, which the kernel would otherwise shield as a pid-ns init).
+    let b = Bundle::new("killcreated", &["sleep", "30"]);
+    create(&b);
+    dory_in(&b, &["kill", &b.id, "0"]).expect_code(0);
+    dory_in(&b, &["kill", &b.id, "WINCH"]).expect_code(0);
+    assert_eq!(status_of(&b), "created");
+    dory_in(&b, &["kill", &b.id, "TERM"]).expect_code(0);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while status_of(&b) != "stopped" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still {}",
+            status_of(&b)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    dory_in(&b, &["delete", &b.id]).expect_code(0);
+    b.assert_nothing_left();
+}
+
+#[test]
 fn run_detach_pid_file_exec_ps_pause_resume() {
     needs_root!();
     let b = Bundle::new("detach", &["sleep", "30"]);

@@ -145,7 +145,7 @@ pub fn cmd_kill(g: &Global, argv: &[String]) -> i32 {
         Err(c) => return c,
     };
     let (id, sig) = match p.positional.as_slice() {
-        [id] => (id.as_str(), Signal::SIGTERM),
+        [id] => (id.as_str(), Some(Signal::SIGTERM)),
         [id, s] => match lifecycle::parse_signal(s) {
             Some(sig) => (id.as_str(), sig),
             None => {

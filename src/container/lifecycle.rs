@@ -189,9 +189,15 @@ fn rewrite_status(c: &Container, status: &str) -> Result<(), Error> {
 }
 
 /// Parses a signal as runc does: `KILL`, `SIGKILL`, `9`.
-pub fn parse_signal(text: &str) -> Option<Signal> {
+/// A signal by name (`TERM`, `SIGTERM`, any case) or number; `0` gives `Some(None)`: no
+/// signal, only the check that the process exists (as kill(2) and runc).
+pub fn parse_signal(text: &str) -> Option<Option<Signal>> {
     if let Ok(n) = text.parse::<i32>() {
-        return Signal::try_from(n).ok();
+        return if n == 0 {
+            Some(None)
+        } else {
+            Signal::try_from(n).ok().map(Some)
+        };
     }
     let upper = text.to_ascii_uppercase();
     let name = if upper.starts_with("SIG") {
@@ -199,31 +205,54 @@ pub fn parse_signal(text: &str) -> Option<Signal> {
     } else {
         format!("SIG{upper}")
     };
-    name.parse::<Signal>().ok()
+    name.parse::<Signal>().ok().map(Some)
 }
 
-/// `kill`: signals the init, or with `all` every process of the cgroup.
-pub fn kill_container(c: &Container, sig: Signal, all: bool) -> Result<(), Error> {
+/// `kill`: signals the init, or with `all` every process of the cgroup. `None` only
+/// checks that the init exists.
+pub fn kill_container(c: &Container, sig: Option<Signal>, all: bool) -> Result<(), Error> {
     let status = c.status();
     if status == Status::Stopped {
         return Err(Error::WrongStatus("container not running".into()));
     }
+    // A created container's init is still dory, waiting for `start`, and as the first
+    // process of its pid namespace the kernel drops every signal it has no handler for.
+    // A signal that would end a program ends it instead (runc's waiting init dies too).
+    let sig = match sig {
+        Some(s) if status == Status::Created && terminates_by_default(s) => Some(Signal::SIGKILL),
+        other => other,
+    };
     if all {
         let cg = c.cgroup()?;
         for pid in cg.pids().map_err(Error::Cgroup)? {
             let _ = kill(Pid::from_raw(pid), sig);
         }
-        if status == Status::Paused && sig == Signal::SIGKILL {
+        if status == Status::Paused && sig == Some(Signal::SIGKILL) {
             let _ = cg.freeze(false);
         }
         return Ok(());
     }
     kill(c.pid(), sig).map_err(Error::Signal)?;
-    if status == Status::Paused && sig == Signal::SIGKILL {
+    if status == Status::Paused && sig == Some(Signal::SIGKILL) {
         // A frozen process dies only once thawed.
         let _ = c.cgroup().map(|cg| cg.freeze(false));
     }
     Ok(())
+}
+
+/// Whether a signal's default action ends the process (signal(7): Term or Core).
+fn terminates_by_default(sig: Signal) -> bool {
+    !matches!(
+        sig,
+        Signal::SIGCHLD
+            | Signal::SIGCONT
+            | Signal::SIGURG
+            | Signal::SIGWINCH
+            | Signal::SIGSTOP
+            | Signal::SIGTSTP
+            | Signal::SIGTTIN
+            | Signal::SIGTTOU
+    )
 }
 
 /// `delete`: removes a stopped (or created) container; `force` kills a running one.
@@ -321,12 +350,13 @@ mod tests {
 
     #[test]
     fn signal_names_and_numbers() {
-        assert_eq!(parse_signal("KILL"), Some(Signal::SIGKILL));
-        assert_eq!(parse_signal("SIGTERM"), Some(Signal::SIGTERM));
-        assert_eq!(parse_signal("term"), Some(Signal::SIGTERM));
-        assert_eq!(parse_signal("9"), Some(Signal::SIGKILL));
-        assert_eq!(parse_signal("USR1"), Some(Signal::SIGUSR1));
+        assert_eq!(parse_signal("KILL"), Some(Some(Signal::SIGKILL)));
+        assert_eq!(parse_signal("SIGTERM"), Some(Some(Signal::SIGTERM)));
+        assert_eq!(parse_signal("term"), Some(Some(Signal::SIGTERM)));
+        assert_eq!(parse_signal("9"), Some(Some(Signal::SIGKILL)));
+        assert_eq!(parse_signal("USR1"), Some(Some(Signal::SIGUSR1)));
         assert_eq!(parse_signal("NOPE"), None);
         assert_eq!(parse_signal("999"), None);
+        assert_eq!(parse_signal("0"), Some(None));
     }
 }
