@@ -13,7 +13,7 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use common::{cap_mask, cgroup_dirs, mounts_mentioning, run_cmd, run_cmd_input, Bundle, DORY};
 use serde_json::Value;
@@ -973,5 +973,71 @@ fn list_reports_unusual_bundle_paths_exactly() {
     );
     r.send("\n");
     r.finish().expect_code(0);
+    b.assert_nothing_left();
+}
+
+/// Directories named `name` up to 4 levels under every cgroup mount.
+fn cgroup_dirs_named(name: &str) -> Vec<PathBuf> {
+    fn walk(dir: &std::path::Path, name: &str, depth: usize, out: &mut Vec<PathBuf>) {
+        let Ok(rd) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in rd.flatten() {
+            let p = e.path();
+            if !p.is_dir() {
+                continue;
+            }
+            if e.file_name() == name {
+                out.push(p.clone());
+            }
+            if depth > 0 {
+                walk(&p, name, depth - 1, out);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for m in common::cgroup_mounts() {
+        walk(&m, name, 3, &mut out);
+    }
+    out
+}
+
+/// Removes, on drop, cgroups a failed test left under the caller's own cgroup.
+struct RemoveCgroupsNamed(String);
+
+impl Drop for RemoveCgroupsNamed {
+    fn drop(&mut self) {
+        for d in cgroup_dirs_named(&self.0) {
+            let _ = std::fs::remove_dir(d);
+        }
+    }
+}
+
+#[test]
+fn relative_cgroups_path_without_cgroup_namespace() {
+    needs_root!();
+    // A relative linux.cgroupsPath lives under the caller's own cgroup, which differs per
+    // hierarchy (here the memory one is not the root); the cgroup mount must show the
+    // container that directory, with its limit.
+    let mut b = Bundle::new(
+        "relcg",
+        &[
+            "sh",
+            "-c",
+            "echo limit=$(cat /sys/fs/cgroup/memory/memory.limit_in_bytes)",
+        ],
+    );
+    let _cleanup = RemoveCgroupsNamed(b.id.clone());
+    b.config["linux"]["cgroupsPath"] = Value::from(b.id.as_str());
+    b.config["linux"]["resources"] = serde_json::json!({"memory": {"limit": 50331648}});
+    b.config["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|n| n["type"] != "cgroup");
+    let out = b.run();
+    out.expect_code(0);
+    assert_eq!(out.value("limit"), Some("50331648"), "{out:?}");
+    let left = cgroup_dirs_named(&b.id);
+    assert!(left.is_empty(), "cgroups left: {left:?}");
     b.assert_nothing_left();
 }

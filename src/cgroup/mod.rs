@@ -77,6 +77,27 @@ pub struct Cgroup {
 }
 
 impl Cgroup {
+    /// For each v1 hierarchy, in the layout's order, the container's directory below the
+    /// hierarchy's mount point ("a/b"): what the container sees as its own cgroup. A
+    /// relative `cgroupsPath` sits under the caller's cgroup, which differs per hierarchy.
+    pub fn v1_paths_below_mount(&self) -> Vec<String> {
+        self.dirs
+            .iter()
+            .filter(|d| !d.unified)
+            .map(|d| {
+                let parts: Vec<_> = d.leaf.components().collect();
+                let from = parts.len().saturating_sub(d.depth);
+                parts
+                    .get(from..)
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|c| c.as_os_str().to_string_lossy())
+                    .collect::<Vec<_>>()
+                    .join("/")
+            })
+            .collect()
+    }
+
     /// Creates the cgroup `path` (a `linux.cgroupsPath`: absolute, or relative to the
     /// caller's own cgroup as runc does) in every hierarchy and applies `res`. On any error
     /// every directory it made is removed again.

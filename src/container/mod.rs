@@ -201,7 +201,6 @@ pub fn launch(opts: LaunchOptions<'_>) -> Result<Started, Error> {
     if plan.mounts_cgroup() && !layout.is_v2() {
         plan.set_cgroup_v1(layout.v1_hierarchies().map(|(opts, _)| opts))
             .map_err(Error::Plan)?;
-        plan.set_cgroup_v1_own(&cgroup_path).map_err(Error::Plan)?;
     }
     let resources = linux.and_then(|l| l.resources.as_ref());
     let uid_maps = linux.map(|l| &l.uid_mappings[..]).unwrap_or_default();
@@ -220,7 +219,14 @@ pub fn launch(opts: LaunchOptions<'_>) -> Result<Started, Error> {
         cgroup: None,
         child: None,
     };
-    undo.cgroup = Some(Cgroup::create(&layout, &cgroup_path, resources).map_err(Error::Cgroup)?);
+    let cgroup = undo
+        .cgroup
+        .insert(Cgroup::create(&layout, &cgroup_path, resources).map_err(Error::Cgroup)?);
+    // The cgroup mount shows the container its own cgroup, wherever it was made.
+    if !plan.cgroup_v1.is_empty() {
+        plan.set_cgroup_v1_own(&cgroup.v1_paths_below_mount())
+            .map_err(Error::Plan)?;
+    }
 
     // Namespaces to join are opened before clone; the child only calls setns.
     let mut join_fds: heapless::Vec<(NamespaceKind, OwnedFd), { spec::MAX_NAMESPACES }> =

@@ -310,7 +310,7 @@ pub struct Plan {
     pub cgroup_v1: Vec<(CStrId, CStrId), MAX_CGROUP_HIERARCHIES>,
     /// The container's cgroup path, bound over each v1 hierarchy's mount so the container
     /// sees its own cgroup there (as runc shows it) when it has no cgroup namespace.
-    pub cgroup_v1_own: Option<CStrId>,
+    pub cgroup_v1_own: Vec<CStrId, MAX_CGROUP_HIERARCHIES>,
     pub process: ProcessPlan,
     /// The compiled `linux.seccomp` filter, loaded by the child just before exec.
     pub seccomp: Option<Box<crate::seccomp::Program>>,
@@ -386,7 +386,7 @@ impl Plan {
             hostname: None,
             domainname: None,
             cgroup_v1: Vec::new(),
-            cgroup_v1_own: None,
+            cgroup_v1_own: Vec::new(),
             process: ProcessPlan::empty(),
             seccomp: None,
         });
@@ -729,19 +729,29 @@ impl Plan {
         Ok(())
     }
 
-    /// Shows the container's own cgroup (`path`, as in linux.cgroupsPath) under each v1
-    /// hierarchy of a `cgroup` mount, when the container has no cgroup namespace.
-    pub fn set_cgroup_v1_own(&mut self, path: &str) -> Result<(), PlanError> {
+    /// Shows the container's own cgroup under each v1 hierarchy of a `cgroup` mount, when
+    /// the container has no cgroup namespace: `paths` holds, in the order of
+    /// [`Plan::set_cgroup_v1`], each hierarchy's directory below its mount point.
+    pub fn set_cgroup_v1_own(&mut self, paths: &[String]) -> Result<(), PlanError> {
         if self.new_cgroup_ns || self.joins.iter().any(|j| j.kind == NamespaceKind::Cgroup) {
             return Ok(());
         }
-        let rel = path.trim_start_matches('/');
-        if !rel.is_empty() {
-            self.cgroup_v1_own = Some(
-                self.strings
-                    .push(rel)
-                    .map_err(|e| arena_err("linux.cgroupsPath", e))?,
-            );
+        if paths.len() != self.cgroup_v1.len() {
+            return Err(err(
+                "linux.cgroupsPath",
+                "the cgroup hierarchies changed while creating the container",
+            ));
+        }
+        for p in paths {
+            let rel = p.trim_start_matches('/');
+            let rel = if rel.is_empty() { "." } else { rel };
+            let id = self
+                .strings
+                .push(rel)
+                .map_err(|e| arena_err("linux.cgroupsPath", e))?;
+            self.cgroup_v1_own
+                .push(id)
+                .map_err(|_| too_many("cgroup hierarchies", MAX_CGROUP_HIERARCHIES))?;
         }
         Ok(())
     }

@@ -265,7 +265,7 @@ fn mount_cgroup(plan: &Plan, m: &MountStep, root: BorrowedFd<'_>) -> Result<(), 
     let rw = flags & !MsFlags::MS_RDONLY;
     mount(Some(c"tmpfs"), tc, Some(c"tmpfs"), rw, Some(c"mode=755"))?;
     let tmpfs = resolve_create(root, dest, Create::Dir)?;
-    for (dir, options) in &plan.cgroup_v1 {
+    for (i, (dir, options)) in plan.cgroup_v1.iter().enumerate() {
         let mut sub = StackPath::new();
         sub.push(dest.to_bytes())?.push(b"/")?.push(s.bytes(*dir))?;
         let sub_fd = resolve_create(root, sub.as_cstr().ok_or(Errno::EINVAL)?, Create::Dir)?;
@@ -278,7 +278,12 @@ fn mount_cgroup(plan: &Plan, m: &MountStep, root: BorrowedFd<'_>) -> Result<(), 
             Some(s.get(*options)),
         )?;
         // No cgroup namespace: the container's own cgroup over the hierarchy's root.
-        if let Some(own) = plan.cgroup_v1_own {
+        if let Some(own) = plan
+            .cgroup_v1_own
+            .get(i)
+            .copied()
+            .filter(|o| s.bytes(*o) != b".")
+        {
             let top = resolve_create(root, sub.as_cstr().ok_or(Errno::EINVAL)?, Create::Dir)?;
             let mine = sys::open_in_root(top.as_fd(), s.get(own), libc::O_DIRECTORY)?;
             let src = fd_path(mine.as_fd())?;
