@@ -1041,3 +1041,28 @@ fn relative_cgroups_path_without_cgroup_namespace() {
     assert!(left.is_empty(), "cgroups left: {left:?}");
     b.assert_nothing_left();
 }
+
+#[test]
+fn shared_rootfs_propagation() {
+    needs_root!();
+    // pivot_root(2) refuses a new root under a shared parent mount: dory makes the mount
+    // holding the rootfs private in the container's namespace, then gives the new root
+    // the propagation asked for.
+    for prop in ["shared", "rshared"] {
+        let mut b = Bundle::new(
+            &format!("prop-{prop}"),
+            &["awk", "$5 == \"/\"", "/proc/self/mountinfo"],
+        );
+        b.config["linux"]["rootfsPropagation"] = Value::from(prop);
+        let before = common::host_mountinfo();
+        let out = b.run();
+        out.expect_code(0);
+        assert!(out.stdout.contains(" shared:"), "{prop}: {out:?}");
+        assert_eq!(
+            common::host_mountinfo(),
+            before,
+            "{prop}: host mounts changed"
+        );
+        b.assert_nothing_left();
+    }
+}

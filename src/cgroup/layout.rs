@@ -239,7 +239,7 @@ pub(super) fn same_set(a: &str, b: &str) -> bool {
 }
 
 /// Undoes mountinfo's octal escapes (`\040` for a space, `\134` for a backslash).
-fn unescape(s: &str) -> String {
+pub fn unescape(s: &str) -> String {
     if !s.contains('\\') {
         return s.to_owned();
     }

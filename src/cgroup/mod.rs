@@ -26,8 +26,8 @@ use std::time::{Duration, Instant};
 
 use error::errno_of;
 pub use error::Error;
-pub use layout::Layout;
 use layout::{own_path, Ctrl};
+pub use layout::{unescape as unescape_mountinfo, Layout};
 use nix::errno::Errno;
 
 use crate::spec::Resources;

@@ -202,6 +202,12 @@ pub fn launch(opts: LaunchOptions<'_>) -> Result<Started, Error> {
         plan.set_cgroup_v1(layout.v1_hierarchies().map(|(opts, _)| opts))
             .map_err(Error::Plan)?;
     }
+    if plan.rootfs_propagation & libc::MS_SHARED != 0 {
+        let rootfs = Path::new(plan.strings.text(plan.rootfs));
+        if let Some(m) = mount_point_of(rootfs.parent().unwrap_or(rootfs)) {
+            plan.set_rootfs_parent_mount(&m).map_err(Error::Plan)?;
+        }
+    }
     let resources = linux.and_then(|l| l.resources.as_ref());
     let uid_maps = linux.map(|l| &l.uid_mappings[..]).unwrap_or_default();
     let gid_maps = linux.map(|l| &l.gid_mappings[..]).unwrap_or_default();
@@ -621,6 +627,18 @@ pub fn kill_cgroup(cg: &Cgroup) {
         }
         std::thread::sleep(std::time::Duration::from_millis(1));
     }
+}
+
+/// The mount point (from /proc/self/mountinfo) of the mount that holds `path`: the
+/// longest mount point that is `path` or one of its ancestors.
+fn mount_point_of(path: &Path) -> Option<String> {
+    let path = std::fs::canonicalize(path).ok()?;
+    let info = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    info.lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .map(crate::cgroup::unescape_mountinfo)
+        .filter(|m| path.starts_with(m))
+        .max_by_key(String::len)
 }
 
 /// Makes this process, and so the child cloned next, not dumpable (`PR_SET_DUMPABLE` 0).

@@ -296,6 +296,9 @@ pub struct Plan {
     pub rootfs: CStrId,
     pub rootfs_readonly: bool,
     pub rootfs_propagation: c_ulong,
+    /// With shared root propagation: the host mount holding the rootfs, made private in
+    /// the container's namespace so pivot_root(2) accepts the new root.
+    pub rootfs_parent_mount: Option<CStrId>,
     pub mounts: Vec<MountStep, MAX_MOUNT_STEPS>,
     /// Whether the config mounts a fresh /dev (then default devices are created).
     pub creates_dev: bool,
@@ -377,6 +380,7 @@ impl Plan {
             rootfs: CStrId::default(),
             rootfs_readonly: false,
             rootfs_propagation: 0,
+            rootfs_parent_mount: None,
             mounts: Vec::new(),
             creates_dev: false,
             devices: Vec::new(),
@@ -753,6 +757,16 @@ impl Plan {
                 .push(id)
                 .map_err(|_| too_many("cgroup hierarchies", MAX_CGROUP_HIERARCHIES))?;
         }
+        Ok(())
+    }
+
+    /// Records the mount point holding the rootfs (see `rootfs_parent_mount`).
+    pub fn set_rootfs_parent_mount(&mut self, mount_point: &str) -> Result<(), PlanError> {
+        let id = self
+            .strings
+            .push(mount_point)
+            .map_err(|e| arena_err("linux.rootfsPropagation", e))?;
+        self.rootfs_parent_mount = Some(id);
         Ok(())
     }
 

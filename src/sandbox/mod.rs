@@ -232,6 +232,18 @@ fn setup_and_exec(ctx: &ChildContext<'_>) -> Result<Never, Failure> {
         None::<&CStr>,
     )
     .map_err(at(Step::RootPropagation))?;
+    // pivot_root(2) refuses a new root whose parent mount is shared: with shared
+    // propagation, the mount holding the rootfs goes private here (as runc does).
+    if let Some(parent) = plan.rootfs_parent_mount {
+        mount(
+            None::<&CStr>,
+            plan.strings.get(parent),
+            None::<&CStr>,
+            MsFlags::MS_PRIVATE,
+            None::<&CStr>,
+        )
+        .map_err(at(Step::RootPropagation))?;
+    }
     let rootfs = plan.strings.get(plan.rootfs);
     // pivot_root needs the new root to be a mount point.
     mount(
@@ -277,6 +289,17 @@ fn setup_and_exec(ctx: &ChildContext<'_>) -> Result<Never, Failure> {
     }
     // Switch the root; the old one is detached so nothing of the host stays reachable.
     fs::pivot(rootfs)?;
+    // The new root gets the propagation asked for (it was bound under a private parent).
+    if plan.rootfs_parent_mount.is_some() {
+        mount(
+            None::<&CStr>,
+            c"/",
+            None::<&CStr>,
+            MsFlags::from_bits_retain(plan.rootfs_propagation),
+            None::<&CStr>,
+        )
+        .map_err(at(Step::RootPropagation))?;
+    }
     drop(root);
     // The terminal is opened from the container's own devpts, after the pivot.
     setup_stdio(ctx)?;
