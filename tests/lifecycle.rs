@@ -457,6 +457,39 @@ fn oom_score_adj_is_applied() {
 }
 
 #[test]
+fn user_namespace_without_cgroup_namespace_still_gets_its_cgroup_mount() {
+    needs_root!();
+    // A new user namespace may not mount cgroupfs unless it also has a cgroup namespace:
+    // as runc, dory binds the container's own cgroup directories from the host instead.
+    let mut b = Bundle::with_private_rootfs(
+        "userns-cg",
+        &[
+            "sh",
+            "-c",
+            "echo limit=$(cat /sys/fs/cgroup/memory/memory.limit_in_bytes)",
+        ],
+    );
+    let status = std::process::Command::new("chown")
+        .args(["-R", "200000:200000"])
+        .arg(&b.rootfs)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let ns = b.config["linux"]["namespaces"].as_array_mut().unwrap();
+    ns.retain(|n| n["type"] != "cgroup");
+    ns.push(serde_json::json!({"type": "user"}));
+    b.config["linux"]["uidMappings"] =
+        serde_json::json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
+    b.config["linux"]["gidMappings"] =
+        serde_json::json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
+    b.config["linux"]["resources"] = serde_json::json!({"memory": {"limit": 41943040}});
+    let out = b.run();
+    out.expect_code(0);
+    assert_eq!(out.value("limit"), Some("41943040"), "{out:?}");
+    b.assert_nothing_left();
+}
+
+#[test]
 fn time_namespace_offsets() {
     needs_root!();
     let mut b = Bundle::new("timens", &["cat", "/proc/uptime"]);

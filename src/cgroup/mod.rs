@@ -98,6 +98,16 @@ impl Cgroup {
             .collect()
     }
 
+    /// The container's directory in each hierarchy, as the host sees it: the v1 ones in
+    /// the layout's order, or the one cgroup2 directory on a pure v2 host.
+    pub fn host_dirs(&self) -> Vec<PathBuf> {
+        self.dirs
+            .iter()
+            .filter(|d| self.v2 || !d.unified)
+            .map(|d| d.leaf.clone())
+            .collect()
+    }
+
     /// Creates the cgroup `path` (a `linux.cgroupsPath`: absolute, or relative to the
     /// caller's own cgroup as runc does) in every hierarchy and applies `res`. On any error
     /// every directory it made is removed again.

@@ -233,6 +233,8 @@ pub fn launch(opts: LaunchOptions<'_>) -> Result<Started, Error> {
         plan.set_cgroup_v1_own(&cgroup.v1_paths_below_mount())
             .map_err(Error::Plan)?;
     }
+    plan.set_cgroup_host_dirs(&cgroup.host_dirs())
+        .map_err(Error::Plan)?;
 
     // Namespaces to join are opened before clone; the child only calls setns.
     let mut join_fds: heapless::Vec<(NamespaceKind, OwnedFd), { spec::MAX_NAMESPACES }> =

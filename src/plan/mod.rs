@@ -7,7 +7,7 @@ pub mod arena;
 pub mod mounts;
 
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use heapless::Vec;
 use libc::{c_int, c_ulong};
@@ -314,6 +314,9 @@ pub struct Plan {
     /// The container's cgroup path, bound over each v1 hierarchy's mount so the container
     /// sees its own cgroup there (as runc shows it) when it has no cgroup namespace.
     pub cgroup_v1_own: Vec<CStrId, MAX_CGROUP_HIERARCHIES>,
+    /// In a new user namespace, which may not mount cgroupfs: the host directories of the
+    /// container's cgroup, bound instead (v1: one per hierarchy; v2: one).
+    pub cgroup_host_dirs: Vec<CStrId, MAX_CGROUP_HIERARCHIES>,
     pub process: ProcessPlan,
     /// The compiled `linux.seccomp` filter, loaded by the child just before exec.
     pub seccomp: Option<Box<crate::seccomp::Program>>,
@@ -391,6 +394,7 @@ impl Plan {
             domainname: None,
             cgroup_v1: Vec::new(),
             cgroup_v1_own: Vec::new(),
+            cgroup_host_dirs: Vec::new(),
             process: ProcessPlan::empty(),
             seccomp: None,
         });
@@ -754,6 +758,30 @@ impl Plan {
                 .push(rel)
                 .map_err(|e| arena_err("linux.cgroupsPath", e))?;
             self.cgroup_v1_own
+                .push(id)
+                .map_err(|_| too_many("cgroup hierarchies", MAX_CGROUP_HIERARCHIES))?;
+        }
+        Ok(())
+    }
+
+    /// Binds the container's cgroup directories (host paths) instead of mounting cgroupfs,
+    /// which a new user namespace without a cgroup namespace may not do (as runc).
+    pub fn set_cgroup_host_dirs(&mut self, dirs: &[PathBuf]) -> Result<(), PlanError> {
+        let own_userns = self.clone_flags & libc::CLONE_NEWUSER != 0;
+        let cgroup_ns =
+            self.new_cgroup_ns || self.joins.iter().any(|j| j.kind == NamespaceKind::Cgroup);
+        if !own_userns || cgroup_ns || !self.mounts_cgroup() {
+            return Ok(());
+        }
+        for d in dirs {
+            let text = d
+                .to_str()
+                .ok_or_else(|| err("linux.cgroupsPath", "path is not UTF-8"))?;
+            let id = self
+                .strings
+                .push(text)
+                .map_err(|e| arena_err("linux.cgroupsPath", e))?;
+            self.cgroup_host_dirs
                 .push(id)
                 .map_err(|_| too_many("cgroup hierarchies", MAX_CGROUP_HIERARCHIES))?;
         }

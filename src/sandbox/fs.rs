@@ -250,6 +250,46 @@ fn remount(target: &StackPath, flags: MsFlags) -> Result<(), Errno> {
     mount(None::<&CStr>, t, None::<&CStr>, flags, None::<&CStr>)
 }
 
+/// Binds a host directory of the container's cgroup onto `path` in the rootfs, read-only
+/// when `flags` say so: in a new user namespace, which may not mount cgroupfs. The host
+/// paths are still visible: this runs before pivot_root.
+fn bind_host_cgroup(
+    host: &CStr,
+    root: BorrowedFd<'_>,
+    path: &CStr,
+    flags: MsFlags,
+) -> Result<(), Errno> {
+    let src = open(
+        host,
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )?;
+    let sp = fd_path(src.as_fd())?;
+    let onto = resolve_create(root, path, Create::Dir)?;
+    let op = fd_path(onto.as_fd())?;
+    mount(
+        sp.as_cstr(),
+        op.as_cstr().ok_or(Errno::EINVAL)?,
+        None::<&CStr>,
+        MsFlags::MS_BIND,
+        None::<&CStr>,
+    )?;
+    if flags.contains(MsFlags::MS_RDONLY) {
+        // The bind keeps the host mount's flags: remount it, found afresh (the fd above
+        // names the directory under it).
+        let top = resolve_create(root, path, Create::Dir)?;
+        let tp = fd_path(top.as_fd())?;
+        mount(
+            None::<&CStr>,
+            tp.as_cstr().ok_or(Errno::EINVAL)?,
+            None::<&CStr>,
+            MsFlags::MS_REMOUNT | MsFlags::MS_BIND | flags,
+            None::<&CStr>,
+        )?;
+    }
+    Ok(())
+}
+
 /// A `cgroup` mount: cgroup2 on a v2 host; on a v1 host a tmpfs holding one cgroup mount
 /// per hierarchy, as runc shows it.
 fn mount_cgroup(plan: &Plan, m: &MountStep, root: BorrowedFd<'_>) -> Result<(), Errno> {
@@ -260,6 +300,9 @@ fn mount_cgroup(plan: &Plan, m: &MountStep, root: BorrowedFd<'_>) -> Result<(), 
     let tp = fd_path(target.as_fd())?;
     let tc = tp.as_cstr().ok_or(Errno::EINVAL)?;
     if plan.cgroup_v1.is_empty() {
+        if let Some(host) = plan.cgroup_host_dirs.first() {
+            return bind_host_cgroup(s.get(*host), root, dest, flags);
+        }
         return mount(Some(c"cgroup2"), tc, Some(c"cgroup2"), flags, None::<&CStr>);
     }
     let rw = flags & !MsFlags::MS_RDONLY;
@@ -270,19 +313,24 @@ fn mount_cgroup(plan: &Plan, m: &MountStep, root: BorrowedFd<'_>) -> Result<(), 
         sub.push(dest.to_bytes())?.push(b"/")?.push(s.bytes(*dir))?;
         let sub_fd = resolve_create(root, sub.as_cstr().ok_or(Errno::EINVAL)?, Create::Dir)?;
         let sp = fd_path(sub_fd.as_fd())?;
-        mount(
-            Some(c"cgroup"),
-            sp.as_cstr().ok_or(Errno::EINVAL)?,
-            Some(c"cgroup"),
-            flags,
-            Some(s.get(*options)),
-        )?;
+        if let Some(host) = plan.cgroup_host_dirs.get(i) {
+            let path = sub.as_cstr().ok_or(Errno::EINVAL)?;
+            bind_host_cgroup(s.get(*host), root, path, flags)?;
+        } else {
+            mount(
+                Some(c"cgroup"),
+                sp.as_cstr().ok_or(Errno::EINVAL)?,
+                Some(c"cgroup"),
+                flags,
+                Some(s.get(*options)),
+            )?;
+        }
         // No cgroup namespace: the container's own cgroup over the hierarchy's root.
         if let Some(own) = plan
             .cgroup_v1_own
             .get(i)
             .copied()
-            .filter(|o| s.bytes(*o) != b".")
+            .filter(|o| s.bytes(*o) != b"." && plan.cgroup_host_dirs.is_empty())
         {
             let top = resolve_create(root, sub.as_cstr().ok_or(Errno::EINVAL)?, Create::Dir)?;
             let mine = sys::open_in_root(top.as_fd(), s.get(own), libc::O_DIRECTORY)?;
