@@ -255,3 +255,20 @@ fn pid_file_that_cannot_be_written() {
     assert!(!sleeping, "the container's init was left running");
     b.assert_nothing_left();
 }
+
+#[test]
+fn console_socket_without_terminal() {
+    needs_root!();
+    let b = Bundle::new("bad-console", ARGS);
+    b.write_config();
+    let out = run_cmd(
+        b.cmd(&["create", "--console-socket"])
+            .arg(b.base.join("no-such.sock"))
+            .arg("--bundle")
+            .arg(&b.dir)
+            .arg(&b.id),
+    );
+    assert_ne!(out.code, 0, "{out:?}");
+    assert!(out.stderr.contains("process.terminal"), "{out:?}");
+    b.assert_nothing_left();
+}

@@ -184,6 +184,13 @@ pub fn launch(opts: LaunchOptions<'_>) -> Result<Started, Error> {
     let mut plan = Plan::build(&spec, &bundle).map_err(Error::Plan)?;
     // Parsing left ~300 KiB of stack resident; give it back before the child copies it.
     sys::trim_stack();
+    // As runc: a console socket is for the pty of a terminal, nothing else would use it.
+    if opts.console_socket.is_some() && !plan.process.terminal {
+        return Err(Error::Plan(PlanError {
+            field: "process.terminal".into(),
+            message: "--console-socket needs a terminal (process.terminal is false)".into(),
+        }));
+    }
     if plan.clone_flags & libc::CLONE_NEWNS == 0
         && !plan.joins.iter().any(|j| j.kind == NamespaceKind::Mount)
     {
