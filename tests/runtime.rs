@@ -1066,3 +1066,16 @@ fn shared_rootfs_propagation() {
         b.assert_nothing_left();
     }
 }
+
+#[test]
+fn missing_cwd_is_created() {
+    needs_root!();
+    // As runc: process.cwd that the image lacks is made before the program starts.
+    let mut b = Bundle::with_private_rootfs("mkcwd", &["sh", "-c", "echo cwd=$(pwd)"]);
+    b.config["process"]["cwd"] = Value::from("/work/dir");
+    let out = b.run();
+    out.expect_code(0);
+    assert_eq!(out.value("cwd"), Some("/work/dir"), "{out:?}");
+    assert!(b.rootfs.join("work/dir").is_dir());
+    b.assert_nothing_left();
+}

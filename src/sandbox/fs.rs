@@ -537,6 +537,12 @@ pub fn open_console(creates_dev: bool) -> Result<(OwnedFd, OwnedFd), Errno> {
     Ok((master, slave))
 }
 
+/// Creates `process.cwd` inside the rootfs if missing (as runc), resolved like a mount
+/// destination so a symlink in the image cannot make it elsewhere.
+pub fn create_cwd(root: BorrowedFd<'_>, cwd: &CStr) -> Result<(), Errno> {
+    resolve_create(root, cwd, Create::Dir).map(drop)
+}
+
 /// Writes `value` to an existing file (sysctls).
 pub fn write_file(path: &CStr, value: &[u8]) -> Result<(), Errno> {
     let fd = open(path, OFlag::O_WRONLY | OFlag::O_CLOEXEC, Mode::empty())?;

@@ -266,6 +266,9 @@ fn setup_and_exec(ctx: &ChildContext<'_>) -> Result<Never, Failure> {
     if plan.creates_dev {
         fs::create_devices(plan, root.as_fd())?;
     }
+    // A missing working directory is made while we are still root and the rootfs writable
+    // (as runc). Best effort: whatever stays wrong, chdir reports with the field's name.
+    let _ = fs::create_cwd(root.as_fd(), plan.strings.get(plan.process.cwd));
     // The OOM score through the host's /proc, before it is out of reach. In a new user
     // namespace the parent writes it: our /proc files belong to the host's root while we
     // are not dumpable.
