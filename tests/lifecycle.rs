@@ -116,6 +116,21 @@ fn unknown_signal_and_bad_flags_are_usage_errors() {
 }
 
 #[test]
+fn state_records_a_clean_bundle_path() {
+    needs_root!();
+    // `--bundle DIR/.//` is recorded as DIR, as runc does.
+    let b = Bundle::new("cleanbundle", &["sleep", "30"]);
+    b.write_config();
+    let messy = format!("{}/.//", b.dir.display());
+    dory_in(&b, &["create", "--bundle", &messy, &b.id]).expect_code(0);
+    let st = dory_in(&b, &["state", &b.id]);
+    let v: Value = serde_json::from_str(&st.stdout).unwrap();
+    assert_eq!(v["bundle"], b.dir.to_str().unwrap(), "{st:?}");
+    dory_in(&b, &["delete", "--force", &b.id]).expect_code(0);
+    b.assert_nothing_left();
+}
+
+#[test]
 fn signals_to_a_created_container() {
     needs_root!();
     // Signal 0 only checks the init exists; a terminating signal ends a created container

@@ -175,8 +175,11 @@ impl Drop for Undo {
 /// The caller reaps `Started::pid` and then calls [`Started::destroy`].
 pub fn launch(opts: LaunchOptions<'_>) -> Result<Started, Error> {
     state::validate_id(opts.id).map_err(Error::Id)?;
-    let bundle =
-        std::path::absolute(opts.bundle).map_err(|e| Error::StateDir(opts.bundle.into(), e))?;
+    // Absolute and clean ("./b/" → "/cwd/b"), as runc records it in the state.
+    let bundle: PathBuf = std::path::absolute(opts.bundle)
+        .map_err(|e| Error::StateDir(opts.bundle.into(), e))?
+        .components()
+        .collect();
     // Parse and plan first: bad input fails before anything is created.
     let mut buf = vec![0u8; spec::MAX_CONFIG_BYTES];
     let bytes = spec::read_config(&bundle, &mut buf).map_err(Error::Spec)?;
