@@ -1043,12 +1043,16 @@ fn relative_cgroups_path_without_cgroup_namespace() {
 }
 
 #[test]
-fn shared_rootfs_propagation() {
+fn shared_and_unbindable_rootfs_propagation() {
     needs_root!();
     // pivot_root(2) refuses a new root under a shared parent mount: dory makes the mount
     // holding the rootfs private in the container's namespace, then gives the new root
     // the propagation asked for.
-    for prop in ["shared", "rshared"] {
+    for (prop, tag) in [
+        ("shared", " shared:"),
+        ("rshared", " shared:"),
+        ("unbindable", " unbindable "),
+    ] {
         let mut b = Bundle::new(
             &format!("prop-{prop}"),
             &["awk", "$5 == \"/\"", "/proc/self/mountinfo"],
@@ -1057,7 +1061,7 @@ fn shared_rootfs_propagation() {
         let before = common::host_mountinfo();
         let out = b.run();
         out.expect_code(0);
-        assert!(out.stdout.contains(" shared:"), "{prop}: {out:?}");
+        assert!(out.stdout.contains(tag), "{prop}: {out:?}");
         assert_eq!(
             common::host_mountinfo(),
             before,

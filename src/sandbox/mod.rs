@@ -223,12 +223,19 @@ fn setup_and_exec(ctx: &ChildContext<'_>) -> Result<Never, Failure> {
     if plan.clone_flags & libc::CLONE_NEWNET != 0 {
         sys::interface_up("lo").map_err(at(Step::Loopback))?;
     }
-    // Mount propagation first, so no mount below leaks to the host.
+    // Mount propagation first, so no mount below leaks to the host. An unbindable tree
+    // could not be bound onto itself for pivot_root: it is private until after the pivot.
+    let unbindable = plan.rootfs_propagation & libc::MS_UNBINDABLE != 0;
+    let before_pivot = if unbindable {
+        libc::MS_PRIVATE | libc::MS_REC
+    } else {
+        plan.rootfs_propagation
+    };
     mount(
         None::<&CStr>,
         c"/",
         None::<&CStr>,
-        MsFlags::from_bits_retain(plan.rootfs_propagation),
+        MsFlags::from_bits_retain(before_pivot),
         None::<&CStr>,
     )
     .map_err(at(Step::RootPropagation))?;
@@ -292,17 +299,6 @@ fn setup_and_exec(ctx: &ChildContext<'_>) -> Result<Never, Failure> {
     }
     // Switch the root; the old one is detached so nothing of the host stays reachable.
     fs::pivot(rootfs)?;
-    // The new root gets the propagation asked for (it was bound under a private parent).
-    if plan.rootfs_parent_mount.is_some() {
-        mount(
-            None::<&CStr>,
-            c"/",
-            None::<&CStr>,
-            MsFlags::from_bits_retain(plan.rootfs_propagation),
-            None::<&CStr>,
-        )
-        .map_err(at(Step::RootPropagation))?;
-    }
     drop(root);
     // The terminal is opened from the container's own devpts, after the pivot.
     setup_stdio(ctx)?;
@@ -319,6 +315,18 @@ fn setup_and_exec(ctx: &ChildContext<'_>) -> Result<Never, Failure> {
     }
     if plan.rootfs_readonly {
         fs::remount_readonly(c"/").map_err(at(Step::ReadonlyRoot))?;
+    }
+    // The new root gets the propagation asked for (it was bound under a private parent,
+    // or kept private to be bound at all), once the masks no longer bind from it.
+    if plan.rootfs_parent_mount.is_some() || unbindable {
+        mount(
+            None::<&CStr>,
+            c"/",
+            None::<&CStr>,
+            MsFlags::from_bits_retain(plan.rootfs_propagation),
+            None::<&CStr>,
+        )
+        .map_err(at(Step::RootPropagation))?;
     }
     if let Some(h) = plan.hostname {
         nix::unistd::sethostname(plan.strings.text(h)).map_err(at(Step::Hostname))?;
