@@ -187,15 +187,8 @@ pub fn state_json(id: &str, status: &str, pid: i32, bundle: &str, cfg: &spec::Sp
     o.push_str(&format!(",\"pid\":{pid},\"bundle\":"));
     super::state::json_str(&mut o, bundle);
     if !cfg.annotations.is_empty() {
-        // The config's own JSON text: keys and values are still escaped, as given.
-        o.push_str(",\"annotations\":{");
-        for (i, (k, v)) in cfg.annotations.iter().enumerate() {
-            if i > 0 {
-                o.push(',');
-            }
-            o.push_str(&format!("\"{k}\":\"{v}\""));
-        }
-        o.push('}');
+        o.push_str(",\"annotations\":");
+        o.push_str(&super::state::annotations_json(cfg));
     }
     o.push('}');
     o

@@ -419,17 +419,11 @@ pub fn launch(opts: LaunchOptions<'_>) -> Result<Started, Error> {
     };
     state::write(&state_dir, &st).map_err(|e| Error::StateDir(state_dir.clone(), e))?;
     if !spec.annotations.is_empty() {
-        // Kept as JSON text: the values are the config's own (still escaped) strings.
-        let mut text = String::from("{");
-        for (i, (k, v)) in spec.annotations.iter().enumerate() {
-            if i > 0 {
-                text.push(',');
-            }
-            text.push_str(&format!("\"{k}\":\"{v}\""));
-        }
-        text.push('}');
-        std::fs::write(state_dir.join(state::ANNOTATIONS), text)
-            .map_err(|e| Error::StateDir(state_dir.clone(), e))?;
+        std::fs::write(
+            state_dir.join(state::ANNOTATIONS),
+            state::annotations_json(&spec),
+        )
+        .map_err(|e| Error::StateDir(state_dir.clone(), e))?;
     }
     if !opts.create && start_hooks {
         let phase = hooks::Phase::StartContainer;

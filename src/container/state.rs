@@ -61,6 +61,21 @@ struct StateFile<'a> {
     cgroup: &'a str,
 }
 
+/// The config's annotations as a JSON object, for the state (`annotations.json`, and the
+/// state hooks read on stdin). Kept as JSON text: keys and values are the config's own,
+/// still escaped, strings.
+pub fn annotations_json(spec: &crate::spec::Spec<'_>) -> String {
+    let mut text = String::from("{");
+    for (i, (k, v)) in spec.annotations.iter().enumerate() {
+        if i > 0 {
+            text.push(',');
+        }
+        let _ = write!(text, "\"{k}\":\"{v}\"");
+    }
+    text.push('}');
+    text
+}
+
 /// JSON string escaping for values dory writes.
 pub fn json_str(out: &mut String, s: &str) {
     out.push('"');

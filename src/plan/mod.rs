@@ -313,7 +313,7 @@ pub struct Plan {
     pub cgroup_v1: Vec<(CStrId, CStrId), MAX_CGROUP_HIERARCHIES>,
     /// The container's cgroup path, bound over each v1 hierarchy's mount so the container
     /// sees its own cgroup there (as runc shows it) when it has no cgroup namespace.
-    pub cgroup_v1_own: Vec<CStrId, MAX_CGROUP_HIERARCHIES>,
+    pub cgroup_v1_own: Vec<Option<CStrId>, MAX_CGROUP_HIERARCHIES>,
     /// In a new user namespace, which may not mount cgroupfs: the host directories of the
     /// container's cgroup, bound instead (v1: one per hierarchy; v2: one).
     pub cgroup_host_dirs: Vec<CStrId, MAX_CGROUP_HIERARCHIES>,
@@ -741,7 +741,7 @@ impl Plan {
     /// the container has no cgroup namespace: `paths` holds, in the order of
     /// [`Plan::set_cgroup_v1`], each hierarchy's directory below its mount point.
     pub fn set_cgroup_v1_own(&mut self, paths: &[String]) -> Result<(), PlanError> {
-        if self.new_cgroup_ns || self.joins.iter().any(|j| j.kind == NamespaceKind::Cgroup) {
+        if self.has_cgroup_ns() {
             return Ok(());
         }
         if paths.len() != self.cgroup_v1.len() {
@@ -751,12 +751,16 @@ impl Plan {
             ));
         }
         for p in paths {
+            // At the hierarchy's root there is nothing to show over it.
             let rel = p.trim_start_matches('/');
-            let rel = if rel.is_empty() { "." } else { rel };
-            let id = self
-                .strings
-                .push(rel)
-                .map_err(|e| arena_err("linux.cgroupsPath", e))?;
+            let id = match rel {
+                "" => None,
+                rel => Some(
+                    self.strings
+                        .push(rel)
+                        .map_err(|e| arena_err("linux.cgroupsPath", e))?,
+                ),
+            };
             self.cgroup_v1_own
                 .push(id)
                 .map_err(|_| too_many("cgroup hierarchies", MAX_CGROUP_HIERARCHIES))?;
@@ -768,9 +772,7 @@ impl Plan {
     /// which a new user namespace without a cgroup namespace may not do (as runc).
     pub fn set_cgroup_host_dirs(&mut self, dirs: &[PathBuf]) -> Result<(), PlanError> {
         let own_userns = self.clone_flags & libc::CLONE_NEWUSER != 0;
-        let cgroup_ns =
-            self.new_cgroup_ns || self.joins.iter().any(|j| j.kind == NamespaceKind::Cgroup);
-        if !own_userns || cgroup_ns || !self.mounts_cgroup() {
+        if !own_userns || self.has_cgroup_ns() || !self.mounts_cgroup() {
             return Ok(());
         }
         for d in dirs {
@@ -785,6 +787,8 @@ impl Plan {
                 .push(id)
                 .map_err(|_| too_many("cgroup hierarchies", MAX_CGROUP_HIERARCHIES))?;
         }
+        // The bound directories already are the container's own cgroups.
+        self.cgroup_v1_own.clear();
         Ok(())
     }
 
@@ -796,6 +800,11 @@ impl Plan {
             .map_err(|e| arena_err("linux.rootfsPropagation", e))?;
         self.rootfs_parent_mount = Some(id);
         Ok(())
+    }
+
+    /// Whether the container gets a cgroup namespace (new or joined).
+    fn has_cgroup_ns(&self) -> bool {
+        self.new_cgroup_ns || self.joins.iter().any(|j| j.kind == NamespaceKind::Cgroup)
     }
 
     /// Whether the config mounts a cgroup filesystem.

@@ -278,13 +278,9 @@ fn bind_host_cgroup(
         // The bind keeps the host mount's flags: remount it, found afresh (the fd above
         // names the directory under it).
         let top = resolve_create(root, path, Create::Dir)?;
-        let tp = fd_path(top.as_fd())?;
-        mount(
-            None::<&CStr>,
-            tp.as_cstr().ok_or(Errno::EINVAL)?,
-            None::<&CStr>,
+        remount(
+            &fd_path(top.as_fd())?,
             MsFlags::MS_REMOUNT | MsFlags::MS_BIND | flags,
-            None::<&CStr>,
         )?;
     }
     Ok(())
@@ -326,12 +322,7 @@ fn mount_cgroup(plan: &Plan, m: &MountStep, root: BorrowedFd<'_>) -> Result<(), 
             )?;
         }
         // No cgroup namespace: the container's own cgroup over the hierarchy's root.
-        if let Some(own) = plan
-            .cgroup_v1_own
-            .get(i)
-            .copied()
-            .filter(|o| s.bytes(*o) != b"." && plan.cgroup_host_dirs.is_empty())
-        {
+        if let Some(own) = plan.cgroup_v1_own.get(i).copied().flatten() {
             let top = resolve_create(root, sub.as_cstr().ok_or(Errno::EINVAL)?, Create::Dir)?;
             let mine = sys::open_in_root(top.as_fd(), s.get(own), libc::O_DIRECTORY)?;
             let src = fd_path(mine.as_fd())?;
@@ -375,13 +366,9 @@ fn mount_cgroup(plan: &Plan, m: &MountStep, root: BorrowedFd<'_>) -> Result<(), 
         }
     }
     if flags.contains(MsFlags::MS_RDONLY) {
-        let p = fd_path(tmpfs.as_fd())?;
-        mount(
-            None::<&CStr>,
-            p.as_cstr().ok_or(Errno::EINVAL)?,
-            None::<&CStr>,
+        remount(
+            &fd_path(tmpfs.as_fd())?,
             MsFlags::MS_REMOUNT | MsFlags::MS_BIND | flags,
-            None::<&CStr>,
         )?;
     }
     Ok(())

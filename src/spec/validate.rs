@@ -67,13 +67,7 @@ pub fn validate(spec: &Spec<'_>) -> Result<(), SpecError> {
         validate_hooks(hooks)?;
     }
     let linux = spec.linux.as_ref();
-    let has_ns = |kind: NamespaceKind| {
-        linux.is_some_and(|l| {
-            l.namespaces
-                .iter()
-                .any(|n| NamespaceKind::from_name(n.kind) == Some(kind))
-        })
-    };
+    let has_ns = |kind: NamespaceKind| linux.is_some_and(|l| has_namespace(l, kind));
     for (field, value) in [("hostname", spec.hostname), ("domainname", spec.domainname)] {
         if value.is_some_and(|v| !v.is_empty()) && !has_ns(NamespaceKind::Uts) {
             return Err(at(
@@ -207,6 +201,13 @@ fn validate_hooks(h: &Hooks<'_>) -> Result<(), SpecError> {
         }
     }
     Ok(())
+}
+
+/// Whether `linux.namespaces` lists `kind` (new or joined by path).
+fn has_namespace(l: &Linux<'_>, kind: NamespaceKind) -> bool {
+    l.namespaces
+        .iter()
+        .any(|n| NamespaceKind::from_name(n.kind) == Some(kind))
 }
 
 /// The namespace a sysctl belongs to, with the error when the container lacks it; None
@@ -439,13 +440,8 @@ fn validate_linux(l: &Linux<'_>) -> Result<(), SpecError> {
         }
         // As runc: only sysctls that live in a namespace the container has of its own;
         // any other would be written to the host's kernel.
-        let has = |kind: NamespaceKind| {
-            l.namespaces
-                .iter()
-                .any(|n| NamespaceKind::from_name(n.kind) == Some(kind))
-        };
         let problem = match sysctl_namespace(name) {
-            Some((kind, _)) if has(kind) => None,
+            Some((kind, _)) if has_namespace(l, kind) => None,
             Some((_, need)) => Some(need),
             None => Some("not in a kernel namespace: it would change the host (only ipc, net and uts sysctls are allowed)"),
         };
