@@ -337,6 +337,28 @@ fn pid_ns(pid: i32) -> Option<PathBuf> {
     std::fs::read_link(format!("/proc/{pid}/ns/pid")).ok()
 }
 
+/// The container side of a CVE-2019-5736 attack: reads a pid (in its pid namespace),
+/// opens that process's /proc/<pid>/exe ("opened", or "sub=1" when refused), and on "go"
+/// appends to the file through that fd ("wrote=0" when it could).
+const EXE_ATTACKER: &[&str] = &[
+    "sh",
+    "-c",
+    "echo ready; read p; \
+     ( exec 3< /proc/$p/exe || exit 1; echo opened; read go; echo pwn >> /proc/self/fd/3; echo wrote=$? ) 2>&1; \
+     echo sub=$?; read x",
+];
+
+/// A process's pid in the innermost pid namespace it is in (the last NSpid field).
+fn innermost_pid(pid: i32) -> String {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find(|l| l.starts_with("NSpid:"))
+        .and_then(|l| l.split_whitespace().last())
+        .unwrap()
+        .to_owned()
+}
+
 #[test]
 fn exec_process_binary_cannot_be_overwritten() {
     needs_root!();
@@ -346,16 +368,7 @@ fn exec_process_binary_cannot_be_overwritten() {
     // fd. The host catches the exec child in that window (SIGSTOP), lets the container try,
     // and checks the binary. The exec runs from a copy of dory, so a successful attack
     // damages only the copy.
-    let b = Bundle::new(
-        "atk-exec",
-        &[
-            "sh",
-            "-c",
-            "echo ready; read p; \
-             ( exec 3< /proc/$p/exe || exit 1; echo opened; read go; echo pwn >> /proc/self/fd/3; echo wrote=$? ) 2>&1; \
-             echo sub=$?; read x",
-        ],
-    );
+    let b = Bundle::new("atk-exec", EXE_ATTACKER);
     let copy = b.base.join("dory-copy");
     std::fs::copy(common::DORY, &copy).unwrap();
     let copy_before = std::fs::read(&copy).unwrap();
@@ -441,16 +454,7 @@ fn exec_process_binary_cannot_be_overwritten() {
         pid != 0,
         "never caught an exec'd process before its exec ({tries} tries)"
     );
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let nspid = status
-        .lines()
-        .find(|l| l.starts_with("NSpid:"))
-        .unwrap()
-        .split_whitespace()
-        .last()
-        .unwrap()
-        .to_owned();
-    r.send(&format!("{nspid}\n"));
+    r.send(&format!("{}\n", innermost_pid(pid)));
     let verdict = r.wait_for_any(&["opened", "sub="]);
     cont(pid);
     // Let every `dory exec` finish: then nothing runs the copy and a write would not fail
@@ -497,16 +501,7 @@ fn created_init_binary_cannot_be_overwritten_from_a_shared_pid_namespace() {
     // container sharing its pid namespace opens /proc/<init>/exe and, once the init is
     // gone, writes the binary through that fd. The second container is created from a copy
     // of dory, so a successful attack damages only the copy.
-    let a = Bundle::new(
-        "atk-ns-a",
-        &[
-            "sh",
-            "-c",
-            "echo ready; read p; \
-             ( exec 3< /proc/$p/exe || exit 1; echo opened; read go; echo pwn >> /proc/self/fd/3; echo wrote=$? ) 2>&1; \
-             echo sub=$?; read x",
-        ],
-    );
+    let a = Bundle::new("atk-ns-a", EXE_ATTACKER);
     let mut b = Bundle::new("atk-ns-b", &["true"]);
     let copy = b.base.join("dory-copy");
     std::fs::copy(common::DORY, &copy).unwrap();
@@ -535,14 +530,7 @@ fn created_init_binary_cannot_be_overwritten_from_a_shared_pid_namespace() {
         pid_ns(a_init),
         "not in the shared pid namespace"
     );
-    let status = std::fs::read_to_string(format!("/proc/{b_init}/status")).unwrap();
-    let nspid = status
-        .lines()
-        .find(|l| l.starts_with("NSpid:"))
-        .and_then(|l| l.split_whitespace().last())
-        .unwrap()
-        .to_owned();
-    r.send(&format!("{nspid}\n"));
+    r.send(&format!("{}\n", innermost_pid(b_init)));
     let verdict = r.wait_for_any(&["opened", "sub="]);
     // The waiting init runs the copy: remove the container so a write could not fail with
     // ETXTBSY, and the attack gets its best chance.

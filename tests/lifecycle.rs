@@ -141,15 +141,7 @@ fn signals_to_a_created_container() {
     dory_in(&b, &["kill", &b.id, "WINCH"]).expect_code(0);
     assert_eq!(status_of(&b), "created");
     dory_in(&b, &["kill", &b.id, "TERM"]).expect_code(0);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    while status_of(&b) != "stopped" {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "still {}",
-            status_of(&b)
-        );
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
+    wait_status(&b, "stopped");
     dory_in(&b, &["delete", &b.id]).expect_code(0);
     b.assert_nothing_left();
 }
@@ -375,31 +367,15 @@ fn failing_poststart_and_poststop_hooks_are_warnings_and_the_rest_run() {
     };
     b.config["hooks"] =
         serde_json::json!({"poststart": phase("poststart"), "poststop": phase("poststop")});
-    b.write_config();
-    let bundle = b.dir.to_str().unwrap().to_owned();
-    b.cmd(&["create", "--bundle", &bundle, &b.id])
-        .status()
-        .map(|s| assert!(s.success()))
-        .unwrap();
-    let start = common::run_cmd(&mut b.cmd(&["start", &b.id]));
+    create(&b);
+    let start = dory_in(&b, &["start", &b.id]);
     start.expect_code(0);
     assert!(
         start.stderr.contains("warning") && start.stderr.contains("hooks.poststart[0]"),
         "{start:?}"
     );
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    let status = || {
-        let out = common::run_cmd(&mut b.cmd(&["state", &b.id]));
-        serde_json::from_str::<Value>(&out.stdout).map(|v| v["status"].to_string())
-    };
-    while status().map_or(true, |s| s != "\"stopped\"") {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "container did not stop"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
-    let delete = common::run_cmd(&mut b.cmd(&["delete", &b.id]));
+    wait_status(&b, "stopped");
+    let delete = dory_in(&b, &["delete", &b.id]);
     delete.expect_code(0);
     assert!(delete.stderr.contains("hooks.poststop[0]"), "{delete:?}");
     assert_eq!(
