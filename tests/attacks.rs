@@ -383,8 +383,11 @@ fn exec_process_binary_cannot_be_overwritten() {
         use std::os::unix::fs::MetadataExt;
         let m = std::fs::metadata(&copy).unwrap();
         let id = (m.dev(), m.ino());
+        // dory re-executes itself from a sealed memfd copy: that runs the copy too.
         move |pid: i32| {
             std::fs::metadata(format!("/proc/{pid}/exe")).is_ok_and(|e| (e.dev(), e.ino()) == id)
+                || std::fs::read_link(format!("/proc/{pid}/exe"))
+                    .is_ok_and(|l| l.to_string_lossy().starts_with("/memfd:dory"))
         }
     };
 
@@ -651,4 +654,108 @@ fn masked_paths_need_the_real_null_device() {
         );
         b.assert_nothing_left();
     }
+}
+
+/// Copies the shared libraries and loader `binary` needs (per `ldd`) into `rootfs` at the
+/// same paths, so the binary can run there.
+fn install_shared_libs(rootfs: &Path, binary: &Path) {
+    let out = std::process::Command::new("ldd")
+        .arg(binary)
+        .output()
+        .unwrap();
+    for word in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+        if !word.starts_with('/') {
+            continue;
+        }
+        let dest = rootfs.join(word.trim_start_matches('/'));
+        std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+        std::fs::copy(word, &dest).unwrap();
+    }
+}
+
+/// The container side of the re-exec attack: plants `/bin/evil`, a script whose
+/// interpreter is `/proc/self/exe`, so that a runtime asked to exec it runs the runtime's
+/// own binary inside the container (blocked opening a fifo as its log). It then finds that
+/// process, opens its `/proc/<pid>/exe`, lets it finish, and on "go" appends to the binary
+/// through the fd ("wrote=0" when it could).
+const REEXEC_ATTACKER: &[&str] = &[
+    "sh",
+    "-c",
+    "mkfifo /tmp/logfifo; printf '#!/proc/self/exe --log=/tmp/logfifo\\n' > /bin/evil; \
+     chmod +x /bin/evil; echo ready; i=0; p=; \
+     while [ -z \"$p\" ] && [ $i -lt 3000 ]; do \
+       for d in /proc/[0-9]*; do l=$(readlink $d/exe 2>/dev/null); \
+         case \"$l\" in ''|*busybox) ;; *) p=${d#/proc/}; echo exe=$l;; esac; done; \
+       i=$((i+1)); done; \
+     echo found=$p; \
+     ( exec 3< /proc/$p/exe || exit 1; echo opened; cat /tmp/logfifo > /dev/null; \
+       read go; echo pwn >> /proc/self/fd/3; echo wrote=$? ) 2>&1; \
+     echo sub=$?; read x",
+];
+
+#[test]
+fn runtime_reexecuted_through_proc_self_exe_cannot_be_overwritten() {
+    needs_root!();
+    // CVE-2019-5736, the re-exec variant: `dory exec` is asked to run a script whose
+    // interpreter is /proc/self/exe. The kernel resolves that in the exec'ing process, which
+    // is dory, so dory's binary runs again inside the container, dumpable. A container
+    // process opens its /proc/<pid>/exe and, once no dory runs, writes through that fd.
+    // The exec runs from a copy of dory (the container itself from the original), so a
+    // successful attack damages only the copy, and nothing else keeps the copy busy.
+    let mut b = Bundle::with_private_rootfs("atk-reexec", REEXEC_ATTACKER);
+    b.config["root"]["readonly"] = Value::Bool(false);
+    let copy = b.base.join("dory-copy");
+    std::fs::copy(common::DORY, &copy).unwrap();
+    let copy_before = std::fs::read(&copy).unwrap();
+    let dory_before = std::fs::read(common::DORY).unwrap();
+    // The test build of dory is dynamically linked: give the image the loader and the
+    // libraries it needs, as the static release binary needs none.
+    install_shared_libs(&b.rootfs, &copy);
+    let mut r = b.spawn();
+    r.wait_line("ready");
+    let mut exec = std::process::Command::new(&copy)
+        .arg("--root")
+        .arg(&b.state_root)
+        .args(["exec", &b.id, "/bin/evil"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let verdict = r.wait_for_any(&["opened", "sub="]);
+    // Let `dory exec` finish: then no process runs the copy, and a write would not fail
+    // with ETXTBSY.
+    let t = std::time::Instant::now();
+    while exec.try_wait().unwrap().is_none() {
+        if t.elapsed() > common::TIMEOUT {
+            let _ = exec.kill();
+            let _ = exec.wait();
+            panic!("dory exec did not finish: {:?}", r.seen());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert_eq!(
+        verdict,
+        "opened",
+        "the container never saw the runtime running inside it: {:?}",
+        r.seen()
+    );
+    r.send("go\n");
+    let wrote = r.wait_prefix("wrote=");
+    let seen = r.seen().to_vec();
+    r.wait_prefix("sub=");
+    r.send("done\n");
+    let out = r.finish();
+    out.expect_code(0);
+    assert!(
+        std::fs::read(&copy).unwrap() == copy_before,
+        "the dory binary used for exec was overwritten through /proc/<pid>/exe: {seen:?}"
+    );
+    assert_ne!(wrote, "wrote=0", "the container wrote the runtime binary");
+    assert!(
+        std::fs::read(common::DORY).unwrap() == dory_before,
+        "the dory binary changed"
+    );
+    eprintln!("re-exec attack refused: {seen:?}");
+    b.assert_nothing_left();
 }

@@ -107,6 +107,20 @@ pub fn main() -> i32 {
     let g = Global {
         root: PathBuf::from(global.get("root").unwrap_or(DEFAULT_ROOT)),
     };
+    // Commands that start processes in a container run from a binary no container can
+    // write (a sealed copy, re-executed into here, unless it already is one).
+    if matches!(
+        command.as_str(),
+        "run" | "create" | "start" | "exec" | "init"
+    ) {
+        if let Err(e) = crate::sys::exe::ensure_protected() {
+            log_error!(
+                "dory: cannot run from a sealed copy of the dory binary: {}",
+                e.desc()
+            );
+            return 1;
+        }
+    }
     match command.as_str() {
         "spec" => cmd_spec(cmd_args),
         "run" => cmd_run(&g, cmd_args),

@@ -10,7 +10,10 @@ use libc::{c_char, c_int, c_ulong};
 use nix::errno::Errno;
 
 pub mod bpf;
+pub mod exe;
 pub mod init;
+pub mod mount_api;
+pub mod procfs;
 
 fn check(ret: libc::c_long) -> Result<libc::c_long, Errno> {
     if ret < 0 {
@@ -44,16 +47,31 @@ pub fn open_in_root(root: BorrowedFd<'_>, path: &CStr, flags: c_int) -> Result<O
 
 /// `openat2(2)` with `RESOLVE_IN_ROOT` and the caller's flags (e.g. O_RDONLY to read).
 pub fn openat2_in_root(root: BorrowedFd<'_>, path: &CStr, flags: c_int) -> Result<OwnedFd, Errno> {
+    openat2(
+        root,
+        path,
+        flags,
+        libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS,
+    )
+}
+
+/// `openat2(2)` with the caller's open flags (close-on-exec added) and `RESOLVE_*` flags.
+pub fn openat2(
+    dir: BorrowedFd<'_>,
+    path: &CStr,
+    flags: c_int,
+    resolve: u64,
+) -> Result<OwnedFd, Errno> {
     let how = OpenHow {
         flags: (flags | libc::O_CLOEXEC) as u64,
         mode: 0,
-        resolve: libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS,
+        resolve,
     };
     // SAFETY: `path` is NUL-terminated, `how` lives across the call and its size is given.
     let ret = unsafe {
         libc::syscall(
             libc::SYS_openat2,
-            root.as_raw_fd(),
+            dir.as_raw_fd(),
             path.as_ptr(),
             &how as *const OpenHow,
             std::mem::size_of::<OpenHow>(),
@@ -217,6 +235,23 @@ pub fn unlock_pty(master: BorrowedFd<'_>) -> Result<u32, Errno> {
     let ret = unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCGPTN as _, &mut n) };
     check(ret as libc::c_long)?;
     Ok(n)
+}
+
+/// `ioctl(master, TIOCGPTPEER)` (Linux 4.13): opens the pty's slave through its master,
+/// without a path in a devpts the container could have replaced.
+pub fn open_pty_peer(master: BorrowedFd<'_>) -> Result<OwnedFd, Errno> {
+    let flags: c_int = libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC;
+    // SAFETY: TIOCGPTPEER takes the open flags as an integer argument.
+    let ret = unsafe {
+        libc::ioctl(
+            master.as_raw_fd(),
+            linux_raw_sys::ioctl::TIOCGPTPEER as _,
+            flags,
+        )
+    };
+    let fd = check(ret as libc::c_long)? as RawFd;
+    // SAFETY: the kernel just returned this fd and nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 /// `ioctl(TIOCGWINSZ)`.

@@ -1,0 +1,148 @@
+//! Keeping the dory binary out of a container's reach (CVE-2019-5736, re-exec variant).
+//!
+//! Between clone and exec the container's first process is dory. If the program it is
+//! asked to start is `/proc/self/exe`, or a script whose interpreter is, the kernel runs
+//! dory again inside the container, where any container process can open that process's
+//! `/proc/<pid>/exe` and, once no dory runs, write through it to the binary on the host.
+//! So the commands that start processes in a container first make sure the file they
+//! run from cannot be written: a sealed memfd copy (what they re-execute into, as runc
+//! and crun do) or a file on a read-only mount (nothing to do).
+
+use std::ffi::{CStr, CString, OsString};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+
+use libc::{c_char, c_int, c_long};
+use nix::errno::Errno;
+
+/// Seals that make a memfd's contents immutable for good.
+const SEALS: c_int =
+    libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
+
+/// How the running executable is protected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExeProtection {
+    /// A memfd with every write seal.
+    Sealed,
+    /// On a read-only mount: a write through `/proc/<pid>/exe` gets EROFS.
+    ReadOnlyMount,
+    /// Neither: a container could write to it.
+    Writable,
+}
+
+/// `fcntl(F_GET_SEALS)` and `fstatvfs(2)` on the running executable.
+pub fn protection() -> Result<ExeProtection, Errno> {
+    let exe = nix::fcntl::open(
+        c"/proc/self/exe",
+        nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )?;
+    if seals(exe.as_fd()).is_ok_and(|s| s & SEALS == SEALS) {
+        return Ok(ExeProtection::Sealed);
+    }
+    let vfs = nix::sys::statvfs::fstatvfs(exe.as_fd())?;
+    if vfs.flags().contains(nix::sys::statvfs::FsFlags::ST_RDONLY) {
+        return Ok(ExeProtection::ReadOnlyMount);
+    }
+    Ok(ExeProtection::Writable)
+}
+
+/// `fcntl(F_GET_SEALS)`.
+fn seals(fd: BorrowedFd<'_>) -> Result<c_int, Errno> {
+    // SAFETY: F_GET_SEALS takes no argument beyond the fd.
+    let ret = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GET_SEALS) };
+    Errno::result(ret)
+}
+
+/// Makes sure this process runs from a binary no container can write: returns at once
+/// when it already does, else re-executes itself from a sealed memfd copy with the same
+/// arguments and environment (returning only if that fails).
+pub fn ensure_protected() -> Result<ExeProtection, Errno> {
+    match protection()? {
+        ExeProtection::Writable => {}
+        safe => return Ok(safe),
+    }
+    let copy = sealed_copy()?;
+    Err(reexec(copy.as_fd()))
+}
+
+/// `memfd_create(2)`, `sendfile(2)` of `/proc/self/exe` into it, `F_ADD_SEALS`.
+fn sealed_copy() -> Result<OwnedFd, Errno> {
+    let exe = nix::fcntl::open(
+        c"/proc/self/exe",
+        nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )?;
+    let size =
+        usize::try_from(nix::sys::stat::fstat(exe.as_fd())?.st_size).map_err(|_| Errno::EFBIG)?;
+    // SAFETY: the name is NUL-terminated; flags are integers.
+    let ret = unsafe {
+        libc::memfd_create(
+            c"dory".as_ptr(),
+            libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING,
+        )
+    };
+    let raw = Errno::result(ret)?;
+    // SAFETY: memfd_create just returned this fd and nothing else owns it.
+    let memfd = unsafe { OwnedFd::from_raw_fd(raw) };
+    let mut left = size;
+    while left > 0 {
+        // SAFETY: both fds are open; a null offset uses and advances the source's offset.
+        let n = unsafe {
+            libc::sendfile(
+                memfd.as_raw_fd(),
+                exe.as_raw_fd(),
+                std::ptr::null_mut(),
+                left,
+            )
+        };
+        match Errno::result(n) {
+            Ok(0) => return Err(Errno::EIO),
+            Ok(n) => left = left.saturating_sub(n as usize),
+            Err(Errno::EINTR) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    // SAFETY: F_ADD_SEALS takes the seal bits as an integer.
+    let ret = unsafe { libc::fcntl(memfd.as_raw_fd(), libc::F_ADD_SEALS, SEALS) };
+    Errno::result(ret)?;
+    Ok(memfd)
+}
+
+/// `execveat(2)` of `fd` with this process's arguments and environment. Returns the error.
+fn reexec(fd: BorrowedFd<'_>) -> Errno {
+    let to_c = |s: OsString| CString::new(s.as_bytes()).ok();
+    let args: Option<Vec<CString>> = std::env::args_os().map(to_c).collect();
+    let env: Option<Vec<CString>> = std::env::vars_os()
+        .map(|(k, v)| {
+            let mut kv = k;
+            kv.push("=");
+            kv.push(v);
+            to_c(kv)
+        })
+        .collect();
+    let (Some(args), Some(env)) = (args, env) else {
+        return Errno::EINVAL;
+    };
+    let ptrs = |v: &[CString]| -> Vec<*const c_char> {
+        v.iter()
+            .map(|s| s.as_ptr())
+            .chain(std::iter::once(std::ptr::null()))
+            .collect()
+    };
+    let (argv, envp) = (ptrs(&args), ptrs(&env));
+    let empty: &CStr = c"";
+    // SAFETY: argv and envp are null-terminated arrays of pointers to NUL-terminated
+    // strings that outlive the call; the path is empty with AT_EMPTY_PATH.
+    unsafe {
+        libc::syscall(
+            libc::SYS_execveat as c_long,
+            fd.as_raw_fd(),
+            empty.as_ptr(),
+            argv.as_ptr(),
+            envp.as_ptr(),
+            libc::AT_EMPTY_PATH,
+        )
+    };
+    Errno::last()
+}
