@@ -318,16 +318,20 @@ pub fn launch(opts: LaunchOptions<'_>) -> Result<Started, Error> {
             stderr,
         } => Some([stdin.as_raw_fd(), stdout.as_raw_fd(), stderr.as_raw_fd()]),
     };
+    // The host's procfs, checked to be one, for the child's writes and reopens.
+    let proc_root = sys::procfs::open_root().map_err(|e| Error::Parent("open /proc", e))?;
     let mut ctx = ChildContext {
         plan: &plan,
         sync: child_sock.as_fd(),
         join_fds: &raw_joins,
+        proc: proc_root.as_fd(),
         stdio: stdio_raw,
         cgroup_tasks: &task_raw,
         wait_for_parent: user_ns,
         start: sandbox::StartGate {
             exec_fifo: fifo.as_ref().map(|f| f.as_raw_fd()),
             preserve_fds: opts.preserve_fds,
+            proc: None,
         },
         hooks_before_pivot: [
             hooks::Phase::Prestart,
@@ -490,14 +494,8 @@ fn finish_parent(
         write_id_map(pid, "gid_map", gid_maps)?;
         // The child cannot: it is not dumpable, so its /proc files are the host root's.
         if let Some(score) = plan.process.oom_score_adj {
-            std::fs::write(format!("/proc/{pid}/oom_score_adj"), score.to_string()).map_err(
-                |e| {
-                    Error::Parent(
-                        "config.json: process.oomScoreAdj",
-                        Errno::from_raw(e.raw_os_error().unwrap_or(0)),
-                    )
-                },
-            )?;
+            write_proc(Some(pid), "oom_score_adj", score.to_string().as_bytes())
+                .map_err(|e| Error::Parent("config.json: process.oomScoreAdj", e))?;
         }
     }
     if let Some(cg) = cgroup {
@@ -603,12 +601,9 @@ fn enter_time_ns(
         text.push_str(&format!("{clock} {} {}\n", off.secs, off.nanosecs));
     }
     if !text.is_empty() {
-        if let Err(e) = std::fs::write("/proc/self/timens_offsets", text) {
+        if let Err(e) = write_proc(None, "timens_offsets", text.as_bytes()) {
             back.restore();
-            return Err(Error::Parent(
-                "linux.timeOffsets",
-                Errno::from_raw(e.raw_os_error().unwrap_or(0)),
-            ));
+            return Err(Error::Parent("linux.timeOffsets", e));
         }
     }
     Ok(back)
@@ -760,16 +755,31 @@ fn write_id_map(pid: i32, file: &str, maps: &[spec::IdMapping]) -> Result<(), Er
     for m in maps {
         text.push_str(&format!("{} {} {}\n", m.container_id, m.host_id, m.size));
     }
-    std::fs::write(format!("/proc/{pid}/{file}"), text).map_err(|e| {
+    write_proc(Some(pid), file, text.as_bytes()).map_err(|e| {
         Error::Parent(
             if file == "uid_map" {
                 "linux.uidMappings"
             } else {
                 "linux.gidMappings"
             },
-            Errno::from_raw(e.raw_os_error().unwrap_or(0)),
+            e,
         )
     })
+}
+
+/// Writes `file` of `/proc/<pid>` (or of the caller's own directory) through a verified
+/// procfs handle: no symlink, no mount crossed, procfs checked (`sys::procfs`).
+fn write_proc(pid: Option<i32>, file: &str, text: &[u8]) -> Result<(), Errno> {
+    let root = sys::procfs::open_root()?;
+    let dir = match pid {
+        Some(pid) => {
+            let rel = std::ffi::CString::new(pid.to_string()).map_err(|_| Errno::EINVAL)?;
+            sys::procfs::open_beneath(root.as_fd(), &rel, libc::O_PATH | libc::O_DIRECTORY)?
+        }
+        None => sys::procfs::own_dir(root.as_fd())?,
+    };
+    let name = std::ffi::CString::new(file).map_err(|_| Errno::EINVAL)?;
+    sys::procfs::write(dir.as_fd(), &name, text)
 }
 
 /// Turns a child's failure record into a message naming the config field.

@@ -2,17 +2,20 @@
 //! pivot_root, masked and read-only paths, the console. No allocation.
 
 use std::ffi::CStr;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use nix::errno::Errno;
-use nix::fcntl::{open, openat, OFlag};
+use nix::fcntl::{openat, OFlag};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sys::stat::{fchmodat, mkdirat, FchmodatFlags, Mode};
 use nix::unistd::{chdir, chroot, fchownat, pivot_root, symlinkat, Gid, Uid};
 
+use linux_raw_sys::general as raw;
+
 use super::{fail, Failure, Step};
 use crate::plan::{MountKind, MountStep, Plan};
 use crate::sys;
+use crate::sys::mount_api::{self, FsParam, MountAttr};
 
 /// Longest path built on the stack.
 pub const STACK_PATH_MAX: usize = 4096;
@@ -72,13 +75,6 @@ impl StackPath {
     pub fn as_cstr(&self) -> Option<&CStr> {
         CStr::from_bytes_with_nul(self.buf.get(..=self.len)?).ok()
     }
-}
-
-/// `/proc/self/fd/N` for an fd: mount(2) follows it to the object the fd refers to.
-fn fd_path(fd: BorrowedFd<'_>) -> Result<StackPath, Errno> {
-    let mut p = StackPath::new();
-    p.push(b"/proc/self/fd/")?.push_num(fd.as_raw_fd() as u64)?;
-    Ok(p)
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -178,174 +174,214 @@ pub fn mount_all(plan: &Plan, root: BorrowedFd<'_>) -> Result<(), Failure> {
     Ok(())
 }
 
+/// `MS_*` per-mount flags as `MOUNT_ATTR_*` bits to set and clear.
+fn mount_attr(flags: libc::c_ulong) -> MountAttr {
+    let mut set = 0u64;
+    let mut clear = 0u64;
+    for (ms, attr) in [
+        (libc::MS_RDONLY, raw::MOUNT_ATTR_RDONLY),
+        (libc::MS_NOSUID, raw::MOUNT_ATTR_NOSUID),
+        (libc::MS_NODEV, raw::MOUNT_ATTR_NODEV),
+        (libc::MS_NOEXEC, raw::MOUNT_ATTR_NOEXEC),
+        (libc::MS_NODIRATIME, raw::MOUNT_ATTR_NODIRATIME),
+    ] {
+        if flags & ms != 0 {
+            set |= u64::from(attr);
+        }
+    }
+    // Access-time handling is one three-valued field: clear it to set another value.
+    let atime = if flags & libc::MS_NOATIME != 0 {
+        Some(raw::MOUNT_ATTR_NOATIME)
+    } else if flags & libc::MS_STRICTATIME != 0 {
+        Some(raw::MOUNT_ATTR_STRICTATIME)
+    } else if flags & libc::MS_RELATIME != 0 {
+        Some(raw::MOUNT_ATTR_RELATIME)
+    } else {
+        None
+    };
+    if let Some(a) = atime {
+        set |= u64::from(a);
+        clear |= u64::from(raw::MOUNT_ATTR__ATIME);
+    }
+    MountAttr {
+        set,
+        clear,
+        propagation: 0,
+    }
+}
+
+/// `MS_SHARED`/`MS_SLAVE`/`MS_PRIVATE`/`MS_UNBINDABLE` (| `MS_REC`) applied to the mount
+/// `mnt` refers to: by its fd, never by path.
+// c_ulong is 32 bits on armv7: the conversion is not useless there.
+#[allow(clippy::useless_conversion)]
+fn set_propagation(mnt: BorrowedFd<'_>, propagation: libc::c_ulong) -> Result<(), Errno> {
+    if propagation == 0 {
+        return Ok(());
+    }
+    let attr = MountAttr {
+        propagation: u64::from(propagation & !libc::MS_REC),
+        ..MountAttr::default()
+    };
+    mount_api::set_attr(mnt, propagation & libc::MS_REC != 0, attr)
+}
+
+/// A new, detached mount of filesystem `fstype` (`fsopen`, `fsconfig`, `fsmount`): `data`
+/// is the comma-separated option string mount(2) would take; `flags` the `MS_*` flags.
+fn new_fs(
+    fstype: &CStr,
+    source: Option<&CStr>,
+    data: &CStr,
+    flags: libc::c_ulong,
+) -> Result<OwnedFd, Errno> {
+    let ctx = mount_api::fs_open(fstype)?;
+    if let Some(src) = source.filter(|s| !s.is_empty()) {
+        mount_api::fs_config(ctx.as_fd(), FsParam::String(c"source", src))?;
+    }
+    // Superblock flags are options of the filesystem context, not of the mount.
+    for (ms, name) in [
+        (libc::MS_SYNCHRONOUS, c"sync"),
+        (libc::MS_DIRSYNC, c"dirsync"),
+        (libc::MS_LAZYTIME, c"lazytime"),
+    ] {
+        if flags & ms != 0 {
+            mount_api::fs_config(ctx.as_fd(), FsParam::Flag(name))?;
+        }
+    }
+    for option in data
+        .to_bytes()
+        .split(|b| *b == b',')
+        .filter(|o| !o.is_empty())
+    {
+        let mut key = StackPath::new();
+        match option.iter().position(|b| *b == b'=') {
+            Some(eq) => {
+                key.push(option.get(..eq).unwrap_or_default())?;
+                let mut value = StackPath::new();
+                value.push(option.get(eq + 1..).unwrap_or_default())?;
+                let (k, v) = (
+                    key.as_cstr().ok_or(Errno::EINVAL)?,
+                    value.as_cstr().ok_or(Errno::EINVAL)?,
+                );
+                mount_api::fs_config(ctx.as_fd(), FsParam::String(k, v))?;
+            }
+            None => {
+                key.push(option)?;
+                let k = key.as_cstr().ok_or(Errno::EINVAL)?;
+                mount_api::fs_config(ctx.as_fd(), FsParam::Flag(k))?;
+            }
+        }
+    }
+    mount_api::fs_config(ctx.as_fd(), FsParam::Create)?;
+    mount_api::fs_mount(ctx.as_fd(), mount_attr(flags).set)
+}
+
+/// A config mount. Every step works on file descriptors: the destination is resolved once
+/// (inside the rootfs), the mount is made detached, gets its flags and content there, is
+/// attached onto the resolved destination, and gets its propagation through its own fd.
+/// Nothing resolves the destination again, so a sibling container swapping a path in a
+/// shared volume cannot send a remount or a propagation change elsewhere
+/// (CVE-2021-30465 class).
 fn mount_one(plan: &Plan, m: &MountStep, root: BorrowedFd<'_>, i: usize) -> Result<(), Failure> {
     let s = &plan.strings;
-    let dest = s.get(m.dest);
     let create = if m.dest_is_file {
         Create::File
     } else {
         Create::Dir
     };
     let on_err = |e| fail(Step::Mount, i, e);
-    let target =
-        resolve_create(root, dest, create).map_err(|e| fail(Step::MountDestination, i, e))?;
-    let target_path = fd_path(target.as_fd()).map_err(|e| fail(Step::MountDestination, i, e))?;
-    let target_c = target_path
-        .as_cstr()
-        .ok_or_else(|| fail(Step::MountDestination, i, Errno::EINVAL))?;
-    // After mounting, the new mount is reached by resolving the destination again (the
-    // fd above still names the directory underneath). The fd must outlive its path.
-    let mounted = || -> Result<(OwnedFd, StackPath), Errno> {
-        let fd = resolve_create(root, dest, create)?;
-        let path = fd_path(fd.as_fd())?;
-        Ok((fd, path))
-    };
-    let flags = MsFlags::from_bits_retain(m.flags.flags);
-    let data = Some(s.get(m.data)).filter(|d| !d.is_empty());
-    let source = Some(s.get(m.source))
-        .filter(|x| !x.is_empty())
-        .unwrap_or(s.get(m.fstype));
-    if m.kind == MountKind::Bind {
-        let bind = flags & (MsFlags::MS_BIND | MsFlags::MS_REC);
-        mount(
-            Some(s.get(m.source)),
-            target_c,
-            None::<&CStr>,
-            bind,
-            None::<&CStr>,
-        )
-        .map_err(on_err)?;
-        // A bind mount takes flags such as ro/nosuid only through a remount.
-        let rest = flags & !(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
-        if !rest.is_empty() {
-            let (_fd, p) = mounted().map_err(on_err)?;
-            remount(&p, MsFlags::MS_BIND | MsFlags::MS_REMOUNT | rest).map_err(on_err)?;
+    let target = resolve_create(root, s.get(m.dest), create)
+        .map_err(|e| fail(Step::MountDestination, i, e))?;
+    let mnt = if m.kind == MountKind::Bind {
+        let recursive = m.flags.flags & libc::MS_REC != 0;
+        let tree = mount_api::clone_mount_at(s.get(m.source), recursive).map_err(on_err)?;
+        // Only what was asked for is set: a bind keeps the restrictions of its source.
+        let attr = mount_attr(m.flags.flags);
+        if attr != MountAttr::default() {
+            mount_api::set_attr(tree.as_fd(), false, attr).map_err(on_err)?;
         }
-    } else if m.flags.copy_up {
-        // tmpcopyup: keep a handle on the directory being covered, mount, copy it in.
-        let dir = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
-        let lower = nix::fcntl::open(target_c, dir, Mode::empty()).map_err(on_err)?;
-        mount(Some(source), target_c, Some(s.get(m.fstype)), flags, data).map_err(on_err)?;
-        let (_fd, p) = mounted().map_err(on_err)?;
-        let upper = nix::fcntl::open(
-            p.as_cstr().ok_or(Errno::EINVAL).map_err(on_err)?,
-            dir,
-            Mode::empty(),
+        tree
+    } else {
+        let source = Some(s.get(m.source)).filter(|x| !x.is_empty());
+        let fstype = s.get(m.fstype);
+        let mnt = new_fs(
+            fstype,
+            source.or(Some(fstype)),
+            s.get(m.data),
+            m.flags.flags,
         )
         .map_err(on_err)?;
-        super::copyup::copy_tree(lower.as_fd(), upper.as_fd()).map_err(on_err)?;
-    } else {
-        mount(Some(source), target_c, Some(s.get(m.fstype)), flags, data).map_err(on_err)?;
-    }
-    if m.flags.propagation != 0 {
-        let (_fd, p) = mounted().map_err(on_err)?;
-        remount(&p, MsFlags::from_bits_retain(m.flags.propagation)).map_err(on_err)?;
-    }
-    Ok(())
+        if m.flags.copy_up {
+            // tmpcopyup: the directory about to be covered, copied into the new tmpfs
+            // while it is still detached.
+            let dir = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+            let lower = openat(target.as_fd(), c".", dir, Mode::empty()).map_err(on_err)?;
+            let upper = openat(mnt.as_fd(), c".", dir, Mode::empty()).map_err(on_err)?;
+            super::copyup::copy_tree(lower.as_fd(), upper.as_fd()).map_err(on_err)?;
+        }
+        mnt
+    };
+    mount_api::attach(mnt.as_fd(), target.as_fd()).map_err(on_err)?;
+    set_propagation(mnt.as_fd(), m.flags.propagation).map_err(on_err)
 }
 
-/// mount(2) with only a target and flags: a remount or a propagation change.
-fn remount(target: &StackPath, flags: MsFlags) -> Result<(), Errno> {
-    let t = target.as_cstr().ok_or(Errno::EINVAL)?;
-    mount(None::<&CStr>, t, None::<&CStr>, flags, None::<&CStr>)
-}
-
-/// Binds a host directory of the container's cgroup onto `path` in the rootfs, read-only
-/// when `flags` say so: in a new user namespace, which may not mount cgroupfs. The host
-/// paths are still visible: this runs before pivot_root.
-fn bind_host_cgroup(
-    host: &CStr,
-    root: BorrowedFd<'_>,
-    path: &CStr,
-    flags: MsFlags,
-) -> Result<(), Errno> {
-    let src = open(
-        host,
-        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )?;
-    let sp = fd_path(src.as_fd())?;
-    let onto = resolve_create(root, path, Create::Dir)?;
-    let op = fd_path(onto.as_fd())?;
-    mount(
-        sp.as_cstr(),
-        op.as_cstr().ok_or(Errno::EINVAL)?,
-        None::<&CStr>,
-        MsFlags::MS_BIND,
-        None::<&CStr>,
-    )?;
-    if flags.contains(MsFlags::MS_RDONLY) {
-        // The bind keeps the host mount's flags: remount it, found afresh (the fd above
-        // names the directory under it).
-        let top = resolve_create(root, path, Create::Dir)?;
-        remount(
-            &fd_path(top.as_fd())?,
-            MsFlags::MS_REMOUNT | MsFlags::MS_BIND | flags,
-        )?;
+/// Binds a host directory of the container's cgroup onto `onto`, read-only when `flags`
+/// say so: in a new user namespace, which may not mount cgroupfs. The host paths are
+/// still visible: this runs before pivot_root.
+fn bind_host_cgroup(host: &CStr, onto: BorrowedFd<'_>, flags: libc::c_ulong) -> Result<(), Errno> {
+    let tree = mount_api::clone_mount_at(host, false)?;
+    let attr = mount_attr(flags & libc::MS_RDONLY);
+    if attr != MountAttr::default() {
+        mount_api::set_attr(tree.as_fd(), false, attr)?;
     }
-    Ok(())
+    mount_api::attach(tree.as_fd(), onto)
 }
 
 /// A `cgroup` mount: cgroup2 on a v2 host; on a v1 host a tmpfs holding one cgroup mount
-/// per hierarchy, as runc shows it.
+/// per hierarchy, as runc shows it. Built through fds like [`mount_one`].
 fn mount_cgroup(plan: &Plan, m: &MountStep, root: BorrowedFd<'_>) -> Result<(), Errno> {
     let s = &plan.strings;
-    let dest = s.get(m.dest);
-    let flags = MsFlags::from_bits_retain(m.flags.flags);
-    let target = resolve_create(root, dest, Create::Dir)?;
-    let tp = fd_path(target.as_fd())?;
-    let tc = tp.as_cstr().ok_or(Errno::EINVAL)?;
+    let flags = m.flags.flags;
+    let target = resolve_create(root, s.get(m.dest), Create::Dir)?;
     if plan.cgroup_v1.is_empty() {
         if let Some(host) = plan.cgroup_host_dirs.first() {
-            return bind_host_cgroup(s.get(*host), root, dest, flags);
+            return bind_host_cgroup(s.get(*host), target.as_fd(), flags);
         }
-        return mount(Some(c"cgroup2"), tc, Some(c"cgroup2"), flags, None::<&CStr>);
+        let mnt = new_fs(c"cgroup2", Some(c"cgroup2"), c"", flags)?;
+        return mount_api::attach(mnt.as_fd(), target.as_fd());
     }
-    let rw = flags & !MsFlags::MS_RDONLY;
-    mount(Some(c"tmpfs"), tc, Some(c"tmpfs"), rw, Some(c"mode=755"))?;
-    let tmpfs = resolve_create(root, dest, Create::Dir)?;
+    let tmpfs = new_fs(
+        c"tmpfs",
+        Some(c"tmpfs"),
+        c"mode=755",
+        flags & !libc::MS_RDONLY,
+    )?;
+    mount_api::attach(tmpfs.as_fd(), target.as_fd())?;
     for (i, (dir, options)) in plan.cgroup_v1.iter().enumerate() {
-        let mut sub = StackPath::new();
-        sub.push(dest.to_bytes())?.push(b"/")?.push(s.bytes(*dir))?;
-        let sub_fd = resolve_create(root, sub.as_cstr().ok_or(Errno::EINVAL)?, Create::Dir)?;
-        let sp = fd_path(sub_fd.as_fd())?;
-        if let Some(host) = plan.cgroup_host_dirs.get(i) {
-            let path = sub.as_cstr().ok_or(Errno::EINVAL)?;
-            bind_host_cgroup(s.get(*host), root, path, flags)?;
-        } else {
-            mount(
-                Some(c"cgroup"),
-                sp.as_cstr().ok_or(Errno::EINVAL)?,
-                Some(c"cgroup"),
-                flags,
-                Some(s.get(*options)),
-            )?;
+        // The tmpfs is new and reached only through its fd: its entries are ours.
+        match mkdirat(tmpfs.as_fd(), s.get(*dir), Mode::from_bits_truncate(0o755)) {
+            Ok(()) | Err(Errno::EEXIST) => {}
+            Err(e) => return Err(e),
         }
-        // No cgroup namespace: the container's own cgroup over the hierarchy's root.
-        if let Some(own) = plan.cgroup_v1_own.get(i).copied().flatten() {
-            let top = resolve_create(root, sub.as_cstr().ok_or(Errno::EINVAL)?, Create::Dir)?;
-            let mine = sys::open_in_root(top.as_fd(), s.get(own), libc::O_DIRECTORY)?;
-            let src = fd_path(mine.as_fd())?;
-            let dst = fd_path(top.as_fd())?;
-            let (src, dst) = (
-                src.as_cstr().ok_or(Errno::EINVAL)?,
-                dst.as_cstr().ok_or(Errno::EINVAL)?,
-            );
-            mount(
-                Some(src),
-                dst,
-                None::<&CStr>,
-                MsFlags::MS_BIND,
-                None::<&CStr>,
-            )?;
-            if flags.contains(MsFlags::MS_RDONLY) {
-                mount(
-                    None::<&CStr>,
-                    dst,
-                    None::<&CStr>,
-                    MsFlags::MS_REMOUNT | MsFlags::MS_BIND | flags,
-                    None::<&CStr>,
-                )?;
+        let sub = openat(
+            tmpfs.as_fd(),
+            s.get(*dir),
+            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )?;
+        if let Some(host) = plan.cgroup_host_dirs.get(i) {
+            bind_host_cgroup(s.get(*host), sub.as_fd(), flags)?;
+        } else {
+            let cg = new_fs(c"cgroup", Some(c"cgroup"), s.get(*options), flags)?;
+            mount_api::attach(cg.as_fd(), sub.as_fd())?;
+            // No cgroup namespace: the container's own cgroup over the hierarchy's root.
+            if let Some(own) = plan.cgroup_v1_own.get(i).copied().flatten() {
+                let mine = sys::open_in_root(cg.as_fd(), s.get(own), libc::O_DIRECTORY)?;
+                let tree = mount_api::clone_mount(mine.as_fd(), false)?;
+                let attr = mount_attr(flags & libc::MS_RDONLY);
+                if attr != MountAttr::default() {
+                    mount_api::set_attr(tree.as_fd(), false, attr)?;
+                }
+                mount_api::attach(tree.as_fd(), sub.as_fd())?;
             }
         }
         // Co-mounted controllers ("cpu,cpuacct") also answer to each name, as on the host.
@@ -365,11 +401,9 @@ fn mount_cgroup(plan: &Plan, m: &MountStep, root: BorrowedFd<'_>) -> Result<(), 
             }
         }
     }
-    if flags.contains(MsFlags::MS_RDONLY) {
-        remount(
-            &fd_path(tmpfs.as_fd())?,
-            MsFlags::MS_REMOUNT | MsFlags::MS_BIND | flags,
-        )?;
+    if flags & libc::MS_RDONLY != 0 {
+        let attr = mount_attr(libc::MS_RDONLY);
+        mount_api::set_attr(tmpfs.as_fd(), false, attr)?;
     }
     Ok(())
 }
@@ -427,14 +461,8 @@ fn make_device(
         // Without CAP_MKNOD (a user namespace) bind the host's node instead.
         Err(Errno::EPERM) => {
             let file = resolve_create(root, plan.strings.get(d.path), Create::File)?;
-            let fp = fd_path(file.as_fd())?;
-            return mount(
-                Some(plan.strings.get(d.path)),
-                fp.as_cstr().ok_or(Errno::EINVAL)?,
-                None::<&CStr>,
-                MsFlags::MS_BIND,
-                None::<&CStr>,
-            );
+            let node = mount_api::clone_mount_at(plan.strings.get(d.path), false)?;
+            return mount_api::attach(node.as_fd(), file.as_fd());
         }
         Err(e) => return Err(e),
     }
@@ -488,40 +516,52 @@ pub fn pivot(rootfs: &CStr) -> Result<(), Failure> {
 }
 
 /// Opens a pty in the container's devpts; binds its slave onto /dev/console when dory
-/// made /dev. Returns (master, slave).
-pub fn open_console(creates_dev: bool) -> Result<(OwnedFd, OwnedFd), Errno> {
-    let master = open(
+/// made /dev. Returns (master, slave). Runs after pivot_root: paths are the container's.
+pub fn open_console(root: BorrowedFd<'_>, creates_dev: bool) -> Result<(OwnedFd, OwnedFd), Errno> {
+    let master = sys::openat2(
+        root,
         c"/dev/pts/ptmx",
-        OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC,
-        Mode::empty(),
+        libc::O_RDWR | libc::O_NOCTTY,
+        libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS,
     )?;
-    let n = sys::unlock_pty(master.as_fd())?;
-    let mut slave_path = StackPath::new();
-    slave_path.push(b"/dev/pts/")?.push_num(u64::from(n))?;
-    let slave_c = slave_path.as_cstr().ok_or(Errno::EINVAL)?;
-    let slave = open(
-        slave_c,
-        OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )?;
+    // A real pty multiplexer of a devpts, not an image's stand-in.
+    if mount_api::fs_magic(master.as_fd())? != u64::from(raw::DEVPTS_SUPER_MAGIC) {
+        return Err(Errno::ENOTTY);
+    }
+    sys::unlock_pty(master.as_fd())?;
+    // The slave through its master: no /dev/pts/N path to resolve (CVE-2025-52565).
+    let slave = sys::open_pty_peer(master.as_fd())?;
     if creates_dev {
-        match open(
-            c"/dev/console",
-            OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_WRONLY | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW,
-            Mode::empty(),
-        ) {
-            Ok(_) | Err(Errno::EEXIST) => {}
-            Err(e) => return Err(e),
-        }
-        mount(
-            Some(slave_c),
-            c"/dev/console",
-            None::<&CStr>,
-            MsFlags::MS_BIND,
-            None::<&CStr>,
-        )?;
+        let console = console_target(root)?;
+        let tree = mount_api::clone_mount(slave.as_fd(), false)?;
+        mount_api::attach(tree.as_fd(), console.as_fd())?;
     }
     Ok((master, slave))
+}
+
+/// `/dev/console` to bind the pty onto: created empty by dory, or an existing regular file
+/// or character device; a symlink or anything else is refused.
+fn console_target(root: BorrowedFd<'_>) -> Result<OwnedFd, Errno> {
+    let dev = sys::open_in_root(root, c"/dev", libc::O_DIRECTORY)?;
+    match openat(
+        dev.as_fd(),
+        c"console",
+        OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_WRONLY | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW,
+        Mode::empty(),
+    ) {
+        Ok(_) | Err(Errno::EEXIST) => {}
+        Err(e) => return Err(e),
+    }
+    let console = openat(
+        dev.as_fd(),
+        c"console",
+        OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )?;
+    match nix::sys::stat::fstat(console.as_fd())?.st_mode & libc::S_IFMT {
+        libc::S_IFREG | libc::S_IFCHR => Ok(console),
+        _ => Err(Errno::ELOOP),
+    }
 }
 
 /// Creates `process.cwd` inside the rootfs if missing (as runc), resolved like a mount
@@ -530,95 +570,54 @@ pub fn create_cwd(root: BorrowedFd<'_>, cwd: &CStr) -> Result<(), Errno> {
     resolve_create(root, cwd, Create::Dir).map(drop)
 }
 
-/// Writes `value` to an existing file (sysctls).
-pub fn write_file(path: &CStr, value: &[u8]) -> Result<(), Errno> {
-    let fd = open(path, OFlag::O_WRONLY | OFlag::O_CLOEXEC, Mode::empty())?;
-    let mut rest = value;
-    while !rest.is_empty() {
-        let n = nix::unistd::write(fd.as_fd(), rest)?;
-        rest = rest.get(n..).unwrap_or_default();
-    }
-    Ok(())
-}
-
-/// Covers a path (`linux.maskedPaths[index]`): directories with an empty read-only tmpfs,
-/// files with /dev/null.
-pub fn mask_path(path: &CStr, index: usize) -> Result<(), Failure> {
+/// Covers a path (`linux.maskedPaths[index]`) of the container, whose root is `root`:
+/// directories with an empty read-only tmpfs, anything else with the null device. Both
+/// are attached by fd onto the path resolved once inside the root.
+pub fn mask_path(root: BorrowedFd<'_>, path: &CStr, index: usize) -> Result<(), Failure> {
     let at = |e| fail(Step::MaskPath, index, e);
-    let st = match nix::sys::stat::stat(path) {
-        Ok(st) => st,
+    let target = match sys::open_in_root(root, path, 0) {
+        Ok(fd) => fd,
         Err(Errno::ENOENT) => return Ok(()),
         Err(e) => return Err(at(e)),
     };
-    if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
-        mount(
-            Some(c"tmpfs"),
-            path,
-            Some(c"tmpfs"),
-            MsFlags::MS_RDONLY,
-            None::<&CStr>,
-        )
-        .map_err(at)
+    let st = nix::sys::stat::fstat(target.as_fd()).map_err(at)?;
+    let cover = if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
+        new_fs(c"tmpfs", Some(c"tmpfs"), c"", libc::MS_RDONLY).map_err(at)?
     } else {
-        // The bind source must really be the null device: a /dev/null that is a symlink
-        // or another file would expose that file (say a /proc/sys entry) in the masked
-        // path's place, writable (CVE-2025-31133). Checked on an fd, mounted through it.
+        // The source must really be the null device: a /dev/null that is a symlink or
+        // another file would expose that file in the masked path's place (CVE-2025-31133).
         let not_null = |e| fail(Step::MaskNotNullDevice, index, e);
-        let null = open(
+        let null = sys::openat2(
+            root,
             c"/dev/null",
-            OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
-            Mode::empty(),
+            libc::O_PATH | libc::O_NOFOLLOW,
+            libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS,
         )
         .map_err(not_null)?;
         let st = nix::sys::stat::fstat(null.as_fd()).map_err(not_null)?;
         if st.st_mode & libc::S_IFMT != libc::S_IFCHR || st.st_rdev != libc::makedev(1, 3) {
             return Err(not_null(Errno::ENODEV));
         }
-        let source = fd_path(null.as_fd()).map_err(at)?;
-        let source = source.as_cstr().ok_or_else(|| at(Errno::ENAMETOOLONG))?;
-        mount(
-            Some(source),
-            path,
-            None::<&CStr>,
-            MsFlags::MS_BIND,
-            None::<&CStr>,
-        )
-        .map_err(at)
-    }
+        mount_api::clone_mount(null.as_fd(), false).map_err(at)?
+    };
+    mount_api::attach(cover.as_fd(), target.as_fd()).map_err(at)
 }
 
-/// Makes a path read-only by binding it onto itself and remounting.
-pub fn readonly_path(path: &CStr) -> Result<(), Errno> {
-    match mount(
-        Some(path),
-        path,
-        None::<&CStr>,
-        MsFlags::MS_BIND | MsFlags::MS_REC,
-        None::<&CStr>,
-    ) {
-        Ok(()) => remount_readonly(path),
-        Err(Errno::ENOENT) => Ok(()),
-        Err(e) => Err(e),
-    }
+/// Makes a path of the container read-only (`linux.readonlyPaths`): a recursive copy of
+/// the mounts there, made read-only while detached, attached back onto the same fd.
+pub fn readonly_path(root: BorrowedFd<'_>, path: &CStr) -> Result<(), Errno> {
+    let target = match sys::open_in_root(root, path, 0) {
+        Ok(fd) => fd,
+        Err(Errno::ENOENT) => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    let tree = mount_api::clone_mount(target.as_fd(), true)?;
+    mount_api::set_attr(tree.as_fd(), true, mount_attr(libc::MS_RDONLY))?;
+    mount_api::attach(tree.as_fd(), target.as_fd())
 }
 
-/// Remounts a mount read-only, keeping the flags the kernel locks (nosuid, nodev…).
-pub fn remount_readonly(path: &CStr) -> Result<(), Errno> {
-    use nix::sys::statvfs::FsFlags;
-    let current = nix::sys::statvfs::statvfs(path)?.flags();
-    let mut flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY;
-    for (st, ms) in [
-        (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),
-        (FsFlags::ST_NODEV, MsFlags::MS_NODEV),
-        (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
-        (FsFlags::ST_NOATIME, MsFlags::MS_NOATIME),
-        (FsFlags::ST_NODIRATIME, MsFlags::MS_NODIRATIME),
-        // ST_RELATIME (0x1000) is missing from nix's musl definitions.
-        (FsFlags::from_bits_retain(0x1000), MsFlags::MS_RELATIME),
-    ] {
-        if current.contains(st) {
-            flags |= ms;
-        }
-    }
-    mount(None::<&CStr>, path, None::<&CStr>, flags, None::<&CStr>)
+/// Makes the mount `root` refers to read-only (`root.readonly`); the flags the kernel
+/// locks stay as they are.
+pub fn remount_readonly(root: BorrowedFd<'_>) -> Result<(), Errno> {
+    mount_api::set_attr(root, false, mount_attr(libc::MS_RDONLY))
 }

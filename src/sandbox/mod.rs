@@ -129,6 +129,10 @@ pub struct ChildContext<'p> {
     pub sync: BorrowedFd<'p>,
     /// Namespaces to join, opened by the parent (same order as `plan.joins`).
     pub join_fds: &'p [(NamespaceKind, RawFd)],
+    /// The host's procfs root, opened and verified by the parent (`sys::procfs`): every
+    /// write to /proc and every reopen through `/proc/self/fd` goes through it, never
+    /// through a /proc the container could have shaped.
+    pub proc: BorrowedFd<'p>,
     /// fds to install as 0, 1, 2 (when not using a terminal and not inheriting).
     pub stdio: Option<[RawFd; 3]>,
     /// cgroup v1 `tasks` files, opened for writing: the child moves itself in.
@@ -149,6 +153,8 @@ pub struct StartGate {
     pub exec_fifo: Option<RawFd>,
     /// fds 3 .. 3+N stay open across exec (`--preserve-fds`).
     pub preserve_fds: u32,
+    /// The verified host procfs root the fifo is reopened through (a container's init).
+    pub proc: Option<RawFd>,
 }
 
 /// What the child of `dory exec` gets: the process plan and the running container's
@@ -290,7 +296,8 @@ fn setup_and_exec(ctx: &ChildContext<'_>) -> Result<Never, Failure> {
         };
         text.map_err(at(Step::OomScoreAdj))?;
         let bytes = v.as_cstr().map(|c| c.to_bytes()).unwrap_or_default();
-        fs::write_file(c"/proc/self/oom_score_adj", bytes).map_err(at(Step::OomScoreAdj))?;
+        let own = sys::procfs::own_dir(ctx.proc).map_err(at(Step::OomScoreAdj))?;
+        sys::procfs::write(own.as_fd(), c"oom_score_adj", bytes).map_err(at(Step::OomScoreAdj))?;
     }
     // Hooks see the container's namespaces before the root switch (runtime-spec order).
     if ctx.hooks_before_pivot {
@@ -300,21 +307,29 @@ fn setup_and_exec(ctx: &ChildContext<'_>) -> Result<Never, Failure> {
     // Switch the root; the old one is detached so nothing of the host stays reachable.
     fs::pivot(rootfs)?;
     drop(root);
+    // From here paths are the container's: each is resolved once, inside this root.
+    let root = open_root().map_err(at(Step::PivotRoot))?;
     // The terminal is opened from the container's own devpts, after the pivot.
-    setup_stdio(ctx)?;
-    // sysctls before /proc/sys becomes read-only.
+    setup_stdio(ctx, root.as_fd())?;
+    // sysctls before /proc/sys becomes read-only; through the verified host procfs (the
+    // values land in our namespaces: the kernel picks them by the writer's namespaces).
     for (i, (path, value)) in plan.sysctls.iter().enumerate() {
-        fs::write_file(plan.strings.get(*path), plan.strings.bytes(*value))
-            .map_err(|e| fail(Step::Sysctl, i, e))?;
+        write_sysctl(
+            ctx.proc,
+            plan.strings.get(*path),
+            plan.strings.bytes(*value),
+        )
+        .map_err(|e| fail(Step::Sysctl, i, e))?;
     }
     for (i, p) in plan.masked_paths.iter().enumerate() {
-        fs::mask_path(plan.strings.get(*p), i)?;
+        fs::mask_path(root.as_fd(), plan.strings.get(*p), i)?;
     }
     for (i, p) in plan.readonly_paths.iter().enumerate() {
-        fs::readonly_path(plan.strings.get(*p)).map_err(|e| fail(Step::ReadonlyPath, i, e))?;
+        fs::readonly_path(root.as_fd(), plan.strings.get(*p))
+            .map_err(|e| fail(Step::ReadonlyPath, i, e))?;
     }
     if plan.rootfs_readonly {
-        fs::remount_readonly(c"/").map_err(at(Step::ReadonlyRoot))?;
+        fs::remount_readonly(root.as_fd()).map_err(at(Step::ReadonlyRoot))?;
     }
     // The new root gets the propagation asked for (it was bound under a private parent,
     // or kept private to be bound at all), once the masks no longer bind from it.
@@ -334,14 +349,40 @@ fn setup_and_exec(ctx: &ChildContext<'_>) -> Result<Never, Failure> {
     if let Some(d) = plan.domainname {
         sys::setdomainname(plan.strings.bytes(d)).map_err(at(Step::Domainname))?;
     }
+    drop(root);
     apply_process(
         &plan.strings,
         &plan.process,
         ctx.sync,
-        ctx.start,
+        StartGate {
+            proc: Some(ctx.proc.as_raw_fd()),
+            ..ctx.start
+        },
         plan.seccomp.as_deref(),
     )
 }
+
+/// The process's root directory (`/`) as an `O_PATH` fd.
+fn open_root() -> Result<std::os::fd::OwnedFd, Errno> {
+    nix::fcntl::open(
+        c"/",
+        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+}
+
+/// Writes a sysctl: `path` is `/proc/sys/...` as planned, opened beneath the verified
+/// procfs root with no symlink and no mount crossed.
+fn write_sysctl(proc: BorrowedFd<'_>, path: &CStr, value: &[u8]) -> StepResult0 {
+    let rel = path
+        .to_bytes_with_nul()
+        .strip_prefix(b"/proc/")
+        .ok_or(Errno::EINVAL)?;
+    let rel = CStr::from_bytes_with_nul(rel).map_err(|_| Errno::EINVAL)?;
+    sys::procfs::write(proc, rel, value)
+}
+
+type StepResult0 = Result<(), Errno>;
 
 /// Runs in the child of `dory exec`: joins the container and execs. Never returns.
 pub fn run_exec_child(ctx: &ExecContext<'_>) -> ! {
@@ -362,13 +403,15 @@ fn exec_setup(ctx: &ExecContext<'_>) -> Result<Never, Failure> {
     // Entering the mount namespace set our root and cwd to the container's root.
     nix::unistd::chdir(c"/").map_err(at(Step::Cwd))?;
     if ctx.process.terminal {
-        console(ctx.sync, false)?;
+        let root = open_root().map_err(at(Step::Console))?;
+        console(ctx.sync, root.as_fd(), false)?;
     } else if let Some([i, o, e]) = ctx.stdio {
         install_stdio(i, o, e)?;
     }
     let start = StartGate {
         exec_fifo: None,
         preserve_fds: ctx.preserve_fds,
+        proc: None,
     };
     apply_process(ctx.strings, ctx.process, ctx.sync, start, ctx.seccomp)
 }
@@ -399,9 +442,9 @@ fn join_namespaces(fds: &[(NamespaceKind, RawFd)]) -> StepResult {
     Ok(())
 }
 
-fn setup_stdio(ctx: &ChildContext<'_>) -> StepResult {
+fn setup_stdio(ctx: &ChildContext<'_>, root: BorrowedFd<'_>) -> StepResult {
     if ctx.plan.process.terminal {
-        console(ctx.sync, ctx.plan.creates_dev)?;
+        console(ctx.sync, root, ctx.plan.creates_dev)?;
     } else if let Some([i, o, e]) = ctx.stdio {
         install_stdio(i, o, e)?;
     }
@@ -410,8 +453,8 @@ fn setup_stdio(ctx: &ChildContext<'_>) -> StepResult {
 
 /// A pty from the container's devpts: the master goes to the parent, the slave becomes
 /// our controlling terminal and stdio.
-fn console(sync: BorrowedFd<'_>, bind_console: bool) -> StepResult {
-    let (master, slave) = fs::open_console(bind_console).map_err(at(Step::Console))?;
+fn console(sync: BorrowedFd<'_>, root: BorrowedFd<'_>, bind_console: bool) -> StepResult {
+    let (master, slave) = fs::open_console(root, bind_console).map_err(at(Step::Console))?;
     sys::send_fd(sync, &[MSG_PTY], master.as_fd()).map_err(at(Step::Console))?;
     drop(master);
     nix::unistd::setsid().map_err(at(Step::Console))?;
@@ -513,7 +556,10 @@ fn apply_process(
         // As runc: a program that cannot be found or run fails `create`, where the
         // caller still hears about it, not the exec after `start`.
         probe(strings, p).map_err(|e| fail(Step::Exec, 0, e))?;
-        wait_for_start(sync, fifo)?;
+        let proc = start
+            .proc
+            .ok_or_else(|| fail(Step::ExecFifo, 0, Errno::EBADF))?;
+        wait_for_start(sync, sys::borrow_fd(proc), fifo)?;
     }
     sys::reset_signals();
     // With no_new_privs the filter goes on last, so it judges only the program's calls.
@@ -524,21 +570,11 @@ fn apply_process(
 }
 
 /// `create`: tell the parent we are ready, then block until `dory start` opens the fifo.
-fn wait_for_start(sync: BorrowedFd<'_>, fifo: RawFd) -> StepResult {
+fn wait_for_start(sync: BorrowedFd<'_>, proc: BorrowedFd<'_>, fifo: RawFd) -> StepResult {
     nix::unistd::write(sync, &[MSG_READY]).map_err(at(Step::ExecFifo))?;
-    let mut path = StackPath::new();
-    path.push(b"/proc/self/fd/")
-        .and_then(|p| p.push_num(fifo as u64))
-        .map_err(at(Step::ExecFifo))?;
-    let c = path
-        .as_cstr()
-        .ok_or_else(|| fail(Step::ExecFifo, 0, Errno::EINVAL))?;
-    let fd = nix::fcntl::open(
-        c,
-        nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_CLOEXEC,
-        nix::sys::stat::Mode::empty(),
-    )
-    .map_err(at(Step::ExecFifo))?;
+    // Through the verified host procfs: the container's /proc could redirect the reopen
+    // to any file it likes (and "0" be written there).
+    let fd = sys::procfs::reopen(proc, fifo, libc::O_WRONLY).map_err(at(Step::ExecFifo))?;
     nix::unistd::write(&fd, b"0").map_err(at(Step::ExecFifo))?;
     Ok(())
 }
