@@ -759,3 +759,179 @@ fn runtime_reexecuted_through_proc_self_exe_cannot_be_overwritten() {
     eprintln!("re-exec attack refused: {seen:?}");
     b.assert_nothing_left();
 }
+
+// ---- classes 2, 3, 5, 6: paths the container shapes after it exists ----
+
+/// Restores a host file's content on drop (an attack that works would change it).
+struct RestoreOnDrop(PathBuf, String);
+
+impl Drop for RestoreOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::write(&self.0, &self.1);
+    }
+}
+
+/// The config's mounts without the one at `dest`.
+fn drop_mount(b: &mut Bundle, dest: &str) {
+    b.config["mounts"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|m| m["destination"] != dest);
+}
+
+#[test]
+fn sysctl_write_cannot_be_redirected_to_a_host_wide_key() {
+    needs_root!();
+    // The config mounts procfs at /p instead of /proc; the image's own /proc holds
+    // sys/net/ipv4/ip_default_ttl as a symlink to /p/sys/vm/dirty_expire_centisecs, a
+    // host-wide key. A runtime that writes the (allowed, per-netns) sysctl by path follows
+    // the link and changes the host (CVE-2025-52881 class).
+    let host_key = PathBuf::from("/proc/sys/vm/dirty_expire_centisecs");
+    let before = std::fs::read_to_string(&host_key).unwrap();
+    let _restore = RestoreOnDrop(host_key.clone(), before.clone());
+    // A valid TTL that differs from the host key's value.
+    let value = if before.trim() == "77" { "78" } else { "77" };
+    let mut b = Bundle::with_private_rootfs(
+        "atk-sysctl",
+        &["sh", "-c", "echo ttl=$(cat /p/sys/net/ipv4/ip_default_ttl)"],
+    );
+    drop_mount(&mut b, "/proc");
+    b.config["mounts"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"destination": "/p", "type": "proc", "source": "proc"}));
+    b.config["linux"]["sysctl"] = json!({ "net.ipv4.ip_default_ttl": value });
+    let dir = b.rootfs.join("proc/sys/net/ipv4");
+    std::fs::create_dir_all(&dir).unwrap();
+    symlink(
+        "/p/sys/vm/dirty_expire_centisecs",
+        dir.join("ip_default_ttl"),
+    )
+    .unwrap();
+    let out = b.run();
+    let after = std::fs::read_to_string(&host_key).unwrap();
+    assert_eq!(
+        after, before,
+        "the sysctl was written to the host's vm.dirty_expire_centisecs: {out:?}"
+    );
+    // The value reached the container's own network namespace, where it belongs.
+    out.expect_code(0);
+    assert_eq!(out.value("ttl"), Some(value), "{}", out.stdout);
+    b.assert_nothing_left();
+}
+
+/// Waits (bounded) until `path` exists.
+fn wait_file(path: &Path) -> bool {
+    let t = std::time::Instant::now();
+    while !path.exists() {
+        if t.elapsed() > common::TIMEOUT {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    true
+}
+
+#[test]
+fn proc_self_fd_of_the_container_cannot_redirect_the_fifo_or_a_mask() {
+    needs_root!();
+    // No procfs at /proc: the image's /proc/self/fd/N are symlinks to a file on a host
+    // volume. A runtime that reopens the exec fifo (create) or binds the null device of a
+    // mask through "/proc/self/fd/N" after the root switch follows them: it writes "0"
+    // into the host file, and the masked path shows that file.
+    let mut b = Bundle::with_private_rootfs(
+        "atk-procfd",
+        &[
+            "sh",
+            "-c",
+            "echo \"masked=$(cat /etc/masked)\" > /vol/seen; echo done > /vol/done",
+        ],
+    );
+    let vol = b.base.join("vol");
+    std::fs::create_dir(&vol).unwrap();
+    let victim = vol.join("victim");
+    std::fs::write(&victim, "intact").unwrap();
+    drop_mount(&mut b, "/proc");
+    b.config["mounts"].as_array_mut().unwrap().push(json!({
+        "destination": "/vol", "type": "bind", "source": vol.to_str().unwrap(),
+        "options": ["rbind", "rw"]
+    }));
+    b.config["linux"]["maskedPaths"] = json!(["/etc/masked"]);
+    std::fs::write(b.rootfs.join("etc/masked"), "secret").unwrap();
+    let fd_dir = b.rootfs.join("proc/self/fd");
+    std::fs::create_dir_all(&fd_dir).unwrap();
+    for n in 3..64 {
+        symlink("/vol/victim", fd_dir.join(n.to_string())).unwrap();
+    }
+    b.write_config();
+    let dir = b.dir.to_str().unwrap().to_owned();
+    let created = common::run_cmd(&mut b.cmd(&["create", "--bundle", &dir, &b.id]));
+    let started = common::run_cmd(&mut b.cmd(&["start", &b.id]));
+    let done = wait_file(&vol.join("done"));
+    let seen = std::fs::read_to_string(vol.join("seen")).unwrap_or_default();
+    let _ = common::run_cmd(&mut b.cmd(&["delete", "--force", &b.id]));
+    assert_eq!(
+        std::fs::read_to_string(&victim).unwrap(),
+        "intact",
+        "the exec fifo was reopened through the container's /proc: {created:?} {started:?}"
+    );
+    assert!(done, "the container did not run: {created:?} {started:?}");
+    assert_eq!(seen.trim(), "masked=", "the mask bound another file");
+    b.assert_nothing_left();
+}
+
+#[test]
+fn console_bind_does_not_follow_a_symlink() {
+    needs_root!();
+    // A volume bound over /dev holds `console` as a symlink to /etc/target. A runtime that
+    // binds the pty onto "/dev/console" by path puts it over /etc/target instead.
+    let mut b = Bundle::with_private_rootfs(
+        "atk-console",
+        &[
+            "sh",
+            "-c",
+            "echo mounts-at-target=$(grep -c ' /etc/target ' /proc/self/mountinfo)",
+        ],
+    );
+    b.config["process"]["terminal"] = Value::Bool(true);
+    let devvol = b.base.join("devvol");
+    std::fs::create_dir(&devvol).unwrap();
+    symlink("/etc/target", devvol.join("console")).unwrap();
+    std::fs::write(b.rootfs.join("etc/target"), "original").unwrap();
+    let mounts = b.config["mounts"].as_array_mut().unwrap();
+    let at = mounts
+        .iter()
+        .position(|m| m["destination"] == "/dev")
+        .unwrap()
+        + 1;
+    mounts.insert(
+        at,
+        json!({"destination": "/dev", "type": "bind", "source": devvol.to_str().unwrap(),
+               "options": ["rbind", "rw"]}),
+    );
+    b.write_config();
+    let cmdline = format!(
+        "{} --root {} run --bundle {} {}",
+        common::DORY,
+        b.state_root.display(),
+        b.dir.display(),
+        b.id
+    );
+    let out =
+        common::run_cmd(std::process::Command::new("script").args(["-qec", &cmdline, "/dev/null"]));
+    let text = out.stdout.replace('\r', "");
+    assert!(
+        !text.contains("mounts-at-target=1"),
+        "the pty was bound over /etc/target through the /dev/console symlink: {text}"
+    );
+    if text.contains("mounts-at-target=0") {
+        eprintln!("console bound where it belongs");
+    } else {
+        assert!(
+            text.contains("process.terminal"),
+            "neither ran nor refused naming the field: {text}"
+        );
+        eprintln!("dory refused: {}", text.trim());
+    }
+    b.assert_nothing_left();
+}
