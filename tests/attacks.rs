@@ -935,3 +935,98 @@ fn console_bind_does_not_follow_a_symlink() {
     }
     b.assert_nothing_left();
 }
+
+/// A racer for a shared volume at /vol: exchanges the directory /vol/mnt with a symlink
+/// to /vol (the volume's mount root) as fast as it can, until /vol/stop exists or 60 s.
+const RACER_C: &str = r#"
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <fcntl.h>
+#include <unistd.h>
+#include <time.h>
+int main(void) {
+    time_t end = time(0) + 60;
+    puts("racing"); fflush(stdout);
+    for (unsigned long n = 0; time(0) < end; n++) {
+        renameat2(AT_FDCWD, "/vol/mnt", AT_FDCWD, "/vol/swap", RENAME_EXCHANGE);
+        if ((n & 0xfff) == 0 && access("/vol/stop", F_OK) == 0) break;
+    }
+    return 0;
+}
+"#;
+
+#[test]
+fn read_only_bind_cannot_be_raced_onto_another_mount() {
+    needs_root!();
+    // CVE-2021-30465 class: container B binds a host directory read-only at /vol/mnt, under
+    // a volume /vol it shares with container A. A swaps /vol/mnt with a symlink to /vol in
+    // a tight loop. A runtime that makes the bind and then remounts it read-only by
+    // resolving the path again can land the remount on /vol instead: B's bind stays
+    // writable and B writes the host directory.
+    let shared = common::TempDir::new("dory-race");
+    let vol = shared.path.join("vol");
+    let secret = shared.path.join("secret");
+    std::fs::create_dir_all(vol.join("mnt")).unwrap();
+    std::fs::create_dir_all(&secret).unwrap();
+    symlink("/vol", vol.join("swap")).unwrap();
+    std::fs::write(shared.path.join("racer.c"), RACER_C).unwrap();
+    let cc = std::process::Command::new("gcc")
+        .args(["-static", "-O2", "-o"])
+        .arg(vol.join("racer"))
+        .arg(shared.path.join("racer.c"))
+        .output()
+        .unwrap();
+    assert!(
+        cc.status.success(),
+        "{}",
+        String::from_utf8_lossy(&cc.stderr)
+    );
+    let vol_mount = json!({"destination": "/vol", "type": "bind",
+                           "source": vol.to_str().unwrap(), "options": ["rbind", "rw"]});
+    let mut a = Bundle::new("atk-race-a", &["/vol/racer"]);
+    a.config["mounts"]
+        .as_array_mut()
+        .unwrap()
+        .push(vol_mount.clone());
+    let mut racer = a.spawn();
+    racer.wait_line("racing");
+    let mut b = Bundle::new(
+        "atk-race-b",
+        &[
+            "sh",
+            "-c",
+            "for d in /vol/mnt /vol/swap; do touch $d/pwned 2>/dev/null; done; true",
+        ],
+    );
+    let mounts = b.config["mounts"].as_array_mut().unwrap();
+    mounts.push(vol_mount);
+    mounts.push(json!({"destination": "/vol/mnt", "type": "bind",
+                       "source": secret.to_str().unwrap(), "options": ["bind", "ro"]}));
+    b.write_config();
+    let (mut ran, mut refused) = (0, 0);
+    let mut escaped = None;
+    for i in 0..300 {
+        let out = common::run_cmd(&mut b.run_cmd());
+        if out.code == 0 {
+            ran += 1;
+        } else {
+            refused += 1;
+            eprintln!("refused: {}", out.stderr.trim());
+            let _ = common::run_cmd(&mut b.cmd(&["delete", "--force", &b.id]));
+        }
+        if std::fs::read_dir(&secret).unwrap().next().is_some() {
+            escaped = Some((i, out));
+            break;
+        }
+    }
+    std::fs::write(vol.join("stop"), "").unwrap();
+    racer.finish();
+    eprintln!("race: {ran} runs, {refused} refused");
+    assert!(
+        escaped.is_none(),
+        "a read-only bind became writable after {escaped:?} ({ran} runs, {refused} refused)"
+    );
+    assert!(ran > 0, "the victim never ran ({refused} refused)");
+    b.assert_nothing_left();
+    a.assert_nothing_left();
+}
