@@ -10,6 +10,7 @@ mod default;
 mod error;
 pub mod model;
 mod names;
+mod pseudofs;
 mod read;
 mod scan;
 mod schema;
