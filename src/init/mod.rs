@@ -182,7 +182,10 @@ fn run(o: Options) -> i32 {
 
     // Kernel command line: needs /proc; picks the board and debug/rescue before they matter.
     let cmdline_text = if real {
-        std::fs::read_to_string("/proc/cmdline").unwrap_or_default()
+        // Lossy: one word that is not UTF-8 must not cost the others (dory.config=…).
+        std::fs::read("/proc/cmdline")
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default()
     } else {
         String::new()
     };
