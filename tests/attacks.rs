@@ -1030,3 +1030,229 @@ fn read_only_bind_cannot_be_raced_onto_another_mount() {
     b.assert_nothing_left();
     a.assert_nothing_left();
 }
+
+// ---- class 4 and 8: config limits ----
+// (class 4, mounts inside /proc and /sys, is in bad_input.rs: a refused config.)
+
+#[test]
+fn hook_timeout_too_large_for_a_deadline() {
+    needs_root!();
+    // A valid-looking config whose hook timeout overflows `Instant + Duration`: dory used
+    // to abort between clone and start, leaving the state entry, the cgroup and the
+    // container's waiting init behind. Now validation refuses it, naming the limit.
+    for phase in ["prestart", "createRuntime"] {
+        let mut b = Bundle::new(
+            &format!("atk-hook-{}", phase.to_lowercase()),
+            &["sh", "-c", "echo SHOULD-NOT-RUN"],
+        );
+        b.config["hooks"] = json!({ phase: [{"path": "/bin/true", "timeout": i64::MAX}] });
+        let out = b.run();
+        assert_ne!(out.code, 0, "{out:?}");
+        assert!(
+            out.stderr.contains(&format!(
+                "config.json: hooks.{phase}[0].timeout: 9223372036854775807 is more than 86400 (limit)"
+            )),
+            "{out:?}"
+        );
+        assert!(!out.stderr.contains("panicked"), "{out:?}");
+        assert!(!out.stdout.contains("SHOULD-NOT-RUN"), "{out:?}");
+        b.assert_nothing_left();
+    }
+}
+
+#[test]
+fn preserve_fds_that_overflow_the_first_closed_fd() {
+    needs_root!();
+    // `--preserve-fds 4294967295`: the child computed `3 + N` in u32 (a panic in the
+    // child, or in a release build fd 2 marked close-on-exec). Refused with the limit.
+    let b = Bundle::new("atk-preserve", &["sh", "-c", "echo SHOULD-NOT-RUN"]);
+    b.write_config();
+    let mut cmd = b.cmd(&[
+        "run",
+        "--detach",
+        "--preserve-fds",
+        "4294967295",
+        "--bundle",
+    ]);
+    cmd.arg(&b.dir).arg(&b.id);
+    let out = common::run_cmd(&mut cmd);
+    assert_ne!(out.code, 0, "{out:?}");
+    assert!(
+        out.stderr
+            .contains("dory run: --preserve-fds: 4294967295 is more than 1048573 (limit)"),
+        "{out:?}"
+    );
+    assert!(!out.stdout.contains("SHOULD-NOT-RUN"), "{out:?}");
+    b.assert_nothing_left();
+}
+
+#[test]
+fn non_utf8_argument_is_an_error_not_a_panic() {
+    // std::env::args() panics on a word that is not UTF-8 (exit 101, a backtrace hint).
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    let bad = OsStr::from_bytes(b"id-\xff");
+    for args in [
+        vec![OsStr::new("state"), bad],
+        vec![OsStr::new("--root"), bad, OsStr::new("list")],
+    ] {
+        let out = common::run_cmd(std::process::Command::new(common::DORY).args(&args));
+        assert_eq!(out.code, 1, "{out:?}");
+        assert!(
+            out.stderr.contains("is not valid UTF-8") && !out.stderr.contains("panicked"),
+            "{out:?}"
+        );
+    }
+}
+
+/// Copies `bin` and the shared libraries `ldd` lists into `root`, at the same paths.
+fn copy_with_libs(bin: &Path, root: &Path, to: &str) {
+    std::fs::copy(bin, root.join(to)).unwrap();
+    let ldd = std::process::Command::new("ldd").arg(bin).output();
+    let text = ldd
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    for lib in text.split_whitespace().filter(|w| w.starts_with('/')) {
+        let dest = root.join(lib.trim_start_matches('/'));
+        std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+        std::fs::copy(lib, &dest).unwrap();
+    }
+}
+
+#[test]
+fn pid1_test_mode_is_not_reachable_from_the_kernel_command_line() {
+    needs_root!();
+    // The kernel passes each unknown `KEY=VALUE` word of its command line into init's
+    // environment: `DORY_INIT_TEST=1` there used to put PID 1 in test mode, in which
+    // shutdown returns and PID 1 exits (a kernel panic on a board). Here dory is PID 1 of
+    // a new pid namespace, chrooted into a scratch tmpfs (its boot mounts land there;
+    // `/dev` is a file so no devtmpfs and the console stays this test's log), with that
+    // variable set; SIGUSR2 asks for power-off. Before: "test mode", exit 0. Now: a real
+    // init that ends in reboot(2), which kills the namespace, never an exit.
+    for tool in ["/usr/bin/unshare", "/usr/sbin/chroot", "/usr/bin/ldd"] {
+        assert!(Path::new(tool).exists(), "{tool} is required");
+    }
+    let dir = std::env::temp_dir().join(unique("dory-attack-pid1"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let log = dir.join("console.log");
+    let root = dir.join("root");
+    std::fs::create_dir_all(&root).unwrap();
+    // In the namespace: a tmpfs root holding dory and its libraries, then dory as PID 1.
+    let script = r#"set -e
+R="$1"; DORY="$2"
+mount -t tmpfs -o mode=0755 tmpfs "$R"
+mkdir -p "$R/proc" "$R/sys" "$R/run" "$R/tmp" "$R/etc" "$R/sbin"
+: > "$R/dev"
+cp -a "$3/." "$R/"
+exec /usr/bin/env -i DORY_INIT_TEST=1 /usr/sbin/chroot "$R" /sbin/dory"#;
+    let staging = dir.join("staging");
+    std::fs::create_dir_all(staging.join("sbin")).unwrap();
+    copy_with_libs(Path::new(common::DORY), &staging, "sbin/dory");
+    let out = std::fs::File::create(&log).unwrap();
+    let mut child = std::process::Command::new("unshare")
+        .args([
+            "--pid",
+            "--fork",
+            "--kill-child",
+            "--mount",
+            "--uts",
+            "--ipc",
+            "--net",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            script,
+            "sh",
+        ])
+        .arg(&root)
+        .arg(common::DORY)
+        .arg(&staging)
+        .stdin(std::process::Stdio::null())
+        .stdout(out.try_clone().unwrap())
+        .stderr(out)
+        .spawn()
+        .unwrap();
+    let read_log =
+        || String::from_utf8_lossy(&std::fs::read(&log).unwrap_or_default()).into_owned();
+    // dory is unshare's child once it has exec'd; wait for its first line.
+    let upid = child.id();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut pid = None;
+    while std::time::Instant::now() < deadline && pid.is_none() {
+        let kids = std::fs::read_to_string(format!("/proc/{upid}/task/{upid}/children"))
+            .unwrap_or_default();
+        if let Some(p) = kids.split_whitespace().next() {
+            let comm = std::fs::read_to_string(format!("/proc/{p}/comm")).unwrap_or_default();
+            if comm.trim() == "dory" && read_log().contains("dory: starting") {
+                pid = Some(p.to_string());
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let Some(pid) = pid else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("dory did not start as PID 1; console:\n{}", read_log());
+    };
+    // Let it block its signals and reach its main loop, then ask for power-off.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let st = std::process::Command::new("kill")
+        .args(["-USR2", &pid])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the namespace did not end; console:\n{}", read_log());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let console = read_log();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        !console.contains("test mode") && console.contains("dory: starting as PID 1"),
+        "DORY_INIT_TEST from the environment reached PID 1:\n{console}"
+    );
+    assert!(
+        !status.success(),
+        "PID 1 exited with status 0 instead of calling reboot(2):\n{console}"
+    );
+}
+
+#[test]
+fn mount_destination_cannot_reach_proc_through_an_image_symlink() {
+    needs_root!();
+    // The destination /etc/knobs passes the check of mounts[i].destination (it is not
+    // under /proc), but the image makes it a symlink to /proc/sys/kernel: resolved inside
+    // the rootfs, it lands on the container's procfs, and a tmpfs would hide the kernel's
+    // files there (or a bind replace one).
+    let mut b = Bundle::with_private_rootfs(
+        "atk-procsym",
+        &[
+            "sh",
+            "-c",
+            "echo tmpfs-at-proc=$(grep -c ' /proc/sys/kernel ' /proc/self/mountinfo)",
+        ],
+    );
+    symlink("/proc/sys/kernel", b.rootfs.join("etc/knobs")).unwrap();
+    b.config["mounts"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"destination": "/etc/knobs", "type": "tmpfs", "source": "tmpfs"}));
+    let out = b.run();
+    assert!(
+        !out.stdout.contains("tmpfs-at-proc=1"),
+        "a config mount landed inside /proc through an image symlink: {out:?}"
+    );
+    assert_ne!(out.code, 0, "{out:?}");
+    assert!(out.stderr.contains("mounts["), "{}", out.stderr);
+    eprintln!("dory refused: {}", out.stderr.trim());
+    b.assert_nothing_left();
+}

@@ -272,3 +272,69 @@ fn console_socket_without_terminal() {
     assert!(out.stderr.contains("process.terminal"), "{out:?}");
     b.assert_nothing_left();
 }
+
+// ---- class 4 of issue 9: mount destinations inside /proc and /sys ----
+
+#[test]
+fn mount_destinations_inside_proc_and_sys() {
+    needs_root!();
+    // Each would cover a kernel file of the container's /proc or /sys (hiding a mask, or
+    // putting a writable file where a host knob was); written uncleanly so that only a
+    // lexical cleaning catches them. Refused before anything is created.
+    let cases: &[(&str, Value)] = &[
+        (
+            "proc-sys",
+            json!({"destination": "/proc/../proc/sys", "type": "tmpfs", "source": "tmpfs"}),
+        ),
+        (
+            "sysrq",
+            json!({"destination": "//proc/./sysrq-trigger", "type": "bind", "source": "/dev/null",
+                   "options": ["bind"]}),
+        ),
+        (
+            "sys-kernel",
+            json!({"destination": "/sys/./kernel", "type": "tmpfs", "source": "tmpfs"}),
+        ),
+        (
+            "escaped",
+            json!({"destination": "/proc\\/sys", "type": "tmpfs", "source": "tmpfs"}),
+        ),
+    ];
+    for (name, mount) in cases {
+        let mut b = Bundle::new(&format!("bad-pseudo-{name}"), ARGS);
+        let mounts = b.config["mounts"].as_array_mut().unwrap();
+        mounts.push(mount.clone());
+        let i = mounts.len() - 1;
+        b.write_config();
+        if *name == "escaped" {
+            // serde_json wrote `\\/`: make it the JSON escape `\/` (a plain '/').
+            write_raw(&b, |t| t.replacen("/proc\\\\/sys", "/proc\\/sys", 1));
+        }
+        let field = format!("config.json: mounts[{i}].destination: ");
+        let out = expect_refused(&b, &[&field]);
+        assert!(
+            out.stderr.contains("is inside /proc") || out.stderr.contains("is inside /sys"),
+            "{name}: {}",
+            out.stderr
+        );
+    }
+}
+
+#[test]
+fn real_runtime_mounts_at_proc_sys_and_cgroup_still_run() {
+    needs_root!();
+    // The default config (proc at /proc, sysfs at /sys, cgroup at /sys/fs/cgroup) plus an
+    // lxcfs-style bind over /proc/uptime: all allowed, the container runs.
+    let mut b = Bundle::new("ok-pseudo", &["sh", "-c", "cat /proc/uptime; echo RAN"]);
+    let uptime = b.base.join("uptime");
+    std::fs::write(&uptime, "42.00 42.00\n").unwrap();
+    b.config["mounts"].as_array_mut().unwrap().push(json!({
+        "destination": "/proc/uptime", "type": "bind",
+        "source": uptime.to_str().unwrap(), "options": ["bind", "ro"]}));
+    let out = b.run();
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(
+        out.stdout.contains("42.00 42.00") && out.stdout.contains("RAN"),
+        "{out:?}"
+    );
+}

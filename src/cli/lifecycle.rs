@@ -35,6 +35,23 @@ fn load(command: &str, g: &Global, id: &str) -> Result<Container, i32> {
     })
 }
 
+/// Most fds `--preserve-fds` may pass: the kernel's ceiling on open files (`nr_open`'s
+/// largest value is 1 << 20) less the three stdio fds. The child marks fds from
+/// `3 + N` close-on-exec, which must not overflow.
+pub const MAX_PRESERVE_FDS: u32 = (1 << 20) - 3;
+
+/// `--preserve-fds N`: 0 when absent.
+fn preserve_fds(value: Option<&str>) -> Result<u32, String> {
+    let Some(v) = value else {
+        return Ok(0);
+    };
+    let n: u64 = v.parse().map_err(|_| format!("\"{v}\" is not a number"))?;
+    match u32::try_from(n) {
+        Ok(n) if n <= MAX_PRESERVE_FDS => Ok(n),
+        _ => Err(format!("{n} is more than {MAX_PRESERVE_FDS} (limit)")),
+    }
+}
+
 /// `create` and `run --detach`: launch up to the exec fifo (create) or all the way.
 pub fn cmd_create(g: &Global, argv: &[String], detach_run: bool) -> i32 {
     let command = if detach_run { "run" } else { "create" };
@@ -50,11 +67,10 @@ pub fn cmd_create(g: &Global, argv: &[String], detach_run: bool) -> i32 {
         log_error!("dory {command}: --no-pivot is not supported: dory always uses pivot_root");
         return 1;
     }
-    let preserve_fds = match p.get("preserve-fds").map(str::parse::<u32>) {
-        None => 0,
-        Some(Ok(n)) => n,
-        Some(Err(_)) => {
-            log_error!("dory {command}: --preserve-fds: not a number");
+    let preserve_fds = match preserve_fds(p.get("preserve-fds")) {
+        Ok(n) => n,
+        Err(e) => {
+            log_error!("dory {command}: --preserve-fds: {e}");
             return 1;
         }
     };
@@ -349,11 +365,10 @@ pub fn cmd_exec(g: &Global, argv: &[String]) -> i32 {
             }
         }
     }
-    let preserve_fds = match p.get("preserve-fds").map(str::parse::<u32>) {
-        None => 0,
-        Some(Ok(n)) => n,
-        Some(Err(_)) => {
-            log_error!("dory exec: --preserve-fds: not a number");
+    let preserve_fds = match preserve_fds(p.get("preserve-fds")) {
+        Ok(n) => n,
+        Err(e) => {
+            log_error!("dory exec: --preserve-fds: {e}");
             return 1;
         }
     };
@@ -379,5 +394,30 @@ pub fn cmd_exec(g: &Global, argv: &[String]) -> i32 {
             code
         }),
         Err(code) => code,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn preserve_fds_has_a_limit() {
+        assert_eq!(preserve_fds(None), Ok(0));
+        assert_eq!(preserve_fds(Some("2")), Ok(2));
+        assert_eq!(preserve_fds(Some("1048573")), Ok(MAX_PRESERVE_FDS));
+        assert_eq!(
+            preserve_fds(Some("1048574")).unwrap_err(),
+            "1048574 is more than 1048573 (limit)"
+        );
+        // 3 + u32::MAX would overflow in the child.
+        assert_eq!(
+            preserve_fds(Some("4294967295")).unwrap_err(),
+            "4294967295 is more than 1048573 (limit)"
+        );
+        assert_eq!(
+            preserve_fds(Some("x")).unwrap_err(),
+            "\"x\" is not a number"
+        );
     }
 }

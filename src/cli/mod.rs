@@ -66,7 +66,14 @@ pub struct Global {
 /// Entry point for everything but PID 1; returns the process exit code.
 pub fn main() -> i32 {
     crate::sys::default_sigpipe();
-    let argv: Vec<String> = std::env::args().skip(1).collect();
+    // args_os: std::env::args() panics on an argument that is not UTF-8.
+    let argv = match utf8_args(std::env::args_os().skip(1)) {
+        Ok(a) => a,
+        Err(e) => {
+            log_error!("dory: {e}");
+            return 1;
+        }
+    };
     // Global flags come before the command.
     let split = first_command(&argv);
     let (global_args, rest) = argv.split_at(split);
@@ -149,6 +156,22 @@ pub fn main() -> i32 {
             1
         }
     }
+}
+
+/// The arguments as text; the first that is not UTF-8 is an error naming its position
+/// (1-based, after the program name) and showing it with replacement characters.
+pub fn utf8_args(args: impl Iterator<Item = std::ffi::OsString>) -> Result<Vec<String>, String> {
+    args.enumerate()
+        .map(|(i, a)| {
+            a.into_string().map_err(|bad| {
+                format!(
+                    "argument {} ({:?}) is not valid UTF-8",
+                    i + 1,
+                    bad.to_string_lossy()
+                )
+            })
+        })
+        .collect()
 }
 
 /// Index of the command word: the first argument that is not a global flag or its value.
@@ -288,4 +311,26 @@ fn cmd_run(g: &Global, argv: &[String]) -> i32 {
         log_error!("dory run: {msg}");
         code
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::ffi::OsString;
+    use std::os::unix::ffi::OsStringExt;
+
+    use super::*;
+
+    #[test]
+    fn non_utf8_arguments_are_an_error_not_a_panic() {
+        let ok = [OsString::from("run"), OsString::from("id")];
+        assert_eq!(utf8_args(ok.into_iter()).unwrap(), ["run", "id"]);
+        let bad = [
+            OsString::from("run"),
+            OsString::from_vec(b"i\xffd".to_vec()),
+        ];
+        assert_eq!(
+            utf8_args(bad.into_iter()).unwrap_err(),
+            "argument 2 (\"i\u{fffd}d\") is not valid UTF-8"
+        );
+    }
 }

@@ -207,6 +207,19 @@ pub fn cmd_events(g: &Global, argv: &[String]) -> i32 {
     };
     let interval = match p.get("interval").map(parse_duration) {
         None => Duration::from_secs(5),
+        Some(Some(d)) if d.is_zero() => {
+            // runc: "duration value must be greater than 0"; 0 would spin.
+            eprintln!("dory events: --interval: must be greater than 0");
+            return 1;
+        }
+        Some(Some(d)) if d > MAX_EVENTS_INTERVAL => {
+            eprintln!(
+                "dory events: --interval: {} s is more than {} s (limit)",
+                d.as_secs(),
+                MAX_EVENTS_INTERVAL.as_secs()
+            );
+            return 1;
+        }
         Some(Some(d)) => d,
         Some(None) => {
             eprintln!("dory events: --interval: want a duration like 5s or 500ms");
@@ -253,6 +266,9 @@ pub fn cmd_events(g: &Global, argv: &[String]) -> i32 {
         std::thread::sleep(interval);
     }
 }
+
+/// Longest `events --interval` (a day).
+const MAX_EVENTS_INTERVAL: Duration = Duration::from_secs(86_400);
 
 fn parse_duration(t: &str) -> Option<Duration> {
     if let Some(ms) = t.strip_suffix("ms") {

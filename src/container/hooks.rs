@@ -153,10 +153,12 @@ fn run_one(h: &Hook<'_>, state_json: &str, join: Option<i32>) -> Result<(), Stri
         // A hook that does not read its stdin must not fail the write.
         let _ = stdin.write_all(state_json.as_bytes());
     }
+    // Validation caps the timeout (`MAX_HOOK_TIMEOUT_SECS`); a deadline past what
+    // `Instant` can hold would mean no deadline rather than an abort.
     let deadline = h
         .timeout
         .filter(|t| *t > 0)
-        .map(|t| Instant::now() + Duration::from_secs(t.unsigned_abs()));
+        .and_then(|t| Instant::now().checked_add(Duration::from_secs(t.unsigned_abs())));
     let mut pause = Duration::from_micros(200);
     loop {
         match child.try_wait() {

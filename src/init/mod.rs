@@ -10,7 +10,12 @@
 //!   exits 0), no rescue shell, no `kill(-1)` unless it is PID 1 of a pid namespace,
 //!   no early boot unless `--boot-root DIR` says where to do it (mounts go under DIR;
 //!   hostname and `lo` are set too, so run it in its own uts/net namespaces).
-//!   Test mode is on when getpid() != 1, with `--test`, or with `DORY_INIT_TEST=1`.
+//!   Test mode is on when getpid() != 1, or with `--test` when dory is PID 1 of a pid
+//!   namespace other than the machine's (the tests run it so). Nothing in the
+//!   environment turns it on: the kernel puts every unknown `KEY=VALUE` word of its
+//!   command line into init's environment, and a test-mode PID 1 exits at shutdown,
+//!   which panics the kernel. The machine's init ignores `--test` too (the kernel passes
+//!   unknown words of its command line as init's arguments); see [`is_machine_init`].
 //! - [`ctl_main`]: `dory ctl …` (see [`ctl`]).
 //!
 //! Kernel command-line options are described in [`cmdline`]; the board format in [`board`].
@@ -42,8 +47,8 @@ use self::supervisor::{Mode, Supervisor};
 
 /// Board config read when neither `dory.config=` nor `--config` names one.
 pub const DEFAULT_BOARD: &str = "/etc/dory/board.json";
-/// Environment variable that turns on test mode.
-pub const TEST_ENV: &str = "DORY_INIT_TEST";
+/// Inode number of the initial pid namespace (`PROC_PID_INIT_INO`, fixed since Linux 3.8).
+const PROC_PID_INIT_INO: u64 = 0xEFFF_FFFC;
 
 /// How this run of PID 1 was asked for.
 #[derive(Debug, Clone, Default)]
@@ -59,19 +64,46 @@ struct Options {
 const USAGE: &str =
     "usage: dory init [--config FILE] [--test] [--boot-root DIR] [--debug] [--ctl-socket PATH]";
 
-/// The kernel started dory as init.
-pub fn main_as_pid1() -> i32 {
-    let args: Vec<String> = std::env::args().collect();
-    if args.get(1).map(String::as_str) == Some("init") {
-        return main_from_cli(args.get(2..).unwrap_or_default());
+/// Whether this process is the machine's init: PID 1 of the initial pid namespace. When
+/// that cannot be told (no /proc yet, as at boot), it is assumed: the safe side, since
+/// the machine's init must never exit.
+pub fn is_machine_init() -> bool {
+    if std::process::id() != 1 {
+        return false;
     }
-    let test = std::env::var_os(TEST_ENV).is_some();
-    run(Options {
-        test,
-        boot_root: if test { None } else { Some("/".into()) },
-        ctl_socket: ctl::CTL_SOCKET.into(),
-        ..Options::default()
-    })
+    let path = "/proc/self/ns/pid";
+    let nsfs = nix::sys::statfs::statfs(path)
+        .is_ok_and(|f| f.filesystem_type() == nix::sys::statfs::NSFS_MAGIC);
+    let ino = nix::sys::stat::stat(path).ok().map(|st| st.st_ino);
+    !(nsfs && ino.is_some_and(|i| i != PROC_PID_INIT_INO))
+}
+
+/// The kernel started dory as init (or dory is PID 1 of a pid namespace).
+pub fn main_as_pid1() -> i32 {
+    // args_os: std::env::args() panics on a word that is not UTF-8, and the kernel passes
+    // the words of its command line it does not know as init's arguments.
+    let args: Vec<String> = std::env::args_os()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let code = if args.get(1).map(String::as_str) == Some("init") {
+        main_from_cli(args.get(2..).unwrap_or_default())
+    } else {
+        run(Options {
+            test: false,
+            boot_root: Some("/".into()),
+            ctl_socket: ctl::CTL_SOCKET.into(),
+            ..Options::default()
+        })
+    };
+    if is_machine_init() {
+        // Unreachable (only test mode returns, and the machine's init never has it); if it
+        // ever is reached, exiting would panic the kernel.
+        say!("dory: PID 1 must not exit; halting here");
+        loop {
+            std::thread::sleep(Duration::from_secs(3600));
+        }
+    }
+    code
 }
 
 /// `dory init ARGS…` (`args` are the words after `init`).
@@ -100,7 +132,11 @@ pub fn main_from_cli(args: &[String]) -> i32 {
         }
     }
     let pid1 = std::process::id() == 1;
-    o.test = o.test || !pid1 || std::env::var_os(TEST_ENV).is_some();
+    if o.test && is_machine_init() {
+        eprintln!("dory init: --test ignored: this is the machine's PID 1, which must not exit");
+        o.test = false;
+    }
+    o.test = o.test || !pid1;
     if let Some(word) = bad {
         eprintln!("dory init: unknown argument \"{word}\"\n{USAGE}");
         if o.test {
@@ -146,7 +182,10 @@ fn run(o: Options) -> i32 {
 
     // Kernel command line: needs /proc; picks the board and debug/rescue before they matter.
     let cmdline_text = if real {
-        std::fs::read_to_string("/proc/cmdline").unwrap_or_default()
+        // Lossy: one word that is not UTF-8 must not cost the others (dory.config=…).
+        std::fs::read("/proc/cmdline")
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default()
     } else {
         String::new()
     };

@@ -39,6 +39,10 @@ pub struct MountStep {
     pub data: CStrId,
     /// The bind source is not a directory: the destination is created as a file.
     pub dest_is_file: bool,
+    /// The destination, lexically cleaned, is /proc or /sys or inside them (validated
+    /// against the short list allowed there): only such a destination may resolve onto
+    /// procfs or sysfs.
+    pub names_pseudo_fs: bool,
 }
 
 /// A device node the child creates in the container's /dev.
@@ -615,6 +619,7 @@ impl Plan {
                     flags,
                     data,
                     dest_is_file,
+                    names_pseudo_fs: spec::names_pseudo_fs(self.strings.text(dest)),
                 })
                 .map_err(|_| too_many("mounts", MAX_MOUNT_STEPS))?;
         }

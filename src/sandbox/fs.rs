@@ -275,6 +275,18 @@ fn new_fs(
     mount_api::fs_mount(ctx.as_fd(), mount_attr(flags).set)
 }
 
+/// Refuses a destination that resolved into procfs or sysfs although its path does not
+/// name /proc or /sys: a symlink in the image led it there, past the validation of
+/// `mounts[i].destination` (which allows only a short list inside those).
+fn outside_pseudo_fs(m: &MountStep, target: OwnedFd) -> Result<OwnedFd, Errno> {
+    let magic = mount_api::fs_magic(target.as_fd())?;
+    let pseudo = magic == u64::from(raw::PROC_SUPER_MAGIC) || magic == u64::from(raw::SYSFS_MAGIC);
+    if pseudo && !m.names_pseudo_fs {
+        return Err(Errno::EPERM);
+    }
+    Ok(target)
+}
+
 /// A config mount. Every step works on file descriptors: the destination is resolved once
 /// (inside the rootfs), the mount is made detached, gets its flags and content there, is
 /// attached onto the resolved destination, and gets its propagation through its own fd.
@@ -290,6 +302,7 @@ fn mount_one(plan: &Plan, m: &MountStep, root: BorrowedFd<'_>, i: usize) -> Resu
     };
     let on_err = |e| fail(Step::Mount, i, e);
     let target = resolve_create(root, s.get(m.dest), create)
+        .and_then(|t| outside_pseudo_fs(m, t))
         .map_err(|e| fail(Step::MountDestination, i, e))?;
     let mnt = if m.kind == MountKind::Bind {
         let recursive = m.flags.flags & libc::MS_REC != 0;
@@ -341,7 +354,7 @@ fn bind_host_cgroup(host: &CStr, onto: BorrowedFd<'_>, flags: libc::c_ulong) -> 
 fn mount_cgroup(plan: &Plan, m: &MountStep, root: BorrowedFd<'_>) -> Result<(), Errno> {
     let s = &plan.strings;
     let flags = m.flags.flags;
-    let target = resolve_create(root, s.get(m.dest), Create::Dir)?;
+    let target = outside_pseudo_fs(m, resolve_create(root, s.get(m.dest), Create::Dir)?)?;
     if plan.cgroup_v1.is_empty() {
         if let Some(host) = plan.cgroup_host_dirs.first() {
             return bind_host_cgroup(s.get(*host), target.as_fd(), flags);

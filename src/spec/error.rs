@@ -138,6 +138,15 @@ pub enum ErrorKind {
     DuplicateName { what: &'static str, name: Quoted },
     /// An rlimit's soft value above its hard value.
     SoftAboveHard { soft: u64, hard: u64 },
+    /// A number above dory's limit for the field; `what` prefixes the value (`""` or a
+    /// description such as `"containerID + size = "`).
+    AboveLimit {
+        what: &'static str,
+        value: i128,
+        limit: i128,
+    },
+    /// A path refused as written, with the rule it breaks.
+    PathRefused { path: Quoted, why: &'static str },
     /// Any other constraint, stated in the message.
     Invalid(&'static str),
 }
@@ -182,6 +191,10 @@ impl fmt::Display for ErrorKind {
             ErrorKind::SoftAboveHard { soft, hard } => {
                 write!(f, "soft limit {soft} is above hard limit {hard}")
             }
+            ErrorKind::AboveLimit { what, value, limit } => {
+                write!(f, "{what}{value} is more than {limit} (limit)")
+            }
+            ErrorKind::PathRefused { path, why } => write!(f, "\"{path}\" {why}"),
             ErrorKind::Invalid(msg) => f.write_str(msg),
         }
     }

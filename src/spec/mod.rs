@@ -10,6 +10,7 @@ mod default;
 mod error;
 pub mod model;
 mod names;
+mod pseudofs;
 mod read;
 mod scan;
 mod schema;
@@ -21,6 +22,7 @@ pub use default::DEFAULT_CONFIG;
 pub use error::{ErrorKind, FieldPath, SpecError, Text};
 pub use model::*;
 pub use names::{rlimit_resource, NamespaceKind, CLONE_NEWTIME};
+pub use pseudofs::names_pseudo_fs;
 pub use read::{parse, read_config};
 pub use unescape::unescape_into;
 // For the tests: the parser's halves and the error's location.

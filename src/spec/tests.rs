@@ -1154,3 +1154,152 @@ fn read_config_reads_and_caps_size() {
         "config.json: file is larger than 262144 bytes (limit 262144)"
     );
 }
+
+// ---- class 4 and 8 of issue 9: /proc and /sys destinations, numbers with limits ----
+
+#[test]
+fn mount_destinations_inside_proc_and_sys_are_refused() {
+    // The seed's mounts[4] is /dev/mqueue (type mqueue): move it somewhere else.
+    let at4 = |dest: &str| {
+        err(&seed_with(
+            "\"destination\": \"/dev/mqueue\"",
+            &format!("\"destination\": \"{dest}\""),
+        ))
+    };
+    assert_eq!(
+        at4("/proc/sys"),
+        "config.json: mounts[4].destination: \"/proc/sys\" is inside /proc: only /proc itself \
+         (type proc) and the lxcfs files /proc/{cpuinfo,diskstats,meminfo,stat,swaps,uptime,\
+         loadavg,slabinfo,net/dev,sys/kernel/ns_last_pid,sys/crypto/fips_enabled} may be mount \
+         destinations (as runc)"
+    );
+    for dest in [
+        "/proc/../proc/sys",
+        "//proc/sysrq-trigger",
+        "/proc/./sys/kernel/core_pattern",
+        "/tmp/../proc/1",
+        // JSON escapes are undone before the check.
+        "/proc\\/sys",
+        "/proc/\\u0073ys",
+    ] {
+        let e = at4(dest);
+        assert!(
+            e.starts_with("config.json: mounts[4].destination: ") && e.contains("is inside /proc"),
+            "{dest}: {e}"
+        );
+    }
+    for dest in [
+        "/sys/kernel",
+        "/sys/./kernel/x",
+        "/sys/fs/../kernel",
+        "/sys/fs",
+    ] {
+        let e = at4(dest);
+        assert!(
+            e.starts_with("config.json: mounts[4].destination: ") && e.contains("is inside /sys"),
+            "{dest}: {e}"
+        );
+    }
+    // mqueue at /proc or /sys themselves: the wrong filesystem.
+    assert!(at4("/proc").contains("is /proc: only a mount of type \"proc\""));
+    assert!(at4("/sys/").contains("is /sys: only a mount of type \"sysfs\""));
+    // Allowed: the lxcfs files, and anything under /sys/fs/cgroup.
+    for dest in ["/proc/meminfo", "/proc/net/dev", "/sys/fs/cgroup/x"] {
+        let text = seed_with(
+            "\"destination\": \"/dev/mqueue\"",
+            &format!("\"destination\": \"{dest}\""),
+        );
+        assert!(parse(text.as_bytes()).is_ok(), "{dest}");
+    }
+}
+
+#[test]
+fn real_configs_keep_their_proc_sys_and_cgroup_mounts() {
+    // The seed (runc spec), runc's own output and podman's config mount proc at /proc,
+    // sysfs at /sys and cgroup at /sys/fs/cgroup.
+    for text in [SEED, RUNC, PODMAN] {
+        let s = parse(text.as_bytes()).unwrap();
+        for d in ["/proc", "/sys", "/sys/fs/cgroup"] {
+            assert!(s.mounts.iter().any(|m| m.destination == d), "{d}");
+        }
+    }
+    let shared = include_str!("../../tests/fixtures/podman-4.3-config.json");
+    assert!(parse(shared.as_bytes()).is_ok());
+}
+
+#[test]
+fn hook_timeout_has_a_limit() {
+    for t in ["86401", "9223372036854775807"] {
+        let hooks =
+            format!("\"hooks\": {{\"prestart\": [{{\"path\": \"/bin/true\", \"timeout\": {t}}}]}}");
+        assert_eq!(
+            err(&seed_plus("{", &hooks)),
+            format!("config.json: hooks.prestart[0].timeout: {t} is more than 86400 (limit)")
+        );
+    }
+    // u64::MAX does not even fit the field's type.
+    let hooks =
+        "\"hooks\": {\"poststop\": [{\"path\": \"/bin/true\", \"timeout\": 18446744073709551615}]}";
+    let e = err(&seed_plus("{", hooks));
+    assert!(
+        e.starts_with("config.json: hooks.poststop[0].timeout: expected an integer from"),
+        "{e}"
+    );
+    let hooks = "\"hooks\": {\"prestart\": [{\"path\": \"/bin/true\", \"timeout\": 86400}]}";
+    assert!(parse(seed_plus("{", hooks).as_bytes()).is_ok());
+}
+
+#[test]
+fn id_mapping_ranges_end_within_32_bits() {
+    let user = seed_with(
+        "{\n        \"type\": \"cgroup\"\n      }",
+        "{\"type\": \"cgroup\"}, {\"type\": \"user\"}",
+    );
+    let with = |uid: &str, gid: &str| {
+        user.replacen(
+            "\"linux\": {",
+            &format!("\"linux\": {{\"uidMappings\": [{uid}], \"gidMappings\": [{gid}],"),
+            1,
+        )
+    };
+    let ok = "{\"containerID\": 0, \"hostID\": 100000, \"size\": 65536}";
+    let top = "{\"containerID\": 4294967295, \"hostID\": 0, \"size\": 1}";
+    assert!(parse(with(ok, top).as_bytes()).is_ok());
+    let over = "{\"containerID\": 4294967295, \"hostID\": 0, \"size\": 2}";
+    assert_eq!(
+        err(&with(over, ok)),
+        "config.json: linux.uidMappings[0]: containerID + size = 4294967297 is more than \
+         4294967296 (limit)"
+    );
+    let over = "{\"containerID\": 0, \"hostID\": 4294967295, \"size\": 4294967295}";
+    assert_eq!(
+        err(&with(ok, over)),
+        "config.json: linux.gidMappings[0]: hostID + size = 8589934590 is more than \
+         4294967296 (limit)"
+    );
+}
+
+#[test]
+fn device_numbers_fit_the_kernel() {
+    let dev = |major: i64, minor: i64| {
+        seed_plus(
+            "\"linux\": {",
+            &format!(
+                "\"devices\": [{{\"type\": \"c\", \"path\": \"/dev/x\", \"major\": {major}, \"minor\": {minor}}}]"
+            ),
+        )
+    };
+    assert!(parse(dev(4095, 1_048_575).as_bytes()).is_ok());
+    assert_eq!(
+        err(&dev(4096, 1)),
+        "config.json: linux.devices[0].major: 4096 is more than 4095 (limit)"
+    );
+    assert_eq!(
+        err(&dev(1, 1 << 20)),
+        "config.json: linux.devices[0].minor: 1048576 is more than 1048575 (limit)"
+    );
+    assert_eq!(
+        err(&dev(-1, 3)),
+        "config.json: linux.devices[0].major: must not be negative"
+    );
+}

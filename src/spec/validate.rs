@@ -6,10 +6,23 @@ use crate::spec::caps;
 use crate::spec::error::{ErrorKind, FieldPath, Quoted, SpecError};
 use crate::spec::model::*;
 use crate::spec::names::{rlimit_resource, NamespaceKind, ROOTFS_PROPAGATION};
+use crate::spec::pseudofs;
 use crate::spec::unescape::unescape_into;
 
 /// Longest sysctl name accepted, in bytes (the kernel's are below 100).
 const MAX_SYSCTL_NAME: usize = 256;
+/// Longest mount destination checked, in bytes (the kernel's PATH_MAX).
+pub const MAX_DESTINATION_BYTES: usize = 4096;
+/// Longest hook timeout, in seconds (a day). runc takes any int and multiplies it into a
+/// Go duration, which wraps; dory refuses what it cannot wait for exactly.
+pub const MAX_HOOK_TIMEOUT_SECS: i64 = 86_400;
+/// An id mapping covers `containerID .. containerID + size` and `hostID .. hostID + size`:
+/// both ends must fit the kernel's 32-bit ids (`u32::MAX + 1`).
+pub const ID_RANGE_END: i128 = 1 << 32;
+/// Largest device major and minor the kernel encodes (12 and 20 bits, `MAJOR`/`MINOR`);
+/// larger numbers would be silently cut to another device.
+pub const MAX_DEVICE_MAJOR: i64 = (1 << 12) - 1;
+pub const MAX_DEVICE_MINOR: i64 = (1 << 20) - 1;
 
 fn at(args: core::fmt::Arguments<'_>, kind: ErrorKind) -> SpecError {
     SpecError::field(FieldPath::from_fmt(args), kind)
@@ -62,6 +75,7 @@ pub fn validate(spec: &Spec<'_>) -> Result<(), SpecError> {
     // refuses it, as the OCI spec says destinations are absolute.
     for (i, m) in spec.mounts.iter().enumerate() {
         absolute(m.destination, format_args!("mounts[{i}].destination"))?;
+        validate_destination(i, m)?;
     }
     if let Some(hooks) = &spec.hooks {
         validate_hooks(hooks)?;
@@ -80,6 +94,33 @@ pub fn validate(spec: &Spec<'_>) -> Result<(), SpecError> {
         validate_linux(linux)?;
     }
     Ok(())
+}
+
+/// Refuses a mount inside /proc or /sys (see [`pseudofs`]); the destination is checked
+/// unescaped, so `\/` or `\u002e` cannot smuggle a path past the check.
+fn validate_destination(i: usize, m: &Mount<'_>) -> Result<(), SpecError> {
+    let mut buf = [0u8; MAX_DESTINATION_BYTES];
+    let dest = unescape_into(m.destination, &mut buf)
+        .ok()
+        .and_then(|n| buf.get(..n))
+        .and_then(|b| core::str::from_utf8(b).ok());
+    let Some(dest) = dest else {
+        return Err(at(
+            format_args!("mounts[{i}].destination"),
+            ErrorKind::Invalid("longer than 4096 bytes (limit) or not valid text"),
+        ));
+    };
+    let bind = m.kind == Some("bind") || m.options.iter().any(|o| matches!(*o, "bind" | "rbind"));
+    match pseudofs::refusal(dest, m.kind, bind, m.source) {
+        None => Ok(()),
+        Some(why) => Err(at(
+            format_args!("mounts[{i}].destination"),
+            ErrorKind::PathRefused {
+                path: quoted(m.destination),
+                why,
+            },
+        )),
+    }
 }
 
 fn validate_process(p: &Process<'_>) -> Result<(), SpecError> {
@@ -198,6 +239,16 @@ fn validate_hooks(h: &Hooks<'_>) -> Result<(), SpecError> {
                     ErrorKind::Invalid("must be greater than zero"),
                 ));
             }
+            if let Some(t) = hook.timeout.filter(|t| *t > MAX_HOOK_TIMEOUT_SECS) {
+                return Err(at(
+                    format_args!("hooks.{list}[{i}].timeout"),
+                    ErrorKind::AboveLimit {
+                        what: "",
+                        value: t.into(),
+                        limit: MAX_HOOK_TIMEOUT_SECS.into(),
+                    },
+                ));
+            }
         }
     }
     Ok(())
@@ -311,6 +362,24 @@ fn validate_linux(l: &Linux<'_>) -> Result<(), SpecError> {
                     ErrorKind::Invalid("must be greater than zero"),
                 ));
             }
+            // Both ranges must end within the 32-bit ids (the kernel refuses the write
+            // later, after the container's process exists).
+            for (what, start) in [
+                ("containerID + size = ", m.container_id),
+                ("hostID + size = ", m.host_id),
+            ] {
+                let end = i128::from(start) + i128::from(m.size);
+                if end > ID_RANGE_END {
+                    return Err(at(
+                        format_args!("linux.{field}[{i}]"),
+                        ErrorKind::AboveLimit {
+                            what,
+                            value: end,
+                            limit: ID_RANGE_END,
+                        },
+                    ));
+                }
+            }
         }
     }
     if !l.time_offsets.is_empty() {
@@ -350,6 +419,30 @@ fn validate_linux(l: &Linux<'_>) -> Result<(), SpecError> {
                         format_args!("linux.devices[{i}]"),
                         ErrorKind::Invalid("major and minor are required for c, b and u devices"),
                     ));
+                }
+                for (name, v, limit) in [
+                    ("major", d.major, MAX_DEVICE_MAJOR),
+                    ("minor", d.minor, MAX_DEVICE_MINOR),
+                ] {
+                    match v {
+                        Some(n) if n < 0 => {
+                            return Err(at(
+                                format_args!("linux.devices[{i}].{name}"),
+                                ErrorKind::Invalid("must not be negative"),
+                            ))
+                        }
+                        Some(n) if n > limit => {
+                            return Err(at(
+                                format_args!("linux.devices[{i}].{name}"),
+                                ErrorKind::AboveLimit {
+                                    what: "",
+                                    value: n.into(),
+                                    limit: limit.into(),
+                                },
+                            ))
+                        }
+                        _ => {}
+                    }
                 }
             }
             "p" => {}
