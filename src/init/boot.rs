@@ -3,7 +3,7 @@
 
 use std::fmt;
 use std::fs::File;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd};
 
 use heapless::{String as HString, Vec as HVec};
 use nix::dir::Dir;
@@ -382,6 +382,7 @@ struct Copier<'a> {
     path: String,
     /// Inode → path of files with more than one link, to link instead of copy again.
     links: Vec<(u64, String)>,
+    entries: u64,
     files: u64,
     bytes: u64,
 }
@@ -449,20 +450,19 @@ impl Copier<'_> {
         if st.st_dev != self.dev {
             return Ok(());
         }
-        let owner = (
-            Some(Uid::from_raw(st.st_uid)),
-            Some(Gid::from_raw(st.st_gid)),
-        );
-        let (atime, mtime) = times(&st);
+        self.entries += 1;
         let kind = SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits());
         let dir_flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+        // Created with their final permissions (the umask is 0 during the copy) and owned
+        // by root: most entries need no chown or chmod afterwards.
         match kind {
             SFlag::S_IFDIR => {
-                mkdirat(dst, name, Mode::S_IRWXU).map_err(|e| self.err(e))?;
+                mkdirat(dst, name, perms(&st)).map_err(|e| self.err(e))?;
                 let from = openat(src, name, dir_flags, Mode::empty()).map_err(|e| self.err(e))?;
                 let to = openat(dst, name, dir_flags, Mode::empty()).map_err(|e| self.err(e))?;
                 self.dir(from.as_fd(), to.as_fd(), depth + 1)?;
-                self.finish(to.as_fd(), owner, perms(&st), atime, mtime)
+                // Owner and times after the children: creating them changed the mtime.
+                self.finish(to.as_fd(), &st)
             }
             SFlag::S_IFREG => {
                 if st.st_nlink > 1 {
@@ -483,7 +483,7 @@ impl Copier<'_> {
                     dst,
                     name,
                     OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_CLOEXEC,
-                    Mode::S_IRUSR | Mode::S_IWUSR,
+                    perms(&st),
                 )
                 .map_err(|e| self.err(e))?;
                 let mut from = File::from(from);
@@ -492,45 +492,70 @@ impl Copier<'_> {
                     .map_err(|e| self.err(Errno::from_raw(e.raw_os_error().unwrap_or(0))))?;
                 self.files += 1;
                 self.bytes += n;
-                self.finish(to.as_fd(), owner, perms(&st), atime, mtime)
+                self.finish(to.as_fd(), &st)
             }
             SFlag::S_IFLNK => {
                 let target = readlinkat(src, name).map_err(|e| self.err(e))?;
                 symlinkat(target.as_os_str(), dst, name).map_err(|e| self.err(e))?;
-                fchownat(dst, name, owner.0, owner.1, AtFlags::AT_SYMLINK_NOFOLLOW)
+                if !root_owned(&st) {
+                    fchownat(
+                        dst,
+                        name,
+                        owner(&st).0,
+                        owner(&st).1,
+                        AtFlags::AT_SYMLINK_NOFOLLOW,
+                    )
                     .map_err(|e| self.err(e))?;
-                utimensat(dst, name, &atime, &mtime, UtimensatFlags::NoFollowSymlink)
-                    .map_err(|e| self.err(e))
+                }
+                Ok(())
             }
             // Device nodes, fifos, sockets (/dev/console of the initramfs).
             _ => {
                 mknodat(dst, name, kind, perms(&st), st.st_rdev).map_err(|e| self.err(e))?;
-                fchownat(dst, name, owner.0, owner.1, AtFlags::AT_SYMLINK_NOFOLLOW)
+                if !root_owned(&st) {
+                    fchownat(
+                        dst,
+                        name,
+                        owner(&st).0,
+                        owner(&st).1,
+                        AtFlags::AT_SYMLINK_NOFOLLOW,
+                    )
                     .map_err(|e| self.err(e))?;
-                // Again after chown, and past the umask that mknod applied (the entry was
-                // just made by us: not a symlink).
-                fchmodat(dst, name, perms(&st), FchmodatFlags::FollowSymlink)
-                    .map_err(|e| self.err(e))?;
+                    // chown cleared the set-id bits; the entry was just made by us (no link).
+                    fchmodat(dst, name, perms(&st), FchmodatFlags::FollowSymlink)
+                        .map_err(|e| self.err(e))?;
+                }
+                let (atime, mtime) = times(&st);
                 utimensat(dst, name, &atime, &mtime, UtimensatFlags::NoFollowSymlink)
                     .map_err(|e| self.err(e))
             }
         }
     }
 
-    /// Owner, then mode (chown clears set-id bits; the create modes were cut by the
-    /// umask), then times, on an open file or directory.
-    fn finish(
-        &self,
-        fd: BorrowedFd<'_>,
-        owner: (Option<Uid>, Option<Gid>),
-        mode: Mode,
-        atime: TimeSpec,
-        mtime: TimeSpec,
-    ) -> Result<(), LeaveError> {
-        fchown(fd, owner.0, owner.1).map_err(|e| self.err(e))?;
-        fchmod(fd, mode).map_err(|e| self.err(e))?;
+    /// Owner (then the mode again: chown clears set-id bits, and mkdir(2) does not set
+    /// them) and times of an open file or directory.
+    fn finish(&self, fd: BorrowedFd<'_>, st: &nix::sys::stat::FileStat) -> Result<(), LeaveError> {
+        let setid = st.st_mode & 0o6000 != 0;
+        if !root_owned(st) {
+            fchown(fd, owner(st).0, owner(st).1).map_err(|e| self.err(e))?;
+        }
+        if setid || !root_owned(st) {
+            fchmod(fd, perms(st)).map_err(|e| self.err(e))?;
+        }
+        let (atime, mtime) = times(st);
         futimens(fd, &atime, &mtime).map_err(|e| self.err(e))
     }
+}
+
+fn root_owned(st: &nix::sys::stat::FileStat) -> bool {
+    st.st_uid == 0 && st.st_gid == 0
+}
+
+fn owner(st: &nix::sys::stat::FileStat) -> (Option<Uid>, Option<Gid>) {
+    (
+        Some(Uid::from_raw(st.st_uid)),
+        Some(Gid::from_raw(st.st_gid)),
+    )
 }
 
 /// Deletes everything below `dir` that lives on device `dev` (busybox switch_root's
@@ -597,11 +622,8 @@ pub fn leave_initramfs() -> Root {
         Ok(None) => return Root::NotInitramfs,
         Err(e) => return Root::Initramfs(e),
     };
-    let old_root = match nix::fcntl::open(
-        "/",
-        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    ) {
+    let dir_flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+    let old_root = match nix::fcntl::open("/", dir_flags, Mode::empty()) {
         Ok(fd) => fd,
         Err(e) => {
             return Root::Initramfs(LeaveError::Copy {
@@ -623,7 +645,7 @@ pub fn leave_initramfs() -> Root {
     // default size (half the RAM) bounds the copy; ENOSPC stops it cleanly.
     mkdir_p(NEW_ROOT);
     if let Err(e) = mount(
-        Some("rootfs"),
+        Some("root"),
         NEW_ROOT,
         Some("tmpfs"),
         MsFlags::empty(),
@@ -633,7 +655,11 @@ pub fn leave_initramfs() -> Root {
         return Root::Initramfs(LeaveError::MountTmpfs(e));
     }
     // Copy the tree while the initramfs is intact: any failure leaves it as it was.
-    let copied = match copy_root(old_root.as_fd(), dev) {
+    let t_copy = now_ms();
+    let copied = match nix::fcntl::open(NEW_ROOT, dir_flags, Mode::empty())
+        .map_err(LeaveError::MountTmpfs)
+        .and_then(|new_root| copy_root(old_root.as_fd(), new_root.as_fd(), dev))
+    {
         Ok(c) => c,
         Err(e) => {
             let _ = umount2(NEW_ROOT, MntFlags::MNT_DETACH);
@@ -649,16 +675,21 @@ pub fn leave_initramfs() -> Root {
     }
     // Free the initramfs: its files are reachable only through `old_root` now, and
     // nothing will ever use them (a container could otherwise find them under its root).
+    let t_delete = now_ms();
     let left = delete_tree(old_root.as_fd(), dev, 0);
     drop(old_root);
     if left > 0 {
         say!("dory: boot: {left} initramfs entries could not be deleted");
     }
     say!(
-        "dory: boot: left the initramfs: / is a tmpfs now ({} files, {} KiB copied in {} ms); re-executing {exe}",
-        copied.0,
-        copied.1 / 1024,
-        now_ms().saturating_sub(t0)
+        "dory: boot: left the initramfs: / is a tmpfs now ({} entries, {} files, {} KiB; {} ms: check {}, copy {}, delete {}); re-executing {exe}",
+        copied.entries,
+        copied.files,
+        copied.bytes / 1024,
+        now_ms().saturating_sub(t0),
+        t_copy.saturating_sub(t0),
+        t_delete.saturating_sub(t_copy),
+        now_ms().saturating_sub(t_delete)
     );
     // Re-exec from the new root: PID 1's own image is then a tmpfs file, and the
     // initramfs copy of it is freed too.
@@ -681,29 +712,42 @@ pub fn leave_initramfs() -> Root {
     Root::Switched(args.exec())
 }
 
-/// Copies the initramfs below `old_root` onto the tmpfs at [`NEW_ROOT`]; returns
-/// (files, bytes).
-fn copy_root(old_root: BorrowedFd<'_>, dev: u64) -> Result<(u64, u64), LeaveError> {
-    let dir_flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
-    let new_root: OwnedFd =
-        nix::fcntl::open(NEW_ROOT, dir_flags, Mode::empty()).map_err(LeaveError::MountTmpfs)?;
+/// What was copied: entries of every kind, regular files and their bytes.
+struct Copied {
+    entries: u64,
+    files: u64,
+    bytes: u64,
+}
+
+/// Copies the tree below `old_root` that lives on device `dev` into the empty directory
+/// `new_root` (the tmpfs at [`NEW_ROOT`] on a board).
+fn copy_root(
+    old_root: BorrowedFd<'_>,
+    new_root: BorrowedFd<'_>,
+    dev: u64,
+) -> Result<Copied, LeaveError> {
     let mut c = Copier {
         dev,
-        new_root: new_root.as_fd(),
+        new_root,
         path: String::new(),
         links: Vec::new(),
+        entries: 0,
         files: 0,
         bytes: 0,
     };
-    c.dir(old_root, new_root.as_fd(), 0)?;
-    let st = nix::sys::stat::fstat(old_root).map_err(|e| c.err(e))?;
-    let (atime, mtime) = times(&st);
-    let owner = (
-        Some(Uid::from_raw(st.st_uid)),
-        Some(Gid::from_raw(st.st_gid)),
-    );
-    c.finish(new_root.as_fd(), owner, perms(&st), atime, mtime)?;
-    Ok((c.files, c.bytes))
+    // Modes are given exactly at creation, so no chmod is needed after it.
+    let umask = nix::sys::stat::umask(Mode::empty());
+    let copied = c.dir(old_root, new_root, 0).and_then(|()| {
+        let st = nix::sys::stat::fstat(old_root).map_err(|e| c.err(e))?;
+        fchmod(new_root, perms(&st)).map_err(|e| c.err(e))?;
+        c.finish(new_root, &st)
+    });
+    nix::sys::stat::umask(umask);
+    copied.map(|()| Copied {
+        entries: c.entries,
+        files: c.files,
+        bytes: c.bytes,
+    })
 }
 
 /// `mount --move NEW_ROOT /`, `chroot .`, `chdir /` (the switch_root sequence).
@@ -752,6 +796,76 @@ mod tests {
             "22 1 8:1 / / rw,relatime - ext4 /dev/vda rw\n"
         ));
         assert!(!root_is_rootfs(""));
+    }
+
+    #[test]
+    fn the_copy_keeps_types_modes_owners_times_and_links_and_the_delete_frees_it_all() {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        if !nix::unistd::Uid::effective().is_root() {
+            eprintln!("SKIPPED: copying device nodes and owners needs root");
+            return;
+        }
+        let base = std::env::temp_dir().join(format!("dory-copy-{}", std::process::id()));
+        let (src, dst) = (base.join("src"), base.join("dst"));
+        std::fs::create_dir_all(src.join("etc/dory")).unwrap();
+        std::fs::create_dir_all(src.join("bin")).unwrap();
+        std::fs::create_dir_all(&dst).unwrap();
+        std::fs::write(src.join("etc/dory/board.json"), b"{}").unwrap();
+        std::fs::write(src.join("bin/busybox"), vec![7u8; 300_000]).unwrap();
+        std::fs::set_permissions(src.join("bin/busybox"), PermissionsExt::from_mode(0o4755))
+            .unwrap();
+        std::os::unix::fs::symlink("/bin/busybox", src.join("bin/sh")).unwrap();
+        std::fs::hard_link(src.join("bin/busybox"), src.join("bin/bb2")).unwrap();
+        std::fs::create_dir(src.join("tmp")).unwrap();
+        std::fs::set_permissions(src.join("tmp"), PermissionsExt::from_mode(0o1777)).unwrap();
+        std::fs::create_dir(src.join("home")).unwrap();
+        std::os::unix::fs::chown(src.join("home"), Some(1000), Some(1000)).unwrap();
+        std::fs::set_permissions(src.join("home"), PermissionsExt::from_mode(0o2750)).unwrap();
+        nix::sys::stat::mknod(
+            &src.join("console"),
+            SFlag::S_IFCHR,
+            Mode::from_bits_truncate(0o600),
+            nix::sys::stat::makedev(5, 1),
+        )
+        .unwrap();
+        let mtime = TimeSpec::new(1_000_000_000, 0);
+        nix::sys::stat::utimensat(
+            nix::fcntl::AT_FDCWD,
+            &src.join("etc/dory/board.json"),
+            &mtime,
+            &mtime,
+            UtimensatFlags::NoFollowSymlink,
+        )
+        .unwrap();
+        let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+        let from = open(&src, flags, Mode::empty()).unwrap();
+        let to = open(&dst, flags, Mode::empty()).unwrap();
+        let dev = nix::sys::stat::fstat(from.as_fd()).unwrap().st_dev;
+        let c = copy_root(from.as_fd(), to.as_fd(), dev)
+            .map_err(|e| e.to_string())
+            .unwrap();
+        // board.json, busybox (bb2 is a link to it, not a second copy)
+        assert_eq!((c.files, c.bytes), (2, 300_002));
+        let meta = |p: &str| std::fs::symlink_metadata(dst.join(p)).unwrap();
+        assert_eq!(
+            std::fs::read(dst.join("etc/dory/board.json")).unwrap(),
+            b"{}"
+        );
+        assert_eq!(meta("etc/dory/board.json").mtime(), 1_000_000_000);
+        assert_eq!(meta("bin/busybox").mode() & 0o7777, 0o4755);
+        assert_eq!(meta("bin/busybox").ino(), meta("bin/bb2").ino());
+        assert_eq!(
+            std::fs::read_link(dst.join("bin/sh")).unwrap(),
+            std::path::Path::new("/bin/busybox")
+        );
+        assert_eq!(meta("tmp").mode() & 0o7777, 0o1777);
+        assert_eq!((meta("home").uid(), meta("home").gid()), (1000, 1000));
+        assert_eq!(meta("home").mode() & 0o7777, 0o2750);
+        assert_eq!(meta("console").rdev(), nix::sys::stat::makedev(5, 1));
+        assert_eq!(meta("console").mode(), 0o20600);
+        assert_eq!(delete_tree(from.as_fd(), dev, 0), 0);
+        assert_eq!(std::fs::read_dir(&src).unwrap().count(), 0);
+        std::fs::remove_dir_all(&base).unwrap();
     }
 
     #[test]
