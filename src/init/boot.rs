@@ -369,7 +369,9 @@ fn probe_rootfs() -> Result<Option<String>, LeaveError> {
         return Ok(None);
     }
     Ok(Some(exe.unwrap_or_else(|| {
-        std::env::args().next().unwrap_or_else(|| "/init".into())
+        std::env::args_os()
+            .next()
+            .map_or_else(|| "/init".into(), |a| a.to_string_lossy().into_owned())
     })))
 }
 
@@ -575,6 +577,17 @@ fn delete_tree(dir: BorrowedFd<'_>, dev: u64, depth: usize) -> u32 {
         if name == c"." || name == c".." {
             continue;
         }
+        // Anything but a directory is unlinked without a stat (half the syscalls, which
+        // cost ~0.3 ms each under QEMU TCG); a mount point refuses with EBUSY.
+        let not_dir = entry
+            .file_type()
+            .is_some_and(|t| t != nix::dir::Type::Directory);
+        if not_dir {
+            if unlinkat(dir, name, UnlinkatFlags::NoRemoveDir).is_err() {
+                failed += 1;
+            }
+            continue;
+        }
         let Ok(st) = fstatat(dir, name, AtFlags::AT_SYMLINK_NOFOLLOW) else {
             failed += 1;
             continue;
@@ -622,6 +635,8 @@ pub fn leave_initramfs() -> Root {
         Ok(None) => return Root::NotInitramfs,
         Err(e) => return Root::Initramfs(e),
     };
+    // The initramfs stays reachable through this fd once the tmpfs covers it, so its
+    // files can be deleted after the switch, when nothing can go back to it any more.
     let dir_flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
     let old_root = match nix::fcntl::open("/", dir_flags, Mode::empty()) {
         Ok(fd) => fd,
