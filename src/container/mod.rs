@@ -57,6 +57,9 @@ pub struct LaunchOptions<'a> {
     pub console_socket: Option<&'a Path>,
     /// Write the container's pid here once it is created.
     pub pid_file: Option<&'a Path>,
+    /// Where pivot_root is refused (an initramfs root), fall back to MS_MOVE + chroot,
+    /// which leaves the host's root mounted under the container (runc's `--no-pivot`).
+    pub allow_no_pivot: bool,
 }
 
 impl<'a> LaunchOptions<'a> {
@@ -71,6 +74,7 @@ impl<'a> LaunchOptions<'a> {
             preserve_fds: 0,
             console_socket: None,
             pid_file: None,
+            allow_no_pivot: false,
         }
     }
 }
@@ -340,6 +344,7 @@ pub fn launch(opts: LaunchOptions<'_>) -> Result<Started, Error> {
         ]
         .iter()
         .any(|p| !p.of(&spec).is_empty()),
+        allow_no_pivot: opts.allow_no_pivot,
     };
 
     // A new time namespace gets its offsets before any process is in it: the parent
@@ -837,6 +842,12 @@ pub fn describe_failure(plan: &Plan, f: &Failure) -> String {
         Step::Seccomp => format!("config.json: linux.seccomp: load the filter: {err}"),
         Step::OomScoreAdj => format!("config.json: process.oomScoreAdj: {err}"),
         Step::JoinCgroup => format!("cgroup: join: {err}"),
+        Step::PivotRoot if f.index == sandbox::PIVOT_REFUSED => format!(
+            "pivot_root: {err}: the host's root is the initramfs (rootfs), which pivot_root \
+             cannot leave; not falling back to MS_MOVE + chroot, which would leave the host's \
+             root mounted under the container (opt in, unsafely, with the board's \
+             \"unsafeNoPivot\": true or the kernel option dory.nopivot)"
+        ),
         Step::Console => format!("config.json: process.terminal: open the console: {err}"),
         Step::Exec => {
             let prog = plan.process.args.first().map(|a| s.text(*a)).unwrap_or("");

@@ -33,6 +33,11 @@
 //! `stopGraceMs` 5000; health `intervalMs` 10000, `timeoutMs` 1000, `failures` 3.
 //! `restart`, `health`, `after` and `onGiveUp` are for services only; `onFailure` for
 //! oneshots only.
+//!
+//! `"unsafeNoPivot": true` (top level, default false) lets containers fall back to
+//! MS_MOVE + chroot where pivot_root is refused (the board could not leave its initramfs
+//! root): the board's whole root then stays mounted under every container, as with runc's
+//! `--no-pivot`. Without it such a container fails to start.
 
 use core::fmt;
 
@@ -116,6 +121,8 @@ pub struct Watchdog<'a> {
 pub struct Board<'a> {
     pub hostname: Option<&'a str>,
     pub watchdog: Option<Watchdog<'a>>,
+    /// `unsafeNoPivot`: allow the MS_MOVE + chroot fallback where pivot_root is refused.
+    pub unsafe_no_pivot: bool,
     pub containers: Vec<Container<'a>, MAX_CONTAINERS>,
 }
 
@@ -203,6 +210,7 @@ impl fmt::Display for Error {
 #[derive(Clone, Copy)]
 enum Ty {
     Str,
+    Bool,
     UInt,
     Obj(&'static [Key]),
     StrArr(usize, &'static str),
@@ -261,6 +269,7 @@ const CONTAINER_KEYS: &[Key] = &[
 const BOARD_KEYS: &[Key] = &[
     opt("hostname", Ty::Str),
     opt("watchdog", Ty::Obj(WATCHDOG_KEYS)),
+    opt("unsafeNoPivot", Ty::Bool),
     req(
         "containers",
         Ty::ObjArr(CONTAINER_KEYS, MAX_CONTAINERS, "MAX_CONTAINERS"),
@@ -422,6 +431,15 @@ impl<'a> Scanner<'a> {
                     return Err(self.wrong("a string"));
                 }
                 self.string().map(|_| ())
+            }
+            Ty::Bool => {
+                for lit in [&b"true"[..], &b"false"[..]] {
+                    if self.s.get(self.pos..).is_some_and(|r| r.starts_with(lit)) {
+                        self.pos += lit.len();
+                        return Ok(());
+                    }
+                }
+                Err(self.wrong("true or false"))
             }
             Ty::UInt => {
                 if !matches!(self.peek(), Some(b'-' | b'0'..=b'9')) {
@@ -596,6 +614,7 @@ struct RawBoard<'a> {
     hostname: Option<&'a str>,
     #[serde(borrow)]
     watchdog: Option<RawWatchdog<'a>>,
+    unsafe_no_pivot: Option<bool>,
     #[serde(borrow)]
     containers: Vec<RawContainer<'a>, MAX_CONTAINERS>,
 }
@@ -880,6 +899,7 @@ pub fn parse(text: &[u8]) -> Result<Board<'_>, Error> {
     let board = Board {
         hostname: raw.hostname,
         watchdog,
+        unsafe_no_pivot: raw.unsafe_no_pivot.unwrap_or(false),
         containers,
     };
     super::order::start_order(&board)?;
@@ -943,6 +963,32 @@ mod tests {
 
     fn err(text: &str) -> String {
         parse(text.as_bytes()).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn unsafe_no_pivot_is_an_explicit_boolean() {
+        let b = parse(br#"{"containers":[]}"#).unwrap();
+        assert!(!b.unsafe_no_pivot);
+        let b = parse(br#"{"unsafeNoPivot":true,"containers":[]}"#).unwrap();
+        assert!(b.unsafe_no_pivot);
+        let b = parse(br#"{"unsafeNoPivot": false ,"containers":[]}"#).unwrap();
+        assert!(!b.unsafe_no_pivot);
+        assert_eq!(
+            err(r#"{"unsafeNoPivot":"yes","containers":[]}"#),
+            "unsafeNoPivot: expected true or false"
+        );
+        assert_eq!(
+            err(r#"{"unsafeNoPivot":1,"containers":[]}"#),
+            "unsafeNoPivot: expected true or false"
+        );
+        assert_eq!(
+            err(r#"{"unsafeNoPivot":null,"containers":[]}"#),
+            "unsafeNoPivot: expected true or false"
+        );
+        assert_eq!(
+            err(r#"{"unsafeNoPivots":true,"containers":[]}"#),
+            "unsafeNoPivots: unknown field"
+        );
     }
 
     #[test]

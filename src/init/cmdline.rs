@@ -4,6 +4,10 @@
 //! - `dory.debug` — print extra console lines (every reaped pid, every probe result).
 //! - `dory.rescue` — skip the board and go straight to the rescue path (a shell on the
 //!   console when /bin/sh exists).
+//! - `dory.nopivot` — unsafe, like runc's `--no-pivot`: where pivot_root is refused (the
+//!   board is still on its initramfs root), containers fall back to MS_MOVE + chroot and
+//!   the board's whole root stays mounted under each of them. Same as the board's
+//!   `"unsafeNoPivot": true`.
 //!
 //! Values may be double-quoted (`dory.config="/a b.json"`), as the kernel allows. Other
 //! `dory.*` words are reported as unknown on the console and otherwise ignored, so a typo
@@ -19,6 +23,7 @@ pub struct KernelOptions<'a> {
     pub config: Option<&'a str>,
     pub debug: bool,
     pub rescue: bool,
+    pub nopivot: bool,
     /// `dory.*` words that are not options (the first [`MAX_UNKNOWN_OPTIONS`]).
     pub unknown: Vec<&'a str, MAX_UNKNOWN_OPTIONS>,
 }
@@ -68,6 +73,7 @@ pub fn parse(cmdline: &str) -> KernelOptions<'_> {
             ("config", Some(v)) if !v.is_empty() => o.config = Some(v),
             ("debug", None) => o.debug = true,
             ("rescue", None) => o.rescue = true,
+            ("nopivot", None) => o.nopivot = true,
             _ => {
                 let _ = o.unknown.push(w);
             }
@@ -86,7 +92,10 @@ mod tests {
         assert_eq!(o.config, Some("/boot/b.json"));
         assert!(o.debug && !o.rescue && o.unknown.is_empty());
         let o = parse("dory.rescue");
-        assert!(o.rescue && o.config.is_none());
+        assert!(o.rescue && o.config.is_none() && !o.nopivot);
+        let o = parse("rdinit=/init dory.nopivot");
+        assert!(o.nopivot && o.unknown.is_empty());
+        assert!(!parse("dory.nopivot=1").nopivot);
     }
 
     #[test]

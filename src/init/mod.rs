@@ -169,6 +169,26 @@ fn run(o: Options) -> i32 {
         if o.test { " (test mode)" } else { " as PID 1" }
     );
 
+    // Off the initramfs before anything is mounted on it: the copy sees one filesystem
+    // and nothing has to be moved or unmounted; every container then gets a root that
+    // pivot_root(2) can leave. On success dory is re-executed from the new root (this
+    // call does not return) and the boot starts over there.
+    let stuck_on_initramfs = if real && o.boot_root.as_deref() == Some("/") {
+        match boot::leave_initramfs() {
+            boot::Root::NotInitramfs => None,
+            boot::Root::Switched(e) => {
+                say!("dory: boot: / is a tmpfs, but re-executing dory from it failed ({e}); carrying on");
+                None
+            }
+            boot::Root::Initramfs(e) => {
+                say!("dory: boot: cannot leave the initramfs root: {e}");
+                Some(e)
+            }
+        }
+    } else {
+        None
+    };
+
     // Early mounts: proc first (cmdline, /proc/<pid>/ns), /dev before its children, /run
     // for state and the ctl socket, cgroup2 for container limits.
     let mut mounts = boot::Mounts::default();
@@ -245,12 +265,23 @@ fn run(o: Options) -> i32 {
         }
     }
 
+    // No silent fallback: where pivot_root is impossible, containers fail to start unless
+    // the board (or the kernel command line) opted in to the unsafe MS_MOVE + chroot.
+    let allow_no_pivot = board.unsafe_no_pivot || kopts.nopivot;
+    if allow_no_pivot {
+        say!("dory: WARNING: unsafeNoPivot/dory.nopivot: where pivot_root is refused, containers fall back to MS_MOVE + chroot and the board's root stays mounted under them");
+    }
+    if stuck_on_initramfs.is_some() && !allow_no_pivot {
+        say!("dory: the board is still on its initramfs root, which pivot_root cannot leave: containers will fail to start (opt in, unsafely, with \"unsafeNoPivot\": true in board.json or dory.nopivot)");
+    }
+
     debug!("dory: board read, t={}", console::Secs(console::now_ms()));
     let order = order::start_order(&board).unwrap_or_default();
     let mode = Mode {
         test: o.test,
         pid1: std::process::id() == 1,
         ctl_socket: o.ctl_socket.clone(),
+        allow_no_pivot,
     };
     let (action, watchdog) = match Supervisor::new(mode, &board, order) {
         Ok(sup) => sup.run(rescue),
@@ -266,6 +297,7 @@ fn empty_board<'a>() -> Box<Board<'a>> {
     Box::new(Board {
         hostname: None,
         watchdog: None,
+        unsafe_no_pivot: false,
         containers: heapless::Vec::new(),
     })
 }

@@ -53,6 +53,8 @@ pub struct Mode {
     pub pid1: bool,
     /// Path of the ctl socket.
     pub ctl_socket: String,
+    /// `unsafeNoPivot` / `dory.nopivot`: containers may fall back to MS_MOVE + chroot.
+    pub allow_no_pivot: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -720,7 +722,8 @@ impl<'a> Supervisor<'a> {
                 return;
             }
         };
-        let opts = LaunchOptions::new(id, Path::new(s.c.bundle), Path::new(STATE_ROOT), stdio);
+        let mut opts = LaunchOptions::new(id, Path::new(s.c.bundle), Path::new(STATE_ROOT), stdio);
+        opts.allow_no_pivot = self.mode.allow_no_pivot;
         let launched = container::launch(opts);
         // launch builds the config and plan on the stack: give those pages back.
         let trimmed = crate::sys::trim_stack();

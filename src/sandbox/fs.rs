@@ -17,6 +17,10 @@ use crate::plan::{MountKind, MountStep, Plan};
 use crate::sys;
 use crate::sys::mount_api::{self, FsParam, MountAttr};
 
+/// [`Failure::index`] of a `PivotRoot` failure where pivot_root(2) refused (EINVAL, the
+/// host's root is the initramfs) and the MS_MOVE + chroot fallback was not opted in.
+pub const PIVOT_REFUSED: u16 = 6;
+
 /// Longest path built on the stack.
 pub const STACK_PATH_MAX: usize = 4096;
 
@@ -495,9 +499,10 @@ fn make_device(
     )
 }
 
-/// pivot_root into `rootfs` and detach the old root. Falls back to MS_MOVE + chroot
-/// where pivot_root cannot work (the initramfs rootfs of a board booted by dory).
-pub fn pivot(rootfs: &CStr) -> Result<(), Failure> {
+/// pivot_root into `rootfs` and detach the old root. Where pivot_root cannot work (the
+/// host's root is the initramfs rootfs), MS_MOVE + chroot only with `allow_no_pivot`
+/// (board `"unsafeNoPivot": true` or `dory.nopivot`); otherwise a [`PIVOT_REFUSED`] failure.
+pub fn pivot(rootfs: &CStr, allow_no_pivot: bool) -> Result<(), Failure> {
     chdir(rootfs).map_err(|e| fail(Step::PivotRoot, 0, e))?;
     match pivot_root(c".", c".") {
         Ok(()) => {
@@ -512,7 +517,10 @@ pub fn pivot(rootfs: &CStr) -> Result<(), Failure> {
             .map_err(|e| fail(Step::PivotRoot, 1, e))?;
             umount2(c".", MntFlags::MNT_DETACH).map_err(|e| fail(Step::PivotRoot, 2, e))?;
         }
-        Err(Errno::EINVAL) => {
+        // The host's root is the initramfs (rootfs), which pivot_root cannot leave.
+        // MS_MOVE + chroot keeps the host's whole root mounted under the container (runc's
+        // `--no-pivot`): only when the board opted in.
+        Err(Errno::EINVAL) if allow_no_pivot => {
             mount(
                 Some(c"."),
                 c"/",
@@ -522,6 +530,13 @@ pub fn pivot(rootfs: &CStr) -> Result<(), Failure> {
             )
             .map_err(|e| fail(Step::PivotRoot, 3, e))?;
             chroot(c".").map_err(|e| fail(Step::PivotRoot, 4, e))?;
+        }
+        Err(Errno::EINVAL) => {
+            return Err(fail(
+                Step::PivotRoot,
+                usize::from(PIVOT_REFUSED),
+                Errno::EINVAL,
+            ))
         }
         Err(e) => return Err(fail(Step::PivotRoot, 0, e)),
     }

@@ -19,7 +19,7 @@ use crate::plan::{Arena, Plan, ProcessPlan};
 use crate::spec::NamespaceKind;
 use crate::sys;
 
-pub use fs::StackPath;
+pub use fs::{StackPath, PIVOT_REFUSED};
 
 /// Declares [`Step`] and its list once, so the wire decoding cannot miss a variant.
 macro_rules! steps {
@@ -143,6 +143,8 @@ pub struct ChildContext<'p> {
     /// Stop before pivot_root while the parent runs the prestart, createRuntime and
     /// createContainer hooks.
     pub hooks_before_pivot: bool,
+    /// Opt-in (`unsafeNoPivot`): MS_MOVE + chroot where pivot_root is refused.
+    pub allow_no_pivot: bool,
 }
 
 /// How the process finally starts: at once (`run`), or after `dory start` (`create`).
@@ -305,7 +307,7 @@ fn setup_and_exec(ctx: &ChildContext<'_>) -> Result<Never, Failure> {
         wait_for_parent(ctx.sync)?;
     }
     // Switch the root; the old one is detached so nothing of the host stays reachable.
-    fs::pivot(rootfs)?;
+    fs::pivot(rootfs, ctx.allow_no_pivot)?;
     drop(root);
     // From here paths are the container's: each is resolved once, inside this root.
     let root = open_root().map_err(at(Step::PivotRoot))?;
