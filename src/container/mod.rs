@@ -191,6 +191,10 @@ pub fn launch(opts: LaunchOptions<'_>) -> Result<Started, Error> {
     let mut plan = Plan::build(&spec, &bundle).map_err(Error::Plan)?;
     // Parsing left ~300 KiB of stack resident; give it back before the child copies it.
     sys::trim_stack();
+    // Every mount is made through the fd-based mount API: refuse an older kernel up front
+    // rather than half-work.
+    sys::mount_api::available()
+        .map_err(|e| Error::Parent("this kernel lacks mount_setattr: dory needs Linux 5.12 or later", e))?;
     // As runc: a console socket is for the pty of a terminal, nothing else would use it.
     if opts.console_socket.is_some() && !plan.process.terminal {
         return Err(Error::Plan(PlanError {

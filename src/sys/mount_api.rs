@@ -116,6 +116,27 @@ pub fn set_attr(fd: BorrowedFd<'_>, recursive: bool, attr: MountAttr) -> Result<
     check(ret).map(drop)
 }
 
+/// Whether the kernel has `mount_setattr(2)` (Linux 5.12, the newest call dory needs; it
+/// also implies openat2, the other mount calls and `close_range` with CLOEXEC): an
+/// invalid fd gets EBADF from a kernel that has it, ENOSYS from one that does not.
+pub fn available() -> Result<(), Errno> {
+    // SAFETY: a null attr pointer with size 0 and fd -1: the kernel only validates them.
+    let ret = unsafe {
+        libc::syscall(
+            raw::__NR_mount_setattr as c_long,
+            -1 as c_int,
+            c"".as_ptr(),
+            0 as c_uint,
+            std::ptr::null::<raw::mount_attr>(),
+            0usize,
+        )
+    };
+    match check(ret) {
+        Err(Errno::ENOSYS) => Err(Errno::ENOSYS),
+        _ => Ok(()),
+    }
+}
+
 /// `fsopen(2)`: a filesystem context for `fstype`, to be configured with [`fs_config`].
 pub fn fs_open(fstype: &CStr) -> Result<OwnedFd, Errno> {
     // SAFETY: `fstype` is NUL-terminated and outlives the call.
