@@ -1255,3 +1255,43 @@ fn mount_destination_cannot_reach_proc_through_an_image_symlink() {
     eprintln!("dory refused: {}", out.stderr.trim());
     b.assert_nothing_left();
 }
+
+#[test]
+fn start_container_hook_from_the_image_runs_as_the_container() {
+    needs_root!();
+    // A startContainer hook's path resolves in the container: the image provides it. Run
+    // with the runtime's privileges (every capability, the host's pid namespace and
+    // cgroup, no seccomp) it could mknod the host's disk and mount it. It must run as the
+    // container's process does: here without CAP_MKNOD, inside the container's pid
+    // namespace.
+    let mut b = Bundle::with_private_rootfs("atk-hook", &["sh", "-c", "cat /tmp/hook.out"]);
+    b.config["root"]["readonly"] = Value::Bool(false);
+    b.config["hooks"] = json!({"startContainer": [{"path": "/hook", "args": ["hook"]}]});
+    let hook = b.rootfs.join("hook");
+    std::fs::write(
+        &hook,
+        "#!/bin/sh\n\
+         if mknod /tmp/probe b 7 0 2>/dev/null; then echo mknod=allowed; else echo mknod=denied; fi > /tmp/hook.out\n\
+         echo \"pidns-self=$(cut -d' ' -f1 /proc/self/stat 2>/dev/null)\" >> /tmp/hook.out\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let out = b.run();
+    out.expect_code(0);
+    assert_eq!(
+        out.value("mknod"),
+        Some("denied"),
+        "the image's hook ran with capabilities the container does not have:\n{}",
+        out.stdout
+    );
+    // /proc/self names the hook only if it is in the container's pid namespace.
+    let pid = out.value("pidns-self").unwrap_or("");
+    assert!(
+        pid.parse::<u32>().is_ok_and(|p| p < 100),
+        "the hook ran outside the container's pid namespace: {:?}\n{}",
+        pid,
+        out.stdout
+    );
+    assert!(!b.rootfs.join("tmp/probe").exists());
+    b.assert_nothing_left();
+}

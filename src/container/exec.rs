@@ -39,6 +39,10 @@ pub struct ExecRequest<'a> {
     pub preserve_fds: u32,
     /// `--ignore-paused`: refused with a clear error (see [`exec`]).
     pub ignore_paused: bool,
+    /// The process's stdin instead of dory's (stdout and stderr stay dory's); with
+    /// `detach`, [`exec`] then returns the process's pid for the caller to wait on (how
+    /// a startContainer hook runs, see `hooks::run_start_container`).
+    pub stdin: Option<RawFd>,
 }
 
 /// Namespace files of /proc/<pid>/ns, in the order they are joined (user first).
@@ -228,7 +232,7 @@ pub fn exec(c: &Container, req: &ExecRequest<'_>) -> Result<i32, (String, i32)> 
         sync: child_sock.as_fd(),
         ns_fds: &raw_ns,
         cgroup_tasks: &task_raw,
-        stdio: None,
+        stdio: req.stdin.map(|fd| [fd, 1, 2]),
         preserve_fds: req.preserve_fds,
         seccomp: filter.as_deref(),
     };
@@ -294,6 +298,7 @@ pub fn exec(c: &Container, req: &ExecRequest<'_>) -> Result<i32, (String, i32)> 
         write_pid_file(p, pid).map_err(|e| fail1(format!("--pid-file {}: {e}", p.display())))?;
     }
     match sfd {
+        None if req.stdin.is_some() => Ok(pid),
         None => Ok(0),
         Some(sfd) => Ok(run::attach(pid, &sfd, master.as_ref().map(|m| m.as_fd()))),
     }

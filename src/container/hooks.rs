@@ -1,8 +1,10 @@
 //! OCI hooks: run with the state JSON on stdin, their own env, and a timeout.
 //!
 //! prestart, createRuntime, poststart and poststop run in dory's (the runtime's)
-//! namespaces; createContainer and startContainer in the container's, entered by setns
-//! between fork and exec.
+//! namespaces; createContainer in the container's, entered by setns between fork and exec.
+//! startContainer hooks come from the container's filesystem: they run as the container's
+//! process does (as `dory exec` runs one, see [`run_start_container`]), never with the
+//! runtime's privileges.
 
 use std::io::Write as _;
 use std::os::fd::OwnedFd;
@@ -173,6 +175,105 @@ fn run_one(h: &Hook<'_>, state_json: &str, join: Option<i32>) -> Result<(), Stri
             return Err(format!(
                 "{path}: timed out after {} s",
                 h.timeout.unwrap_or(0)
+            ));
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(20));
+    }
+}
+
+/// Re-reads the bundle's config and runs its startContainer hooks in the container `c`
+/// (see [`run_start_container`]).
+pub fn run_start_phase(
+    c: &super::lifecycle::Container,
+    bundle: &std::path::Path,
+    pid: i32,
+) -> Result<(), String> {
+    let mut buf = vec![0u8; spec::MAX_CONFIG_BYTES];
+    let bytes = spec::read_config(bundle, &mut buf).map_err(|e| e.to_string())?;
+    let cfg = spec::parse(bytes).map_err(|e| e.to_string())?;
+    let hooks = Phase::StartContainer.of(&cfg);
+    if hooks.is_empty() {
+        return Ok(());
+    }
+    let st = state_json(&c.id, "created", pid, &bundle.to_string_lossy(), &cfg);
+    run_start_container(c, hooks, &st)
+}
+
+/// Runs startContainer hooks inside the created container `c`, as runc runs them from the
+/// container's init: every namespace (pid included), the cgroup, the user, capabilities,
+/// rlimits, no_new_privs and seccomp of the container's process. The path resolves in the
+/// container's root. Environment: the container process's, then the hook's `env`.
+pub fn run_start_container(
+    c: &super::lifecycle::Container,
+    hooks: &[Hook<'_>],
+    state_json: &str,
+) -> Result<(), String> {
+    for (i, h) in hooks.iter().enumerate() {
+        run_in_container(c, h, state_json)
+            .map_err(|e| format!("config.json: {}[{i}]: {e}", Phase::StartContainer.field()))?;
+    }
+    Ok(())
+}
+
+fn run_in_container(
+    c: &super::lifecycle::Container,
+    h: &Hook<'_>,
+    state_json: &str,
+) -> Result<(), String> {
+    use std::os::fd::AsRawFd;
+    let path = unescape(h.path)?;
+    let mut args = vec![path.clone()];
+    for a in h.args.iter().skip(1) {
+        args.push(unescape(a)?);
+    }
+    let env = h
+        .env
+        .iter()
+        .map(|e| unescape(e))
+        .collect::<Result<Vec<_>, _>>()?;
+    // The state goes into the pipe first (it is far smaller than a pipe's buffer), so
+    // nothing waits on the hook to read it.
+    let (rd, wr) = nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
+    {
+        let mut w = std::fs::File::from(wr);
+        w.write_all(state_json.as_bytes())
+            .map_err(|e| format!("state to the hook: {e}"))?;
+    }
+    let req = super::exec::ExecRequest {
+        args,
+        env,
+        detach: true,
+        stdin: Some(rd.as_raw_fd()),
+        ..Default::default()
+    };
+    let pid = super::exec::exec(c, &req).map_err(|(msg, _)| format!("{path}: {msg}"))?;
+    drop(rd);
+    wait_hook(pid, &path, h.timeout)
+}
+
+/// Waits for a hook process started by [`run_in_container`], killing it at its timeout.
+fn wait_hook(pid: i32, path: &str, timeout: Option<i64>) -> Result<(), String> {
+    use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+    let pid = nix::unistd::Pid::from_raw(pid);
+    let deadline = timeout
+        .filter(|t| *t > 0)
+        .and_then(|t| Instant::now().checked_add(Duration::from_secs(t.unsigned_abs())));
+    let mut pause = Duration::from_micros(200);
+    loop {
+        match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::Exited(_, 0)) => return Ok(()),
+            Ok(WaitStatus::Exited(_, code)) => return Err(format!("{path}: exit status {code}")),
+            Ok(WaitStatus::Signaled(_, sig, _)) => return Err(format!("{path}: killed by {sig}")),
+            Ok(_) => {}
+            Err(e) => return Err(format!("{path}: wait: {e}")),
+        }
+        if deadline.is_some_and(|d| Instant::now() > d) {
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+            let _ = waitpid(pid, None);
+            return Err(format!(
+                "{path}: timed out after {} s",
+                timeout.unwrap_or(0)
             ));
         }
         std::thread::sleep(pause);

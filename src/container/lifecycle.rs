@@ -159,15 +159,7 @@ pub fn start(c: &Container) -> Result<(), Error> {
     let s = c.state();
     let bundle = Path::new(s.bundle);
     // startContainer hooks run in the container before its program (runtime-spec).
-    hooks::run_phase(
-        bundle,
-        &c.id,
-        "created",
-        s.pid,
-        Phase::StartContainer,
-        Some(s.pid),
-    )
-    .map_err(Error::Hook)?;
+    hooks::run_start_phase(c, bundle, s.pid).map_err(Error::Hook)?;
     super::release_exec_fifo(&c.dir.join(EXEC_FIFO), &s).map_err(|e| match e {
         super::FifoError::Timeout => Error::Timeout(e.to_string()),
         super::FifoError::Io(..) | super::FifoError::InitExited => {

@@ -193,8 +193,12 @@ pub fn launch(opts: LaunchOptions<'_>) -> Result<Started, Error> {
     sys::trim_stack();
     // Every mount is made through the fd-based mount API: refuse an older kernel up front
     // rather than half-work.
-    sys::mount_api::available()
-        .map_err(|e| Error::Parent("this kernel lacks mount_setattr: dory needs Linux 5.12 or later", e))?;
+    sys::mount_api::available().map_err(|e| {
+        Error::Parent(
+            "this kernel lacks mount_setattr: dory needs Linux 5.12 or later",
+            e,
+        )
+    })?;
     // As runc: a console socket is for the pty of a terminal, nothing else would use it.
     if opts.console_socket.is_some() && !plan.process.terminal {
         return Err(Error::Plan(PlanError {
@@ -439,18 +443,23 @@ pub fn launch(opts: LaunchOptions<'_>) -> Result<Started, Error> {
         .map_err(|e| Error::StateDir(state_dir.clone(), e))?;
     }
     if !opts.create && start_hooks {
+        // As with `start`: the hooks run as the container's process (they come from its
+        // filesystem), through the container just recorded as created.
         let phase = hooks::Phase::StartContainer;
-        let released = hooks::run(
-            phase.of(&spec),
-            phase,
-            &hooks::state_json(opts.id, "created", pid, &bundle_text, &spec),
-            Some(pid),
-        )
-        .map_err(Error::Hook)
-        .and_then(|()| {
-            release_exec_fifo(&state_dir.join(EXEC_FIFO), &st)
-                .map_err(|e| Error::Hook(e.to_string()))
-        });
+        let released = lifecycle::Container::load(opts.state_root, opts.id)
+            .map_err(|e| Error::Hook(e.to_string()))
+            .and_then(|c| {
+                hooks::run_start_container(
+                    &c,
+                    phase.of(&spec),
+                    &hooks::state_json(opts.id, "created", pid, &bundle_text, &spec),
+                )
+                .map_err(Error::Hook)
+            })
+            .and_then(|()| {
+                release_exec_fifo(&state_dir.join(EXEC_FIFO), &st)
+                    .map_err(|e| Error::Hook(e.to_string()))
+            });
         released?;
     }
     if let Some(p) = opts.pid_file {
