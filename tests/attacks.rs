@@ -1295,3 +1295,152 @@ fn start_container_hook_from_the_image_runs_as_the_container() {
     assert!(!b.rootfs.join("tmp/probe").exists());
     b.assert_nothing_left();
 }
+
+#[test]
+fn device_path_must_stay_under_dev() {
+    needs_root!();
+    // "/dev/../vol/dev0" starts with "/dev/" but names /vol: a device node made (or, in a
+    // user namespace, a host path bound) outside /dev.
+    let mut b = Bundle::new("atk-devpath", &["true"]);
+    b.config["linux"]["devices"] = json!([
+        {"path": "/dev/../tmp/dev0", "type": "c", "major": 1, "minor": 3, "fileMode": 438}
+    ]);
+    let out = b.run();
+    assert_ne!(out.code, 0, "a device path with .. was accepted: {out:?}");
+    assert!(
+        out.stderr.contains("linux.devices[0].path"),
+        "{}",
+        out.stderr
+    );
+    b.assert_nothing_left();
+}
+
+#[test]
+fn passwd_fifo_in_the_image_does_not_hang_the_runtime() {
+    needs_root!();
+    // The runtime reads the image's /etc/passwd for HOME: a fifo there must not block it
+    // (nor a device be read).
+    let b = Bundle::with_private_rootfs("atk-passwd", &["sh", "-c", "echo home=$HOME"]);
+    let passwd = b.rootfs.join("etc/passwd");
+    let _ = std::fs::remove_file(&passwd);
+    nix::unistd::mkfifo(&passwd, nix::sys::stat::Mode::from_bits_truncate(0o644)).unwrap();
+    let out = b.run();
+    out.expect_code(0);
+    assert_eq!(out.value("home"), Some("/"), "{}", out.stdout);
+    b.assert_nothing_left();
+}
+
+/// A racer for a shared volume at /vol: exchanges /vol/dev0 with /vol/link (a symlink to
+/// a host file) as fast as it can (a no-op while dev0 does not exist), until /vol/stop
+/// exists or 60 s.
+const DEV_RACER_C: &str = r#"
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <fcntl.h>
+#include <unistd.h>
+#include <time.h>
+int main(void) {
+    time_t end = time(0) + 60;
+    puts("racing"); fflush(stdout);
+    for (unsigned long n = 0; time(0) < end; n++) {
+        renameat2(AT_FDCWD, "/vol/dev0", AT_FDCWD, "/vol/link", RENAME_EXCHANGE);
+        if ((n & 0xfff) == 0 && access("/vol/stop", F_OK) == 0) break;
+    }
+    return 0;
+}
+"#;
+
+/// Between runs: no /vol/dev0, and /vol/link the symlink to `victim` (the racer stops
+/// exchanging while dev0 is missing).
+fn reset_dev_race(vol: &Path, victim: &Path) {
+    let (dev0, link) = (vol.join("dev0"), vol.join("link"));
+    if dev0.symlink_metadata().is_ok() {
+        let _ = std::fs::rename(&dev0, &link);
+    }
+    let _ = std::fs::remove_file(&dev0);
+    if !link
+        .symlink_metadata()
+        .is_ok_and(|m| m.file_type().is_symlink())
+    {
+        let _ = std::fs::remove_file(&link);
+        symlink(victim, &link).unwrap();
+    }
+}
+
+#[test]
+fn device_node_mode_cannot_be_raced_onto_a_host_file() {
+    needs_root!();
+    // Container B makes a device node in a volume it shares with container A. A runtime
+    // that sets the node's mode by name after mknod follows a symlink A swapped in, from the
+    // host's root (this runs before pivot_root), and chmods a host file.
+    // (The test resets the volume between runs: it plays both sides' bookkeeping.)
+    let shared = common::TempDir::new("dory-devrace");
+    let vol = shared.path.join("vol");
+    std::fs::create_dir_all(&vol).unwrap();
+    let victim = shared.path.join("victim");
+    std::fs::write(&victim, "secret").unwrap();
+    std::fs::set_permissions(&victim, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    reset_dev_race(&vol, &victim);
+    std::fs::write(shared.path.join("racer.c"), DEV_RACER_C).unwrap();
+    let cc = std::process::Command::new("gcc")
+        .args(["-static", "-O2", "-o"])
+        .arg(vol.join("racer"))
+        .arg(shared.path.join("racer.c"))
+        .output()
+        .unwrap();
+    assert!(
+        cc.status.success(),
+        "{}",
+        String::from_utf8_lossy(&cc.stderr)
+    );
+    let vol_mount = |dest: &str| {
+        json!({"destination": dest, "type": "bind",
+               "source": vol.to_str().unwrap(), "options": ["rbind", "rw"]})
+    };
+    let mut a = Bundle::new("atk-devrace-a", &["/vol/racer"]);
+    a.config["mounts"]
+        .as_array_mut()
+        .unwrap()
+        .push(vol_mount("/vol"));
+    let mut racer = a.spawn();
+    racer.wait_line("racing");
+    let mut b = Bundle::new("atk-devrace-b", &["true"]);
+    b.config["mounts"]
+        .as_array_mut()
+        .unwrap()
+        .push(vol_mount("/dev/vol"));
+    b.config["linux"]["devices"] = json!([
+        {"path": "/dev/vol/dev0", "type": "c", "major": 1, "minor": 3, "fileMode": 438}
+    ]);
+    b.write_config();
+    use std::os::unix::fs::PermissionsExt;
+    let mode = || std::fs::metadata(&victim).unwrap().permissions().mode() & 0o7777;
+    let (mut ran, mut refused) = (0, 0);
+    for _ in 0..300 {
+        reset_dev_race(&vol, &victim);
+        let out = common::run_cmd(&mut b.run_cmd());
+        if out.code == 0 {
+            ran += 1;
+        } else {
+            refused += 1;
+            let _ = common::run_cmd(&mut b.cmd(&["delete", "--force", &b.id]));
+        }
+        if mode() != 0o600 {
+            break;
+        }
+    }
+    std::fs::write(vol.join("stop"), "").unwrap();
+    racer.finish();
+    eprintln!("device race: {ran} runs, {refused} refused");
+    assert_eq!(
+        mode(),
+        0o600,
+        "a host file's mode was changed through the device node ({ran} runs, {refused} refused)"
+    );
+    assert!(
+        ran > 0,
+        "the victim container never ran ({refused} refused)"
+    );
+    b.assert_nothing_left();
+    a.assert_nothing_left();
+}

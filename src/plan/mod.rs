@@ -272,7 +272,16 @@ fn passwd_home(rootfs: &Path, uid: u32) -> Option<String> {
     use std::io::Read;
     use std::os::fd::AsFd;
     let root = std::fs::File::open(rootfs).ok()?;
-    let fd = crate::sys::openat2_in_root(root.as_fd(), c"/etc/passwd", libc::O_RDONLY).ok()?;
+    // The image's file: never block on a fifo it planted there, never read a device.
+    let fd = crate::sys::openat2_in_root(
+        root.as_fd(),
+        c"/etc/passwd",
+        libc::O_RDONLY | libc::O_NONBLOCK | libc::O_NOCTTY,
+    )
+    .ok()?;
+    if nix::sys::stat::fstat(fd.as_fd()).ok()?.st_mode & libc::S_IFMT != libc::S_IFREG {
+        return None;
+    }
     let mut text = String::new();
     // /etc/passwd of a small image is a few KiB; cap what is read.
     std::fs::File::from(fd)
@@ -682,8 +691,20 @@ impl Plan {
                 .strings
                 .push_json(b"", d.path)
                 .map_err(|e| arena_err(&format!("{field}.path"), e))?;
-            if !self.strings.bytes(path).starts_with(b"/dev/") {
-                return Err(err(format!("{field}.path"), "must be under /dev"));
+            // Under /dev, lexically: no "." or ".." component can take it elsewhere.
+            let clean = self
+                .strings
+                .bytes(path)
+                .strip_prefix(b"/dev/")
+                .is_some_and(|rest| {
+                    rest.split(|b| *b == b'/')
+                        .all(|c| !c.is_empty() && c != b"." && c != b"..")
+                });
+            if !clean {
+                return Err(err(
+                    format!("{field}.path"),
+                    "must be a path under /dev without \".\", \"..\" or empty components",
+                ));
             }
             self.devices
                 .push(DeviceNode {

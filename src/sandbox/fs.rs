@@ -7,7 +7,7 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use nix::errno::Errno;
 use nix::fcntl::{openat, OFlag};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
-use nix::sys::stat::{fchmodat, mkdirat, FchmodatFlags, Mode};
+use nix::sys::stat::{mkdirat, Mode};
 use nix::unistd::{chdir, chroot, fchownat, pivot_root, symlinkat, Gid, Uid};
 
 use linux_raw_sys::general as raw;
@@ -472,7 +472,13 @@ fn make_device(
     let mut n = StackPath::new();
     n.push(name)?;
     let name = n.as_cstr().ok_or(Errno::EINVAL)?;
-    match sys::mknodat(dir.as_fd(), name, d.mode, d.major, d.minor) {
+    // The exact mode at creation (umask 0 for the call), and the owner through an fd of
+    // the node made: nothing is changed by name afterwards, where a sibling sharing the
+    // directory could have swapped in a symlink to a host file.
+    let umask = nix::sys::stat::umask(Mode::empty());
+    let made = sys::mknodat(dir.as_fd(), name, d.mode, d.major, d.minor);
+    nix::sys::stat::umask(umask);
+    match made {
         Ok(()) => {}
         Err(Errno::EEXIST) => return Ok(()),
         // Without CAP_MKNOD (a user namespace) bind the host's node instead.
@@ -483,19 +489,27 @@ fn make_device(
         }
         Err(e) => return Err(e),
     }
-    // mknod applied our umask; set the exact mode and owner.
-    fchmodat(
+    let node = openat(
         dir.as_fd(),
         name,
-        Mode::from_bits_truncate(d.mode & 0o7777),
-        FchmodatFlags::FollowSymlink,
+        OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::empty(),
     )?;
+    let st = nix::sys::stat::fstat(node.as_fd())?;
+    let kind = d.mode & libc::S_IFMT;
+    let is_dev = kind == libc::S_IFCHR || kind == libc::S_IFBLK;
+    if st.st_mode & libc::S_IFMT != kind
+        || (is_dev && st.st_rdev != libc::makedev(d.major, d.minor))
+    {
+        // Not the node just made: someone replaced it.
+        return Err(Errno::EEXIST);
+    }
     fchownat(
-        dir.as_fd(),
-        name,
+        node.as_fd(),
+        c"",
         Some(Uid::from_raw(d.uid)),
         Some(Gid::from_raw(d.gid)),
-        nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+        nix::fcntl::AtFlags::AT_EMPTY_PATH,
     )
 }
 
