@@ -1444,3 +1444,66 @@ fn device_node_mode_cannot_be_raced_onto_a_host_file() {
     b.assert_nothing_left();
     a.assert_nothing_left();
 }
+
+#[test]
+fn child_cgroups_cannot_hide_processes_or_block_delete() {
+    needs_root!();
+    // With its own cgroup namespace and a writable cgroup mount, a container makes child
+    // cgroups and moves a process into them: `ps` must still list it, `delete --force` kill
+    // it, and nothing may stay behind (a leftover child made every delete fail with EBUSY).
+    let mut b = Bundle::new(
+        "atk-cgchild",
+        &[
+            "sh",
+            "-c",
+            "for h in /sys/fs/cgroup/*/ /sys/fs/cgroup/; do mkdir -p ${h}sub/deeper 2>/dev/null; done; \
+             sh -c 'for h in /sys/fs/cgroup/*/ /sys/fs/cgroup/; do echo 0 > ${h}sub/deeper/cgroup.procs; done 2>/dev/null; \
+                    echo hidden; exec sleep 1000' & \
+             sleep 1000",
+        ],
+    );
+    let ns = b.config["linux"]["namespaces"].as_array_mut().unwrap();
+    if !ns.iter().any(|n| n["type"] == "cgroup") {
+        ns.push(json!({"type": "cgroup"}));
+    }
+    for m in b.config["mounts"].as_array_mut().unwrap() {
+        if m["type"] == "cgroup" || m["type"] == "cgroup2" {
+            m["options"] = json!(["nosuid", "noexec", "nodev", "relatime", "rw"]);
+        }
+    }
+    // create + start: no `run` parent that would clean up when the container dies.
+    b.write_config();
+    let dir = b.dir.to_str().unwrap().to_owned();
+    common::run_cmd(&mut b.cmd(&["create", "--bundle", &dir, &b.id])).expect_code(0);
+    common::run_cmd(&mut b.cmd(&["start", &b.id])).expect_code(0);
+    let sleepers_seen = || {
+        let ps = common::run_cmd(&mut b.cmd(&["ps", "--format", "json", &b.id]));
+        let pids: Vec<i32> = serde_json::from_str(&ps.stdout).unwrap_or_default();
+        let n = pids
+            .iter()
+            .filter(|p| {
+                std::fs::read_to_string(format!("/proc/{p}/cmdline"))
+                    .is_ok_and(|c| c.starts_with("sleep"))
+            })
+            .count();
+        (n, pids)
+    };
+    let t = std::time::Instant::now();
+    let (mut sleepers, mut pids) = sleepers_seen();
+    while sleepers < 2 && t.elapsed() < std::time::Duration::from_secs(5) {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        (sleepers, pids) = sleepers_seen();
+    }
+    let in_child = pids.iter().any(|p| {
+        std::fs::read_to_string(format!("/proc/{p}/cgroup"))
+            .is_ok_and(|c| c.contains("/sub/deeper"))
+    });
+    let del = common::run_cmd(&mut b.cmd(&["delete", "--force", &b.id]));
+    assert_eq!(
+        sleepers, 2,
+        "ps missed a process in a child cgroup: {pids:?}"
+    );
+    assert!(in_child, "no process went into the child cgroup: {pids:?}");
+    del.expect_code(0);
+    b.assert_nothing_left();
+}

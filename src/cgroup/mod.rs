@@ -185,19 +185,28 @@ impl Cgroup {
     }
 
     /// The processes in the cgroup (read from the first hierarchy; all hold the same).
+    /// The processes of the cgroup and of every cgroup the container made below it (one
+    /// with a cgroup namespace and a writable cgroup mount can move processes there).
     pub fn pids(&self) -> Result<Vec<i32>, Error> {
         let Some(d) = self.dirs.first() else {
             return Ok(Vec::new());
         };
-        let text = self.read("cgroup.procs", &d.leaf, "cgroup.procs")?;
-        text.lines()
-            .map(|l| {
-                l.trim().parse::<i32>().map_err(|_| Error::Invalid {
-                    field: d.leaf.join("cgroup.procs").display().to_string(),
+        let mut pids = Vec::new();
+        for dir in std::iter::once(d.leaf.clone()).chain(descendants(&d.leaf)) {
+            let text = match self.read("cgroup.procs", &dir, "cgroup.procs") {
+                Ok(t) => t,
+                // A child cgroup removed meanwhile holds nothing.
+                Err(_) if dir != d.leaf => continue,
+                Err(e) => return Err(e),
+            };
+            for l in text.lines() {
+                pids.push(l.trim().parse::<i32>().map_err(|_| Error::Invalid {
+                    field: dir.join("cgroup.procs").display().to_string(),
                     why: "holds a line that is not a pid",
-                })
-            })
-            .collect()
+                })?);
+            }
+        }
+        Ok(pids)
     }
 
     /// Freezes or thaws every process of the cgroup and waits until the kernel says done:
@@ -542,6 +551,10 @@ impl Cgroup {
     /// Removes `levels` directories of `d`, from the leaf up. The leaf is retried on EBUSY
     /// when `retry`; a parent that is not empty (another container's) stays.
     fn remove_dir(&self, d: &Dir, levels: usize, retry: bool) -> Result<(), Error> {
+        // Cgroups the container made below its own go first, deepest first.
+        for child in descendants(&d.leaf).iter().rev() {
+            let _ = self.rmdir(child);
+        }
         let mut deadline = None;
         let mut pause = Duration::from_millis(1);
         for (k, dir) in d.leaf.ancestors().take(levels.min(d.depth)).enumerate() {
@@ -634,6 +647,37 @@ impl Cgroup {
             path,
         })
     }
+}
+
+/// Deepest level of child cgroups walked below a container's cgroup.
+const MAX_CHILD_DEPTH: usize = 16;
+/// Most child cgroups walked below a container's cgroup.
+const MAX_CHILDREN: usize = 4096;
+
+/// The directories below `dir` (parents before their children), not following symlinks,
+/// at most [`MAX_CHILD_DEPTH`] deep and [`MAX_CHILDREN`] in all.
+fn descendants(dir: &Path) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = Vec::new();
+    let mut level = vec![dir.to_path_buf()];
+    for _ in 0..MAX_CHILD_DEPTH {
+        let mut next = Vec::new();
+        for d in &level {
+            let Ok(entries) = fs::read_dir(d) else {
+                continue;
+            };
+            for e in entries.flatten() {
+                if e.file_type().is_ok_and(|t| t.is_dir()) && out.len() < MAX_CHILDREN {
+                    out.push(e.path());
+                    next.push(e.path());
+                }
+            }
+        }
+        if next.is_empty() {
+            break;
+        }
+        level = next;
+    }
+    out
 }
 
 impl Dir {
