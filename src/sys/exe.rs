@@ -6,7 +6,7 @@
 //! `/proc/<pid>/exe` and, once no dory runs, write through it to the binary on the host.
 //! So the commands that start processes in a container first make sure the file they
 //! run from cannot be written: a sealed memfd copy (what they re-execute into, as runc
-//! and crun do) or a file on a read-only mount (nothing to do).
+//! and crun do), a file on a read-only mount, or the file PID 1 runs (nothing to do).
 
 use std::ffi::{CStr, CString, OsString};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
@@ -26,6 +26,9 @@ pub enum ExeProtection {
     Sealed,
     /// On a read-only mount: a write through `/proc/<pid>/exe` gets EROFS.
     ReadOnlyMount,
+    /// The file PID 1 runs (dory as a board's init): busy for as long as the system runs,
+    /// so a write gets ETXTBSY.
+    InitsOwn,
     /// Neither: a container could write to it.
     Writable,
 }
@@ -43,6 +46,11 @@ pub fn protection() -> Result<ExeProtection, Errno> {
     let vfs = nix::sys::statvfs::fstatvfs(exe.as_fd())?;
     if vfs.flags().contains(nix::sys::statvfs::FsFlags::ST_RDONLY) {
         return Ok(ExeProtection::ReadOnlyMount);
+    }
+    let own = nix::sys::stat::fstat(exe.as_fd())?;
+    let init = nix::sys::stat::stat(c"/proc/1/exe");
+    if init.is_ok_and(|i| (i.st_dev, i.st_ino) == (own.st_dev, own.st_ino)) {
+        return Ok(ExeProtection::InitsOwn);
     }
     Ok(ExeProtection::Writable)
 }
