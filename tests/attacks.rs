@@ -936,28 +936,67 @@ fn console_bind_does_not_follow_a_symlink() {
     b.assert_nothing_left();
 }
 
-/// A racer for a shared volume at /vol: exchanges the directory /vol/mnt with a symlink
-/// to /vol (the volume's mount root) as fast as it can, until /vol/stop exists or 60 s.
+/// A racer for a shared volume: exchanges the paths argv[1] and argv[2] as fast as it can
+/// (a no-op while one is missing), until /vol/stop exists or 60 s.
 const RACER_C: &str = r#"
 #define _GNU_SOURCE
 #include <stdio.h>
 #include <fcntl.h>
 #include <unistd.h>
 #include <time.h>
-int main(void) {
+int main(int argc, char **argv) {
+    if (argc != 3) return 2;
     time_t end = time(0) + 60;
     puts("racing"); fflush(stdout);
     for (unsigned long n = 0; time(0) < end; n++) {
-        renameat2(AT_FDCWD, "/vol/mnt", AT_FDCWD, "/vol/swap", RENAME_EXCHANGE);
+        renameat2(AT_FDCWD, argv[1], AT_FDCWD, argv[2], RENAME_EXCHANGE);
         if ((n & 0xfff) == 0 && access("/vol/stop", F_OK) == 0) break;
     }
     return 0;
 }
 "#;
 
+/// One race at a time: each racer spins a CPU, two at once starve everything else.
+static RACE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// A bind of the host directory `vol` at `dest`, read-write.
+fn vol_mount(vol: &Path, dest: &str) -> Value {
+    json!({"destination": dest, "type": "bind",
+           "source": vol.to_str().unwrap(), "options": ["rbind", "rw"]})
+}
+
+/// Container A of a race: [`RACER_C`] built into `vol` and run from it (mounted at /vol),
+/// exchanging `/vol/<a>` and `/vol/<b>`. Returns once it races; write `vol/stop` to end it.
+fn start_racer(name: &str, vol: &Path, a: &str, b: &str) -> (Bundle, common::Running) {
+    // (The caller holds `RACE`.)
+    let src = vol.join("racer.c");
+    std::fs::write(&src, RACER_C).unwrap();
+    let cc = std::process::Command::new("gcc")
+        .args(["-static", "-O2", "-o"])
+        .arg(vol.join("racer"))
+        .arg(&src)
+        .output()
+        .unwrap();
+    assert!(
+        cc.status.success(),
+        "{}",
+        String::from_utf8_lossy(&cc.stderr)
+    );
+    let (pa, pb) = (format!("/vol/{a}"), format!("/vol/{b}"));
+    let mut racer = Bundle::new(name, &["/vol/racer", &pa, &pb]);
+    racer.config["mounts"]
+        .as_array_mut()
+        .unwrap()
+        .push(vol_mount(vol, "/vol"));
+    let mut running = racer.spawn();
+    running.wait_line("racing");
+    (racer, running)
+}
+
 #[test]
 fn read_only_bind_cannot_be_raced_onto_another_mount() {
     needs_root!();
+    let _race = RACE.lock().unwrap_or_else(|e| e.into_inner());
     // CVE-2021-30465 class: container B binds a host directory read-only at /vol/mnt, under
     // a volume /vol it shares with container A. A swaps /vol/mnt with a symlink to /vol in
     // a tight loop. A runtime that makes the bind and then remounts it read-only by
@@ -969,27 +1008,7 @@ fn read_only_bind_cannot_be_raced_onto_another_mount() {
     std::fs::create_dir_all(vol.join("mnt")).unwrap();
     std::fs::create_dir_all(&secret).unwrap();
     symlink("/vol", vol.join("swap")).unwrap();
-    std::fs::write(shared.path.join("racer.c"), RACER_C).unwrap();
-    let cc = std::process::Command::new("gcc")
-        .args(["-static", "-O2", "-o"])
-        .arg(vol.join("racer"))
-        .arg(shared.path.join("racer.c"))
-        .output()
-        .unwrap();
-    assert!(
-        cc.status.success(),
-        "{}",
-        String::from_utf8_lossy(&cc.stderr)
-    );
-    let vol_mount = json!({"destination": "/vol", "type": "bind",
-                           "source": vol.to_str().unwrap(), "options": ["rbind", "rw"]});
-    let mut a = Bundle::new("atk-race-a", &["/vol/racer"]);
-    a.config["mounts"]
-        .as_array_mut()
-        .unwrap()
-        .push(vol_mount.clone());
-    let mut racer = a.spawn();
-    racer.wait_line("racing");
+    let (a, mut racer) = start_racer("atk-race-a", &vol, "mnt", "swap");
     let mut b = Bundle::new(
         "atk-race-b",
         &[
@@ -999,7 +1018,7 @@ fn read_only_bind_cannot_be_raced_onto_another_mount() {
         ],
     );
     let mounts = b.config["mounts"].as_array_mut().unwrap();
-    mounts.push(vol_mount);
+    mounts.push(vol_mount(&vol, "/vol"));
     mounts.push(json!({"destination": "/vol/mnt", "type": "bind",
                        "source": secret.to_str().unwrap(), "options": ["bind", "ro"]}));
     b.write_config();
@@ -1330,26 +1349,6 @@ fn passwd_fifo_in_the_image_does_not_hang_the_runtime() {
     b.assert_nothing_left();
 }
 
-/// A racer for a shared volume at /vol: exchanges /vol/dev0 with /vol/link (a symlink to
-/// a host file) as fast as it can (a no-op while dev0 does not exist), until /vol/stop
-/// exists or 60 s.
-const DEV_RACER_C: &str = r#"
-#define _GNU_SOURCE
-#include <stdio.h>
-#include <fcntl.h>
-#include <unistd.h>
-#include <time.h>
-int main(void) {
-    time_t end = time(0) + 60;
-    puts("racing"); fflush(stdout);
-    for (unsigned long n = 0; time(0) < end; n++) {
-        renameat2(AT_FDCWD, "/vol/dev0", AT_FDCWD, "/vol/link", RENAME_EXCHANGE);
-        if ((n & 0xfff) == 0 && access("/vol/stop", F_OK) == 0) break;
-    }
-    return 0;
-}
-"#;
-
 /// Between runs: no /vol/dev0, and /vol/link the symlink to `victim` (the racer stops
 /// exchanging while dev0 is missing).
 fn reset_dev_race(vol: &Path, victim: &Path) {
@@ -1370,6 +1369,7 @@ fn reset_dev_race(vol: &Path, victim: &Path) {
 #[test]
 fn device_node_mode_cannot_be_raced_onto_a_host_file() {
     needs_root!();
+    let _race = RACE.lock().unwrap_or_else(|e| e.into_inner());
     // Container B makes a device node in a volume it shares with container A. A runtime
     // that sets the node's mode by name after mknod follows a symlink A swapped in, from the
     // host's root (this runs before pivot_root), and chmods a host file.
@@ -1381,34 +1381,12 @@ fn device_node_mode_cannot_be_raced_onto_a_host_file() {
     std::fs::write(&victim, "secret").unwrap();
     std::fs::set_permissions(&victim, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
     reset_dev_race(&vol, &victim);
-    std::fs::write(shared.path.join("racer.c"), DEV_RACER_C).unwrap();
-    let cc = std::process::Command::new("gcc")
-        .args(["-static", "-O2", "-o"])
-        .arg(vol.join("racer"))
-        .arg(shared.path.join("racer.c"))
-        .output()
-        .unwrap();
-    assert!(
-        cc.status.success(),
-        "{}",
-        String::from_utf8_lossy(&cc.stderr)
-    );
-    let vol_mount = |dest: &str| {
-        json!({"destination": dest, "type": "bind",
-               "source": vol.to_str().unwrap(), "options": ["rbind", "rw"]})
-    };
-    let mut a = Bundle::new("atk-devrace-a", &["/vol/racer"]);
-    a.config["mounts"]
-        .as_array_mut()
-        .unwrap()
-        .push(vol_mount("/vol"));
-    let mut racer = a.spawn();
-    racer.wait_line("racing");
+    let (a, mut racer) = start_racer("atk-devrace-a", &vol, "dev0", "link");
     let mut b = Bundle::new("atk-devrace-b", &["true"]);
     b.config["mounts"]
         .as_array_mut()
         .unwrap()
-        .push(vol_mount("/dev/vol"));
+        .push(vol_mount(&vol, "/dev/vol"));
     b.config["linux"]["devices"] = json!([
         {"path": "/dev/vol/dev0", "type": "c", "major": 1, "minor": 3, "fileMode": 438}
     ]);
