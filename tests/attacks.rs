@@ -1008,7 +1008,7 @@ fn read_only_bind_cannot_be_raced_onto_another_mount() {
     std::fs::create_dir_all(vol.join("mnt")).unwrap();
     std::fs::create_dir_all(&secret).unwrap();
     symlink("/vol", vol.join("swap")).unwrap();
-    let (a, mut racer) = start_racer("atk-race-a", &vol, "mnt", "swap");
+    let (a, racer) = start_racer("atk-race-a", &vol, "mnt", "swap");
     let mut b = Bundle::new(
         "atk-race-b",
         &[
@@ -1381,7 +1381,7 @@ fn device_node_mode_cannot_be_raced_onto_a_host_file() {
     std::fs::write(&victim, "secret").unwrap();
     std::fs::set_permissions(&victim, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
     reset_dev_race(&vol, &victim);
-    let (a, mut racer) = start_racer("atk-devrace-a", &vol, "dev0", "link");
+    let (a, racer) = start_racer("atk-devrace-a", &vol, "dev0", "link");
     let mut b = Bundle::new("atk-devrace-b", &["true"]);
     b.config["mounts"]
         .as_array_mut()
