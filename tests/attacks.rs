@@ -1485,3 +1485,47 @@ fn child_cgroups_cannot_hide_processes_or_block_delete() {
     del.expect_code(0);
     b.assert_nothing_left();
 }
+
+#[test]
+fn tmpcopyup_cannot_be_made_to_block_on_a_swapped_fifo() {
+    needs_root!();
+    let _race = RACE.lock().unwrap_or_else(|e| e.into_inner());
+    // tmpcopyup copies the directory it covers, here in a volume shared with container A,
+    // which exchanges a regular file there with a fifo. A runtime that checks the type and
+    // then opens by name blocks forever on the fifo (and as PID 1 never returns).
+    let shared = common::TempDir::new("dory-copyrace");
+    let vol = shared.path.join("vol");
+    std::fs::create_dir_all(vol.join("lower")).unwrap();
+    std::fs::write(vol.join("lower/f"), "data").unwrap();
+    nix::unistd::mkfifo(
+        &vol.join("lower/p"),
+        nix::sys::stat::Mode::from_bits_truncate(0o644),
+    )
+    .unwrap();
+    let (a, racer) = start_racer("atk-copyrace-a", &vol, "lower/f", "lower/p");
+    let mut b = Bundle::new("atk-copyrace-b", &["true"]);
+    let mounts = b.config["mounts"].as_array_mut().unwrap();
+    mounts.push(vol_mount(&vol, "/vol"));
+    mounts.push(
+        json!({"destination": "/vol/lower", "type": "tmpfs", "source": "tmpfs",
+                       "options": ["tmpcopyup"]}),
+    );
+    b.write_config();
+    let (mut ran, mut refused) = (0, 0);
+    for _ in 0..100 {
+        // run_cmd fails the test if a run does not finish in time.
+        let out = common::run_cmd(&mut b.run_cmd());
+        if out.code == 0 {
+            ran += 1;
+        } else {
+            refused += 1;
+            let _ = common::run_cmd(&mut b.cmd(&["delete", "--force", &b.id]));
+        }
+    }
+    std::fs::write(vol.join("stop"), "").unwrap();
+    racer.finish();
+    eprintln!("tmpcopyup race: {ran} runs, {refused} refused");
+    assert!(ran > 0, "never ran ({refused} refused)");
+    b.assert_nothing_left();
+    a.assert_nothing_left();
+}

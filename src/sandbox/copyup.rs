@@ -2,7 +2,7 @@
 //! without allocation (stack buffers, bounded depth).
 
 use std::ffi::CStr;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
 use nix::errno::Errno;
 use nix::fcntl::{openat, AtFlags, OFlag};
@@ -26,7 +26,14 @@ fn open_dir(dir: BorrowedFd<'_>, name: &CStr) -> Result<OwnedFd, Errno> {
 
 /// Copies the contents of `from` into `to` (both open directories), keeping modes and
 /// owners; `to`'s own mode and owner become `from`'s.
-pub fn copy_tree(from: BorrowedFd<'_>, to: BorrowedFd<'_>) -> Result<(), Errno> {
+/// `proc` is the verified host procfs root: regular files are reopened for reading through
+/// it, from an `O_PATH` fd checked to be a regular file (a sibling swapping in a fifo or a
+/// device between the check and the open cannot make dory block or read a device).
+pub fn copy_tree(
+    from: BorrowedFd<'_>,
+    to: BorrowedFd<'_>,
+    proc: BorrowedFd<'_>,
+) -> Result<(), Errno> {
     let st = nix::sys::stat::fstat(from)?;
     fchmod(to, Mode::from_bits_truncate(st.st_mode & 0o7777))?;
     fchown(
@@ -34,10 +41,15 @@ pub fn copy_tree(from: BorrowedFd<'_>, to: BorrowedFd<'_>) -> Result<(), Errno> 
         Some(Uid::from_raw(st.st_uid)),
         Some(Gid::from_raw(st.st_gid)),
     )?;
-    copy_entries(from, to, 0)
+    copy_entries(from, to, 0, proc)
 }
 
-fn copy_entries(from: BorrowedFd<'_>, to: BorrowedFd<'_>, depth: u32) -> Result<(), Errno> {
+fn copy_entries(
+    from: BorrowedFd<'_>,
+    to: BorrowedFd<'_>,
+    depth: u32,
+    proc: BorrowedFd<'_>,
+) -> Result<(), Errno> {
     if depth > MAX_COPY_DEPTH {
         return Err(Errno::ELOOP);
     }
@@ -70,7 +82,7 @@ fn copy_entries(from: BorrowedFd<'_>, to: BorrowedFd<'_>, depth: u32) -> Result<
             let mut n_buf = StackPath::new();
             n_buf.push(name)?;
             let c = n_buf.as_cstr().ok_or(Errno::EINVAL)?;
-            copy_entry(from, to, c, depth)?;
+            copy_entry(from, to, c, depth, proc)?;
         }
     }
 }
@@ -80,6 +92,7 @@ fn copy_entry(
     to: BorrowedFd<'_>,
     name: &CStr,
     depth: u32,
+    proc: BorrowedFd<'_>,
 ) -> Result<(), Errno> {
     let st = fstatat(from, name, AtFlags::AT_SYMLINK_NOFOLLOW)?;
     let mode = Mode::from_bits_truncate(st.st_mode & 0o7777);
@@ -94,15 +107,19 @@ fn copy_entry(
             let dst = open_dir(to, name)?;
             fchmod(dst.as_fd(), mode)?;
             fchown(dst.as_fd(), uid, gid)?;
-            copy_entries(src.as_fd(), dst.as_fd(), depth + 1)
+            copy_entries(src.as_fd(), dst.as_fd(), depth + 1, proc)
         }
         libc::S_IFREG => {
-            let src = openat(
+            let path = openat(
                 from,
                 name,
-                OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+                OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
                 Mode::empty(),
             )?;
+            if nix::sys::stat::fstat(path.as_fd())?.st_mode & libc::S_IFMT != libc::S_IFREG {
+                return Err(Errno::EINVAL);
+            }
+            let src = sys::procfs::reopen(proc, path.as_raw_fd(), libc::O_RDONLY)?;
             let dst = openat(
                 to,
                 name,

@@ -166,13 +166,13 @@ fn create_entry(parent: BorrowedFd<'_>, name: &[u8], kind: Create) -> Result<(),
 }
 
 /// Carries out every config mount in order.
-pub fn mount_all(plan: &Plan, root: BorrowedFd<'_>) -> Result<(), Failure> {
+pub fn mount_all(plan: &Plan, root: BorrowedFd<'_>, proc: BorrowedFd<'_>) -> Result<(), Failure> {
     for (i, m) in plan.mounts.iter().enumerate() {
         match m.kind {
             MountKind::Cgroup => {
                 mount_cgroup(plan, m, root).map_err(|e| fail(Step::MountCgroup, i, e))?
             }
-            _ => mount_one(plan, m, root, i)?,
+            _ => mount_one(plan, m, root, i, proc)?,
         }
     }
     Ok(())
@@ -297,7 +297,13 @@ fn outside_pseudo_fs(m: &MountStep, target: OwnedFd) -> Result<OwnedFd, Errno> {
 /// Nothing resolves the destination again, so a sibling container swapping a path in a
 /// shared volume cannot send a remount or a propagation change elsewhere
 /// (CVE-2021-30465 class).
-fn mount_one(plan: &Plan, m: &MountStep, root: BorrowedFd<'_>, i: usize) -> Result<(), Failure> {
+fn mount_one(
+    plan: &Plan,
+    m: &MountStep,
+    root: BorrowedFd<'_>,
+    i: usize,
+    proc: BorrowedFd<'_>,
+) -> Result<(), Failure> {
     let s = &plan.strings;
     let create = if m.dest_is_file {
         Create::File
@@ -333,7 +339,7 @@ fn mount_one(plan: &Plan, m: &MountStep, root: BorrowedFd<'_>, i: usize) -> Resu
             let dir = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
             let lower = openat(target.as_fd(), c".", dir, Mode::empty()).map_err(on_err)?;
             let upper = openat(mnt.as_fd(), c".", dir, Mode::empty()).map_err(on_err)?;
-            super::copyup::copy_tree(lower.as_fd(), upper.as_fd()).map_err(on_err)?;
+            super::copyup::copy_tree(lower.as_fd(), upper.as_fd(), proc).map_err(on_err)?;
         }
         mnt
     };

@@ -276,7 +276,7 @@ fn setup_and_exec(ctx: &ChildContext<'_>) -> Result<Never, Failure> {
     )
     .map_err(at(Step::OpenRootfs))?;
     // Config mounts, each destination resolved inside the rootfs.
-    fs::mount_all(plan, root.as_fd())?;
+    fs::mount_all(plan, root.as_fd(), ctx.proc)?;
     // Device nodes go into the fresh /dev the mounts made.
     if plan.creates_dev {
         fs::create_devices(plan, root.as_fd())?;
