@@ -408,6 +408,17 @@ impl Copier<'_> {
         }
     }
 
+    /// Gives the entry `name` of `dst` the owner in `st`, not following a symlink.
+    fn chown_entry(
+        &self,
+        dst: BorrowedFd<'_>,
+        name: &std::ffi::CStr,
+        st: &nix::sys::stat::FileStat,
+    ) -> Result<(), LeaveError> {
+        let (uid, gid) = owner(st);
+        fchownat(dst, name, uid, gid, AtFlags::AT_SYMLINK_NOFOLLOW).map_err(|e| self.err(e))
+    }
+
     /// Copies every entry of `src` into `dst` (both directories).
     fn dir(
         &mut self,
@@ -500,14 +511,7 @@ impl Copier<'_> {
                 let target = readlinkat(src, name).map_err(|e| self.err(e))?;
                 symlinkat(target.as_os_str(), dst, name).map_err(|e| self.err(e))?;
                 if !root_owned(&st) {
-                    fchownat(
-                        dst,
-                        name,
-                        owner(&st).0,
-                        owner(&st).1,
-                        AtFlags::AT_SYMLINK_NOFOLLOW,
-                    )
-                    .map_err(|e| self.err(e))?;
+                    self.chown_entry(dst, name, &st)?;
                 }
                 Ok(())
             }
@@ -515,14 +519,7 @@ impl Copier<'_> {
             _ => {
                 mknodat(dst, name, kind, perms(&st), st.st_rdev).map_err(|e| self.err(e))?;
                 if !root_owned(&st) {
-                    fchownat(
-                        dst,
-                        name,
-                        owner(&st).0,
-                        owner(&st).1,
-                        AtFlags::AT_SYMLINK_NOFOLLOW,
-                    )
-                    .map_err(|e| self.err(e))?;
+                    self.chown_entry(dst, name, &st)?;
                     // chown cleared the set-id bits; the entry was just made by us (no link).
                     fchmodat(dst, name, perms(&st), FchmodatFlags::FollowSymlink)
                         .map_err(|e| self.err(e))?;
