@@ -582,3 +582,55 @@ fn tmpcopyup_fills_the_tmpfs_with_the_directory_it_covers() {
     assert!(!b.rootfs.join("etc/new").exists());
     b.assert_nothing_left();
 }
+
+#[test]
+fn exec_joins_the_time_namespace_and_env_overrides_the_config() {
+    needs_root!();
+    let mut b = Bundle::new("exec-timens", &["sleep", "30"]);
+    b.config["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({"type": "time"}));
+    b.config["linux"]["timeOffsets"] =
+        serde_json::json!({"boottime": {"secs": 864000, "nanosecs": 0}});
+    b.config["process"]["env"]
+        .as_array_mut()
+        .unwrap()
+        .push(Value::from("FOO=from-config"));
+    create(&b);
+    dory_in(&b, &["start", &b.id]).expect_code(0);
+    let out = dory_in(
+        &b,
+        &[
+            "exec",
+            "-e",
+            "FOO=from-cli",
+            &b.id,
+            "sh",
+            "-c",
+            "cut -d' ' -f1 /proc/uptime; env | grep '^FOO='",
+        ],
+    );
+    dory_in(&b, &["delete", "--force", &b.id]).expect_code(0);
+    out.expect_code(0);
+    let mut lines = out.stdout.lines();
+    let inside: f64 = lines.next().unwrap().parse().unwrap();
+    let host: f64 = std::fs::read_to_string("/proc/uptime")
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        (inside - host - 864000.0).abs() < 60.0,
+        "exec'd process: uptime {inside}, host {host}: not in the container's time namespace"
+    );
+    assert_eq!(
+        lines.collect::<Vec<_>>(),
+        ["FOO=from-cli"],
+        "{}",
+        out.stdout
+    );
+    b.assert_nothing_left();
+}

@@ -52,6 +52,8 @@ const NS_FILES: &[(&str, NamespaceKind)] = &[
     ("uts", NamespaceKind::Uts),
     ("net", NamespaceKind::Network),
     ("cgroup", NamespaceKind::Cgroup),
+    // The clocks' offsets too (a single-threaded process moves at once).
+    ("time", NamespaceKind::Time),
     ("mnt", NamespaceKind::Mount),
 ];
 
@@ -118,7 +120,7 @@ fn build_process(
         let id = strings
             .push(e)
             .map_err(|_| "environment too long".to_string())?;
-        plan.push_env(id, strings).map_err(|e| e.to_string())?;
+        plan.set_env(id, strings).map_err(|e| e.to_string())?;
     }
     if let Some(cwd) = &req.cwd {
         if !cwd.starts_with('/') {

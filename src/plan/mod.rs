@@ -214,6 +214,31 @@ impl ProcessPlan {
     }
 
     /// Adds one `NAME=value` entry (already in `strings`); a later `PATH=` wins the lookup.
+    /// Sets `KEY=VALUE` (`id`): replaces the entry with the same key, or appends one
+    /// (`exec -e`, which overrides the config's value as runc does).
+    pub fn set_env(&mut self, id: CStrId, strings: &mut Arena) -> Result<(), PlanError> {
+        let entry = strings.bytes(id);
+        let key_end = entry.iter().position(|b| *b == b'=').unwrap_or(entry.len());
+        let key: std::vec::Vec<u8> = entry.get(..=key_end).unwrap_or(entry).to_vec();
+        let same = self
+            .env
+            .iter()
+            .position(|e| strings.bytes(*e).starts_with(&key));
+        match same.and_then(|i| self.env.get_mut(i)) {
+            Some(slot) => *slot = id,
+            None => return self.push_env(id, strings),
+        }
+        if let Some(v) = strings.bytes(id).strip_prefix(b"PATH=") {
+            let v = v.to_vec();
+            self.path_var = Some(
+                strings
+                    .push_parts(&[&v])
+                    .map_err(|x| arena_err("process.env", x))?,
+            );
+        }
+        Ok(())
+    }
+
     pub fn push_env(&mut self, id: CStrId, strings: &mut Arena) -> Result<(), PlanError> {
         if let Some(v) = strings.bytes(id).strip_prefix(b"PATH=") {
             let v = v.to_vec();
