@@ -634,3 +634,24 @@ fn exec_joins_the_time_namespace_and_env_overrides_the_config() {
     );
     b.assert_nothing_left();
 }
+
+#[test]
+fn state_is_private_to_root() {
+    needs_root!();
+    use std::os::unix::fs::PermissionsExt;
+    let b = Bundle::new("private-state", &["sleep", "30"]);
+    create(&b);
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let (root, dir, file) = (
+        mode(&b.state_root),
+        mode(&b.state_dir()),
+        mode(&b.state_dir().join("state.json")),
+    );
+    dory_in(&b, &["delete", "--force", &b.id]).expect_code(0);
+    assert_eq!(
+        (root, dir, file),
+        (0o700, 0o700, 0o600),
+        "state root, container dir, state.json modes"
+    );
+    b.assert_nothing_left();
+}

@@ -126,10 +126,18 @@ pub fn dir(root: &Path, id: &str) -> PathBuf {
 }
 
 /// Creates `<root>/<id>`; fails if it exists, so one id runs once.
+/// The state is root's alone (as runc's): the root and each container's directory 0700,
+/// state files 0600, so no other user lists the containers, their bundles or pids.
 pub fn create_dir(root: &Path, id: &str) -> Result<PathBuf, io::Error> {
-    std::fs::create_dir_all(root)?;
+    use std::os::unix::fs::DirBuilderExt;
+    if !root.is_dir() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(root)?;
+    }
     let d = dir(root, id);
-    std::fs::create_dir(&d)?;
+    std::fs::DirBuilder::new().mode(0o700).create(&d)?;
     Ok(d)
 }
 
@@ -146,8 +154,16 @@ pub fn remove_dir(dir: &Path) {
 
 /// Writes state.json atomically (temporary file, then rename).
 pub fn write(dir: &Path, state: &State<'_>) -> io::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt;
     let tmp = dir.join("state.json.tmp");
-    std::fs::write(&tmp, state.to_json(true))?;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)?
+        .write_all(state.to_json(true).as_bytes())?;
     std::fs::rename(&tmp, dir.join("state.json"))
 }
 
