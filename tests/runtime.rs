@@ -1083,3 +1083,51 @@ fn missing_cwd_is_created() {
     assert!(b.rootfs.join("work/dir").is_dir());
     b.assert_nothing_left();
 }
+
+/// The host pid of the `dory run` for `id` (found by its command line).
+fn run_pid_of(id: &str) -> Option<i32> {
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
+        let pid: i32 = e.file_name().to_str()?.parse().ok()?;
+        let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+        let args: Vec<&[u8]> = cmd.split(|b| *b == 0).collect();
+        (args.iter().any(|a| *a == b"run")
+            && args.iter().any(|a| *a == id.as_bytes())
+            && !args.iter().any(|a| a.ends_with(b"script")))
+        .then_some(pid)
+    })
+}
+
+#[test]
+fn terminal_keeps_relaying_after_window_resizes() {
+    needs_root!();
+    // Each SIGWINCH used to leave the relay loop blocked reading its signalfd: nothing
+    // typed reached the container any more.
+    let mut b = Bundle::new("tty-winch", &["sh"]);
+    b.config["process"]["terminal"] = Value::Bool(true);
+    b.write_config();
+    let cmdline = format!(
+        "{DORY} --root {} run --bundle {} {}",
+        b.state_root.display(),
+        b.dir.display(),
+        b.id
+    );
+    let mut cmd = std::process::Command::new("script");
+    cmd.args(["-qfec", &cmdline, "/dev/null"]);
+    let mut r = common::Running::spawn(cmd);
+    r.send("echo one-$((0+1))\n");
+    r.wait_prefix("one-1");
+    let pid = run_pid_of(&b.id).expect("the dory run process");
+    for _ in 0..3 {
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGWINCH,
+        )
+        .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    r.send("echo two-$((1+1))\n");
+    r.wait_prefix("two-2");
+    r.send("exit 0\n");
+    r.finish().expect_code(0);
+    b.assert_nothing_left();
+}

@@ -64,7 +64,9 @@ pub fn block_signals() -> Result<SignalFd, String> {
     mask.add(Signal::SIGWINCH);
     mask.thread_block()
         .map_err(|e| format!("block signals: {}", e.desc()))?;
-    SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC)
+    // Non-blocking: the loop drains it until empty (a blocking read of an empty signalfd
+    // would stop the terminal relay for good).
+    SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
         .map_err(|e| format!("signalfd: {}", e.desc()))
 }
 
