@@ -1091,7 +1091,7 @@ fn run_pid_of(id: &str) -> Option<i32> {
         let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
         let args: Vec<&[u8]> = cmd.split(|b| *b == 0).collect();
         (args.iter().any(|a| *a == b"run")
-            && args.iter().any(|a| *a == id.as_bytes())
+            && args.contains(&id.as_bytes())
             && !args.iter().any(|a| a.ends_with(b"script")))
         .then_some(pid)
     })
