@@ -1427,15 +1427,16 @@ fn device_node_mode_cannot_be_raced_onto_a_host_file() {
 fn child_cgroups_cannot_hide_processes_or_block_delete() {
     needs_root!();
     // With its own cgroup namespace and a writable cgroup mount, a container makes child
-    // cgroups and moves a process into them: `ps` must still list it, `delete --force` kill
+    // cgroups (24 deep) and moves a process into them: `ps` must still list it, `delete --force` kill
     // it, and nothing may stay behind (a leftover child made every delete fail with EBUSY).
     let mut b = Bundle::new(
         "atk-cgchild",
         &[
             "sh",
             "-c",
-            "for h in /sys/fs/cgroup/*/ /sys/fs/cgroup/; do mkdir -p ${h}sub/deeper 2>/dev/null; done; \
-             sh -c 'for h in /sys/fs/cgroup/*/ /sys/fs/cgroup/; do echo 0 > ${h}sub/deeper/cgroup.procs; done 2>/dev/null; \
+            "d=sub; for i in $(seq 24); do d=$d/x; done; \
+             for h in /sys/fs/cgroup/*/ /sys/fs/cgroup/; do mkdir -p ${h}$d 2>/dev/null; done; \
+             D=$d sh -c 'for h in /sys/fs/cgroup/*/ /sys/fs/cgroup/; do echo 0 > ${h}$D/cgroup.procs; done 2>/dev/null; \
                     echo hidden; exec sleep 1000' & \
              sleep 1000",
         ],
@@ -1474,7 +1475,7 @@ fn child_cgroups_cannot_hide_processes_or_block_delete() {
     }
     let in_child = pids.iter().any(|p| {
         std::fs::read_to_string(format!("/proc/{p}/cgroup"))
-            .is_ok_and(|c| c.contains("/sub/deeper"))
+            .is_ok_and(|c| c.contains("/sub/x/x/x/x/x/x/x/x/x/x/x/x/x/x/x/x/x/x/x/x/x/x/x/x"))
     });
     let del = common::run_cmd(&mut b.cmd(&["delete", "--force", &b.id]));
     assert_eq!(
@@ -1528,4 +1529,55 @@ fn tmpcopyup_cannot_be_made_to_block_on_a_swapped_fifo() {
     assert!(ran > 0, "never ran ({refused} refused)");
     b.assert_nothing_left();
     a.assert_nothing_left();
+}
+
+#[test]
+fn start_container_hook_gets_the_containers_stdio_not_the_callers_terminal() {
+    needs_root!();
+    // The hook is the image's code: given the terminal of whoever runs `dory start` as its
+    // controlling tty, it could push input into the caller's shell (TIOCSTI), and holding
+    // the caller's stdout it kept `dory start` from finishing.
+    let mut b = Bundle::with_private_rootfs("atk-hookio", &["true"]);
+    b.config["root"]["readonly"] = Value::Bool(false);
+    b.config["hooks"] = json!({"startContainer": [{"path": "/hook", "args": ["hook"]}]});
+    let hook = b.rootfs.join("hook");
+    std::fs::write(
+        &hook,
+        "#!/bin/sh\necho \"hook-tty=$(cut -d' ' -f7 /proc/self/stat)\"\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    b.write_config();
+    // The init's stdout: a file (what a shim would give as the container's log).
+    let log = b.base.join("init-out");
+    let dir = b.dir.to_str().unwrap().to_owned();
+    let created = b
+        .cmd(&["create", "--bundle", &dir, &b.id])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::fs::File::create(&log).unwrap())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(created.success());
+    // `dory start` on a terminal (script gives it a pty as its controlling tty).
+    let cmdline = format!(
+        "{} --root {} start {}",
+        common::DORY,
+        b.state_root.display(),
+        b.id
+    );
+    let start =
+        common::run_cmd(std::process::Command::new("script").args(["-qec", &cmdline, "/dev/null"]));
+    let _ = common::run_cmd(&mut b.cmd(&["delete", "--force", &b.id]));
+    let init_out = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        !start.stdout.contains("hook-tty="),
+        "the hook wrote to the caller's terminal: {start:?}"
+    );
+    assert_eq!(
+        init_out.trim(),
+        "hook-tty=0",
+        "the hook's output is not the container's, or it has a controlling tty: {start:?}"
+    );
+    b.assert_nothing_left();
 }

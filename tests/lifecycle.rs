@@ -655,3 +655,34 @@ fn state_is_private_to_root() {
     );
     b.assert_nothing_left();
 }
+
+#[test]
+fn exec_gets_the_containers_oom_score_and_rlimits() {
+    needs_root!();
+    // The exec'd process is forked from `dory exec`: without the container's values it
+    // would keep the caller's (a shim's OOM score, its nofile limit).
+    let mut b = Bundle::new("exec-limits", &["sleep", "30"]);
+    b.config["process"]["oomScoreAdj"] = Value::from(517);
+    b.config["process"]["rlimits"] =
+        serde_json::json!([{"type": "RLIMIT_NOFILE", "hard": 123, "soft": 121}]);
+    create(&b);
+    dory_in(&b, &["start", &b.id]).expect_code(0);
+    let out = dory_in(
+        &b,
+        &[
+            "exec",
+            &b.id,
+            "sh",
+            "-c",
+            "cat /proc/self/oom_score_adj; ulimit -n; ulimit -Hn",
+        ],
+    );
+    dory_in(&b, &["delete", "--force", &b.id]).expect_code(0);
+    out.expect_code(0);
+    assert_eq!(
+        out.stdout.lines().collect::<Vec<_>>(),
+        ["517", "121", "123"],
+        "{out:?}"
+    );
+    b.assert_nothing_left();
+}

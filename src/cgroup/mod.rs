@@ -551,7 +551,7 @@ impl Cgroup {
     /// Removes `levels` directories of `d`, from the leaf up. The leaf is retried on EBUSY
     /// when `retry`; a parent that is not empty (another container's) stays.
     fn remove_dir(&self, d: &Dir, levels: usize, retry: bool) -> Result<(), Error> {
-        // Cgroups the container made below its own go first, deepest first.
+        // Cgroups the container made below its own go first, children before parents.
         for child in descendants(&d.leaf).iter().rev() {
             let _ = self.rmdir(child);
         }
@@ -649,33 +649,28 @@ impl Cgroup {
     }
 }
 
-/// Deepest level of child cgroups walked below a container's cgroup.
-const MAX_CHILD_DEPTH: usize = 16;
-/// Most child cgroups walked below a container's cgroup.
-const MAX_CHILDREN: usize = 4096;
+/// Most child cgroups walked below a container's cgroup (at any depth): far more than a
+/// container makes in use, and a bound on the walk.
+const MAX_CHILDREN: usize = 1 << 16;
 
-/// The directories below `dir` (parents before their children), not following symlinks,
-/// at most [`MAX_CHILD_DEPTH`] deep and [`MAX_CHILDREN`] in all.
+/// The directories below `dir`, every parent before its children, not following symlinks,
+/// at any depth (an explicit stack, no recursion), at most [`MAX_CHILDREN`] in all.
 fn descendants(dir: &Path) -> Vec<PathBuf> {
     let mut out: Vec<PathBuf> = Vec::new();
-    let mut level = vec![dir.to_path_buf()];
-    for _ in 0..MAX_CHILD_DEPTH {
-        let mut next = Vec::new();
-        for d in &level {
-            let Ok(entries) = fs::read_dir(d) else {
-                continue;
-            };
-            for e in entries.flatten() {
-                if e.file_type().is_ok_and(|t| t.is_dir()) && out.len() < MAX_CHILDREN {
-                    out.push(e.path());
-                    next.push(e.path());
-                }
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        let Ok(entries) = fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            if out.len() >= MAX_CHILDREN {
+                return out;
+            }
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                out.push(e.path());
+                todo.push(e.path());
             }
         }
-        if next.is_empty() {
-            break;
-        }
-        level = next;
     }
     out
 }

@@ -387,7 +387,7 @@ pub fn cmd_exec(g: &Global, argv: &[String]) -> i32 {
         console_socket: p.get("console-socket").map(Path::new),
         preserve_fds,
         ignore_paused: p.has("ignore-paused"),
-        stdin: None,
+        hook_stdio: None,
     };
     match load("exec", g, id) {
         Ok(c) => container::exec::exec(&c, &req).unwrap_or_else(|(msg, code)| {

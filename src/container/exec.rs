@@ -39,10 +39,10 @@ pub struct ExecRequest<'a> {
     pub preserve_fds: u32,
     /// `--ignore-paused`: refused with a clear error (see [`exec`]).
     pub ignore_paused: bool,
-    /// The process's stdin instead of dory's (stdout and stderr stay dory's); with
-    /// `detach`, [`exec`] then returns the process's pid for the caller to wait on (how
-    /// a startContainer hook runs, see `hooks::run_start_container`).
-    pub stdin: Option<RawFd>,
+    /// A startContainer hook (see `hooks::run_start_container`): these fds as its stdio
+    /// instead of dory's, a session of its own (no controlling terminal of the caller's),
+    /// and with `detach`, [`exec`] returns its pid for the caller to wait on.
+    pub hook_stdio: Option<[RawFd; 3]>,
 }
 
 /// Namespace files of /proc/<pid>/ns, in the order they are joined (user first).
@@ -153,9 +153,8 @@ fn build_process(
     }
     plan.add_home(Path::new(c.state().rootfs), strings)
         .map_err(|e| e.to_string())?;
-    // The container's rlimits and OOM score were set on its init and are inherited.
-    plan.rlimits.clear();
-    plan.oom_score_adj = None;
+    // The container's rlimits and OOM score apply to the new process too (it is forked
+    // from this `dory exec`, whose own values it would otherwise keep).
     Ok((plan, filter))
 }
 
@@ -228,13 +227,18 @@ pub fn exec(c: &Container, req: &ExecRequest<'_>) -> Result<i32, (String, i32)> 
         SockFlag::SOCK_CLOEXEC,
     )
     .map_err(|e| fail1(format!("socketpair: {}", e.desc())))?;
+    // The host's procfs, checked, for the child's own oom_score_adj.
+    let proc_root =
+        sys::procfs::open_root().map_err(|e| fail1(format!("open /proc: {}", e.desc())))?;
     let ctx = ExecContext {
         strings: &strings,
         process: &process,
         sync: child_sock.as_fd(),
         ns_fds: &raw_ns,
         cgroup_tasks: &task_raw,
-        stdio: req.stdin.map(|fd| [fd, 1, 2]),
+        stdio: req.hook_stdio,
+        new_session: req.hook_stdio.is_some(),
+        proc: proc_root.as_fd(),
         preserve_fds: req.preserve_fds,
         seccomp: filter.as_deref(),
     };
@@ -300,7 +304,7 @@ pub fn exec(c: &Container, req: &ExecRequest<'_>) -> Result<i32, (String, i32)> 
         write_pid_file(p, pid).map_err(|e| fail1(format!("--pid-file {}: {e}", p.display())))?;
     }
     match sfd {
-        None if req.stdin.is_some() => Ok(pid),
+        None if req.hook_stdio.is_some() => Ok(pid),
         None => Ok(0),
         Some(sfd) => Ok(run::attach(pid, &sfd, master.as_ref().map(|m| m.as_fd()))),
     }

@@ -240,16 +240,35 @@ fn run_in_container(
         w.write_all(state_json.as_bytes())
             .map_err(|e| format!("state to the hook: {e}"))?;
     }
+    // Output goes where the container's own goes (its init's stdout and stderr, as given
+    // at create), never to this caller: the hook is the image's code, and the caller's
+    // terminal or pipes are not its to hold or type into.
+    let out = init_stdio(c.state().pid, 1)?;
+    let err = init_stdio(c.state().pid, 2)?;
     let req = super::exec::ExecRequest {
         args,
         env,
         detach: true,
-        stdin: Some(rd.as_raw_fd()),
+        hook_stdio: Some([rd.as_raw_fd(), out.as_raw_fd(), err.as_raw_fd()]),
         ..Default::default()
     };
     let pid = super::exec::exec(c, &req).map_err(|(msg, _)| format!("{path}: {msg}"))?;
-    drop(rd);
+    drop((rd, out, err));
     wait_hook(pid, &path, h.timeout)
+}
+
+/// The container init's fd `n` (1 or 2) itself, as the hook's would be had the init run
+/// it (shared offset and flags); /dev/null when the init has none.
+fn init_stdio(init: i32, n: i32) -> Result<OwnedFd, String> {
+    match sys::fd_of_process(init, n) {
+        Ok(fd) => Ok(fd),
+        Err(_) => open(
+            c"/dev/null",
+            OFlag::O_WRONLY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| format!("/dev/null: {e}")),
+    }
 }
 
 /// Waits for a hook process started by [`run_in_container`], killing it at its timeout.

@@ -172,6 +172,10 @@ pub struct ExecContext<'p> {
     pub preserve_fds: u32,
     /// The container's seccomp filter (an exec'd process gets it too, as in runc).
     pub seccomp: Option<&'p crate::seccomp::Program>,
+    /// Start a new session (a hook: no controlling terminal of the caller's).
+    pub new_session: bool,
+    /// The host's procfs root, verified by the parent (for `oom_score_adj`).
+    pub proc: BorrowedFd<'p>,
 }
 
 type StepResult = Result<(), Failure>;
@@ -289,17 +293,7 @@ fn setup_and_exec(ctx: &ChildContext<'_>) -> Result<Never, Failure> {
     // are not dumpable.
     let own_oom_score = plan.clone_flags & libc::CLONE_NEWUSER == 0;
     if let Some(score) = plan.process.oom_score_adj.filter(|_| own_oom_score) {
-        let mut v = StackPath::new();
-        let text = if score < 0 {
-            v.push(b"-")
-                .and_then(|v| v.push_num(u64::from(score.unsigned_abs())))
-        } else {
-            v.push_num(score as u64)
-        };
-        text.map_err(at(Step::OomScoreAdj))?;
-        let bytes = v.as_cstr().map(|c| c.to_bytes()).unwrap_or_default();
-        let own = sys::procfs::own_dir(ctx.proc).map_err(at(Step::OomScoreAdj))?;
-        sys::procfs::write(own.as_fd(), c"oom_score_adj", bytes).map_err(at(Step::OomScoreAdj))?;
+        write_oom_score(ctx.proc, score)?;
     }
     // Hooks see the container's namespaces before the root switch (runtime-spec order).
     if ctx.hooks_before_pivot {
@@ -364,6 +358,21 @@ fn setup_and_exec(ctx: &ChildContext<'_>) -> Result<Never, Failure> {
     )
 }
 
+/// Writes our own `oom_score_adj` through the verified procfs root.
+fn write_oom_score(proc: BorrowedFd<'_>, score: i32) -> StepResult {
+    let mut v = StackPath::new();
+    let text = if score < 0 {
+        v.push(b"-")
+            .and_then(|v| v.push_num(u64::from(score.unsigned_abs())))
+    } else {
+        v.push_num(u64::from(score.unsigned_abs()))
+    };
+    text.map_err(at(Step::OomScoreAdj))?;
+    let bytes = v.as_cstr().map(|c| c.to_bytes()).unwrap_or_default();
+    let own = sys::procfs::own_dir(proc).map_err(at(Step::OomScoreAdj))?;
+    sys::procfs::write(own.as_fd(), c"oom_score_adj", bytes).map_err(at(Step::OomScoreAdj))
+}
+
 /// The process's root directory (`/`) as an `O_PATH` fd.
 fn open_root() -> Result<std::os::fd::OwnedFd, Errno> {
     nix::fcntl::open(
@@ -397,6 +406,11 @@ pub fn run_exec_child(ctx: &ExecContext<'_>) -> ! {
 }
 
 fn exec_setup(ctx: &ExecContext<'_>) -> Result<Never, Failure> {
+    // The OOM score first, while we are still the host's root (in a user namespace our
+    // /proc files would no longer be ours to write).
+    if let Some(score) = ctx.process.oom_score_adj {
+        write_oom_score(ctx.proc, score)?;
+    }
     // Same order as a container's init: cgroup, namespaces (user first), then the process.
     for (i, fd) in ctx.cgroup_tasks.iter().enumerate() {
         nix::unistd::write(sys::borrow_fd(*fd), b"0").map_err(|e| fail(Step::JoinCgroup, i, e))?;
@@ -404,6 +418,9 @@ fn exec_setup(ctx: &ExecContext<'_>) -> Result<Never, Failure> {
     join_namespaces(ctx.ns_fds)?;
     // Entering the mount namespace set our root and cwd to the container's root.
     nix::unistd::chdir(c"/").map_err(at(Step::Cwd))?;
+    if ctx.new_session {
+        nix::unistd::setsid().map_err(at(Step::Stdio))?;
+    }
     if ctx.process.terminal {
         let root = open_root().map_err(at(Step::Console))?;
         console(ctx.sync, root.as_fd(), false)?;

@@ -254,6 +254,20 @@ pub fn open_pty_peer(master: BorrowedFd<'_>) -> Result<OwnedFd, Errno> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
+/// `pidfd_open(2)` + `pidfd_getfd(2)` (Linux 5.6): a duplicate of process `pid`'s fd
+/// `fd`, sharing its open file description (offset, flags), close-on-exec.
+pub fn fd_of_process(pid: libc::pid_t, fd: RawFd) -> Result<OwnedFd, Errno> {
+    // SAFETY: integer arguments only.
+    let pidfd = check(unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0 as c_int) })? as RawFd;
+    // SAFETY: the kernel just returned this fd and nothing else owns it.
+    let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
+    // SAFETY: integer arguments only.
+    let ret = unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), fd, 0 as c_int) };
+    let dup = check(ret)? as RawFd;
+    // SAFETY: the kernel just returned this fd and nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(dup) })
+}
+
 /// `ioctl(TIOCGWINSZ)`.
 pub fn get_winsize(fd: BorrowedFd<'_>) -> Result<libc::winsize, Errno> {
     let mut ws = libc::winsize {
