@@ -686,3 +686,63 @@ fn exec_gets_the_containers_oom_score_and_rlimits() {
     );
     b.assert_nothing_left();
 }
+
+#[test]
+fn a_strict_seccomp_profile_without_close_range_or_getcwd_runs() {
+    needs_root!();
+    // A profile that denies everything but what a shell (and the runtime's own last steps:
+    // the user switch and capabilities) needs: the runtime must not depend on close_range
+    // or getcwd after loading it, with or without noNewPrivileges.
+    let allowed = [
+        "arch_prctl",
+        "brk",
+        "execve",
+        "exit_group",
+        "getpid",
+        "getppid",
+        "getrandom",
+        "getuid",
+        "geteuid",
+        "mprotect",
+        "mmap",
+        "munmap",
+        "newfstatat",
+        "prctl",
+        "prlimit64",
+        "readlink",
+        "rseq",
+        "rt_sigaction",
+        "rt_sigprocmask",
+        "set_robust_list",
+        "set_tid_address",
+        "uname",
+        "write",
+        "read",
+        "ioctl",
+        "fcntl",
+        "openat",
+        "close",
+        "setgroups",
+        "setresgid",
+        "setresuid",
+        "capset",
+        "capget",
+    ];
+    for nnp in [false, true] {
+        let mut b = Bundle::new("seccomp-strict", &["sh", "-c", "echo strict-ok"]);
+        b.config["process"]["noNewPrivileges"] = Value::Bool(nnp);
+        b.config["linux"]["seccomp"] = serde_json::json!({
+            "defaultAction": "SCMP_ACT_ERRNO",
+            "defaultErrnoRet": 1,
+            "architectures": ["SCMP_ARCH_X86_64"],
+            "syscalls": [{"names": allowed.to_vec(), "action": "SCMP_ACT_ALLOW"}],
+        });
+        let out = b.run();
+        assert_eq!(
+            (out.code, out.stdout.trim()),
+            (0, "strict-ok"),
+            "noNewPrivileges {nnp}: {out:?}"
+        );
+        b.assert_nothing_left();
+    }
+}

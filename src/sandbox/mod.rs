@@ -498,6 +498,22 @@ fn apply_process(
     start: StartGate,
     filter: Option<&crate::seccomp::Program>,
 ) -> Result<Never, Failure> {
+    for (i, r) in p.rlimits.iter().enumerate() {
+        sys::setrlimit(r.resource, r.soft, r.hard).map_err(|e| fail(Step::Rlimit, i, e))?;
+    }
+    if let Some(m) = p.umask {
+        nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(m));
+    }
+    // The working directory while we are still root (as runc: root may enter a directory
+    // only the user can), checked, and every fd closed on exec: all before a filter that
+    // need not allow chdir, getcwd or close_range. Retried as the user if root could not.
+    let cwd_later = nix::unistd::chdir(strings.get(p.cwd)).is_err();
+    if !cwd_later {
+        check_cwd()?;
+    }
+    // Only 0, 1, 2 (and preserved fds) survive exec; the sync socket closes on exec,
+    // telling the parent it worked.
+    sys::cloexec_from(3u32.saturating_add(start.preserve_fds)).map_err(at(Step::CloseFds))?;
     // Without no_new_privs the kernel loads a filter only for CAP_SYS_ADMIN: load it now,
     // before capabilities go (runc's order); the steps below must then pass the filter.
     let late_filter = match filter {
@@ -507,12 +523,6 @@ fn apply_process(
         }
         other => other,
     };
-    for (i, r) in p.rlimits.iter().enumerate() {
-        sys::setrlimit(r.resource, r.soft, r.hard).map_err(|e| fail(Step::Rlimit, i, e))?;
-    }
-    if let Some(m) = p.umask {
-        nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(m));
-    }
     // The bounding set can only shrink while we still hold CAP_SETPCAP (as root).
     {
         let caps = p.caps;
@@ -563,14 +573,10 @@ fn apply_process(
     if p.no_new_privileges {
         sys::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0).map_err(at(Step::NoNewPrivileges))?;
     }
-    nix::unistd::chdir(strings.get(p.cwd)).map_err(at(Step::Cwd))?;
-    // Until exec we still hold fds of the host (a cgroup directory, the parent's files): a
-    // cwd through /proc/self/fd/N would leave the container outside its root
-    // (CVE-2024-21626). The kernel tells us when the cwd is not under our root.
-    sys::cwd_is_under_root().map_err(at(Step::CwdOutsideRoot))?;
-    // Only 0, 1, 2 (and preserved fds) survive exec; the sync socket closes on exec,
-    // telling the parent it worked.
-    sys::cloexec_from(3 + start.preserve_fds).map_err(at(Step::CloseFds))?;
+    if cwd_later {
+        nix::unistd::chdir(strings.get(p.cwd)).map_err(at(Step::Cwd))?;
+        check_cwd()?;
+    }
     if let Some(fifo) = start.exec_fifo {
         // As runc: a program that cannot be found or run fails `create`, where the
         // caller still hears about it, not the exec after `start`.
@@ -586,6 +592,13 @@ fn apply_process(
         sys::seccomp::install_filter(f.as_slice(), f.flags()).map_err(at(Step::Seccomp))?;
     }
     Err(fail(Step::Exec, 0, exec(strings, p)))
+}
+
+/// Until exec we still hold fds of the host (a cgroup directory, the verified procfs, the
+/// parent's files): a cwd through /proc/self/fd/N would leave the container outside its
+/// root (CVE-2024-21626). The kernel tells us when the cwd is not under our root.
+fn check_cwd() -> StepResult {
+    sys::cwd_is_under_root().map_err(at(Step::CwdOutsideRoot))
 }
 
 /// `create`: tell the parent we are ready, then block until `dory start` opens the fifo.
