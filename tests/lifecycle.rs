@@ -480,16 +480,21 @@ fn user_namespace_without_cgroup_namespace_still_gets_its_cgroup_mount() {
     b.assert_nothing_left();
 }
 
-#[test]
-fn time_namespace_offsets() {
-    needs_root!();
-    let mut b = Bundle::new("timens", &["cat", "/proc/uptime"]);
+/// A time namespace whose boot time is 10 days (864000 s) ahead of the host's.
+fn with_boottime_offset(b: &mut Bundle) {
     b.config["linux"]["namespaces"]
         .as_array_mut()
         .unwrap()
         .push(serde_json::json!({"type": "time"}));
     b.config["linux"]["timeOffsets"] =
         serde_json::json!({"boottime": {"secs": 864000, "nanosecs": 0}});
+}
+
+#[test]
+fn time_namespace_offsets() {
+    needs_root!();
+    let mut b = Bundle::new("timens", &["cat", "/proc/uptime"]);
+    with_boottime_offset(&mut b);
     let out = b.run();
     out.expect_code(0);
     let inside: f64 = out
@@ -587,12 +592,7 @@ fn tmpcopyup_fills_the_tmpfs_with_the_directory_it_covers() {
 fn exec_joins_the_time_namespace_and_env_overrides_the_config() {
     needs_root!();
     let mut b = Bundle::new("exec-timens", &["sleep", "30"]);
-    b.config["linux"]["namespaces"]
-        .as_array_mut()
-        .unwrap()
-        .push(serde_json::json!({"type": "time"}));
-    b.config["linux"]["timeOffsets"] =
-        serde_json::json!({"boottime": {"secs": 864000, "nanosecs": 0}});
+    with_boottime_offset(&mut b);
     b.config["process"]["env"]
         .as_array_mut()
         .unwrap()

@@ -213,7 +213,6 @@ impl ProcessPlan {
         self.push_env(id, strings)
     }
 
-    /// Adds one `NAME=value` entry (already in `strings`); a later `PATH=` wins the lookup.
     /// Sets `KEY=VALUE` (`id`): replaces the entry with the same key, or appends one
     /// (`exec -e`, which overrides the config's value as runc does).
     pub fn set_env(&mut self, id: CStrId, strings: &mut Arena) -> Result<(), PlanError> {
@@ -228,6 +227,19 @@ impl ProcessPlan {
             Some(slot) => *slot = id,
             None => return self.push_env(id, strings),
         }
+        self.note_path(id, strings)
+    }
+
+    /// Adds one `NAME=value` entry (already in `strings`); a later `PATH=` wins the lookup.
+    pub fn push_env(&mut self, id: CStrId, strings: &mut Arena) -> Result<(), PlanError> {
+        self.note_path(id, strings)?;
+        self.env
+            .push(id)
+            .map_err(|_| too_many("process.env", spec::MAX_ENV))
+    }
+
+    /// A `PATH=` entry becomes the program lookup's search path.
+    fn note_path(&mut self, id: CStrId, strings: &mut Arena) -> Result<(), PlanError> {
         if let Some(v) = strings.bytes(id).strip_prefix(b"PATH=") {
             let v = v.to_vec();
             self.path_var = Some(
@@ -237,20 +249,6 @@ impl ProcessPlan {
             );
         }
         Ok(())
-    }
-
-    pub fn push_env(&mut self, id: CStrId, strings: &mut Arena) -> Result<(), PlanError> {
-        if let Some(v) = strings.bytes(id).strip_prefix(b"PATH=") {
-            let v = v.to_vec();
-            self.path_var = Some(
-                strings
-                    .push_parts(&[&v])
-                    .map_err(|x| arena_err("process.env", x))?,
-            );
-        }
-        self.env
-            .push(id)
-            .map_err(|_| too_many("process.env", spec::MAX_ENV))
     }
 }
 
