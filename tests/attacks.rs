@@ -1467,16 +1467,20 @@ fn child_cgroups_cannot_hide_processes_or_block_delete() {
             .count();
         (n, pids)
     };
+    let in_child = |pids: &[i32]| {
+        pids.iter().any(|p| {
+            std::fs::read_to_string(format!("/proc/{p}/cgroup"))
+                .is_ok_and(|c| c.contains("/sub/x/x/x/x/x/x/x/x/x/x/x/x/x/x/x/x/x/x/x/x/x/x/x/x"))
+        })
+    };
+    // Until the container has moved its process (it says so on its own schedule).
     let t = std::time::Instant::now();
     let (mut sleepers, mut pids) = sleepers_seen();
-    while sleepers < 2 && t.elapsed() < std::time::Duration::from_secs(5) {
+    while (sleepers < 2 || !in_child(&pids)) && t.elapsed() < std::time::Duration::from_secs(5) {
         std::thread::sleep(std::time::Duration::from_millis(50));
         (sleepers, pids) = sleepers_seen();
     }
-    let in_child = pids.iter().any(|p| {
-        std::fs::read_to_string(format!("/proc/{p}/cgroup"))
-            .is_ok_and(|c| c.contains("/sub/x/x/x/x/x/x/x/x/x/x/x/x/x/x/x/x/x/x/x/x/x/x/x/x"))
-    });
+    let in_child = in_child(&pids);
     let del = common::run_cmd(&mut b.cmd(&["delete", "--force", &b.id]));
     assert_eq!(
         sleepers, 2,

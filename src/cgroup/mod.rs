@@ -206,6 +206,9 @@ impl Cgroup {
                 })?);
             }
         }
+        // A process moved between two of the cgroups while they were read shows twice.
+        pids.sort_unstable();
+        pids.dedup();
         Ok(pids)
     }
 
