@@ -746,3 +746,44 @@ fn a_strict_seccomp_profile_without_close_range_or_getcwd_runs() {
         b.assert_nothing_left();
     }
 }
+
+#[test]
+fn kill_all_reaches_what_is_left_after_the_init_exited() {
+    needs_root!();
+    // Without its own pid namespace, a container's init can exit and leave a process in
+    // its cgroup (a shared-pid pod's orphan): `kill --all` must still signal it.
+    let mut b = Bundle::new(
+        "kill-orphan",
+        &[
+            "sh",
+            "-c",
+            "sleep 1000 < /dev/null > /dev/null 2>&1 & exit 0",
+        ],
+    );
+    b.config["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|n| n["type"] != "pid");
+    create(&b);
+    dory_in(&b, &["start", &b.id]).expect_code(0);
+    wait_status(&b, "stopped");
+    let orphans = || {
+        common::cgroup_dirs(&b.id)
+            .first()
+            .and_then(|d| std::fs::read_to_string(d.join("cgroup.procs")).ok())
+            .map(|t| t.lines().count())
+            .unwrap_or(0)
+    };
+    let before = orphans();
+    let killed = dory_in(&b, &["kill", "--all", &b.id, "KILL"]);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while orphans() > 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let after = orphans();
+    dory_in(&b, &["delete", "--force", &b.id]).expect_code(0);
+    assert_eq!(before, 1, "the orphan was not in the cgroup");
+    killed.expect_code(0);
+    assert_eq!(after, 0, "the orphan survived kill --all");
+    b.assert_nothing_left();
+}

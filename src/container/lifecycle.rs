@@ -204,7 +204,9 @@ pub fn parse_signal(text: &str) -> Option<Option<Signal>> {
 /// checks that the init exists.
 pub fn kill_container(c: &Container, sig: Option<Signal>, all: bool) -> Result<(), Error> {
     let status = c.status();
-    if status == Status::Stopped {
+    // With --all, what is left in the cgroup after the init exited (an orphan of a
+    // container without its own pid namespace) is still signalled, as runc does.
+    if status == Status::Stopped && !all {
         return Err(Error::WrongStatus("container not running".into()));
     }
     // A created container's init is still dory, waiting for `start`, and as the first
