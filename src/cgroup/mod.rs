@@ -652,12 +652,10 @@ impl Cgroup {
     }
 }
 
-/// Most child cgroups walked below a container's cgroup (at any depth): far more than a
-/// container makes in use, and a bound on the walk.
-const MAX_CHILDREN: usize = 1 << 16;
-
 /// The directories below `dir`, every parent before its children, not following symlinks,
-/// at any depth (an explicit stack, no recursion), at most [`MAX_CHILDREN`] in all.
+/// at any depth and in any number (an explicit stack, no recursion): a bound would be a
+/// place to hide a process (as runc, which walks them all). Each was made by the
+/// container, at its own cost.
 fn descendants(dir: &Path) -> Vec<PathBuf> {
     let mut out: Vec<PathBuf> = Vec::new();
     let mut todo = vec![dir.to_path_buf()];
@@ -666,9 +664,6 @@ fn descendants(dir: &Path) -> Vec<PathBuf> {
             continue;
         };
         for e in entries.flatten() {
-            if out.len() >= MAX_CHILDREN {
-                return out;
-            }
             if e.file_type().is_ok_and(|t| t.is_dir()) {
                 out.push(e.path());
                 todo.push(e.path());
