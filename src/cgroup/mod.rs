@@ -625,6 +625,7 @@ impl Cgroup {
     }
 
     fn put_bytes(&self, field: &str, dir: &Path, file: &str, value: &[u8]) -> Result<(), Error> {
+        use std::os::unix::fs::OpenOptionsExt;
         let path = dir.join(file);
         let fail = |e: std::io::Error| Error::Write {
             field: field.to_owned(),
@@ -637,8 +638,14 @@ impl Cgroup {
             opts.create(true).truncate(true);
             journal(root, &path, value).map_err(fail)?;
         }
-        // No O_CREAT on a real cgroupfs: a missing file must say ENOENT.
+        // No O_CREAT on a real cgroupfs: a missing file must say ENOENT. Never a symlink,
+        // and the file must be on a cgroup filesystem (what a container sees of its
+        // cgroup must not send a limit elsewhere).
+        opts.custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC);
         let mut f = opts.open(&path).map_err(fail)?;
+        if self.fake.is_none() {
+            on_cgroupfs(&f).map_err(fail)?;
+        }
         f.write_all(value).map_err(fail)
     }
 
@@ -649,6 +656,17 @@ impl Cgroup {
             errno: errno_of(&e),
             path,
         })
+    }
+}
+
+/// `fstatfs(2)`: whether an open file is on a cgroup (v1) or cgroup2 filesystem.
+pub fn on_cgroupfs(f: &impl std::os::fd::AsFd) -> std::io::Result<()> {
+    use linux_raw_sys::general::{CGROUP2_SUPER_MAGIC, CGROUP_SUPER_MAGIC};
+    let magic = crate::sys::mount_api::fs_magic(f.as_fd())?;
+    if magic == u64::from(CGROUP_SUPER_MAGIC) || magic == u64::from(CGROUP2_SUPER_MAGIC) {
+        Ok(())
+    } else {
+        Err(std::io::Error::from_raw_os_error(libc::EXDEV))
     }
 }
 

@@ -679,3 +679,23 @@ fn relative_paths_go_under_the_callers_cgroup() {
         ]
     );
 }
+
+#[test]
+fn only_files_on_a_cgroup_filesystem_pass_the_write_check() {
+    let not_cg = std::fs::File::open("/proc/self/status").unwrap();
+    assert_eq!(
+        super::on_cgroupfs(&not_cg).unwrap_err().raw_os_error(),
+        Some(libc::EXDEV)
+    );
+    let real = [
+        "/sys/fs/cgroup/cgroup.procs",
+        "/sys/fs/cgroup/unified/cgroup.procs",
+        "/sys/fs/cgroup/pids/cgroup.procs",
+    ]
+    .iter()
+    .find_map(|p| std::fs::File::open(p).ok());
+    match real {
+        Some(f) => super::on_cgroupfs(&f).unwrap(),
+        None => eprintln!("no cgroup filesystem mounted here: only the negative case ran"),
+    }
+}

@@ -678,10 +678,12 @@ pub fn cgroup_join_fds(cg: &Cgroup) -> Result<(Vec<OwnedFd>, Option<OwnedFd>), (
     for f in cg.self_join_files() {
         let fd = nix::fcntl::open(
             &f,
-            OFlag::O_WRONLY | OFlag::O_CLOEXEC,
+            OFlag::O_WRONLY | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW,
             nix::sys::stat::Mode::empty(),
         )
         .map_err(|e| (f.clone(), e))?;
+        // The child writes into it from the container's side: it must be cgroupfs.
+        crate::cgroup::on_cgroupfs(&fd).map_err(|_| (f.clone(), Errno::EXDEV))?;
         tasks.push(fd);
     }
     let v2 = match cg.v2_dir() {
