@@ -187,7 +187,12 @@ pub fn exec(c: &Container, req: &ExecRequest<'_>) -> Result<i32, (String, i32)> 
     if process.terminal && req.detach && req.console_socket.is_none() {
         return Err(fail1("--tty with --detach needs --console-socket".into()));
     }
-    let init = c.state().pid;
+    // The init pinned from its start-time check until its namespaces are open: a pid
+    // reused meanwhile (the init killed from inside) must not send us into another
+    // process's namespaces.
+    let pin = crate::container::state::InitPin::new(&c.state())
+        .ok_or_else(|| fail1("the container's init is gone".into()))?;
+    let init = pin.pid;
 
     // The init's namespaces that differ from ours, opened before clone.
     let mut ns_fds: Vec<(NamespaceKind, OwnedFd)> = Vec::new();
@@ -258,6 +263,13 @@ pub fn exec(c: &Container, req: &ExecRequest<'_>) -> Result<i32, (String, i32)> 
     } else {
         None
     };
+    // Every /proc/<init> path is opened: the pin tells whether they were the init's.
+    if !pin.still_there() {
+        if let Some(ns) = own_pid_ns {
+            ns.restore();
+        }
+        return Err(fail1("the container's init exited".into()));
+    }
     // The child inherits this; it must hold from its first instruction in the container.
     super::hide_from_container()
         .map_err(|e| fail1(format!("prctl PR_SET_DUMPABLE: {}", e.desc())))?;

@@ -243,8 +243,9 @@ fn run_in_container(
     // Output goes where the container's own goes (its init's stdout and stderr, as given
     // at create), never to this caller: the hook is the image's code, and the caller's
     // terminal or pipes are not its to hold or type into.
-    let out = init_stdio(c.state().pid, 1)?;
-    let err = init_stdio(c.state().pid, 2)?;
+    let pin = super::state::InitPin::new(&c.state()).ok_or("the container's init is gone")?;
+    let out = init_stdio(&pin, 1)?;
+    let err = init_stdio(&pin, 2)?;
     let req = super::exec::ExecRequest {
         args,
         env,
@@ -259,8 +260,8 @@ fn run_in_container(
 
 /// The container init's fd `n` (1 or 2) itself, as the hook's would be had the init run
 /// it (shared offset and flags); /dev/null when the init has none.
-fn init_stdio(init: i32, n: i32) -> Result<OwnedFd, String> {
-    match sys::fd_of_process(init, n) {
+fn init_stdio(init: &super::state::InitPin, n: i32) -> Result<OwnedFd, String> {
+    match sys::pidfd_getfd(init.pidfd(), n) {
         Ok(fd) => Ok(fd),
         Err(_) => open(
             c"/dev/null",

@@ -226,7 +226,11 @@ pub fn kill_container(c: &Container, sig: Option<Signal>, all: bool) -> Result<(
         }
         return Ok(());
     }
-    kill(c.pid(), sig).map_err(Error::Signal)?;
+    // Through a pidfd pinned at the start-time check: never a process that took the
+    // init's pid after it exited.
+    let pin = super::state::InitPin::new(&c.state())
+        .ok_or_else(|| Error::WrongStatus("container not running".into()))?;
+    crate::sys::pidfd_signal(pin.pidfd(), sig.map_or(0, |s| s as i32)).map_err(Error::Signal)?;
     if status == Status::Paused && sig == Some(Signal::SIGKILL) {
         // A frozen process dies only once thawed.
         let _ = c.cgroup().map(|cg| cg.freeze(false));

@@ -249,6 +249,31 @@ pub fn is_running(s: &State<'_>) -> bool {
     s.pid > 0 && process_start_time(s.pid) == Some(s.start_time)
 }
 
+/// The container's init held by a pidfd from a check of its start time on: while
+/// [`InitPin::still_there`] says so, its pid has named that same process all along, so
+/// paths under `/proc/<pid>` opened in between were the init's (not a reused pid's).
+pub struct InitPin {
+    pub pid: i32,
+    pidfd: std::os::fd::OwnedFd,
+}
+
+impl InitPin {
+    /// Pins the init of `s`; `None` if it is gone or its pid now names another process.
+    pub fn new(s: &State<'_>) -> Option<InitPin> {
+        let pidfd = crate::sys::pidfd_open(s.pid).ok()?;
+        is_running(s).then_some(InitPin { pid: s.pid, pidfd })
+    }
+
+    /// Whether the pinned init is still alive (then nothing could have taken its pid).
+    pub fn still_there(&self) -> bool {
+        crate::sys::pidfd_alive(std::os::fd::AsFd::as_fd(&self.pidfd))
+    }
+
+    pub fn pidfd(&self) -> std::os::fd::BorrowedFd<'_> {
+        std::os::fd::AsFd::as_fd(&self.pidfd)
+    }
+}
+
 /// Current time as RFC 3339 with nanoseconds, UTC (what runc prints).
 pub fn now_rfc3339() -> String {
     let now = std::time::SystemTime::now()

@@ -254,13 +254,38 @@ pub fn open_pty_peer(master: BorrowedFd<'_>) -> Result<OwnedFd, Errno> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
-/// `pidfd_open(2)` + `pidfd_getfd(2)` (Linux 5.6): a duplicate of process `pid`'s fd
-/// `fd`, sharing its open file description (offset, flags), close-on-exec.
-pub fn fd_of_process(pid: libc::pid_t, fd: RawFd) -> Result<OwnedFd, Errno> {
+/// `pidfd_open(2)` (Linux 5.3): a handle on process `pid` that no later process with the
+/// same pid can take over.
+pub fn pidfd_open(pid: libc::pid_t) -> Result<OwnedFd, Errno> {
     // SAFETY: integer arguments only.
     let pidfd = check(unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0 as c_int) })? as RawFd;
     // SAFETY: the kernel just returned this fd and nothing else owns it.
-    let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
+    Ok(unsafe { OwnedFd::from_raw_fd(pidfd) })
+}
+
+/// `pidfd_send_signal(2)` with signal 0: whether the process is still alive.
+pub fn pidfd_alive(pidfd: BorrowedFd<'_>) -> bool {
+    pidfd_signal(pidfd, 0).is_ok()
+}
+
+/// `pidfd_send_signal(2)`: signal `sig` (0 checks) to the process the pidfd holds.
+pub fn pidfd_signal(pidfd: BorrowedFd<'_>, sig: c_int) -> Result<(), Errno> {
+    // SAFETY: integer arguments and a null siginfo pointer, which the call allows.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            sig,
+            std::ptr::null::<libc::siginfo_t>(),
+            0 as c_int,
+        )
+    };
+    check(ret).map(drop)
+}
+
+/// `pidfd_getfd(2)` (Linux 5.6): a duplicate of the process's fd `fd`, sharing its open
+/// file description (offset, flags), close-on-exec.
+pub fn pidfd_getfd(pidfd: BorrowedFd<'_>, fd: RawFd) -> Result<OwnedFd, Errno> {
     // SAFETY: integer arguments only.
     let ret = unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), fd, 0 as c_int) };
     let dup = check(ret)? as RawFd;
