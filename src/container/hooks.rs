@@ -155,12 +155,7 @@ fn run_one(h: &Hook<'_>, state_json: &str, join: Option<i32>) -> Result<(), Stri
         // A hook that does not read its stdin must not fail the write.
         let _ = stdin.write_all(state_json.as_bytes());
     }
-    // Validation caps the timeout (`MAX_HOOK_TIMEOUT_SECS`); a deadline past what
-    // `Instant` can hold would mean no deadline rather than an abort.
-    let deadline = h
-        .timeout
-        .filter(|t| *t > 0)
-        .and_then(|t| Instant::now().checked_add(Duration::from_secs(t.unsigned_abs())));
+    let deadline = deadline(h.timeout);
     let mut pause = Duration::from_micros(200);
     loop {
         match child.try_wait() {
@@ -189,15 +184,10 @@ pub fn run_start_phase(
     bundle: &std::path::Path,
     pid: i32,
 ) -> Result<(), String> {
-    let mut buf = vec![0u8; spec::MAX_CONFIG_BYTES];
-    let bytes = spec::read_config(bundle, &mut buf).map_err(|e| e.to_string())?;
-    let cfg = spec::parse(bytes).map_err(|e| e.to_string())?;
-    let hooks = Phase::StartContainer.of(&cfg);
-    if hooks.is_empty() {
-        return Ok(());
-    }
-    let st = state_json(&c.id, "created", pid, &bundle.to_string_lossy(), &cfg);
-    run_start_container(c, hooks, &st)
+    let phase = Phase::StartContainer;
+    with_phase_hooks(bundle, &c.id, "created", pid, phase, |hooks, st| {
+        run_start_container(c, hooks, st)
+    })
 }
 
 /// Runs startContainer hooks inside the created container `c`, as runc runs them from the
@@ -276,9 +266,7 @@ fn init_stdio(init: &super::state::InitPin, n: i32) -> Result<OwnedFd, String> {
 fn wait_hook(pid: i32, path: &str, timeout: Option<i64>) -> Result<(), String> {
     use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
     let pid = nix::unistd::Pid::from_raw(pid);
-    let deadline = timeout
-        .filter(|t| *t > 0)
-        .and_then(|t| Instant::now().checked_add(Duration::from_secs(t.unsigned_abs())));
+    let deadline = deadline(timeout);
     let mut pause = Duration::from_micros(200);
     loop {
         match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
@@ -301,6 +289,15 @@ fn wait_hook(pid: i32, path: &str, timeout: Option<i64>) -> Result<(), String> {
     }
 }
 
+/// When a hook with `timeout` (seconds) started now must have ended. Validation caps the
+/// timeout (`MAX_HOOK_TIMEOUT_SECS`); a deadline past what `Instant` can hold would mean
+/// no deadline rather than an abort.
+fn deadline(timeout: Option<i64>) -> Option<Instant> {
+    timeout
+        .filter(|t| *t > 0)
+        .and_then(|t| Instant::now().checked_add(Duration::from_secs(t.unsigned_abs())))
+}
+
 /// The state JSON passed to hooks.
 pub fn state_json(id: &str, status: &str, pid: i32, bundle: &str, cfg: &spec::Spec<'_>) -> String {
     let mut o = String::from("{\"ociVersion\":\"1.0.2\",\"id\":");
@@ -317,15 +314,29 @@ pub fn state_json(id: &str, status: &str, pid: i32, bundle: &str, cfg: &spec::Sp
     o
 }
 
-/// Re-reads the bundle's config and runs one phase's hooks (start, poststart, delete
-/// happen in later dory processes than create).
+/// Re-reads the bundle's config and runs one phase's hooks in dory's namespaces
+/// (poststart, poststop: later dory processes than create).
 pub fn run_phase(
     bundle: &std::path::Path,
     id: &str,
     status: &str,
     pid: i32,
     phase: Phase,
-    join: Option<i32>,
+) -> Result<(), String> {
+    with_phase_hooks(bundle, id, status, pid, phase, |hooks, st| {
+        run(hooks, phase, st, None)
+    })
+}
+
+/// Reads the bundle's config and hands `phase`'s hooks and the state JSON to `run_them`
+/// (nothing when the phase has none).
+fn with_phase_hooks(
+    bundle: &std::path::Path,
+    id: &str,
+    status: &str,
+    pid: i32,
+    phase: Phase,
+    run_them: impl FnOnce(&[Hook<'_>], &str) -> Result<(), String>,
 ) -> Result<(), String> {
     let mut buf = vec![0u8; spec::MAX_CONFIG_BYTES];
     let bytes = spec::read_config(bundle, &mut buf).map_err(|e| e.to_string())?;
@@ -335,7 +346,7 @@ pub fn run_phase(
         return Ok(());
     }
     let st = state_json(id, status, pid, &bundle.to_string_lossy(), &cfg);
-    run(hooks, phase, &st, join)
+    run_them(hooks, &st)
 }
 
 /// Whether a config has hooks for any phase after create (poststart, poststop…).

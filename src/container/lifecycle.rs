@@ -167,7 +167,7 @@ pub fn start(c: &Container) -> Result<(), Error> {
         }
     })?;
     rewrite_status(c, "running")?;
-    if let Err(e) = hooks::run_phase(bundle, &c.id, "running", s.pid, Phase::Poststart, None) {
+    if let Err(e) = hooks::run_phase(bundle, &c.id, "running", s.pid, Phase::Poststart) {
         // runtime-spec: a failing poststart hook is a warning.
         eprintln!("dory start: warning: {e}");
     }
@@ -279,14 +279,7 @@ pub fn delete(c: &Container, force: bool) -> Result<(), Error> {
     std::fs::remove_dir_all(&c.dir)
         .map_err(|e| Error::Io(format!("remove {}", c.dir.display()), e))?;
     let s = c.state();
-    if let Err(e) = hooks::run_phase(
-        Path::new(s.bundle),
-        &c.id,
-        "stopped",
-        0,
-        Phase::Poststop,
-        None,
-    ) {
+    if let Err(e) = hooks::run_phase(Path::new(s.bundle), &c.id, "stopped", 0, Phase::Poststop) {
         // runtime-spec: a failing poststop hook is a warning.
         eprintln!("dory delete: warning: {e}");
     }

@@ -91,7 +91,7 @@ pub fn run(id: &str, bundle: &Path, state_root: &Path) -> Result<i32, (String, i
         .map_err(|e| (e.to_string(), e.exit_code()))?;
     if started.later_hooks {
         let phase = hooks::Phase::Poststart;
-        if let Err(e) = hooks::run_phase(&started.bundle, id, "running", started.pid, phase, None) {
+        if let Err(e) = hooks::run_phase(&started.bundle, id, "running", started.pid, phase) {
             // runtime-spec: a failing poststart hook is a warning; the container runs on.
             eprintln!("dory: warning: {e}");
         }
@@ -102,7 +102,7 @@ pub fn run(id: &str, bundle: &Path, state_root: &Path) -> Result<i32, (String, i
     let bundle = started.bundle.clone();
     started.destroy();
     if later_hooks {
-        if let Err(e) = hooks::run_phase(&bundle, id, "stopped", 0, hooks::Phase::Poststop, None) {
+        if let Err(e) = hooks::run_phase(&bundle, id, "stopped", 0, hooks::Phase::Poststop) {
             eprintln!("dory: warning: {e}");
         }
     }

@@ -384,7 +384,7 @@ fn open_root() -> Result<std::os::fd::OwnedFd, Errno> {
 
 /// Writes a sysctl: `path` is `/proc/sys/...` as planned, opened beneath the verified
 /// procfs root with no symlink and no mount crossed.
-fn write_sysctl(proc: BorrowedFd<'_>, path: &CStr, value: &[u8]) -> StepResult0 {
+fn write_sysctl(proc: BorrowedFd<'_>, path: &CStr, value: &[u8]) -> Result<(), Errno> {
     let rel = path
         .to_bytes_with_nul()
         .strip_prefix(b"/proc/")
@@ -392,8 +392,6 @@ fn write_sysctl(proc: BorrowedFd<'_>, path: &CStr, value: &[u8]) -> StepResult0 
     let rel = CStr::from_bytes_with_nul(rel).map_err(|_| Errno::EINVAL)?;
     sys::procfs::write(proc, rel, value)
 }
-
-type StepResult0 = Result<(), Errno>;
 
 /// Runs in the child of `dory exec`: joins the container and execs. Never returns.
 pub fn run_exec_child(ctx: &ExecContext<'_>) -> ! {

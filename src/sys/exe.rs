@@ -33,21 +33,26 @@ pub enum ExeProtection {
     Writable,
 }
 
-/// `fcntl(F_GET_SEALS)` and `fstatvfs(2)` on the running executable.
-pub fn protection() -> Result<ExeProtection, Errno> {
-    let exe = nix::fcntl::open(
+/// The running executable, opened for reading.
+fn open_exe() -> Result<OwnedFd, Errno> {
+    nix::fcntl::open(
         c"/proc/self/exe",
         nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
         nix::sys::stat::Mode::empty(),
-    )?;
-    if seals(exe.as_fd()).is_ok_and(|s| s & SEALS == SEALS) {
+    )
+}
+
+/// `fcntl(F_GET_SEALS)`, `fstatvfs(2)`, and `stat(2)` of PID 1's: how the running
+/// executable `exe` is protected.
+fn protection(exe: BorrowedFd<'_>) -> Result<ExeProtection, Errno> {
+    if seals(exe).is_ok_and(|s| s & SEALS == SEALS) {
         return Ok(ExeProtection::Sealed);
     }
-    let vfs = nix::sys::statvfs::fstatvfs(exe.as_fd())?;
+    let vfs = nix::sys::statvfs::fstatvfs(exe)?;
     if vfs.flags().contains(nix::sys::statvfs::FsFlags::ST_RDONLY) {
         return Ok(ExeProtection::ReadOnlyMount);
     }
-    let own = nix::sys::stat::fstat(exe.as_fd())?;
+    let own = nix::sys::stat::fstat(exe)?;
     let init = nix::sys::stat::stat(c"/proc/1/exe");
     if init.is_ok_and(|i| (i.st_dev, i.st_ino) == (own.st_dev, own.st_ino)) {
         return Ok(ExeProtection::InitsOwn);
@@ -66,23 +71,19 @@ fn seals(fd: BorrowedFd<'_>) -> Result<c_int, Errno> {
 /// when it already does, else re-executes itself from a sealed memfd copy with the same
 /// arguments and environment (returning only if that fails).
 pub fn ensure_protected() -> Result<ExeProtection, Errno> {
-    match protection()? {
+    let exe = open_exe()?;
+    match protection(exe.as_fd())? {
         ExeProtection::Writable => {}
         safe => return Ok(safe),
     }
-    let copy = sealed_copy()?;
+    let copy = sealed_copy(exe.as_fd())?;
+    drop(exe);
     Err(reexec(copy.as_fd()))
 }
 
-/// `memfd_create(2)`, `sendfile(2)` of `/proc/self/exe` into it, `F_ADD_SEALS`.
-fn sealed_copy() -> Result<OwnedFd, Errno> {
-    let exe = nix::fcntl::open(
-        c"/proc/self/exe",
-        nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
-        nix::sys::stat::Mode::empty(),
-    )?;
-    let size =
-        usize::try_from(nix::sys::stat::fstat(exe.as_fd())?.st_size).map_err(|_| Errno::EFBIG)?;
+/// `memfd_create(2)`, `sendfile(2)` of the executable `exe` into it, `F_ADD_SEALS`.
+fn sealed_copy(exe: BorrowedFd<'_>) -> Result<OwnedFd, Errno> {
+    let size = usize::try_from(nix::sys::stat::fstat(exe)?.st_size).map_err(|_| Errno::EFBIG)?;
     // SAFETY: the name is NUL-terminated; flags are integers.
     let ret = unsafe {
         libc::memfd_create(
