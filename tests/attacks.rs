@@ -959,6 +959,33 @@ int main(int argc, char **argv) {
 /// One race at a time: each racer spins a CPU, two at once starve everything else.
 static RACE: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
+/// Runs the victim `b` up to `times` times while a race goes on (`before` each run), until
+/// `hit` says the attack worked. Returns the runs that ran, those refused (cleaned up), and
+/// the run that hit with its output.
+fn run_during_race(
+    b: &Bundle,
+    times: usize,
+    mut before: impl FnMut(),
+    mut hit: impl FnMut() -> bool,
+) -> (usize, usize, Option<(usize, common::Out)>) {
+    let (mut ran, mut refused) = (0, 0);
+    for i in 0..times {
+        before();
+        let out = common::run_cmd(&mut b.run_cmd());
+        if out.code == 0 {
+            ran += 1;
+        } else {
+            refused += 1;
+            eprintln!("refused: {}", out.stderr.trim());
+            let _ = common::run_cmd(&mut b.cmd(&["delete", "--force", &b.id]));
+        }
+        if hit() {
+            return (ran, refused, Some((i, out)));
+        }
+    }
+    (ran, refused, None)
+}
+
 /// A bind of the host directory `vol` at `dest`, read-write.
 fn vol_mount(vol: &Path, dest: &str) -> Value {
     json!({"destination": dest, "type": "bind",
@@ -1022,22 +1049,12 @@ fn read_only_bind_cannot_be_raced_onto_another_mount() {
     mounts.push(json!({"destination": "/vol/mnt", "type": "bind",
                        "source": secret.to_str().unwrap(), "options": ["bind", "ro"]}));
     b.write_config();
-    let (mut ran, mut refused) = (0, 0);
-    let mut escaped = None;
-    for i in 0..300 {
-        let out = common::run_cmd(&mut b.run_cmd());
-        if out.code == 0 {
-            ran += 1;
-        } else {
-            refused += 1;
-            eprintln!("refused: {}", out.stderr.trim());
-            let _ = common::run_cmd(&mut b.cmd(&["delete", "--force", &b.id]));
-        }
-        if std::fs::read_dir(&secret).unwrap().next().is_some() {
-            escaped = Some((i, out));
-            break;
-        }
-    }
+    let (ran, refused, escaped) = run_during_race(
+        &b,
+        300,
+        || {},
+        || std::fs::read_dir(&secret).unwrap().next().is_some(),
+    );
     std::fs::write(vol.join("stop"), "").unwrap();
     racer.finish();
     eprintln!("race: {ran} runs, {refused} refused");
@@ -1393,20 +1410,12 @@ fn device_node_mode_cannot_be_raced_onto_a_host_file() {
     b.write_config();
     use std::os::unix::fs::PermissionsExt;
     let mode = || std::fs::metadata(&victim).unwrap().permissions().mode() & 0o7777;
-    let (mut ran, mut refused) = (0, 0);
-    for _ in 0..300 {
-        reset_dev_race(&vol, &victim);
-        let out = common::run_cmd(&mut b.run_cmd());
-        if out.code == 0 {
-            ran += 1;
-        } else {
-            refused += 1;
-            let _ = common::run_cmd(&mut b.cmd(&["delete", "--force", &b.id]));
-        }
-        if mode() != 0o600 {
-            break;
-        }
-    }
+    let (ran, refused, _) = run_during_race(
+        &b,
+        300,
+        || reset_dev_race(&vol, &victim),
+        || mode() != 0o600,
+    );
     std::fs::write(vol.join("stop"), "").unwrap();
     racer.finish();
     eprintln!("device race: {ran} runs, {refused} refused");
@@ -1516,17 +1525,8 @@ fn tmpcopyup_cannot_be_made_to_block_on_a_swapped_fifo() {
                        "options": ["tmpcopyup"]}),
     );
     b.write_config();
-    let (mut ran, mut refused) = (0, 0);
-    for _ in 0..100 {
-        // run_cmd fails the test if a run does not finish in time.
-        let out = common::run_cmd(&mut b.run_cmd());
-        if out.code == 0 {
-            ran += 1;
-        } else {
-            refused += 1;
-            let _ = common::run_cmd(&mut b.cmd(&["delete", "--force", &b.id]));
-        }
-    }
+    // A run that does not finish in time fails the test (run_cmd's timeout).
+    let (ran, refused, _) = run_during_race(&b, 100, || {}, || false);
     std::fs::write(vol.join("stop"), "").unwrap();
     racer.finish();
     eprintln!("tmpcopyup race: {ran} runs, {refused} refused");

@@ -480,6 +480,11 @@ fn user_namespace_without_cgroup_namespace_still_gets_its_cgroup_mount() {
     b.assert_nothing_left();
 }
 
+/// The first number of a `/proc/uptime` text: seconds since boot.
+fn uptime_secs(text: &str) -> f64 {
+    text.split_whitespace().next().unwrap().parse().unwrap()
+}
+
 /// A time namespace whose boot time is 10 days (864000 s) ahead of the host's.
 fn with_boottime_offset(b: &mut Bundle) {
     b.config["linux"]["namespaces"]
@@ -497,20 +502,8 @@ fn time_namespace_offsets() {
     with_boottime_offset(&mut b);
     let out = b.run();
     out.expect_code(0);
-    let inside: f64 = out
-        .stdout
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
-    let host: f64 = std::fs::read_to_string("/proc/uptime")
-        .unwrap()
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let inside = uptime_secs(&out.stdout);
+    let host = uptime_secs(&std::fs::read_to_string("/proc/uptime").unwrap());
     assert!(
         (inside - host - 864000.0).abs() < 60.0,
         "inside {inside}, host {host}"
@@ -614,14 +607,8 @@ fn exec_joins_the_time_namespace_and_env_overrides_the_config() {
     dory_in(&b, &["delete", "--force", &b.id]).expect_code(0);
     out.expect_code(0);
     let mut lines = out.stdout.lines();
-    let inside: f64 = lines.next().unwrap().parse().unwrap();
-    let host: f64 = std::fs::read_to_string("/proc/uptime")
-        .unwrap()
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let inside = uptime_secs(lines.next().unwrap());
+    let host = uptime_secs(&std::fs::read_to_string("/proc/uptime").unwrap());
     assert!(
         (inside - host - 864000.0).abs() < 60.0,
         "exec'd process: uptime {inside}, host {host}: not in the container's time namespace"

@@ -489,12 +489,7 @@ fn terminal_through_a_pty() {
     let mut b = Bundle::new("tty", &["sh"]);
     b.config["process"]["terminal"] = Value::Bool(true);
     b.write_config();
-    let cmdline = format!(
-        "{DORY} --root {} run --bundle {} {}",
-        b.state_root.display(),
-        b.dir.display(),
-        b.id
-    );
+    let cmdline = run_cmdline(&b);
     // The echoed input holds the commands, not their results: marker-42 and console-is-6
     // appear only if the shell ran them.
     let input =
@@ -892,12 +887,7 @@ fn terminal_output_is_not_truncated_at_exit() {
     let mut b = Bundle::new("tty-big", &["sh", "-c", "seq 1 50000; echo last-line"]);
     b.config["process"]["terminal"] = Value::Bool(true);
     b.write_config();
-    let cmdline = format!(
-        "{DORY} --root {} run --bundle {} {}",
-        b.state_root.display(),
-        b.dir.display(),
-        b.id
-    );
+    let cmdline = run_cmdline(&b);
     let out = run_cmd(std::process::Command::new("script").args(["-qec", &cmdline, "/dev/null"]));
     out.expect_code(0);
     let text = out.stdout.replace('\r', "");
@@ -1084,6 +1074,16 @@ fn missing_cwd_is_created() {
     b.assert_nothing_left();
 }
 
+/// `dory run` of the bundle as one shell command line (for `script`, which gives it a pty).
+fn run_cmdline(b: &Bundle) -> String {
+    format!(
+        "{DORY} --root {} run --bundle {} {}",
+        b.state_root.display(),
+        b.dir.display(),
+        b.id
+    )
+}
+
 /// The host pid of the `dory run` for `id` (found by its command line).
 fn run_pid_of(id: &str) -> Option<i32> {
     std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
@@ -1105,12 +1105,7 @@ fn terminal_keeps_relaying_after_window_resizes() {
     let mut b = Bundle::new("tty-winch", &["sh"]);
     b.config["process"]["terminal"] = Value::Bool(true);
     b.write_config();
-    let cmdline = format!(
-        "{DORY} --root {} run --bundle {} {}",
-        b.state_root.display(),
-        b.dir.display(),
-        b.id
-    );
+    let cmdline = run_cmdline(&b);
     let mut cmd = std::process::Command::new("script");
     cmd.args(["-qfec", &cmdline, "/dev/null"]);
     let mut r = common::Running::spawn(cmd);
