@@ -132,6 +132,24 @@ impl Pty {
         out.expect_code(0);
     }
 
+    /// Types `command` until `answer` comes back: a signal forwarded to an interactive
+    /// shell can discard the line being typed when it lands, so one try may be lost.
+    fn until_answers(&self, command: &str, answer: &str) {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            self.send(command);
+            std::thread::sleep(Duration::from_millis(300));
+            if self.seen.lock().unwrap().contains(answer) {
+                return self.wait_for(answer);
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no {answer:?} within {WAIT:?}; the terminal showed: {:?}",
+                self.seen.lock().unwrap()
+            );
+        }
+    }
+
     fn signal(&self, sig: Signal) {
         kill(Pid::from_raw(self.pid()), sig).unwrap();
     }
@@ -241,20 +259,7 @@ fn check_resizes(pty: &Pty) {
         pty.resize(rows, cols);
     }
     // The container's terminal follows asynchronously: ask until it reports the last size.
-    let deadline = Instant::now() + WAIT;
-    loop {
-        pty.send("echo size=$(stty size)=\n");
-        std::thread::sleep(Duration::from_millis(100));
-        if pty.seen.lock().unwrap().contains("size=40 120=") {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the container never saw 40x120: {:?}",
-            pty.seen.lock().unwrap()
-        );
-    }
-    pty.wait_for("size=40 120=");
+    pty.until_answers("echo size=$(stty size)=\n", "size=40 120=");
 }
 
 /// `sleep` in the foreground, Ctrl-C typed on the terminal: the container's terminal
@@ -288,9 +293,11 @@ fn run_terminal_keeps_working_after_signals_the_shell_ignores() {
     let mut pty = spawn_run(&b);
     for sig in [Signal::SIGHUP, Signal::SIGINT, Signal::SIGTERM] {
         pty.signal(sig);
-        std::thread::sleep(Duration::from_millis(100));
-        pty.send(&format!("echo still-{}-$((1+1))\n", sig as i32));
-        pty.wait_for(&format!("still-{}-2", sig as i32));
+        let n = sig as i32;
+        pty.until_answers(
+            &format!("echo still-{n}-$((1+1))\n"),
+            &format!("still-{n}-2"),
+        );
     }
     pty.send("exit 0\n");
     assert_eq!(pty.wait_exit(), 0);
@@ -332,8 +339,7 @@ fn exec_terminal_resizes_ctrl_c_ctrl_d_and_mode() {
     check_ctrl_c(&pty);
     // Forwarded to the exec'd shell, which (interactive) ignores it.
     pty.signal(Signal::SIGINT);
-    pty.send("echo alive-$((3+4))\n");
-    pty.wait_for("alive-7");
+    pty.until_answers("echo alive-$((3+4))\n", "alive-7");
     pty.send("\x04");
     assert_eq!(pty.wait_exit(), 0);
     pty.assert_mode_restored();
