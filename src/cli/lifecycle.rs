@@ -9,7 +9,7 @@ use super::{parse_or_usage, single_id, Global};
 use crate::container::lifecycle::{self, Container};
 use crate::container::{self, LaunchOptions, Stdio};
 
-const CREATE_FLAGS: &[FlagSpec] = &[
+pub(super) const CREATE_FLAGS: &[FlagSpec] = &[
     flag("bundle", Some('b'), true),
     flag("pid-file", None, true),
     flag("console-socket", None, true),
@@ -307,7 +307,7 @@ const FEATURES_JSON: &str = r#"{
   "annotations": {"org.opencontainers.runc.checkpoint.enabled": "false", "io.github.dory.version": "0.1.0"}
 }"#;
 
-const EXEC_FLAGS: &[FlagSpec] = &[
+pub(super) const EXEC_FLAGS: &[FlagSpec] = &[
     flag("process", Some('p'), true),
     flag("tty", Some('t'), false),
     flag("detach", Some('d'), false),

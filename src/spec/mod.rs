@@ -18,7 +18,7 @@ mod unescape;
 mod validate;
 
 // The API the CLI, the planner and the seccomp compiler use.
-pub use default::DEFAULT_CONFIG;
+pub use default::{DEFAULT_CONFIG, SPEC_VERSION};
 pub use error::{ErrorKind, FieldPath, SpecError, Text};
 pub use model::*;
 pub use names::{rlimit_resource, NamespaceKind, CLONE_NEWTIME};

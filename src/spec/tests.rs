@@ -79,6 +79,8 @@ fn default_config_is_the_seed() {
         include_str!("../../tests/fixtures/seed-config.json")
     );
     assert!(DEFAULT_CONFIG.starts_with("{\n  \"ociVersion\": \"1.0.2-dev\","));
+    // `dory --version` reports the version `dory spec` writes.
+    assert_eq!(crate::spec::SPEC_VERSION, "1.0.2-dev");
 }
 
 #[test]
