@@ -454,16 +454,22 @@ impl Plan {
         let rel = std::str::from_utf8(raw.get(..n).unwrap_or_default())
             .map_err(|_| err("root.path", "invalid UTF-8"))?;
         let full = bundle.join(rel);
-        let meta = std::fs::metadata(&full)
-            .map_err(|e| err("root.path", format!("{}: {e}", full.display())))?;
+        // Say where it looked: a relative root.path is taken from the bundle directory.
+        let looked = |why: &dyn std::fmt::Display| {
+            let base = match Path::new(rel).is_absolute() {
+                true => String::new(),
+                false => format!(
+                    " (\"{rel}\" is relative to the bundle {})",
+                    bundle.display()
+                ),
+            };
+            err("root.path", format!("{}: {why}{base}", full.display()))
+        };
+        let meta = std::fs::metadata(&full).map_err(|e| looked(&spec::io_text(&e)))?;
         if !meta.is_dir() {
-            return Err(err(
-                "root.path",
-                format!("{}: not a directory", full.display()),
-            ));
+            return Err(looked(&"not a directory"));
         }
-        let full = std::fs::canonicalize(&full)
-            .map_err(|e| err("root.path", format!("{}: {e}", full.display())))?;
+        let full = std::fs::canonicalize(&full).map_err(|e| looked(&spec::io_text(&e)))?;
         let text = full
             .to_str()
             .ok_or_else(|| err("root.path", "path is not UTF-8"))?;

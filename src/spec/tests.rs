@@ -1136,7 +1136,7 @@ fn read_config_reads_and_caps_size() {
     assert_eq!(
         e,
         format!(
-            "config.json: cannot read {}/config.json: No such file or directory (os error 2)",
+            "config.json: {}/config.json does not exist (write one with `dory spec`, or give the bundle directory with --bundle DIR)",
             b.0.display()
         )
     );
