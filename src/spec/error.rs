@@ -40,6 +40,14 @@ impl<const N: usize> Text<N> {
         t
     }
 
+    /// An I/O error's text without std's " (os error N)" suffix: the errno's description.
+    pub fn io_text(e: &std::io::Error) -> std::borrow::Cow<'static, str> {
+        match e.raw_os_error() {
+            Some(n) => nix::errno::Errno::from_raw(n).desc().into(),
+            None => e.to_string().into(),
+        }
+    }
+
     #[cfg(test)]
     pub fn as_str(&self) -> &str {
         self.buf.as_str()
@@ -305,13 +313,5 @@ mod tests {
         let x = b.iter().position(|&c| c == b'x').unwrap();
         assert_eq!(line_column(b, x), (2, 8));
         assert_eq!(line_column(b, 0), (1, 1));
-    }
-}
-
-/// An I/O error's text without std's " (os error N)" suffix: the errno's description.
-pub fn io_text(e: &std::io::Error) -> std::borrow::Cow<'static, str> {
-    match e.raw_os_error() {
-        Some(n) => nix::errno::Errno::from_raw(n).desc().into(),
-        None => e.to_string().into(),
     }
 }
