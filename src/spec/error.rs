@@ -40,14 +40,6 @@ impl<const N: usize> Text<N> {
         t
     }
 
-    /// An I/O error's text without std's " (os error N)" suffix: the errno's description.
-    pub fn io_text(e: &std::io::Error) -> std::borrow::Cow<'static, str> {
-        match e.raw_os_error() {
-            Some(n) => nix::errno::Errno::from_raw(n).desc().into(),
-            None => e.to_string().into(),
-        }
-    }
-
     #[cfg(test)]
     pub fn as_str(&self) -> &str {
         self.buf.as_str()
@@ -294,6 +286,14 @@ impl fmt::Display for SpecError {
 }
 
 impl std::error::Error for SpecError {}
+
+/// An I/O error's text without std's " (os error N)" suffix: the errno's description.
+pub fn io_text(e: &std::io::Error) -> std::borrow::Cow<'static, str> {
+    match e.raw_os_error() {
+        Some(n) => nix::errno::Errno::from_raw(n).desc().into(),
+        None => e.to_string().into(),
+    }
+}
 
 #[cfg(test)]
 mod tests {
