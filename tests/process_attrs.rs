@@ -165,6 +165,24 @@ fn scheduler_batch_with_nice_for_the_init_and_exec() {
     b.assert_nothing_left();
 }
 
+#[test]
+fn scheduler_deadline_even_from_a_pinned_caller() {
+    needs_root!();
+    // The kernel refuses SCHED_DEADLINE to a task whose affinity does not span its root
+    // domain (EPERM): the affinity is reset before the scheduler is set, so a caller pinned
+    // to one CPU does not make the container fail.
+    let mut b = Bundle::new("sched-dl", &["cat", "/proc/self/stat"]);
+    b.config["process"]["scheduler"] = json!({
+        "policy": "SCHED_DEADLINE", "runtime": 1_000_000, "deadline": 10_000_000, "period": 10_000_000
+    });
+    b.write_config();
+    let dir = b.dir.to_str().unwrap().to_owned();
+    let out = dory_on_cpu1(&b, &["run", "--bundle", &dir, &b.id]);
+    out.expect_code(0);
+    assert_eq!(sched_of(&out.stdout).0, 6, "{}", out.stdout);
+    b.assert_nothing_left();
+}
+
 /// A cgroup at the top of every hierarchy (a real-time budget must come from the root's,
 /// which `/dory-test` does not have), removed on drop.
 struct TopCgroup(String);

@@ -889,14 +889,20 @@ pub fn describe_failure(plan: &Plan, f: &Failure) -> String {
 /// where the kernel's answer is terse, the likely cause.
 pub fn describe_attr_failure(f: &Failure, attrs: &crate::plan::ProcessAttrs) -> String {
     let err = f.errno.desc();
-    let realtime = attrs
-        .scheduler
-        .is_some_and(|s| s.policy == 1 || s.policy == 2);
+    use crate::plan::attrs::{SCHED_DEADLINE, SCHED_FIFO, SCHED_RR};
+    let policy = attrs.scheduler.map(|s| s.policy);
+    let realtime = policy == Some(SCHED_FIFO) || policy == Some(SCHED_RR);
+    let deadline = policy == Some(SCHED_DEADLINE);
     match (f.step, f.errno) {
         (Step::Scheduler, Errno::EPERM) if realtime => format!(
             "process.scheduler: sched_setattr: {err} (with cgroup v1 real-time group \
              scheduling a real-time policy needs a budget in the container's cgroup: set \
              linux.resources.cpu.realtimeRuntime)"
+        ),
+        (Step::Scheduler, Errno::EPERM) if deadline => format!(
+            "process.scheduler: sched_setattr: {err} (SCHED_DEADLINE needs every CPU of \
+             the root domain: no narrower cpuset or execCPUAffinity.final; runc: \"can't be \
+             used together with AllowedCPUs\")"
         ),
         (Step::Scheduler, _) => format!("process.scheduler: sched_setattr: {err}"),
         (Step::Affinity, _) => format!(

@@ -20,9 +20,9 @@ pub const NICE: core::ops::RangeInclusive<i32> = -20..=19;
 /// I/O priority levels within a class (`IOPRIO_NR_LEVELS`).
 pub const IO_LEVELS: core::ops::RangeInclusive<i64> = 0..=7;
 
-const SCHED_FIFO: u32 = 1;
-const SCHED_RR: u32 = 2;
-const SCHED_DEADLINE: u32 = 6;
+pub const SCHED_FIFO: u32 = 1;
+pub const SCHED_RR: u32 = 2;
+pub const SCHED_DEADLINE: u32 = 6;
 
 const POLICIES: &[(&str, u32)] = &[
     ("SCHED_OTHER", 0),
