@@ -888,8 +888,8 @@ pub fn describe_failure(plan: &Plan, f: &Failure) -> String {
 /// A failed process-attribute step (init or exec): the field, the syscall, the errno and,
 /// where the kernel's answer is terse, the likely cause.
 pub fn describe_attr_failure(f: &Failure, attrs: &crate::plan::ProcessAttrs) -> String {
-    let err = f.errno.desc();
     use crate::plan::attrs::{SCHED_DEADLINE, SCHED_FIFO, SCHED_RR};
+    let err = f.errno.desc();
     let policy = attrs.scheduler.map(|s| s.policy);
     let realtime = policy == Some(SCHED_FIFO) || policy == Some(SCHED_RR);
     let deadline = policy == Some(SCHED_DEADLINE);
