@@ -864,6 +864,14 @@ pub fn describe_failure(plan: &Plan, f: &Failure) -> String {
              \"unsafeNoPivot\": true or the kernel option dory.nopivot)"
         ),
         Step::Console => format!("config.json: process.terminal: open the console: {err}"),
+        Step::Affinity
+        | Step::Scheduler
+        | Step::IoPriority
+        | Step::Personality
+        | Step::MemoryPolicy => format!(
+            "config.json: {}",
+            describe_attr_failure(f, &plan.process.attrs)
+        ),
         Step::Exec => {
             let prog = plan.process.args.first().map(|a| s.text(*a)).unwrap_or("");
             match f.errno {
@@ -874,6 +882,41 @@ pub fn describe_failure(plan: &Plan, f: &Failure) -> String {
             }
         }
         other => format!("container setup failed at {other:?}: {err}"),
+    }
+}
+
+/// A failed process-attribute step (init or exec): the field, the syscall, the errno and,
+/// where the kernel's answer is terse, the likely cause.
+pub fn describe_attr_failure(f: &Failure, attrs: &crate::plan::ProcessAttrs) -> String {
+    use crate::plan::attrs::{SCHED_DEADLINE, SCHED_FIFO, SCHED_RR};
+    let err = f.errno.desc();
+    let policy = attrs.scheduler.map(|s| s.policy);
+    let realtime = policy == Some(SCHED_FIFO) || policy == Some(SCHED_RR);
+    let deadline = policy == Some(SCHED_DEADLINE);
+    match (f.step, f.errno) {
+        (Step::Scheduler, Errno::EPERM) if realtime => format!(
+            "process.scheduler: sched_setattr: {err} (with cgroup v1 real-time group \
+             scheduling a real-time policy needs a budget in the container's cgroup: set \
+             linux.resources.cpu.realtimeRuntime)"
+        ),
+        (Step::Scheduler, Errno::EPERM) if deadline => format!(
+            "process.scheduler: sched_setattr: {err} (SCHED_DEADLINE needs every CPU of \
+             the root domain: no narrower cpuset or execCPUAffinity.final; runc: \"can't be \
+             used together with AllowedCPUs\")"
+        ),
+        (Step::Scheduler, _) => format!("process.scheduler: sched_setattr: {err}"),
+        (Step::Affinity, _) => format!(
+            "process.execCPUAffinity.final: sched_setaffinity: {err} (the CPUs must be online \
+             and in the container's cpuset)"
+        ),
+        (Step::IoPriority, _) => format!("process.ioPriority: ioprio_set: {err}"),
+        (Step::Personality, _) => format!("linux.personality: personality: {err}"),
+        (Step::MemoryPolicy, Errno::EINVAL) => format!(
+            "linux.memoryPolicy: set_mempolicy: {err} (every node must exist and be in the \
+             container's cpuset.mems)"
+        ),
+        (Step::MemoryPolicy, _) => format!("linux.memoryPolicy: set_mempolicy: {err}"),
+        (other, _) => format!("setup failed at {other:?}: {err}"),
     }
 }
 
