@@ -15,3 +15,12 @@ pub fn skip(test: &str, why: &str) {
 pub fn not_applicable(test: &str, why: &str) {
     let _ = writeln!(std::io::stderr(), "NOT APPLICABLE: {test}: {why}");
 }
+
+/// True (after reporting the skip) when not root: the caller returns.
+pub fn skip_unless_root(test: &str) -> bool {
+    let root = nix::unistd::geteuid().is_root();
+    if !root {
+        skip(test, "needs root");
+    }
+    !root
+}

@@ -636,13 +636,13 @@ pub fn kill_cgroup(cg: &Cgroup) {
             return;
         }
         for pid in pids {
-            let _ = nix::sys::signal::kill(Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
-        }
-        // Reap any that are our own children (zombies stay in the cgroup until reaped).
-        while let Ok(ws) = waitpid(None, Some(nix::sys::wait::WaitPidFlag::WNOHANG)) {
-            if ws == nix::sys::wait::WaitStatus::StillAlive {
-                break;
-            }
+            let pid = Pid::from_raw(pid);
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+            // A zombie child of ours stays listed until reaped. Only the pids listed here:
+            // waitpid(-1) would take the exit status of another child (PID 1: another
+            // container's init that ended at the same moment, which would then never be
+            // seen to exit).
+            let _ = waitpid(pid, Some(nix::sys::wait::WaitPidFlag::WNOHANG));
         }
         std::thread::sleep(std::time::Duration::from_millis(1));
     }
@@ -934,3 +934,6 @@ impl Started {
         state::remove_dir(&self.state_dir);
     }
 }
+
+#[cfg(test)]
+mod kill_tests;
