@@ -630,6 +630,7 @@ fn enter_time_ns(
 /// SIGKILLs every process left in `cg` and waits (bounded) until it is empty.
 pub fn kill_cgroup(cg: &Cgroup) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let mut thawed = false;
     loop {
         let pids = cg.pids().unwrap_or_default();
         if pids.is_empty() || std::time::Instant::now() > deadline {
@@ -643,6 +644,11 @@ pub fn kill_cgroup(cg: &Cgroup) {
             // container's init that ended at the same moment, which would then never be
             // seen to exit).
             let _ = waitpid(pid, Some(nix::sys::wait::WaitPidFlag::WNOHANG));
+        }
+        if !thawed {
+            // A frozen (paused) process dies of SIGKILL only once thawed (v1 freezer).
+            let _ = cg.freeze(false);
+            thawed = true;
         }
         std::thread::sleep(std::time::Duration::from_millis(1));
     }
