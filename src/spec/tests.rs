@@ -1025,23 +1025,12 @@ fn unsupported_fields_are_refused_unless_empty() {
             "\"intelRdt\": {\"closID\": \"x\"}",
             "linux.intelRdt: Intel RDT is not supported",
         ),
-        (
-            "\"netDevices\": {\"eth1\": {}}",
-            "linux.netDevices: moving network devices is not supported yet",
-        ),
     ] {
         assert_eq!(
             err(&seed_plus("\"linux\": {", member)),
             format!("config.json: {msg}")
         );
     }
-    assert_eq!(
-        err(&seed_plus(
-            "\"resources\": {",
-            "\"blockIO\": {\"weight\": 10}"
-        )),
-        "config.json: linux.resources.blockIO: block I/O limits are not supported yet"
-    );
     assert_eq!(
         err(&seed_plus(
             "\"process\": {",
