@@ -30,7 +30,6 @@ use error::errno_of;
 pub use error::Error;
 use layout::{own_path, Ctrl};
 pub use layout::{unescape as unescape_mountinfo, Layout};
-pub use net_rdma::MAX_IFNAME;
 use nix::errno::Errno;
 
 use crate::spec::Resources;

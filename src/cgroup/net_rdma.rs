@@ -13,7 +13,7 @@ const CLASS_ID: &str = "linux.resources.network.classID";
 const PRIORITIES: &str = "linux.resources.network.priorities";
 pub(super) const RDMA: &str = "linux.resources.rdma";
 /// Longest interface name the kernel takes (IFNAMSIZ 16 with its NUL).
-pub const MAX_IFNAME: usize = 15;
+const MAX_IFNAME: usize = 15;
 /// Longest RDMA device name (IB_DEVICE_NAME_MAX 64 with its NUL).
 pub(super) const MAX_RDMA_NAME: usize = 63;
 /// `"<name> hca_handle=<u32> hca_object=<u32>"`.

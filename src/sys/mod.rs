@@ -13,6 +13,7 @@ pub mod bpf;
 pub mod exe;
 pub mod init;
 pub mod mount_api;
+pub mod netlink;
 pub mod procfs;
 
 fn check(ret: libc::c_long) -> Result<libc::c_long, Errno> {
