@@ -356,6 +356,9 @@ fn a_net_device_seen_from_inside_with_run() {
     b.assert_nothing_left();
 }
 
+/// A change to config.json.
+type ConfigEdit<'a> = dyn Fn(&mut Value) + 'a;
+
 #[test]
 fn bad_net_devices_are_refused_and_leave_the_device_alone() {
     needs_root!();
@@ -376,7 +379,7 @@ fn bad_net_devices_are_refused_and_leave_the_device_alone() {
     };
     let keep = |_: &mut Value| {};
     let d = dummy.name.as_str();
-    let cases: [(Value, &dyn Fn(&mut Value), String); 5] = [
+    let cases: [(Value, &ConfigEdit<'_>, String); 5] = [
         (
             json!({"nosuchdev0": {}}),
             &keep,
