@@ -427,3 +427,12 @@ fn bad_net_devices_are_refused_and_leave_the_device_alone() {
         assert!(!on_host("ctr9"), "renamed on the host");
     }
 }
+
+#[test]
+fn features_announce_net_devices_and_rdma() {
+    let out = common::dory(&["features"]);
+    out.expect_code(0);
+    let v: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(v["linux"]["netDevices"]["enabled"], true, "{}", out.stdout);
+    assert_eq!(v["linux"]["cgroup"]["rdma"], true, "{}", out.stdout);
+}
