@@ -262,6 +262,19 @@ impl Veth {
     }
 }
 
+impl Veth {
+    /// `ip addr add <cidr> dev <name>` plus extra words (`nodad`).
+    fn add_addr(&self, cidr: &str, extra: &[&str]) {
+        let ok = Command::new("ip")
+            .args(["addr", "add", cidr, "dev", &self.name])
+            .args(extra)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "ip addr add {cidr} dev {}", self.name);
+    }
+}
+
 impl Drop for Veth {
     fn drop(&mut self) {
         for n in [&self.name, &self.peer] {
@@ -291,6 +304,17 @@ fn a_net_device_moves_renamed_and_up_at_create_and_goes_with_the_namespace() {
         ],
     );
     b.config["linux"]["netDevices"] = json!({ dummy.name.as_str(): {"name": "ctr0"} });
+    // Permanent global addresses go along (the kernel would drop them); the link-scoped
+    // one does not (runc 1.3's rule).
+    let n = std::process::id() % 200 + 20;
+    let (v4, v6, link) = (
+        format!("10.201.{n}.1/24"),
+        format!("fd00:d0e7::{n}/64"),
+        format!("fe80::{n}/64"),
+    );
+    dummy.add_addr(&v4, &[]);
+    dummy.add_addr(&v6, &["nodad"]);
+    dummy.add_addr(&link, &["nodad"]);
     b.write_config();
     let dir = b.dir.to_str().unwrap().to_owned();
     dory_in(&b, &["create", "--bundle", &dir, &b.id]).expect_code(0);
@@ -310,6 +334,17 @@ fn a_net_device_moves_renamed_and_up_at_create_and_goes_with_the_namespace() {
         "{}",
         inside.stdout
     );
+    let addrs = run_cmd(Command::new("nsenter").args(["-t", &pid, "-n", "ip", "-o", "addr"]));
+    addrs.expect_code(0);
+    let has = |a: &str| {
+        addrs
+            .stdout
+            .lines()
+            .any(|l| l.contains(" ctr0 ") && l.contains(a))
+    };
+    assert!(has(&format!("inet {v4} ")), "{}", addrs.stdout);
+    assert!(has(&format!("inet6 {v6} ")), "{}", addrs.stdout);
+    assert!(!has(&format!("inet6 {link} ")), "{}", addrs.stdout);
     dory_in(&b, &["start", &b.id]).expect_code(0);
     let deadline = Instant::now() + Duration::from_secs(10);
     while b
@@ -343,16 +378,25 @@ fn a_net_device_seen_from_inside_with_run() {
             "sh",
             "-c",
             "echo devs=$(ls /sys/class/net | tr '\\n' ' '); \
-             echo flags=$(cat /sys/class/net/ctr1/flags)",
+             echo flags=$(cat /sys/class/net/ctr1/flags); \
+             echo addr=$(ip -o -4 addr show dev ctr1 | grep -o 'inet [0-9./]*')",
         ],
     );
     b.config["linux"]["netDevices"] = json!({ dummy.name.as_str(): {"name": "ctr1"} });
+    let n = std::process::id() % 200 + 20;
+    dummy.add_addr(&format!("10.202.{n}.7/16"), &[]);
     let out = b.run();
     out.expect_code(0);
     assert_eq!(out.value("devs"), Some("ctr1 lo"), "{}", out.stdout);
     let flags = out.value("flags").unwrap();
     let flags = u32::from_str_radix(flags.trim_start_matches("0x"), 16).unwrap();
     assert_eq!(flags & 1, 1, "IFF_UP not set: {flags:#x}");
+    assert_eq!(
+        out.value("addr"),
+        Some(format!("inet 10.202.{n}.7/16").as_str()),
+        "{}",
+        out.stdout
+    );
     b.assert_nothing_left();
 }
 

@@ -1,12 +1,13 @@
 //! `linux.netDevices`: host interfaces moved into the container's network namespace at
 //! create, before its process runs (runtime-spec config-linux.md "Network Devices", as
 //! runc 1.3 does it): each is moved and renamed in one `RTM_NEWLINK` (`IFLA_NET_NS_FD` +
-//! `IFLA_IFNAME`, so a name taken on either side never clashes midway), then set up inside.
+//! `IFLA_IFNAME`, so a name taken on either side never clashes midway); its permanent
+//! global IP addresses, which the kernel drops with the move, are added again inside, and
+//! it is set up there.
 //!
 //! Nothing moves them back at delete, as the spec asks and runc does: when the namespace
 //! goes, the kernel returns physical devices to the host's initial namespace and destroys
-//! virtual ones (dummy, veth). Not done (runc 1.3 does): copying the device's permanent
-//! global IP addresses into the container; the kernel drops them with the move.
+//! virtual ones (dummy, veth).
 
 use std::ffi::CString;
 use std::fmt;
@@ -17,7 +18,7 @@ use nix::sched::CloneFlags;
 
 use crate::spec::{Linux, MAX_NET_DEVICES};
 use crate::sys;
-use crate::sys::netlink::{self, LinkRequest};
+use crate::sys::netlink::{self, Addr, Request, MAX_ADDRS};
 
 /// One device: its name on the host and in the container.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,6 +51,7 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let why = match (self.step, self.errno) {
             (FIND, Errno::ENODEV) => "no such interface in the host's network namespace",
+            (ADDRS, Errno::EOVERFLOW) => "more than 16 permanent global addresses (limit)",
             (MOVE, Errno::EEXIST) => {
                 "the container's network namespace has an interface of that name"
             }
@@ -65,6 +67,8 @@ impl fmt::Display for Error {
 
 const FIND: &str = "find the interface";
 const MOVE: &str = "move it into the container's network namespace";
+const ADDRS: &str = "read its addresses";
+const ADD: &str = "add its addresses in the container";
 const UP: &str = "set it up in the container";
 const HOST_NS: &str = "the container's network namespace is the host's";
 
@@ -105,37 +109,56 @@ pub fn move_all(
     if same_file(netns, host_netns).map_err(|e| err(first, HOST_NS, e))? {
         return Err(err(first, HOST_NS, Errno::EINVAL));
     }
+    let mut addrs: heapless::Vec<Addrs, MAX_NET_DEVICES> = heapless::Vec::new();
     for m in moves {
         let inside = CString::new(m.inside).map_err(|_| err(m, MOVE, Errno::EINVAL))?;
-        LinkRequest::new(index(m)?, 0, 0)
+        let index = index(m)?;
+        // Read before the move: the kernel drops them on the way.
+        let own = netlink::permanent_global_addrs(index).map_err(|e| err(m, ADDRS, e))?;
+        addrs
+            .push(own)
+            .map_err(|_| err(m, MOVE, Errno::EOVERFLOW))?;
+        Request::link(index)
             .and_then(|r| r.netns_fd(netns))
             .and_then(|r| r.name(&inside))
-            .and_then(LinkRequest::send)
+            .and_then(Request::send)
             .map_err(|e| err(m, MOVE, e))?;
     }
-    set_up_inside(moves, netns).map_err(|(m, e)| err(m, UP, e))
+    set_up_inside(moves, &addrs, netns).map_err(|(m, step, e)| err(m, step, e))
 }
 
-/// Sets the moved devices up from a thread that joins `netns` (setns changes only the
-/// calling thread's namespace; the thread ends with it).
+/// A device's permanent global addresses.
+type Addrs = heapless::Vec<Addr, MAX_ADDRS>;
+
+/// Adds the addresses and sets the devices up, from a thread that joins `netns` (setns
+/// changes only the calling thread's namespace; the thread ends with it, and the netlink
+/// and ioctl sockets it opens belong to `netns`).
 fn set_up_inside<'m, 'a>(
     moves: &'m [Move<'a>],
+    addrs: &[Addrs],
     netns: BorrowedFd<'_>,
-) -> Result<(), (&'m Move<'a>, Errno)> {
+) -> Result<(), (&'m Move<'a>, &'static str, Errno)> {
     std::thread::scope(|s| {
         let worker = s.spawn(|| {
             let Some(first) = moves.first() else {
                 return Ok(());
             };
-            nix::sched::setns(netns, CloneFlags::CLONE_NEWNET).map_err(|e| (first, e))?;
-            for m in moves {
-                sys::interface_up(m.inside).map_err(|e| (m, e))?;
+            nix::sched::setns(netns, CloneFlags::CLONE_NEWNET).map_err(|e| (first, UP, e))?;
+            for (m, own) in moves.iter().zip(addrs) {
+                let name = CString::new(m.inside).map_err(|_| (m, UP, Errno::EINVAL))?;
+                let index = netlink::index_of(&name).map_err(|e| (m, UP, e))?;
+                for a in own {
+                    Request::add_addr(index, a)
+                        .and_then(Request::send)
+                        .map_err(|e| (m, ADD, e))?;
+                }
+                sys::interface_up(m.inside).map_err(|e| (m, UP, e))?;
             }
             Ok(())
         });
         match worker.join() {
             Ok(r) => r,
-            Err(_) => moves.first().map_or(Ok(()), |m| Err((m, Errno::EIO))),
+            Err(_) => moves.first().map_or(Ok(()), |m| Err((m, UP, Errno::EIO))),
         }
     })
 }
