@@ -290,7 +290,7 @@ const FEATURES_JSON: &str = r#"{
   "linux": {
     "namespaces": ["cgroup","ipc","mount","network","pid","time","user","uts"],
     "capabilities": ["CAP_CHOWN","CAP_DAC_OVERRIDE","CAP_DAC_READ_SEARCH","CAP_FOWNER","CAP_FSETID","CAP_KILL","CAP_SETGID","CAP_SETUID","CAP_SETPCAP","CAP_LINUX_IMMUTABLE","CAP_NET_BIND_SERVICE","CAP_NET_BROADCAST","CAP_NET_ADMIN","CAP_NET_RAW","CAP_IPC_LOCK","CAP_IPC_OWNER","CAP_SYS_MODULE","CAP_SYS_RAWIO","CAP_SYS_CHROOT","CAP_SYS_PTRACE","CAP_SYS_PACCT","CAP_SYS_ADMIN","CAP_SYS_BOOT","CAP_SYS_NICE","CAP_SYS_RESOURCE","CAP_SYS_TIME","CAP_SYS_TTY_CONFIG","CAP_MKNOD","CAP_LEASE","CAP_AUDIT_WRITE","CAP_AUDIT_CONTROL","CAP_SETFCAP","CAP_MAC_OVERRIDE","CAP_MAC_ADMIN","CAP_SYSLOG","CAP_WAKE_ALARM","CAP_BLOCK_SUSPEND","CAP_AUDIT_READ","CAP_PERFMON","CAP_BPF","CAP_CHECKPOINT_RESTORE"],
-    "cgroup": {"v1": true, "v2": true, "systemd": false, "systemdUser": false, "rdma": false},
+    "cgroup": {"v1": true, "v2": true, "systemd": false, "systemdUser": false, "rdma": true},
     "seccomp": {
       "enabled": true,
       "actions": ["SCMP_ACT_ALLOW","SCMP_ACT_ERRNO","SCMP_ACT_KILL","SCMP_ACT_KILL_PROCESS","SCMP_ACT_KILL_THREAD","SCMP_ACT_LOG","SCMP_ACT_TRACE","SCMP_ACT_TRAP"],
@@ -303,7 +303,8 @@ const FEATURES_JSON: &str = r#"{
     "selinux": {"enabled": false},
     "intelRdt": {"enabled": false},
     "memoryPolicy": {"modes": ["MPOL_BIND","MPOL_DEFAULT","MPOL_INTERLEAVE","MPOL_LOCAL","MPOL_PREFERRED","MPOL_PREFERRED_MANY","MPOL_WEIGHTED_INTERLEAVE"], "flags": ["MPOL_F_NUMA_BALANCING","MPOL_F_RELATIVE_NODES","MPOL_F_STATIC_NODES"]},
-    "mountExtensions": {"idmap": {"enabled": false}}
+    "mountExtensions": {"idmap": {"enabled": false}},
+    "netDevices": {"enabled": true}
   },
   "annotations": {"org.opencontainers.runc.checkpoint.enabled": "false", "io.github.dory.version": "0.1.0"}
 }"#;

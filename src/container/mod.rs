@@ -5,6 +5,7 @@
 pub mod exec;
 pub mod hooks;
 pub mod lifecycle;
+pub mod netdev;
 pub mod run;
 pub mod state;
 
@@ -113,6 +114,8 @@ pub enum Error {
     Child(String, Failure),
     /// A prestart, createRuntime or createContainer hook failed.
     Hook(String),
+    /// A `linux.netDevices` device could not be moved into the container.
+    NetDevice(netdev::Error),
 }
 
 impl fmt::Display for Error {
@@ -130,6 +133,7 @@ impl fmt::Display for Error {
             Error::Parent(step, e) => write!(f, "{step}: {}", e.desc()),
             Error::Child(m, _) => f.write_str(m),
             Error::Hook(m) => f.write_str(m),
+            Error::NetDevice(e) => write!(f, "{e}"),
         }
     }
 }
@@ -231,6 +235,9 @@ pub fn launch(opts: LaunchOptions<'_>) -> Result<Started, Error> {
         }
     }
     let resources = linux.and_then(|l| l.resources.as_ref());
+    // A device that is not there fails before anything is created.
+    let net_moves = netdev::plan(linux);
+    netdev::check_present(&net_moves).map_err(Error::NetDevice)?;
     let uid_maps = linux.map(|l| &l.uid_mappings[..]).unwrap_or_default();
     let gid_maps = linux.map(|l| &l.gid_mappings[..]).unwrap_or_default();
 
@@ -339,7 +346,8 @@ pub fn launch(opts: LaunchOptions<'_>) -> Result<Started, Error> {
         proc: proc_root.as_fd(),
         stdio: stdio_raw,
         cgroup_tasks: &task_raw,
-        wait_for_parent: user_ns,
+        // The child waits while the parent moves netDevices into its namespace.
+        wait_for_parent: user_ns || !net_moves.is_empty(),
         start: sandbox::StartGate {
             exec_fifo: fifo.as_ref().map(|f| f.as_raw_fd()),
             preserve_fds: opts.preserve_fds,
@@ -393,6 +401,14 @@ pub fn launch(opts: LaunchOptions<'_>) -> Result<Started, Error> {
     let pid = cloned.map_err(Error::Clone)?;
     // From here any failure also kills and reaps the child (Undo).
     undo.child = Some(pid);
+    if !net_moves.is_empty() {
+        // A joined network namespace directly (the child enters it later), else its new one.
+        let joined = join_fds
+            .iter()
+            .find(|(k, _)| *k == NamespaceKind::Network)
+            .map(|(_, fd)| fd.as_fd());
+        move_net_devices(&net_moves, pid, joined, proc_root.as_fd())?;
+    }
     let wait_for_parent = ctx.wait_for_parent;
     // The child has its own copies; ours would keep the sync socket from reporting EOF.
     drop(child_sock);
@@ -478,6 +494,24 @@ pub fn launch(opts: LaunchOptions<'_>) -> Result<Started, Error> {
         state_dir,
         cgroup,
     })
+}
+
+/// `linux.netDevices`: into the joined network namespace, or the child's new one, before
+/// the child goes on (it waits for the parent's "go").
+fn move_net_devices(
+    moves: &[netdev::Move<'_>],
+    pid: i32,
+    joined: Option<std::os::fd::BorrowedFd<'_>>,
+    proc: std::os::fd::BorrowedFd<'_>,
+) -> Result<(), Error> {
+    let own = sys::procfs::open_ns(proc, None, c"net")
+        .map_err(|e| Error::Parent("open the host's network namespace", e))?;
+    if let Some(fd) = joined {
+        return netdev::move_all(moves, fd, own.as_fd()).map_err(Error::NetDevice);
+    }
+    let netns = sys::procfs::open_ns(proc, Some(pid), c"net")
+        .map_err(|e| Error::Parent("open the container's network namespace", e))?;
+    netdev::move_all(moves, netns.as_fd(), own.as_fd()).map_err(Error::NetDevice)
 }
 
 /// What the parent does for the child between clone and exec.

@@ -47,6 +47,14 @@ pub const MAX_TIME_OFFSETS: usize = 2;
 pub const MAX_SCHED_FLAGS: usize = 8;
 /// `linux.personality.flags` and `linux.memoryPolicy.flags` (3 `MPOL_F_*` exist).
 pub const MAX_ATTR_FLAGS: usize = 4;
+/// Devices per `linux.resources.blockIO` list (weightDevice, each throttle list).
+pub const MAX_BLKIO_DEVICES: usize = 16;
+/// `linux.resources.network.priorities` entries.
+pub const MAX_NET_PRIORITIES: usize = 16;
+/// `linux.resources.rdma` entries (one per HCA device).
+pub const MAX_RDMA_DEVICES: usize = 8;
+/// `linux.netDevices` entries.
+pub const MAX_NET_DEVICES: usize = 8;
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -273,6 +281,9 @@ pub struct Linux<'a> {
     pub personality: Option<Personality<'a>>,
     #[serde(borrow)]
     pub memory_policy: Option<MemoryPolicy<'a>>,
+    /// Host interface name → how it is named in the container (see `container::netdev`).
+    #[serde(borrow, default)]
+    pub net_devices: LinearMap<&'a str, NetDevice<'a>, MAX_NET_DEVICES>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -322,20 +333,15 @@ pub struct Resources<'a> {
     #[serde(borrow)]
     pub cpu: Option<Cpu<'a>>,
     pub pids: Option<Pids>,
-    /// Not supported: the scanner refuses a non-empty value, so this is at most `{}`.
-    // Refused by the pre-scan when non-empty (not implemented).
-    #[allow(dead_code)]
-    pub block_io: Option<serde::de::IgnoredAny>,
+    #[serde(rename = "blockIO")]
+    pub block_io: Option<BlockIo>,
     #[serde(borrow, default)]
     pub hugepage_limits: Vec<HugepageLimit<'a>, MAX_HUGEPAGE_LIMITS>,
-    /// Not supported: the scanner refuses a non-empty value, so this is at most `{}`.
-    // Refused by the pre-scan when non-empty (not implemented).
-    #[allow(dead_code)]
-    pub network: Option<serde::de::IgnoredAny>,
-    /// Not supported: the scanner refuses a non-empty value, so this is at most `{}`.
-    // Refused by the pre-scan when non-empty (not implemented).
-    #[allow(dead_code)]
-    pub rdma: Option<serde::de::IgnoredAny>,
+    #[serde(borrow)]
+    pub network: Option<Network<'a>>,
+    /// Per HCA device name (`"mlx5_0"`).
+    #[serde(borrow, default)]
+    pub rdma: LinearMap<&'a str, Rdma, MAX_RDMA_DEVICES>,
     #[serde(borrow, default)]
     pub unified: LinearMap<&'a str, &'a str, MAX_UNIFIED>,
 }
@@ -396,4 +402,68 @@ pub struct Pids {
 pub struct HugepageLimit<'a> {
     pub page_size: &'a str,
     pub limit: u64,
+}
+
+/// `linux.resources.blockIO`: v1 blkio, v2 io. Weights are 10..=1000; 0 means "not set"
+/// (as runc reads it).
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BlockIo {
+    pub weight: Option<u16>,
+    pub leaf_weight: Option<u16>,
+    #[serde(default)]
+    pub weight_device: Vec<WeightDevice, MAX_BLKIO_DEVICES>,
+    #[serde(default)]
+    pub throttle_read_bps_device: Vec<ThrottleDevice, MAX_BLKIO_DEVICES>,
+    #[serde(default)]
+    pub throttle_write_bps_device: Vec<ThrottleDevice, MAX_BLKIO_DEVICES>,
+    #[serde(rename = "throttleReadIOPSDevice", default)]
+    pub throttle_read_iops_device: Vec<ThrottleDevice, MAX_BLKIO_DEVICES>,
+    #[serde(rename = "throttleWriteIOPSDevice", default)]
+    pub throttle_write_iops_device: Vec<ThrottleDevice, MAX_BLKIO_DEVICES>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WeightDevice {
+    pub major: i64,
+    pub minor: i64,
+    pub weight: Option<u16>,
+    pub leaf_weight: Option<u16>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+pub struct ThrottleDevice {
+    pub major: i64,
+    pub minor: i64,
+    pub rate: u64,
+}
+
+/// `linux.resources.network`: v1 net_cls and net_prio.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Network<'a> {
+    #[serde(rename = "classID")]
+    pub class_id: Option<u32>,
+    #[serde(borrow, default)]
+    pub priorities: Vec<InterfacePriority<'a>, MAX_NET_PRIORITIES>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct InterfacePriority<'a> {
+    pub name: &'a str,
+    pub priority: u32,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Rdma {
+    pub hca_handles: Option<u32>,
+    pub hca_objects: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct NetDevice<'a> {
+    /// The name inside the container; the host's name when absent.
+    pub name: Option<&'a str>,
 }

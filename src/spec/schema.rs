@@ -276,24 +276,53 @@ const PIDS: Ty = Ty::Obj(&[req("limit", I64)]);
 
 const HUGEPAGE_LIMIT: Ty = Ty::Obj(&[req("pageSize", STR), req("limit", U64)]);
 
+const WEIGHT_DEVICE: Ty = Ty::Obj(&[
+    req("major", I64),
+    req("minor", I64),
+    opt("weight", U16),
+    opt("leafWeight", U16),
+]);
+
+const THROTTLE_DEVICE: Ty = Ty::Obj(&[req("major", I64), req("minor", I64), req("rate", U64)]);
+
+const THROTTLE_LIST: Ty = Ty::Arr(&THROTTLE_DEVICE, MAX_BLKIO_DEVICES);
+
+const BLOCK_IO: Ty = Ty::Obj(&[
+    opt("weight", U16),
+    opt("leafWeight", U16),
+    def("weightDevice", Ty::Arr(&WEIGHT_DEVICE, MAX_BLKIO_DEVICES)),
+    def("throttleReadBpsDevice", THROTTLE_LIST),
+    def("throttleWriteBpsDevice", THROTTLE_LIST),
+    def("throttleReadIOPSDevice", THROTTLE_LIST),
+    def("throttleWriteIOPSDevice", THROTTLE_LIST),
+]);
+
+const INTERFACE_PRIORITY: Ty = Ty::Obj(&[req("name", STR), req("priority", U32)]);
+
+const NETWORK: Ty = Ty::Obj(&[
+    opt("classID", U32),
+    def(
+        "priorities",
+        Ty::Arr(&INTERFACE_PRIORITY, MAX_NET_PRIORITIES),
+    ),
+]);
+
+const RDMA: Ty = Ty::Obj(&[opt("hcaHandles", U32), opt("hcaObjects", U32)]);
+
+const NET_DEVICE: Ty = Ty::Obj(&[opt("name", STR)]);
+
 const RESOURCES: Ty = Ty::Obj(&[
     def("devices", Ty::Arr(&DEVICE_RULE, MAX_DEVICE_RULES)),
     opt("memory", MEMORY),
     opt("cpu", CPU),
     opt("pids", PIDS),
-    opt(
-        "blockIO",
-        Ty::Unsupported("block I/O limits are not supported yet"),
-    ),
+    opt("blockIO", BLOCK_IO),
     def(
         "hugepageLimits",
         Ty::Arr(&HUGEPAGE_LIMIT, MAX_HUGEPAGE_LIMITS),
     ),
-    opt(
-        "network",
-        Ty::Unsupported("network class ids and priorities are not supported yet"),
-    ),
-    opt("rdma", Ty::Unsupported("RDMA limits are not supported yet")),
+    opt("network", NETWORK),
+    def("rdma", Ty::Map(&RDMA, MAX_RDMA_DEVICES)),
     def("unified", Ty::Map(&STR, MAX_UNIFIED)),
 ]);
 
@@ -337,10 +366,7 @@ const LINUX: Ty = Ty::Obj(&[
     def("timeOffsets", Ty::Map(&TIME_OFFSET, MAX_TIME_OFFSETS)),
     opt("intelRdt", Ty::Unsupported("Intel RDT is not supported")),
     opt("personality", PERSONALITY),
-    opt(
-        "netDevices",
-        Ty::Unsupported("moving network devices is not supported yet"),
-    ),
+    def("netDevices", Ty::Map(&NET_DEVICE, MAX_NET_DEVICES)),
     opt("memoryPolicy", MEMORY_POLICY),
 ]);
 
@@ -364,8 +390,11 @@ pub(crate) const SPEC: Ty = Ty::Obj(&[
 
 /// The largest capacity of any map, for the scanner's duplicate-key check.
 pub(crate) const MAX_MAP_ENTRIES: usize = max(
-    max(MAX_ANNOTATIONS, MAX_SYSCTLS),
-    max(MAX_UNIFIED, MAX_TIME_OFFSETS),
+    max(
+        max(MAX_ANNOTATIONS, MAX_SYSCTLS),
+        max(MAX_UNIFIED, MAX_TIME_OFFSETS),
+    ),
+    max(MAX_RDMA_DEVICES, MAX_NET_DEVICES),
 );
 
 const fn max(a: usize, b: usize) -> usize {

@@ -13,6 +13,7 @@ pub mod bpf;
 pub mod exe;
 pub mod init;
 pub mod mount_api;
+pub mod netlink;
 pub mod procfs;
 pub mod sched;
 
