@@ -160,7 +160,8 @@ unlimited.
       --cpu-share N, --cpu-period N, --cpu-quota N
       --cpuset-cpus LIST, --cpuset-mems LIST
       --pids-limit N        maximum number of processes
-      --blkio-weight N, --cpu-rt-period N, --cpu-rt-runtime N, --kernel-memory N,
+      --blkio-weight N      block I/O weight (10-1000; where the kernel has a weight file)
+      --cpu-rt-period N, --cpu-rt-runtime N, --kernel-memory N,
       --kernel-memory-tcp N, --l3-cache-schema S, --mem-bw-schema S
                             refused with an error (not supported by dory's update)
 ";
