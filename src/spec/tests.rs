@@ -1019,7 +1019,10 @@ fn missing_and_duplicate_fields() {
 #[test]
 fn unsupported_fields_are_refused_unless_empty() {
     assert_eq!(
-        err(&seed_plus("\"linux\": {", "\"intelRdt\": {\"closID\": \"x\"}")),
+        err(&seed_plus(
+            "\"linux\": {",
+            "\"intelRdt\": {\"closID\": \"x\"}"
+        )),
         "config.json: linux.intelRdt: Intel RDT is not supported"
     );
     // Process attributes are objects (checked in `plan::attrs`); a wrong type is named.
