@@ -139,6 +139,18 @@ impl Init {
     fn start(dir: &Path, ids: &[&str], unshare_extra: &[&str], args: &[&str]) -> Init {
         let log = dir.join("console.log");
         let out = fs::File::create(&log).unwrap();
+        Init::start_on(out.into(), log, ids, unshare_extra, args)
+    }
+
+    /// Like [`Init::start`] with the console on `out` (`log` is where [`Init::log`] reads).
+    fn start_on(
+        out: std::os::fd::OwnedFd,
+        log: PathBuf,
+        ids: &[&str],
+        unshare_extra: &[&str],
+        args: &[&str],
+    ) -> Init {
+        let out = fs::File::from(out);
         let mut cmd = Command::new("unshare");
         cmd.args([
             "--pid",
@@ -768,6 +780,85 @@ fn init_memory_and_fds_stay_flat_over_1000_restarts() {
     );
     init.signal("USR2");
     assert!(init.wait_exit(30).success(), "{}", init.log());
+}
+
+/// Bytes of the fake watchdog file (each pet is one NUL byte).
+fn pets(wd: &Path) -> u64 {
+    fs::metadata(wd).map_or(0, |m| m.len())
+}
+
+#[test]
+fn init_console_that_does_not_drain_never_stalls_the_loop() {
+    if !is_root("init_console_that_does_not_drain_never_stalls_the_loop") {
+        return;
+    }
+    // The console is a pipe nobody reads (as a serial line held by flow control) and a
+    // service floods it. dory must keep petting the watchdog and answering ctl, drop
+    // console lines meanwhile, and say how many once the console drains. Before: the
+    // first full write blocked PID 1 for good.
+    let d = TempDir::new("nodrain");
+    let r = rootfs(&d.0);
+    let flood = bundle(
+        &d.0,
+        &r,
+        "flood",
+        "while :; do echo flood-0123456789abcdef0123456789abcdef; done",
+        true,
+    );
+    let wd = d.0.join("watchdog");
+    fs::write(&wd, "").unwrap();
+    let board = format!(
+        r#"{{"watchdog":{{"device":"{w}","timeoutSecs":2}},"containers":[{{"id":"nd-flood","bundle":"{b}"}}]}}"#,
+        w = wd.display(),
+        b = flood.display()
+    );
+    fs::write(d.0.join("board.json"), board).unwrap();
+    let (read_end, write_end) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
+    let mut init = Init::start_on(
+        write_end,
+        d.0.join("unused.log"),
+        &["nd-flood"],
+        &[],
+        &["--config", d.0.join("board.json").to_str().unwrap()],
+    );
+    // The flood fills the pipe's 64 KiB within moments; then watch the loop for 4 s.
+    std::thread::sleep(Duration::from_millis(1500));
+    let before = pets(&wd);
+    std::thread::sleep(Duration::from_secs(4));
+    let after = pets(&wd);
+    assert!(
+        after >= before + 3,
+        "watchdog petted {} times in 4 s with a full console (every 1 s expected)",
+        after - before
+    );
+    let (code, out, err) = init.ctl(&["status"]);
+    assert_eq!(code, 0, "ctl with a full console: {out}{err}");
+    assert!(out.contains("nd-flood"), "{out}");
+    // Drain: the next line that gets through says how many were lost.
+    let mut console = fs::File::from(read_end);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut seen = String::new();
+    let mut buf = vec![0u8; 1 << 16];
+    while !seen.contains("lines dropped (the console did not drain)") {
+        assert!(
+            Instant::now() < deadline,
+            "no dropped-lines notice after draining"
+        );
+        let n = std::io::Read::read(&mut console, &mut buf).unwrap();
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+        if seen.len() > 1 << 20 {
+            seen.drain(..seen.len() - 4096);
+        }
+    }
+    // Keep draining while it shuts down, so its last lines cannot block a blocking build.
+    let drain = std::thread::spawn(move || {
+        let mut rest = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut console, &mut rest);
+    });
+    init.signal("USR2");
+    assert!(init.wait_exit(30).success());
+    drop(init);
+    drain.join().unwrap();
 }
 
 #[test]
