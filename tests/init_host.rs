@@ -861,6 +861,76 @@ fn init_console_that_does_not_drain_never_stalls_the_loop() {
     drain.join().unwrap();
 }
 
+/// Adds `hooks.createRuntime` = [`sh -c script`] to a bundle's config.json.
+fn with_create_runtime_hook(bundle: &Path, script: &str) {
+    let path = bundle.join("config.json");
+    let mut cfg: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
+    cfg["hooks"] =
+        serde_json::json!({"createRuntime": [{"path": "/bin/sh", "args": ["sh", "-c", script]}]});
+    fs::write(&path, serde_json::to_string_pretty(&cfg).unwrap()).unwrap();
+}
+
+#[test]
+fn init_stuck_start_steps_end_at_the_step_timeout_and_the_watchdog_is_petted() {
+    if !is_root("init_stuck_start_steps_end_at_the_step_timeout_and_the_watchdog_is_petted") {
+        return;
+    }
+    // Two starts that never finish on their own: a createRuntime hook without a timeout
+    // that sleeps for ever, and a container whose setup never answers (the hook stops it
+    // with SIGSTOP). With stepTimeoutSecs 3 each must fail after 3 s, the watchdog must be
+    // petted all along, and the board must go on to start the next service. Before: PID 1
+    // waited for ever, the watchdog unpetted.
+    let d = TempDir::new("stuck");
+    let r = rootfs(&d.0);
+    let sleeper = bundle(&d.0, &r, "sleeper", "echo never", true);
+    with_create_runtime_hook(&sleeper, "exec sleep 1000");
+    let stall = bundle(&d.0, &r, "stall", "echo never", true);
+    with_create_runtime_hook(
+        &stall,
+        r#"read -r s; p=${s#*\"pid\":}; kill -STOP ${p%%,*}"#,
+    );
+    let fine = bundle(&d.0, &r, "fine", "echo fine-started; exec sleep 1000", true);
+    let wd = d.0.join("watchdog");
+    fs::write(&wd, "").unwrap();
+    let board = format!(
+        r#"{{"stepTimeoutSecs":3,"watchdog":{{"device":"{w}","timeoutSecs":2}},"containers":[
+        {{"id":"st-sleeper","bundle":"{a}","restart":{{"policy":"never"}}}},
+        {{"id":"st-stall","bundle":"{b}","restart":{{"policy":"never"}},"after":["st-sleeper"]}},
+        {{"id":"st-fine","bundle":"{c}","after":["st-stall"]}}]}}"#,
+        w = wd.display(),
+        a = sleeper.display(),
+        b = stall.display(),
+        c = fine.display()
+    );
+    fs::write(d.0.join("board.json"), board).unwrap();
+    let t0 = Instant::now();
+    let mut init = Init::start(
+        &d.0,
+        &["st-sleeper", "st-stall", "st-fine"],
+        &[],
+        &["--config", d.0.join("board.json").to_str().unwrap()],
+    );
+    let log = init.wait_for("[st-fine] fine-started", 40);
+    let waited = t0.elapsed();
+    assert!(
+        log.contains("dory: cannot start st-sleeper:") && log.contains("timed out after 3 s"),
+        "{log}"
+    );
+    assert!(
+        log.contains("dory: cannot start st-stall:") && log.contains("did not answer"),
+        "{log}"
+    );
+    // Two stalls of 3 s with a pet due every second: at least 5 pets in that time.
+    let n = pets(&wd);
+    assert!(
+        n >= 5,
+        "{n} watchdog pets in {waited:?} of stalled starts\n{log}"
+    );
+    init.signal("USR2");
+    assert!(init.wait_exit(30).success(), "{}", init.log());
+}
+
 #[test]
 fn init_shutdown_honours_grace_then_kills() {
     if !is_root("init_shutdown_honours_grace_then_kills") {

@@ -169,9 +169,10 @@ fn run_one(h: &Hook<'_>, state_json: &str, join: Option<i32>) -> Result<(), Stri
             let _ = child.wait();
             return Err(format!(
                 "{path}: timed out after {} s",
-                h.timeout.unwrap_or(0)
+                limit_secs(h.timeout)
             ));
         }
+        super::waits::tick();
         std::thread::sleep(pause);
         pause = (pause * 2).min(Duration::from_millis(20));
     }
@@ -279,11 +280,9 @@ fn wait_hook(pid: i32, path: &str, timeout: Option<i64>) -> Result<(), String> {
         if deadline.is_some_and(|d| Instant::now() > d) {
             let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
             let _ = waitpid(pid, None);
-            return Err(format!(
-                "{path}: timed out after {} s",
-                timeout.unwrap_or(0)
-            ));
+            return Err(format!("{path}: timed out after {} s", limit_secs(timeout)));
         }
+        super::waits::tick();
         std::thread::sleep(pause);
         pause = (pause * 2).min(Duration::from_millis(20));
     }
@@ -292,10 +291,23 @@ fn wait_hook(pid: i32, path: &str, timeout: Option<i64>) -> Result<(), String> {
 /// When a hook with `timeout` (seconds) started now must have ended. Validation caps the
 /// timeout (`MAX_HOOK_TIMEOUT_SECS`); a deadline past what `Instant` can hold would mean
 /// no deadline rather than an abort.
+/// Without a `timeout`, PID 1's `stepTimeoutSecs` applies (the CLI waits, as runc).
 fn deadline(timeout: Option<i64>) -> Option<Instant> {
+    super::waits::deadline(configured(timeout))
+}
+
+/// A hook's own `timeout`, when it has a usable one.
+fn configured(timeout: Option<i64>) -> Option<Duration> {
     timeout
         .filter(|t| *t > 0)
-        .and_then(|t| Instant::now().checked_add(Duration::from_secs(t.unsigned_abs())))
+        .map(|t| Duration::from_secs(t.unsigned_abs()))
+}
+
+/// The limit a timed-out hook ran into, in seconds, for its error.
+fn limit_secs(timeout: Option<i64>) -> u64 {
+    configured(timeout)
+        .or_else(super::waits::default_limit)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// The state JSON passed to hooks.

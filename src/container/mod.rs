@@ -8,9 +8,10 @@ pub mod lifecycle;
 pub mod netdev;
 pub mod run;
 pub mod state;
+pub mod waits;
 
 use std::fmt;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
@@ -558,7 +559,9 @@ fn finish_parent(
             .map_err(|e| Error::Parent("signal the container", e))?;
     }
     let mut pty = None;
+    let deadline = waits::deadline(None);
     loop {
+        await_message(sock.as_fd(), deadline)?;
         let mut msg = [0u8; 16];
         match sys::recv_fd(sock.as_fd(), &mut msg) {
             // EOF: the child's end closed on exec.
@@ -581,6 +584,28 @@ fn finish_parent(
             }
             Err(Errno::EINTR) => continue,
             Err(e) => return Err(Error::Parent("container sync", e)),
+        }
+    }
+}
+
+/// Waits until the child's end of the handshake has something for us (a message, an fd,
+/// or EOF), in slices that let PID 1 pet its watchdog; past `deadline` (PID 1's
+/// `stepTimeoutSecs`; the CLI has none, as runc) the setup counts as hung.
+fn await_message(sock: BorrowedFd<'_>, deadline: Option<std::time::Instant>) -> Result<(), Error> {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    loop {
+        let mut fds = [PollFd::new(sock, PollFlags::POLLIN)];
+        match poll(&mut fds, PollTimeout::from(100u16)) {
+            Ok(n) if n > 0 => return Ok(()),
+            Ok(_) | Err(Errno::EINTR) => {}
+            Err(e) => return Err(Error::Parent("container sync", e)),
+        }
+        waits::tick();
+        if deadline.is_some_and(|d| std::time::Instant::now() > d) {
+            return Err(Error::Parent(
+                "container sync: the container's setup did not answer within the board's stepTimeoutSecs",
+                Errno::ETIMEDOUT,
+            ));
         }
     }
 }
@@ -684,6 +709,7 @@ pub fn kill_cgroup(cg: &Cgroup) {
             let _ = cg.freeze(false);
             thawed = true;
         }
+        waits::tick();
         std::thread::sleep(std::time::Duration::from_millis(1));
     }
 }

@@ -303,6 +303,7 @@ fn empty_board<'a>() -> Box<Board<'a>> {
     Box::new(Board {
         hostname: None,
         watchdog: None,
+        step_timeout_secs: board::DEFAULT_STEP_TIMEOUT_SECS,
         unsafe_no_pivot: false,
         containers: heapless::Vec::new(),
     })
