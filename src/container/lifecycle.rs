@@ -169,7 +169,7 @@ pub fn start(c: &Container) -> Result<(), Error> {
     rewrite_status(c, "running")?;
     if let Err(e) = hooks::run_phase(bundle, &c.id, "running", s.pid, Phase::Poststart) {
         // runtime-spec: a failing poststart hook is a warning.
-        eprintln!("dory start: warning: {e}");
+        crate::cli::log::warning(format_args!("dory start: {e}"));
     }
     Ok(())
 }
@@ -281,7 +281,7 @@ pub fn delete(c: &Container, force: bool) -> Result<(), Error> {
     let s = c.state();
     if let Err(e) = hooks::run_phase(Path::new(s.bundle), &c.id, "stopped", 0, Phase::Poststop) {
         // runtime-spec: a failing poststop hook is a warning.
-        eprintln!("dory delete: warning: {e}");
+        crate::cli::log::warning(format_args!("dory delete: {e}"));
     }
     Ok(())
 }

@@ -93,7 +93,7 @@ pub fn run(id: &str, bundle: &Path, state_root: &Path) -> Result<i32, (String, i
         let phase = hooks::Phase::Poststart;
         if let Err(e) = hooks::run_phase(&started.bundle, id, "running", started.pid, phase) {
             // runtime-spec: a failing poststart hook is a warning; the container runs on.
-            eprintln!("dory: warning: {e}");
+            crate::cli::log::warning(format_args!("dory run: {e}"));
         }
     }
     let master = started.pty_master.as_ref().map(|m| m.as_fd());
@@ -103,7 +103,7 @@ pub fn run(id: &str, bundle: &Path, state_root: &Path) -> Result<i32, (String, i
     started.destroy();
     if later_hooks {
         if let Err(e) = hooks::run_phase(&bundle, id, "stopped", 0, hooks::Phase::Poststop) {
-            eprintln!("dory: warning: {e}");
+            crate::cli::log::warning(format_args!("dory run: {e}"));
         }
     }
     Ok(code)
