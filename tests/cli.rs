@@ -203,8 +203,8 @@ fn errors_are_logrus_lines_in_the_log_file_or_on_stderr() {
     assert_eq!(v["level"], "error", "{text}");
     let msg = v["msg"].as_str().unwrap();
     assert!(msg.contains(TOO_MANY_MOUNTS), "{msg}");
-    assert!(is_logrus_time(v["time"].as_str().unwrap()), "{text}");
     assert_eq!(out.stderr.trim(), msg, "stderr gets the bare message");
+    let file_time = v["time"].as_str().unwrap().to_owned();
     assert!(!state.join("logfmt1").exists(), "state left behind");
 
     let out = create(&["--log-format", "json"]);
@@ -217,17 +217,25 @@ fn errors_are_logrus_lines_in_the_log_file_or_on_stderr() {
     let out = create(&[]);
     assert_eq!(out.code, 1, "{out:?}");
     let line = out.stderr.trim();
-    let rest = line.strip_prefix("time=\"").unwrap_or_else(|| panic!("{line}"));
+    let rest = line
+        .strip_prefix("time=\"")
+        .unwrap_or_else(|| panic!("{line}"));
     let (time, rest) = rest.split_once('"').unwrap();
     assert!(is_logrus_time(time), "{line}");
     assert_eq!(rest, format!(" level=error msg=\"{msg}\""), "{line}");
+    assert!(is_logrus_time(&file_time), "{file_time}");
 
     // A bad --log-format is itself reported as runc does, in text.
     let out = create(&["--log-format", "xml"]);
     assert_eq!(out.code, 1, "{out:?}");
     assert!(
-        out.stderr.contains("level=error msg=\"dory: --log-format: want text or json\""),
+        out.stderr
+            .contains("level=error msg=\"dory: --log-format: want text or json\""),
         "{out:?}"
     );
-    assert_eq!(std::fs::read_to_string(&log).unwrap(), text, "log untouched");
+    assert_eq!(
+        std::fs::read_to_string(&log).unwrap(),
+        text,
+        "log untouched"
+    );
 }

@@ -774,3 +774,78 @@ fn kill_all_reaches_what_is_left_after_the_init_exited() {
     assert_eq!(after, 0, "the orphan survived kill --all");
     b.assert_nothing_left();
 }
+
+/// Hooks that append `<phase>-<tag>` to `log` on the host (poststart, poststop), a
+/// startContainer hook that succeeds only in version "A", and `FOO=<tag>` in the env.
+fn versioned_config(b: &mut Bundle, tag: &str, log: &std::path::Path) {
+    let append = |phase: &str| {
+        serde_json::json!([{"path": "/bin/sh",
+            "args": ["sh", "-c", format!("echo {phase}-{tag} >> {}", log.display())]}])
+    };
+    let start_hook = if tag == "A" {
+        "/bin/true"
+    } else {
+        "/bin/false"
+    };
+    b.config["hooks"] = serde_json::json!({
+        "startContainer": [{"path": start_hook}],
+        "poststart": append("poststart"),
+        "poststop": append("poststop"),
+    });
+    let env = b.config["process"]["env"].as_array_mut().unwrap();
+    env.retain(|e| !e.as_str().unwrap().starts_with("FOO="));
+    env.push(format!("FOO={tag}").into());
+}
+
+/// runtime-spec: changes to config.json after create do not affect the container. dory
+/// keeps the config create read in the state directory: start, exec and delete behave as
+/// at create whether the bundle's config.json now holds other hooks and env, is not JSON
+/// or is gone.
+#[test]
+fn the_bundle_is_not_read_again_after_create() {
+    needs_root!();
+    let mut b = Bundle::new("frozencfg", &["sleep", "100"]);
+    let log = b.base.join("hooks.log");
+    versioned_config(&mut b, "A", &log);
+    create(&b);
+    let exec_foo = |b: &Bundle| {
+        let e = dory_in(b, &["exec", &b.id, "sh", "-c", "echo foo=$FOO"]);
+        e.expect_code(0);
+        e.value("foo").map(str::to_owned)
+    };
+
+    // Other hooks and env in the bundle: exec keeps create's process env.
+    versioned_config(&mut b, "B", &log);
+    b.write_config();
+    assert_eq!(
+        exec_foo(&b).as_deref(),
+        Some("A"),
+        "exec read the new config"
+    );
+
+    // Not JSON: start still runs create's startContainer (true) and poststart hooks.
+    std::fs::write(b.config_path(), "{ not json").unwrap();
+    let start = dory_in(&b, &["start", &b.id]);
+    start.expect_code(0);
+    assert_eq!(status_of(&b), "running");
+    assert_eq!(std::fs::read_to_string(&log).unwrap(), "poststart-A\n");
+
+    // Gone: exec still works.
+    std::fs::remove_file(b.config_path()).unwrap();
+    assert_eq!(
+        exec_foo(&b).as_deref(),
+        Some("A"),
+        "exec without config.json"
+    );
+
+    // Version B back in the bundle: delete runs create's poststop hook.
+    b.write_config();
+    dory_in(&b, &["kill", &b.id, "KILL"]).expect_code(0);
+    wait_status(&b, "stopped");
+    dory_in(&b, &["delete", &b.id]).expect_code(0);
+    assert_eq!(
+        std::fs::read_to_string(&log).unwrap(),
+        "poststart-A\npoststop-A\n"
+    );
+    b.assert_nothing_left();
+}

@@ -48,7 +48,13 @@ static SINK: OnceLock<Sink> = OnceLock::new();
 /// lines are text on stderr.
 pub fn init(path: Option<&Path>, format: Format) -> std::io::Result<()> {
     let file = match path {
-        Some(p) => Some(OpenOptions::new().create(true).append(true).mode(0o644).open(p)?),
+        Some(p) => Some(
+            OpenOptions::new()
+                .create(true)
+                .append(true)
+                .mode(0o644)
+                .open(p)?,
+        ),
         None => None,
     };
     let _ = SINK.set(Sink { file, format });
@@ -117,7 +123,12 @@ pub fn warning(msg: fmt::Arguments<'_>) {
         Some(s) if s.file.is_some() => eprintln!("{text}"),
         s => eprint!(
             "{}",
-            line(s.map_or(Format::Text, |s| s.format), "warning", &text, &now())
+            line(
+                s.map_or(Format::Text, |s| s.format),
+                "warning",
+                &text,
+                &now()
+            )
         ),
     }
 }

@@ -68,11 +68,10 @@ fn build_process(
     req: &ExecRequest<'_>,
     strings: &mut Arena,
 ) -> Result<(ProcessPlan, Option<Box<crate::seccomp::Program>>), String> {
-    let mut buf = vec![0u8; spec::MAX_CONFIG_BYTES];
-    // The container's config gives the seccomp filter (and the process without --process).
-    let bundle = Path::new(c.state().bundle).to_path_buf();
-    let bytes = spec::read_config(&bundle, &mut buf).map_err(|e| e.to_string())?;
-    let cfg = spec::parse(bytes).map_err(|e| e.to_string())?;
+    // The container's config as create read it (never the bundle's, which may have
+    // changed since) gives the seccomp filter (and the process without --process).
+    let bytes = super::state::read_config(&c.dir)?;
+    let cfg = spec::parse(&bytes).map_err(|e| e.to_string())?;
     let filter = crate::plan::compile_seccomp(&cfg).map_err(|e| e.to_string())?;
     let mut plan = if let Some(file) = req.process_file {
         let text = std::fs::read(file).map_err(|e| format!("--process {}: {e}", file.display()))?;

@@ -143,6 +143,11 @@ impl Container {
         json
     }
 
+    /// The config bytes `create` read (see `state::CONFIG`).
+    pub fn saved_config(&self) -> Result<Vec<u8>, Error> {
+        state::read_config(&self.dir).map_err(Error::Hook)
+    }
+
     fn pid(&self) -> Pid {
         Pid::from_raw(self.state().pid)
     }
@@ -157,9 +162,10 @@ pub fn start(c: &Container) -> Result<(), Error> {
         )));
     }
     let s = c.state();
-    let bundle = Path::new(s.bundle);
+    // The config as create read it: the bundle may have changed since (runtime-spec).
+    let config = c.saved_config()?;
     // startContainer hooks run in the container before its program (runtime-spec).
-    hooks::run_start_phase(c, bundle, s.pid).map_err(Error::Hook)?;
+    hooks::run_start_phase(c, &config).map_err(Error::Hook)?;
     super::release_exec_fifo(&c.dir.join(EXEC_FIFO), &s).map_err(|e| match e {
         super::FifoError::Timeout => Error::Timeout(e.to_string()),
         super::FifoError::Io(..) | super::FifoError::InitExited => {
@@ -167,7 +173,7 @@ pub fn start(c: &Container) -> Result<(), Error> {
         }
     })?;
     rewrite_status(c, "running")?;
-    if let Err(e) = hooks::run_phase(bundle, &c.id, "running", s.pid, Phase::Poststart) {
+    if let Err(e) = hooks::run_phase(&config, s.bundle, &c.id, "running", s.pid, Phase::Poststart) {
         // runtime-spec: a failing poststart hook is a warning.
         crate::cli::log::warning(format_args!("dory start: {e}"));
     }
@@ -267,6 +273,8 @@ pub fn delete(c: &Container, force: bool) -> Result<(), Error> {
             )))
         }
     }
+    // Read before the state directory goes: the poststop hooks run after.
+    let config = c.saved_config()?;
     if let Ok(cg) = c.cgroup() {
         // Stray processes (no pid namespace) go with the container.
         super::kill_cgroup(&cg);
@@ -279,7 +287,7 @@ pub fn delete(c: &Container, force: bool) -> Result<(), Error> {
     std::fs::remove_dir_all(&c.dir)
         .map_err(|e| Error::Io(format!("remove {}", c.dir.display()), e))?;
     let s = c.state();
-    if let Err(e) = hooks::run_phase(Path::new(s.bundle), &c.id, "stopped", 0, Phase::Poststop) {
+    if let Err(e) = hooks::run_phase(&config, s.bundle, &c.id, "stopped", 0, Phase::Poststop) {
         // runtime-spec: a failing poststop hook is a warning.
         crate::cli::log::warning(format_args!("dory delete: {e}"));
     }

@@ -87,8 +87,10 @@ pub struct Started {
     pub pty_master: Option<OwnedFd>,
     /// `process.terminal` of the config.
     pub terminal: bool,
-    /// The config has poststart/poststop hooks (re-read from the bundle when due).
+    /// The config has poststart/poststop hooks.
     pub later_hooks: bool,
+    /// The config bytes launch read, for those hooks (empty without them).
+    pub config: Vec<u8>,
     pub bundle: PathBuf,
     state_dir: PathBuf,
     cgroup: Option<Cgroup>,
@@ -247,6 +249,8 @@ pub fn launch(opts: LaunchOptions<'_>) -> Result<Started, Error> {
         cgroup: None,
         child: None,
     };
+    // Later commands (start, exec, delete) read this copy, never the bundle again.
+    state::save_config(&state_dir, bytes).map_err(|e| Error::StateDir(state_dir.clone(), e))?;
     let cgroup = undo
         .cgroup
         .insert(Cgroup::create(&layout, &cgroup_path, resources).map_err(Error::Cgroup)?);
@@ -473,6 +477,11 @@ pub fn launch(opts: LaunchOptions<'_>) -> Result<Started, Error> {
         pty_master,
         terminal: plan.process.terminal,
         later_hooks: hooks::has_later_hooks(&spec),
+        config: if hooks::has_later_hooks(&spec) {
+            bytes.to_vec()
+        } else {
+            Vec::new()
+        },
         default_cgroup: cgroup_path.starts_with(lifecycle::DEFAULT_CGROUP_PARENT),
         bundle: bundle.clone(),
         state_dir,
