@@ -41,10 +41,11 @@ impl Phase {
     }
 
     /// Whether the hooks after a failed one still run: runtime-spec makes a failing
-    /// poststart or poststop hook a warning, and the rest of the lifecycle, the remaining
-    /// hooks included, goes on as if it had succeeded.
+    /// poststop hook a warning, and the rest of the lifecycle, the remaining hooks
+    /// included, goes on as if it had succeeded. A failing poststart hook fails `start`
+    /// as runc's does (runtime-spec would warn).
     pub fn failure_is_a_warning(self) -> bool {
-        matches!(self, Phase::Poststart | Phase::Poststop)
+        matches!(self, Phase::Poststop)
     }
 
     /// The hooks of this phase in a config.
@@ -101,8 +102,8 @@ pub fn run(
     state_json: &str,
     join: Option<i32>,
 ) -> Result<(), String> {
-    // Poststart/poststop: every hook runs; their failures come back together, one line
-    // each. Any other phase stops at the first failure.
+    // Poststop: every hook runs; their failures come back together, one line each. Any
+    // other phase stops at the first failure.
     let mut warnings = String::new();
     for (i, h) in hooks.iter().enumerate() {
         if let Err(e) = run_one(h, state_json, join) {

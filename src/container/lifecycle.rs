@@ -165,7 +165,9 @@ pub fn start(c: &Container) -> Result<(), Error> {
     // The config as create read it: the bundle may have changed since (runtime-spec).
     let config = c.saved_config()?;
     // startContainer hooks run in the container before its program (runtime-spec).
-    hooks::run_start_phase(c, &config).map_err(Error::Hook)?;
+    if let Err(e) = hooks::run_start_phase(c, &config) {
+        return Err(abort_start(c, &config, e));
+    }
     super::release_exec_fifo(&c.dir.join(EXEC_FIFO), &s).map_err(|e| match e {
         super::FifoError::Timeout => Error::Timeout(e.to_string()),
         super::FifoError::Io(..) | super::FifoError::InitExited => {
@@ -173,11 +175,22 @@ pub fn start(c: &Container) -> Result<(), Error> {
         }
     })?;
     rewrite_status(c, "running")?;
+    // As runc: a failed poststart hook fails the start and ends the container (the
+    // hooks after it do not run). runtime-spec asks for a warning instead.
     if let Err(e) = hooks::run_phase(&config, s.bundle, &c.id, "running", s.pid, Phase::Poststart) {
-        // runtime-spec: a failing poststart hook is a warning.
-        crate::cli::log::warning(format_args!("dory start: {e}"));
+        return Err(abort_start(c, &config, e));
     }
     Ok(())
+}
+
+/// A hook failed `start`: runtime-spec's "stop the container and continue the lifecycle
+/// at step 12": the container is killed and destroyed, then the poststop hooks run.
+/// Returns the hook's error (with a failed removal's, if any).
+fn abort_start(c: &Container, config: &[u8], hook_error: String) -> Error {
+    match destroy(c, config, "dory start") {
+        Ok(()) => Error::Hook(hook_error),
+        Err(e) => Error::Hook(format!("{hook_error}; removing the container: {e}")),
+    }
 }
 
 fn rewrite_status(c: &Container, status: &str) -> Result<(), Error> {
@@ -263,9 +276,8 @@ fn terminates_by_default(sig: Signal) -> bool {
 pub fn delete(c: &Container, force: bool) -> Result<(), Error> {
     let status = c.status();
     match status {
-        Status::Stopped => {}
-        Status::Created => kill_and_wait(c)?,
-        Status::Running | Status::Paused if force => kill_and_wait(c)?,
+        Status::Stopped | Status::Created => {}
+        Status::Running | Status::Paused if force => {}
         Status::Running | Status::Paused => {
             return Err(Error::WrongStatus(format!(
                 "cannot delete container {} that is not stopped: {status}",
@@ -275,6 +287,15 @@ pub fn delete(c: &Container, force: bool) -> Result<(), Error> {
     }
     // Read before the state directory goes: the poststop hooks run after.
     let config = c.saved_config()?;
+    destroy(c, &config, "dory delete")
+}
+
+/// Kills the container if it still runs, removes its cgroup and state, then runs the
+/// poststop hooks of `config` (their failures are warnings, prefixed with `command`).
+fn destroy(c: &Container, config: &[u8], command: &str) -> Result<(), Error> {
+    if state::is_running(&c.state()) {
+        kill_and_wait(c)?;
+    }
     if let Ok(cg) = c.cgroup() {
         // Stray processes (no pid namespace) go with the container.
         super::kill_cgroup(&cg);
@@ -287,9 +308,9 @@ pub fn delete(c: &Container, force: bool) -> Result<(), Error> {
     std::fs::remove_dir_all(&c.dir)
         .map_err(|e| Error::Io(format!("remove {}", c.dir.display()), e))?;
     let s = c.state();
-    if let Err(e) = hooks::run_phase(&config, s.bundle, &c.id, "stopped", 0, Phase::Poststop) {
+    if let Err(e) = hooks::run_phase(config, s.bundle, &c.id, "stopped", 0, Phase::Poststop) {
         // runtime-spec: a failing poststop hook is a warning.
-        crate::cli::log::warning(format_args!("dory delete: {e}"));
+        crate::cli::log::warning(format_args!("{command}: {e}"));
     }
     Ok(())
 }

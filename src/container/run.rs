@@ -90,16 +90,26 @@ pub fn run(id: &str, bundle: &Path, state_root: &Path) -> Result<i32, (String, i
     let mut started = launch(LaunchOptions::new(id, bundle, state_root, Stdio::Inherit))
         .map_err(|e| (e.to_string(), e.exit_code()))?;
     let bundle = started.bundle.to_string_lossy().into_owned();
-    if started.later_hooks {
+    // As runc: a failed poststart hook ends the container and fails `run`.
+    let poststart = if started.later_hooks {
         let phase = hooks::Phase::Poststart;
-        let config = &started.config;
-        if let Err(e) = hooks::run_phase(config, &bundle, id, "running", started.pid, phase) {
-            // runtime-spec: a failing poststart hook is a warning; the container runs on.
-            crate::cli::log::warning(format_args!("dory run: {e}"));
+        hooks::run_phase(&started.config, &bundle, id, "running", started.pid, phase)
+    } else {
+        Ok(())
+    };
+    let code = match &poststart {
+        Ok(()) => attach(
+            started.pid,
+            &sfd,
+            started.pty_master.as_ref().map(|m| m.as_fd()),
+        ),
+        Err(_) => {
+            let pid = Pid::from_raw(started.pid);
+            let _ = kill(pid, Signal::SIGKILL);
+            let _ = waitpid(pid, None);
+            1
         }
-    }
-    let master = started.pty_master.as_ref().map(|m| m.as_fd());
-    let code = attach(started.pid, &sfd, master);
+    };
     let later_hooks = started.later_hooks;
     let config = std::mem::take(&mut started.config);
     started.destroy();
@@ -109,6 +119,7 @@ pub fn run(id: &str, bundle: &Path, state_root: &Path) -> Result<i32, (String, i
             crate::cli::log::warning(format_args!("dory run: {e}"));
         }
     }
+    poststart.map_err(|e| (e, 1))?;
     Ok(code)
 }
 
