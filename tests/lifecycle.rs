@@ -219,14 +219,11 @@ fn run_detach_pid_file_exec_ps_pause_resume() {
     assert_eq!(status_of(&b), "paused");
     let again = dory_in(&b, &["pause", &b.id]);
     assert_eq!(again.code, 1);
-    // exec into a paused container is refused, and promptly (the process would freeze
-    // before its exec); so is --ignore-paused.
+    // exec into a paused container is refused, and promptly, without --ignore-paused
+    // (see exec_ignore_paused_runs_the_process_once_resumed).
     let frozen = dory_in(&b, &["exec", &b.id, "true"]);
     assert_eq!(frozen.code, 1, "{frozen:?}");
     assert!(frozen.stderr.contains("paused"), "{frozen:?}");
-    let ignore = dory_in(&b, &["exec", "--ignore-paused", "-d", &b.id, "true"]);
-    assert_eq!(ignore.code, 1, "{ignore:?}");
-    assert!(ignore.stderr.contains("--ignore-paused"), "{ignore:?}");
     dory_in(&b, &["resume", &b.id]).expect_code(0);
     assert_eq!(status_of(&b), "running");
 
@@ -945,5 +942,263 @@ fn the_bundle_is_not_read_again_after_create() {
         std::fs::read_to_string(&log).unwrap(),
         "poststart-A\npoststop-A\n"
     );
+    b.assert_nothing_left();
+}
+
+/// The container's directory in the v1 hierarchy whose mount point ends with `name`
+/// (`"freezer"`, `"pids"`).
+fn v1_dir(b: &Bundle, name: &str) -> std::path::PathBuf {
+    common::cgroup_dirs(&b.id)
+        .into_iter()
+        .find(|d| {
+            d.parent()
+                .and_then(|p| p.parent())
+                .is_some_and(|m| m.ends_with(name))
+        })
+        .unwrap_or_else(|| panic!("no {name} hierarchy"))
+}
+
+fn procs_of(dir: &std::path::Path) -> Vec<i32> {
+    std::fs::read_to_string(dir.join("cgroup.procs"))
+        .unwrap()
+        .lines()
+        .map(|l| l.parse().unwrap())
+        .collect()
+}
+
+/// Sub-cgroups a test made below the container's: on drop (before the Bundle's, which
+/// cannot remove a cgroup that still has children) their processes are killed and the
+/// directories removed. dory's own delete removes them when the test gets that far.
+struct SubCgroupGuard(Vec<std::path::PathBuf>);
+
+impl Drop for SubCgroupGuard {
+    fn drop(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        for d in &self.0 {
+            while d.exists() && Instant::now() < deadline {
+                for pid in std::fs::read_to_string(d.join("cgroup.procs"))
+                    .unwrap_or_default()
+                    .lines()
+                    .filter_map(|l| l.parse().ok())
+                {
+                    let _ = nix::sys::signal::kill(
+                        nix::unistd::Pid::from_raw(pid),
+                        nix::sys::signal::Signal::SIGKILL,
+                    );
+                }
+                if std::fs::remove_dir(d).is_err() {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+            }
+        }
+    }
+}
+
+fn run_detached(b: &Bundle) -> i32 {
+    b.write_config();
+    let dir = b.dir.to_str().unwrap();
+    dory_in(b, &["run", "-d", "--bundle", dir, &b.id]).expect_code(0);
+    b.wait_state().pid
+}
+
+/// Thaws a v1 freezer cgroup when dropped: a frozen process dies of SIGKILL only once
+/// thawed, so a failed test would otherwise leave the container and its cgroup behind.
+struct ThawOnDrop(std::path::PathBuf);
+
+impl Drop for ThawOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::write(&self.0, "THAWED");
+    }
+}
+
+/// runc: `exec --ignore-paused` goes into a paused container; its process joins the
+/// frozen cgroup (so it is frozen before its exec) and exec returns once `resume` lets
+/// it run. Without the flag: runc's error.
+#[test]
+fn exec_ignore_paused_runs_the_process_once_resumed() {
+    needs_root!();
+    let b = Bundle::new("ignpaused", &["sleep", "100"]);
+    let init = run_detached(&b);
+    let freezer = v1_dir(&b, "freezer");
+    // Declared after the Bundle, so dropped first: its SIGKILL reaches thawed processes.
+    let _thaw = ThawOnDrop(freezer.join("freezer.state"));
+    dory_in(&b, &["pause", &b.id]).expect_code(0);
+    let mut cmd = b.cmd(&[
+        "exec",
+        "--ignore-paused",
+        &b.id,
+        "sh",
+        "-c",
+        "echo ran-in=$(cat /proc/self/cgroup | grep -c freezer)",
+    ]);
+    cmd.stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut exec = cmd.spawn().unwrap();
+    // From the host: a second process sits in the frozen freezer cgroup, and exec waits.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while procs_of(&freezer).len() < 2 {
+        if exec.try_wait().unwrap().is_some() {
+            let out = exec.wait_with_output().unwrap();
+            panic!(
+                "exec ended while paused ({}): {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        assert!(Instant::now() < deadline, "the exec'd process never joined");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        exec.try_wait().unwrap().is_none(),
+        "exec returned while paused"
+    );
+    assert_eq!(
+        std::fs::read_to_string(freezer.join("freezer.state"))
+            .unwrap()
+            .trim(),
+        "FROZEN"
+    );
+    assert_eq!(status_of(&b), "paused");
+
+    // Without the flag: refused at once.
+    let refused = dory_in(&b, &["exec", &b.id, "true"]);
+    assert_eq!(refused.code, 1, "{refused:?}");
+    assert!(
+        refused
+            .stderr
+            .contains("cannot exec in a paused container (use --ignore-paused to override)"),
+        "{refused:?}"
+    );
+    dory_in(&b, &["resume", &b.id]).expect_code(0);
+    let out = exec.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        stdout.trim(),
+        "ran-in=1",
+        "the process ran inside the container"
+    );
+    assert_eq!(procs_of(&freezer), vec![init]);
+    dory_in(&b, &["delete", "--force", &b.id]).expect_code(0);
+    b.assert_nothing_left();
+}
+
+/// runc 1.1: `exec --cgroup CTRL:PATH` and `--cgroup PATH` put the process in an
+/// existing sub-cgroup of the container's (checked on the host's cgroup files and from
+/// /proc/self/cgroup inside); a missing one or a path leaving the container's cgroup is
+/// refused and nothing runs.
+#[test]
+fn exec_cgroup_puts_the_process_in_a_sub_cgroup() {
+    needs_root!();
+    let b = Bundle::new("execcg", &["sleep", "100"]);
+    run_detached(&b);
+    let dirs = common::cgroup_dirs(&b.id);
+    let _subs = SubCgroupGuard(dirs.iter().map(|d| d.join("sub")).collect());
+    for d in &dirs {
+        std::fs::create_dir(d.join("sub")).unwrap();
+        // A new v1 cpuset cgroup has no cpus or mems: nothing could join it.
+        for f in ["cpuset.cpus", "cpuset.mems"] {
+            if let Ok(v) = std::fs::read_to_string(d.join(f)) {
+                std::fs::write(d.join("sub").join(f), v.trim()).unwrap();
+            }
+        }
+    }
+    let pids = v1_dir(&b, "pids");
+    let freezer = v1_dir(&b, "freezer");
+    let pid_file = b.base.join("exec.pid");
+    let pf = pid_file.to_str().unwrap();
+
+    // One controller: pids:sub; the others stay in the container's cgroup.
+    let args = [
+        "exec",
+        "-d",
+        "--pid-file",
+        pf,
+        "--cgroup",
+        "pids:sub",
+        &b.id,
+        "sleep",
+        "100",
+    ];
+    dory_in(&b, &args).expect_code(0);
+    let pid: i32 = std::fs::read_to_string(&pid_file).unwrap().parse().unwrap();
+    assert!(
+        procs_of(&pids.join("sub")).contains(&pid),
+        "not in pids/sub"
+    );
+    assert!(
+        procs_of(&freezer).contains(&pid),
+        "not in the container's freezer cgroup"
+    );
+    assert!(procs_of(&freezer.join("sub")).is_empty());
+    let inside = dory_in(
+        &b,
+        &[
+            "exec",
+            "--cgroup",
+            "pids:sub",
+            &b.id,
+            "cat",
+            "/proc/self/cgroup",
+        ],
+    );
+    inside.expect_code(0);
+    let line = |ctrl: &str| {
+        inside
+            .stdout
+            .lines()
+            .find(|l| {
+                l.split(':')
+                    .nth(1)
+                    .is_some_and(|c| c.split(',').any(|x| x == ctrl))
+            })
+            .map(|l| l.rsplit(':').next().unwrap().to_owned())
+            .unwrap_or_else(|| panic!("no {ctrl} line: {inside:?}"))
+    };
+    assert!(line("pids").ends_with("/sub"), "{inside:?}");
+    assert!(!line("freezer").ends_with("/sub"), "{inside:?}");
+
+    // PATH alone: every hierarchy.
+    let args = [
+        "exec",
+        "-d",
+        "--pid-file",
+        pf,
+        "--cgroup",
+        "/sub",
+        &b.id,
+        "sleep",
+        "100",
+    ];
+    dory_in(&b, &args).expect_code(0);
+    let pid: i32 = std::fs::read_to_string(&pid_file).unwrap().parse().unwrap();
+    for d in &dirs {
+        assert!(
+            procs_of(&d.join("sub")).contains(&pid),
+            "not in {}/sub",
+            d.display()
+        );
+    }
+
+    for (arg, want) in [
+        ("nosuch", "--cgroup: "),
+        ("../x", "would leave the container's cgroup"),
+        ("bogus:sub", "unknown controller bogus"),
+    ] {
+        let out = dory_in(
+            &b,
+            &["exec", "--cgroup", arg, &b.id, "sh", "-c", "echo ran"],
+        );
+        assert_eq!(out.code, 1, "{arg}: {out:?}");
+        assert!(out.stderr.contains(want), "{arg}: {out:?}");
+        assert!(!out.stdout.contains("ran"), "{arg}: {out:?}");
+    }
+    dory_in(&b, &["delete", "--force", &b.id]).expect_code(0);
     b.assert_nothing_left();
 }

@@ -7,6 +7,7 @@ pub mod hooks;
 pub mod lifecycle;
 pub mod run;
 pub mod state;
+pub mod sub_cgroup;
 
 use std::fmt;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
