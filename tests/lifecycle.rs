@@ -1202,3 +1202,26 @@ fn exec_cgroup_puts_the_process_in_a_sub_cgroup() {
     dory_in(&b, &["delete", "--force", &b.id]).expect_code(0);
     b.assert_nothing_left();
 }
+
+/// A state entry without the config create saved (made by an older dory, or damaged) is
+/// still deleted, with a warning that no poststop hook ran; exec says what is missing.
+#[test]
+fn delete_works_without_the_saved_config() {
+    needs_root!();
+    let b = Bundle::new("nosaved", &["sleep", "100"]);
+    create(&b);
+    std::fs::remove_file(b.state_dir().join("config.json")).unwrap();
+    let exec = dory_in(&b, &["exec", &b.id, "true"]);
+    assert_eq!(exec.code, 1, "{exec:?}");
+    assert!(
+        exec.stderr.contains("the config saved at create"),
+        "{exec:?}"
+    );
+    let delete = dory_in(&b, &["delete", "--force", &b.id]);
+    delete.expect_code(0);
+    assert!(
+        delete.stderr.contains("level=warning") && delete.stderr.contains("no poststop hooks run"),
+        "{delete:?}"
+    );
+    b.assert_nothing_left();
+}

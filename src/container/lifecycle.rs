@@ -57,6 +57,8 @@ pub enum Error {
     Signal(Errno),
     Timeout(String),
     Hook(String),
+    /// The config `create` kept in the state directory cannot be read.
+    SavedConfig(String),
 }
 
 impl fmt::Display for Error {
@@ -67,7 +69,7 @@ impl fmt::Display for Error {
             Error::Cgroup(e) => write!(f, "cgroup: {e}"),
             Error::WrongStatus(m) => f.write_str(m),
             Error::Signal(e) => write!(f, "kill: {}", e.desc()),
-            Error::Timeout(m) | Error::Hook(m) => f.write_str(m),
+            Error::Timeout(m) | Error::Hook(m) | Error::SavedConfig(m) => f.write_str(m),
         }
     }
 }
@@ -145,7 +147,7 @@ impl Container {
 
     /// The config bytes `create` read (see `state::CONFIG`).
     pub fn saved_config(&self) -> Result<Vec<u8>, Error> {
-        state::read_config(&self.dir).map_err(Error::Hook)
+        state::read_config(&self.dir).map_err(Error::SavedConfig)
     }
 
     fn pid(&self) -> Pid {
@@ -187,7 +189,7 @@ pub fn start(c: &Container) -> Result<(), Error> {
 /// at step 12": the container is killed and destroyed, then the poststop hooks run.
 /// Returns the hook's error (with a failed removal's, if any).
 fn abort_start(c: &Container, config: &[u8], hook_error: String) -> Error {
-    match destroy(c, config, "dory start") {
+    match destroy(c, Some(config), "dory start") {
         Ok(()) => Error::Hook(hook_error),
         Err(e) => Error::Hook(format!("{hook_error}; removing the container: {e}")),
     }
@@ -285,14 +287,17 @@ pub fn delete(c: &Container, force: bool) -> Result<(), Error> {
             )))
         }
     }
-    // Read before the state directory goes: the poststop hooks run after.
-    let config = c.saved_config()?;
-    destroy(c, &config, "dory delete")
+    // Read before the state directory goes: the poststop hooks run after. A state entry
+    // without it (made by an older dory, or damaged) is still removed, without hooks.
+    let config = c.saved_config().map_err(|e| {
+        crate::cli::log::warning(format_args!("dory delete: {e}: no poststop hooks run"));
+    });
+    destroy(c, config.as_deref().ok(), "dory delete")
 }
 
 /// Kills the container if it still runs, removes its cgroup and state, then runs the
 /// poststop hooks of `config` (their failures are warnings, prefixed with `command`).
-fn destroy(c: &Container, config: &[u8], command: &str) -> Result<(), Error> {
+fn destroy(c: &Container, config: Option<&[u8]>, command: &str) -> Result<(), Error> {
     if state::is_running(&c.state()) {
         kill_and_wait(c)?;
     }
@@ -308,6 +313,9 @@ fn destroy(c: &Container, config: &[u8], command: &str) -> Result<(), Error> {
     std::fs::remove_dir_all(&c.dir)
         .map_err(|e| Error::Io(format!("remove {}", c.dir.display()), e))?;
     let s = c.state();
+    let Some(config) = config else {
+        return Ok(());
+    };
     if let Err(e) = hooks::run_phase(config, s.bundle, &c.id, "stopped", 0, Phase::Poststop) {
         // runtime-spec: a failing poststop hook is a warning.
         crate::cli::log::warning(format_args!("{command}: {e}"));
