@@ -9,7 +9,7 @@ use super::{parse_or_usage, single_id, Global};
 use crate::container::lifecycle::{self, Container};
 use crate::container::{self, LaunchOptions, Stdio};
 
-const CREATE_FLAGS: &[FlagSpec] = &[
+pub(super) const CREATE_FLAGS: &[FlagSpec] = &[
     flag("bundle", Some('b'), true),
     flag("pid-file", None, true),
     flag("console-socket", None, true),
@@ -302,12 +302,13 @@ const FEATURES_JSON: &str = r#"{
     "apparmor": {"enabled": false},
     "selinux": {"enabled": false},
     "intelRdt": {"enabled": false},
+    "memoryPolicy": {"modes": ["MPOL_BIND","MPOL_DEFAULT","MPOL_INTERLEAVE","MPOL_LOCAL","MPOL_PREFERRED","MPOL_PREFERRED_MANY","MPOL_WEIGHTED_INTERLEAVE"], "flags": ["MPOL_F_NUMA_BALANCING","MPOL_F_RELATIVE_NODES","MPOL_F_STATIC_NODES"]},
     "mountExtensions": {"idmap": {"enabled": false}}
   },
   "annotations": {"org.opencontainers.runc.checkpoint.enabled": "false", "io.github.dory.version": "0.1.0"}
 }"#;
 
-const EXEC_FLAGS: &[FlagSpec] = &[
+pub(super) const EXEC_FLAGS: &[FlagSpec] = &[
     flag("process", Some('p'), true),
     flag("tty", Some('t'), false),
     flag("detach", Some('d'), false),

@@ -7,7 +7,7 @@ use super::{parse_or_usage, Global};
 use crate::container::lifecycle::{Container, Status};
 use crate::spec::{Memory, Pids, Resources};
 
-const UPDATE_FLAGS: &[FlagSpec] = &[
+pub(super) const UPDATE_FLAGS: &[FlagSpec] = &[
     flag("resources", Some('r'), true),
     flag("blkio-weight", None, true),
     flag("cpu-period", None, true),

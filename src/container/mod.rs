@@ -662,19 +662,25 @@ fn enter_time_ns(
 /// SIGKILLs every process left in `cg` and waits (bounded) until it is empty.
 pub fn kill_cgroup(cg: &Cgroup) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let mut thawed = false;
     loop {
         let pids = cg.pids().unwrap_or_default();
         if pids.is_empty() || std::time::Instant::now() > deadline {
             return;
         }
         for pid in pids {
-            let _ = nix::sys::signal::kill(Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+            let pid = Pid::from_raw(pid);
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+            // A zombie child of ours stays listed until reaped. Only the pids listed here:
+            // waitpid(-1) would take the exit status of another child (PID 1: another
+            // container's init that ended at the same moment, which would then never be
+            // seen to exit).
+            let _ = waitpid(pid, Some(nix::sys::wait::WaitPidFlag::WNOHANG));
         }
-        // Reap any that are our own children (zombies stay in the cgroup until reaped).
-        while let Ok(ws) = waitpid(None, Some(nix::sys::wait::WaitPidFlag::WNOHANG)) {
-            if ws == nix::sys::wait::WaitStatus::StillAlive {
-                break;
-            }
+        if !thawed {
+            // A frozen (paused) process dies of SIGKILL only once thawed (v1 freezer).
+            let _ = cg.freeze(false);
+            thawed = true;
         }
         std::thread::sleep(std::time::Duration::from_millis(1));
     }
@@ -896,6 +902,14 @@ pub fn describe_failure(plan: &Plan, f: &Failure) -> String {
              \"unsafeNoPivot\": true or the kernel option dory.nopivot)"
         ),
         Step::Console => format!("config.json: process.terminal: open the console: {err}"),
+        Step::Affinity
+        | Step::Scheduler
+        | Step::IoPriority
+        | Step::Personality
+        | Step::MemoryPolicy => format!(
+            "config.json: {}",
+            describe_attr_failure(f, &plan.process.attrs)
+        ),
         Step::Exec => {
             let prog = plan.process.args.first().map(|a| s.text(*a)).unwrap_or("");
             match f.errno {
@@ -906,6 +920,41 @@ pub fn describe_failure(plan: &Plan, f: &Failure) -> String {
             }
         }
         other => format!("container setup failed at {other:?}: {err}"),
+    }
+}
+
+/// A failed process-attribute step (init or exec): the field, the syscall, the errno and,
+/// where the kernel's answer is terse, the likely cause.
+pub fn describe_attr_failure(f: &Failure, attrs: &crate::plan::ProcessAttrs) -> String {
+    use crate::plan::attrs::{SCHED_DEADLINE, SCHED_FIFO, SCHED_RR};
+    let err = f.errno.desc();
+    let policy = attrs.scheduler.map(|s| s.policy);
+    let realtime = policy == Some(SCHED_FIFO) || policy == Some(SCHED_RR);
+    let deadline = policy == Some(SCHED_DEADLINE);
+    match (f.step, f.errno) {
+        (Step::Scheduler, Errno::EPERM) if realtime => format!(
+            "process.scheduler: sched_setattr: {err} (with cgroup v1 real-time group \
+             scheduling a real-time policy needs a budget in the container's cgroup: set \
+             linux.resources.cpu.realtimeRuntime)"
+        ),
+        (Step::Scheduler, Errno::EPERM) if deadline => format!(
+            "process.scheduler: sched_setattr: {err} (SCHED_DEADLINE needs every CPU of \
+             the root domain: no narrower cpuset or execCPUAffinity.final; runc: \"can't be \
+             used together with AllowedCPUs\")"
+        ),
+        (Step::Scheduler, _) => format!("process.scheduler: sched_setattr: {err}"),
+        (Step::Affinity, _) => format!(
+            "process.execCPUAffinity.final: sched_setaffinity: {err} (the CPUs must be online \
+             and in the container's cpuset)"
+        ),
+        (Step::IoPriority, _) => format!("process.ioPriority: ioprio_set: {err}"),
+        (Step::Personality, _) => format!("linux.personality: personality: {err}"),
+        (Step::MemoryPolicy, Errno::EINVAL) => format!(
+            "linux.memoryPolicy: set_mempolicy: {err} (every node must exist and be in the \
+             container's cpuset.mems)"
+        ),
+        (Step::MemoryPolicy, _) => format!("linux.memoryPolicy: set_mempolicy: {err}"),
+        (other, _) => format!("setup failed at {other:?}: {err}"),
     }
 }
 
@@ -923,3 +972,6 @@ impl Started {
         state::remove_dir(&self.state_dir);
     }
 }
+
+#[cfg(test)]
+mod kill_tests;

@@ -43,6 +43,10 @@ pub const MAX_HOOK_ENV: usize = 8;
 pub const MAX_HUGEPAGE_LIMITS: usize = 8;
 pub const MAX_UNIFIED: usize = 16;
 pub const MAX_TIME_OFFSETS: usize = 2;
+/// `process.scheduler.flags`: the kernel knows 7 `SCHED_FLAG_*` values.
+pub const MAX_SCHED_FLAGS: usize = 8;
+/// `linux.personality.flags` and `linux.memoryPolicy.flags` (3 `MPOL_F_*` exist).
+pub const MAX_ATTR_FLAGS: usize = 4;
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -87,6 +91,62 @@ pub struct Process<'a> {
     pub apparmor_profile: Option<&'a str>,
     pub oom_score_adj: Option<i32>,
     pub selinux_label: Option<&'a str>,
+    #[serde(borrow)]
+    pub io_priority: Option<IoPriority<'a>>,
+    #[serde(borrow)]
+    pub scheduler: Option<Scheduler<'a>>,
+    #[serde(borrow, rename = "execCPUAffinity")]
+    pub exec_cpu_affinity: Option<CpuAffinity<'a>>,
+}
+
+/// `process.ioPriority`: class name as written (`"IOPRIO_CLASS_BE"`), level 0..7.
+#[derive(Debug, Deserialize)]
+pub struct IoPriority<'a> {
+    pub class: &'a str,
+    pub priority: i64,
+}
+
+/// `process.scheduler` (sched_setattr(2)); names as written, numbers as given.
+#[derive(Debug, Deserialize)]
+pub struct Scheduler<'a> {
+    pub policy: &'a str,
+    #[serde(default)]
+    pub nice: i32,
+    #[serde(default)]
+    pub priority: i32,
+    #[serde(borrow, default)]
+    pub flags: Vec<&'a str, MAX_SCHED_FLAGS>,
+    #[serde(default)]
+    pub runtime: u64,
+    #[serde(default)]
+    pub deadline: u64,
+    #[serde(default)]
+    pub period: u64,
+}
+
+/// `process.execCPUAffinity`: CPU lists (`"0-3,7"`) for an exec'd process.
+#[derive(Debug, Deserialize)]
+pub struct CpuAffinity<'a> {
+    pub initial: Option<&'a str>,
+    #[serde(rename = "final")]
+    pub final_: Option<&'a str>,
+}
+
+/// `linux.personality`: `LINUX` or `LINUX32`.
+#[derive(Debug, Deserialize)]
+pub struct Personality<'a> {
+    pub domain: &'a str,
+    #[serde(borrow, default)]
+    pub flags: Vec<&'a str, MAX_ATTR_FLAGS>,
+}
+
+/// `linux.memoryPolicy` (set_mempolicy(2)): mode and flag names, a node list.
+#[derive(Debug, Deserialize)]
+pub struct MemoryPolicy<'a> {
+    pub mode: &'a str,
+    pub nodes: Option<&'a str>,
+    #[serde(borrow, default)]
+    pub flags: Vec<&'a str, MAX_ATTR_FLAGS>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -209,10 +269,10 @@ pub struct Linux<'a> {
     // Refused by the pre-scan when non-empty; here only so the model mirrors the spec.
     #[allow(dead_code)]
     pub intel_rdt: Option<serde::de::IgnoredAny>,
-    /// Not supported: the scanner refuses a non-empty value, so this is at most `{}`.
-    // Refused by the pre-scan when non-empty; here only so the model mirrors the spec.
-    #[allow(dead_code)]
-    pub personality: Option<serde::de::IgnoredAny>,
+    #[serde(borrow)]
+    pub personality: Option<Personality<'a>>,
+    #[serde(borrow)]
+    pub memory_policy: Option<MemoryPolicy<'a>>,
 }
 
 #[derive(Debug, Deserialize)]

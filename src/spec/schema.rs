@@ -143,6 +143,28 @@ const CAPABILITIES: Ty = Ty::Obj(&[
 
 const RLIMIT: Ty = Ty::Obj(&[req("type", STR), req("hard", U64), req("soft", U64)]);
 
+const IO_PRIORITY: Ty = Ty::Obj(&[req("class", STR), req("priority", I64)]);
+
+const SCHEDULER: Ty = Ty::Obj(&[
+    req("policy", STR),
+    def("nice", I32),
+    def("priority", I32),
+    def("flags", strings(MAX_SCHED_FLAGS)),
+    def("runtime", U64),
+    def("deadline", U64),
+    def("period", U64),
+]);
+
+const CPU_AFFINITY: Ty = Ty::Obj(&[opt("initial", STR), opt("final", STR)]);
+
+const PERSONALITY: Ty = Ty::Obj(&[req("domain", STR), def("flags", strings(MAX_ATTR_FLAGS))]);
+
+const MEMORY_POLICY: Ty = Ty::Obj(&[
+    req("mode", STR),
+    opt("nodes", STR),
+    def("flags", strings(MAX_ATTR_FLAGS)),
+]);
+
 const PROCESS: Ty = Ty::Obj(&[
     def("terminal", BOOL),
     opt("consoleSize", CONSOLE_SIZE),
@@ -158,18 +180,9 @@ const PROCESS: Ty = Ty::Obj(&[
     opt("selinuxLabel", STR),
     // Windows only: the command line as one string. A Linux runtime uses `args`.
     opt("commandLine", Ty::Any),
-    opt(
-        "ioPriority",
-        Ty::Unsupported("I/O priority is not supported yet"),
-    ),
-    opt(
-        "scheduler",
-        Ty::Unsupported("scheduler settings are not supported yet"),
-    ),
-    opt(
-        "execCPUAffinity",
-        Ty::Unsupported("CPU affinity is not supported yet"),
-    ),
+    opt("ioPriority", IO_PRIORITY),
+    opt("scheduler", SCHEDULER),
+    opt("execCPUAffinity", CPU_AFFINITY),
 ]);
 
 const ROOT: Ty = Ty::Obj(&[req("path", STR), def("readonly", BOOL)]);
@@ -323,18 +336,12 @@ const LINUX: Ty = Ty::Obj(&[
     opt("seccomp", SECCOMP),
     def("timeOffsets", Ty::Map(&TIME_OFFSET, MAX_TIME_OFFSETS)),
     opt("intelRdt", Ty::Unsupported("Intel RDT is not supported")),
-    opt(
-        "personality",
-        Ty::Unsupported("personality is not supported yet"),
-    ),
+    opt("personality", PERSONALITY),
     opt(
         "netDevices",
         Ty::Unsupported("moving network devices is not supported yet"),
     ),
-    opt(
-        "memoryPolicy",
-        Ty::Unsupported("memory policy is not supported yet"),
-    ),
+    opt("memoryPolicy", MEMORY_POLICY),
 ]);
 
 /// The whole document.
