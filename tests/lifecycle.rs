@@ -104,11 +104,12 @@ fn unknown_signal_and_bad_flags_are_usage_errors() {
     let k = dory_in(&b, &["kill", &b.id, "SIGNOPE"]);
     assert_eq!(k.code, 1);
     assert!(k.stderr.contains("unknown signal"), "{k:?}");
+    // The flag as typed (main's parser since "usage errors show the flag as typed").
     let f = dory_in(&b, &["delete", "--frobnicate", &b.id]);
     assert_eq!(f.code, 1);
     assert!(
         f.stderr
-            .contains("flag provided but not defined: -frobnicate"),
+            .contains("flag provided but not defined: --frobnicate"),
         "{f:?}"
     );
     dory_in(&b, &["delete", "--force", &b.id]).expect_code(0);
