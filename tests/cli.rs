@@ -151,6 +151,103 @@ fn broken_stdout_pipe_does_not_panic() {
     }
 }
 
+/// A bundle whose config.json has 33 mounts (the limit is 32): refused while parsing,
+/// before anything is created.
+fn bundle_with_too_many_mounts(t: &TempDir) -> std::path::PathBuf {
+    let bundle = t.path.join("bundle");
+    std::fs::create_dir(&bundle).unwrap();
+    let mut config: serde_json::Value = serde_json::from_str(SEED_CONFIG).unwrap();
+    let mounts = config["mounts"].as_array_mut().unwrap();
+    while mounts.len() < 33 {
+        mounts.push(serde_json::json!({"destination": "/mnt", "type": "tmpfs", "source": "tmpfs"}));
+    }
+    std::fs::write(bundle.join("config.json"), config.to_string()).unwrap();
+    bundle
+}
+
+const TOO_MANY_MOUNTS: &str = "config.json: mounts: more than 32 entries (limit 32)";
+
+/// logrus's time: RFC 3339 in whole seconds, UTC ("2026-12-03T21:02:58Z").
+fn is_logrus_time(t: &str) -> bool {
+    let b = t.as_bytes();
+    b.len() == 20
+        && t.ends_with('Z')
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b[10] == b'T'
+        && b[13] == b':'
+        && b[16] == b':'
+}
+
+/// runc's error shape, which containerd's shim (every line of `--log`, as JSON, last
+/// `level=error` wins) and podman (the whole `--log` file as one JSON object) parse:
+/// with `--log F --log-format json` the file holds exactly one JSON line, level error,
+/// the field-naming message as msg, and stderr the bare message; without `--log` stderr
+/// holds that line itself (json or text).
+#[test]
+fn errors_are_logrus_lines_in_the_log_file_or_on_stderr() {
+    // `create` needs root before it reads the config.
+    if common::skip_unless_root("cli::errors_are_logrus_lines_in_the_log_file_or_on_stderr") {
+        return;
+    }
+    let t = TempDir::new("cli-logfmt");
+    let bundle = bundle_with_too_many_mounts(&t);
+    let state = t.path.join("state");
+    let log = t.path.join("log.json");
+    let create = |global: &[&str]| {
+        let mut c = Command::new(DORY);
+        c.arg("--root").arg(&state).args(global);
+        c.args(["create", "--bundle", bundle.to_str().unwrap(), "logfmt1"]);
+        run_cmd(&mut c)
+    };
+
+    let out = create(&["--log", log.to_str().unwrap(), "--log-format", "json"]);
+    assert_eq!(out.code, 1, "{out:?}");
+    let text = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 1, "one line per failed command: {text}");
+    // podman: the whole file is one JSON object.
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["level"], "error", "{text}");
+    let msg = v["msg"].as_str().unwrap();
+    assert!(msg.contains(TOO_MANY_MOUNTS), "{msg}");
+    assert_eq!(out.stderr.trim(), msg, "stderr gets the bare message");
+    let file_time = v["time"].as_str().unwrap().to_owned();
+    assert!(!state.join("logfmt1").exists(), "state left behind");
+
+    let out = create(&["--log-format", "json"]);
+    assert_eq!(out.code, 1, "{out:?}");
+    let v: serde_json::Value = serde_json::from_str(out.stderr.trim())
+        .unwrap_or_else(|e| panic!("stderr is not one JSON line ({e}): {}", out.stderr));
+    assert_eq!(v["level"], "error");
+    assert_eq!(v["msg"].as_str().unwrap(), msg);
+
+    let out = create(&[]);
+    assert_eq!(out.code, 1, "{out:?}");
+    let line = out.stderr.trim();
+    let rest = line
+        .strip_prefix("time=\"")
+        .unwrap_or_else(|| panic!("{line}"));
+    let (time, rest) = rest.split_once('"').unwrap();
+    assert!(is_logrus_time(time), "{line}");
+    assert_eq!(rest, format!(" level=error msg=\"{msg}\""), "{line}");
+    assert!(is_logrus_time(&file_time), "{file_time}");
+
+    // A bad --log-format is itself reported as runc does, in text.
+    let out = create(&["--log-format", "xml"]);
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(
+        out.stderr
+            .contains("level=error msg=\"dory: --log-format: want text or json\""),
+        "{out:?}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&log).unwrap(),
+        text,
+        "log untouched"
+    );
+}
+
 const COMMANDS: [&str; 17] = [
     "spec", "run", "create", "start", "state", "kill", "delete", "pause", "resume", "ps", "exec",
     "update", "events", "list", "features", "init", "ctl",

@@ -57,7 +57,9 @@ fn process_with_args(b: &Bundle, args: &[&str]) -> Value {
 fn refused(b: &Bundle, needle: &str) {
     let out = b.run();
     assert_ne!(out.code, 0, "{out:?}");
-    assert!(out.stderr.contains(needle), "want {needle:?} in {out:?}");
+    // The message as written, out of runc's `msg="…"` quoting (`\"` for `"`).
+    let message = out.stderr.replace("\\\"", "\"");
+    assert!(message.contains(needle), "want {needle:?} in {out:?}");
     b.assert_nothing_left();
 }
 

@@ -325,6 +325,7 @@ pub(super) const EXEC_FLAGS: &[FlagSpec] = &[
     flag("process-label", None, true),
     flag("apparmor", None, true),
     flag("ignore-paused", None, false),
+    flag("cgroup", None, true),
 ];
 
 fn parse_ids(text: &str) -> Option<(u32, Option<u32>)> {
@@ -374,6 +375,13 @@ pub fn cmd_exec(g: &Global, argv: &[String]) -> i32 {
             return 1;
         }
     };
+    let cgroup = match container::sub_cgroup::SubCgroups::parse(p.all("cgroup")) {
+        Ok(c) => c,
+        Err(e) => {
+            log_error!("dory exec: {e}");
+            return 1;
+        }
+    };
     let req = container::exec::ExecRequest {
         process_file: p.get("process").map(Path::new),
         args: args.to_vec(),
@@ -389,6 +397,7 @@ pub fn cmd_exec(g: &Global, argv: &[String]) -> i32 {
         console_socket: p.get("console-socket").map(Path::new),
         preserve_fds,
         ignore_paused: p.has("ignore-paused"),
+        cgroup,
         hook_stdio: None,
     };
     match load("exec", g, id) {

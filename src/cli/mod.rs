@@ -101,6 +101,21 @@ pub fn main() -> i32 {
         eprint!("{USAGE}");
         return 1;
     };
+    // The log shape first: every error after this point, "needs root" included, is in
+    // the format (and the file) the caller asked for.
+    let format = match global.get("log-format").map(log::Format::parse) {
+        None => log::Format::Text,
+        Some(Some(f)) => f,
+        Some(None) => {
+            log_error!("dory: --log-format: want text or json");
+            return 1;
+        }
+    };
+    let log_file = global.get("log").filter(|p| !p.is_empty());
+    if let Err(e) = log::init(log_file.map(Path::new), format) {
+        log_error!("dory: --log {}: {e}", log_file.unwrap_or_default());
+        return 1;
+    }
     if help::wanted(command, cmd_args) {
         if let Some(text) = help::usage(command) {
             print!("{text}");
@@ -112,20 +127,6 @@ pub fn main() -> i32 {
             "dory {command}: needs root (rootless containers are not supported yet): run it as root, e.g. with sudo"
         );
         return 1;
-    }
-    if let Some(path) = global.get("log").filter(|p| !p.is_empty()) {
-        let format = match global.get("log-format").map(log::Format::parse) {
-            None => log::Format::Text,
-            Some(Some(f)) => f,
-            Some(None) => {
-                log_error!("dory: --log-format: want text or json");
-                return 1;
-            }
-        };
-        if let Err(e) = log::init(Path::new(path), format) {
-            log_error!("dory: --log {path}: {e}");
-            return 1;
-        }
     }
     if global.has("systemd-cgroup") {
         log_error!("dory: --systemd-cgroup is not supported: dory manages cgroupfs directly");

@@ -38,8 +38,10 @@ pub struct ExecRequest<'a> {
     pub pid_file: Option<&'a Path>,
     pub console_socket: Option<&'a Path>,
     pub preserve_fds: u32,
-    /// `--ignore-paused`: refused with a clear error (see [`exec`]).
+    /// `--ignore-paused`: exec into a paused container too (the process starts frozen).
     pub ignore_paused: bool,
+    /// `--cgroup`: a sub-cgroup of the container's for the process.
+    pub cgroup: super::sub_cgroup::SubCgroups,
     /// A startContainer hook (see `hooks::run_start_container`): these fds as its stdio
     /// instead of dory's, a session of its own (no controlling terminal of the caller's),
     /// and with `detach`, [`exec`] returns its pid for the caller to wait on.
@@ -69,11 +71,10 @@ fn build_process(
     req: &ExecRequest<'_>,
     strings: &mut Arena,
 ) -> Result<(ProcessPlan, Option<Box<crate::seccomp::Program>>), String> {
-    let mut buf = vec![0u8; spec::MAX_CONFIG_BYTES];
-    // The container's config gives the seccomp filter (and the process without --process).
-    let bundle = Path::new(c.state().bundle).to_path_buf();
-    let bytes = spec::read_config(&bundle, &mut buf).map_err(|e| e.to_string())?;
-    let cfg = spec::parse(bytes).map_err(|e| e.to_string())?;
+    // The container's config as create read it (never the bundle's, which may have
+    // changed since) gives the seccomp filter (and the process without --process).
+    let bytes = super::state::read_config(&c.dir)?;
+    let cfg = spec::parse(&bytes).map_err(|e| e.to_string())?;
     let filter = crate::plan::compile_seccomp(&cfg).map_err(|e| e.to_string())?;
     let mut plan = if let Some(file) = req.process_file {
         let text = std::fs::read(file).map_err(|e| format!("--process {}: {e}", file.display()))?;
@@ -168,17 +169,17 @@ fn build_process(
 pub fn exec(c: &Container, req: &ExecRequest<'_>) -> Result<i32, (String, i32)> {
     let fail1 = |m: String| (m, 1);
     // As runc: a created container (its init waiting for `start`) takes execs too. A
-    // paused one does not: the new process would freeze on joining the cgroup, before
-    // the exec dory waits for (so `--ignore-paused` is refused, not honoured).
+    // paused one only with --ignore-paused: the new process freezes on joining the
+    // cgroup, and exec (with -d too) waits for it to exec, that is until `resume`.
     let status = c.status();
     match status {
         Status::Running | Status::Created => {}
-        Status::Paused if req.ignore_paused => {
+        Status::Paused if req.ignore_paused => {}
+        Status::Paused => {
             return Err(fail1(
-                "--ignore-paused is not supported: the process would start frozen".into(),
+                "cannot exec in a paused container (use --ignore-paused to override)".into(),
             ))
         }
-        Status::Paused => return Err(fail1("cannot exec in a paused container".into())),
         _ => {
             return Err(fail1(format!(
                 "cannot exec in a container that is {status}"
@@ -221,8 +222,12 @@ pub fn exec(c: &Container, req: &ExecRequest<'_>) -> Result<i32, (String, i32)> 
 
     // The cgroup: v1 tasks files (the child moves itself), or the v2 directory.
     let cg = c.cgroup().map_err(|e| fail1(e.to_string()))?;
-    let (task_fds, v2_fd) = super::cgroup_join_fds(&cg)
-        .map_err(|(p, e)| fail1(format!("open {}: {}", p.display(), e.desc())))?;
+    let (task_fds, v2_fd) = if req.cgroup.is_empty() {
+        super::cgroup_join_fds(&cg)
+            .map_err(|(p, e)| fail1(format!("open {}: {}", p.display(), e.desc())))?
+    } else {
+        super::sub_cgroup::join_fds(&cg, &req.cgroup).map_err(fail1)?
+    };
     let task_raw: Vec<RawFd> = task_fds.iter().map(|f| f.as_raw_fd()).collect();
 
     let sfd = if req.detach {

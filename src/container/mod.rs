@@ -8,6 +8,7 @@ pub mod lifecycle;
 pub mod netdev;
 pub mod run;
 pub mod state;
+pub mod sub_cgroup;
 pub mod waits;
 
 use std::fmt;
@@ -89,8 +90,10 @@ pub struct Started {
     pub pty_master: Option<OwnedFd>,
     /// `process.terminal` of the config.
     pub terminal: bool,
-    /// The config has poststart/poststop hooks (re-read from the bundle when due).
+    /// The config has poststart/poststop hooks.
     pub later_hooks: bool,
+    /// The config bytes launch read, for those hooks (empty without them).
+    pub config: Vec<u8>,
     pub bundle: PathBuf,
     state_dir: PathBuf,
     cgroup: Option<Cgroup>,
@@ -193,7 +196,29 @@ pub fn launch(opts: LaunchOptions<'_>) -> Result<Started, Error> {
     let mut buf = vec![0u8; spec::MAX_CONFIG_BYTES];
     let bytes = spec::read_config(&bundle, &mut buf).map_err(Error::Spec)?;
     let spec = spec::parse(bytes).map_err(Error::Spec)?;
-    let mut plan = Plan::build(&spec, &bundle).map_err(Error::Plan)?;
+    let id = opts.id;
+    let launched = launch_parsed(opts, &bundle, bytes, &spec);
+    if let Err(Error::Hook(_)) = &launched {
+        // runtime-spec: a failed prestart, createRuntime, createContainer (or, for `run`,
+        // startContainer) hook stops the container, which is destroyed (Undo did that),
+        // and the poststop hooks run, as runc runs them from its destroy.
+        let st = hooks::state_json(id, "stopped", 0, &bundle.to_string_lossy(), &spec);
+        let phase = hooks::Phase::Poststop;
+        if let Err(e) = hooks::run(phase.of(&spec), phase, &st, None) {
+            crate::cli::log::warning(format_args!("{e}"));
+        }
+    }
+    launched
+}
+
+/// [`launch`] once the config is parsed: everything up to the container's exec.
+fn launch_parsed(
+    opts: LaunchOptions<'_>,
+    bundle: &Path,
+    bytes: &[u8],
+    spec: &spec::Spec<'_>,
+) -> Result<Started, Error> {
+    let mut plan = Plan::build(spec, bundle).map_err(Error::Plan)?;
     // Parsing left ~300 KiB of stack resident; give it back before the child copies it.
     sys::trim_stack();
     // Every mount is made through the fd-based mount API: refuse an older kernel up front
@@ -255,6 +280,8 @@ pub fn launch(opts: LaunchOptions<'_>) -> Result<Started, Error> {
         cgroup: None,
         child: None,
     };
+    // Later commands (start, exec, delete) read this copy, never the bundle again.
+    state::save_config(&state_dir, bytes).map_err(|e| Error::StateDir(state_dir.clone(), e))?;
     let cgroup = undo
         .cgroup
         .insert(Cgroup::create(&layout, &cgroup_path, resources).map_err(Error::Cgroup)?);
@@ -309,7 +336,7 @@ pub fn launch(opts: LaunchOptions<'_>) -> Result<Started, Error> {
     let task_raw: Vec<RawFd> = task_fds.iter().map(|f| f.as_raw_fd()).collect();
     // create: the child blocks opening this fifo until `dory start` reads it.
     // `run` with startContainer hooks also stops there: the hooks run before the program.
-    let start_hooks = !hooks::Phase::StartContainer.of(&spec).is_empty();
+    let start_hooks = !hooks::Phase::StartContainer.of(spec).is_empty();
     let fifo = if opts.create || start_hooks {
         let path = state_dir.join(EXEC_FIFO);
         nix::unistd::mkfifo(&path, nix::sys::stat::Mode::from_bits_truncate(0o622))
@@ -360,7 +387,7 @@ pub fn launch(opts: LaunchOptions<'_>) -> Result<Started, Error> {
             hooks::Phase::CreateContainer,
         ]
         .iter()
-        .any(|p| !p.of(&spec).is_empty()),
+        .any(|p| !p.of(spec).is_empty()),
         allow_no_pivot: opts.allow_no_pivot,
     };
 
@@ -421,12 +448,12 @@ pub fn launch(opts: LaunchOptions<'_>) -> Result<Started, Error> {
     let cgroup_to_join = undo.cgroup.as_ref().filter(|_| parent_adds_pid);
     let bundle_text = bundle.to_string_lossy();
     let run_create_hooks = |pid: i32| -> Result<(), Error> {
-        let st = hooks::state_json(opts.id, "creating", pid, &bundle_text, &spec);
+        let st = hooks::state_json(opts.id, "creating", pid, &bundle_text, spec);
         for phase in [hooks::Phase::Prestart, hooks::Phase::CreateRuntime] {
-            hooks::run(phase.of(&spec), phase, &st, None).map_err(Error::Hook)?;
+            hooks::run(phase.of(spec), phase, &st, None).map_err(Error::Hook)?;
         }
         let phase = hooks::Phase::CreateContainer;
-        hooks::run(phase.of(&spec), phase, &st, Some(pid)).map_err(Error::Hook)
+        hooks::run(phase.of(spec), phase, &st, Some(pid)).map_err(Error::Hook)
     };
     let side = ParentSide {
         uid_maps,
@@ -455,7 +482,7 @@ pub fn launch(opts: LaunchOptions<'_>) -> Result<Started, Error> {
     if !spec.annotations.is_empty() {
         std::fs::write(
             state_dir.join(state::ANNOTATIONS),
-            state::annotations_json(&spec),
+            state::annotations_json(spec),
         )
         .map_err(|e| Error::StateDir(state_dir.clone(), e))?;
     }
@@ -468,8 +495,8 @@ pub fn launch(opts: LaunchOptions<'_>) -> Result<Started, Error> {
             .and_then(|c| {
                 hooks::run_start_container(
                     &c,
-                    phase.of(&spec),
-                    &hooks::state_json(opts.id, "created", pid, &bundle_text, &spec),
+                    phase.of(spec),
+                    &hooks::state_json(opts.id, "created", pid, &bundle_text, spec),
                 )
                 .map_err(Error::Hook)
             })
@@ -489,9 +516,14 @@ pub fn launch(opts: LaunchOptions<'_>) -> Result<Started, Error> {
         pid,
         pty_master,
         terminal: plan.process.terminal,
-        later_hooks: hooks::has_later_hooks(&spec),
+        later_hooks: hooks::has_later_hooks(spec),
+        config: if hooks::has_later_hooks(spec) {
+            bytes.to_vec()
+        } else {
+            Vec::new()
+        },
         default_cgroup: cgroup_path.starts_with(lifecycle::DEFAULT_CGROUP_PARENT),
-        bundle: bundle.clone(),
+        bundle: bundle.to_path_buf(),
         state_dir,
         cgroup,
     })
