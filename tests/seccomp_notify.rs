@@ -44,6 +44,9 @@ enum Answer {
     Vanish,
 }
 
+/// A ContainerProcessState and the `NSpid` line of its `pid`.
+type Seen = (Value, String);
+
 /// What the agent saw.
 #[derive(Debug)]
 enum Event {
@@ -101,7 +104,7 @@ impl Agent {
 
     /// Every event until `n` states arrived and `calls` calls were answered, or
     /// `TIMEOUT`.
-    fn collect(&self, states: usize, calls: usize) -> (Vec<(Value, String)>, Vec<(i64, &str)>) {
+    fn collect(&self, states: usize, calls: usize) -> (Vec<Seen>, Vec<(i64, &str)>) {
         let (mut st, mut cs) = (Vec::new(), Vec::new());
         let deadline = Instant::now() + TIMEOUT;
         while st.len() < states || cs.len() < calls {

@@ -159,3 +159,144 @@ impl Listener {
         }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::os::fd::AsRawFd;
+
+    use super::*;
+    use crate::seccomp::compile;
+    use crate::spec::parse_unvalidated;
+
+    const RET_K: u16 = 0x06;
+
+    fn with<R>(seccomp: &str, f: impl FnOnce(&Seccomp<'_>) -> R) -> R {
+        let text = format!(
+            r#"{{"ociVersion": "1.0.2", "process": {{"user": {{"uid": 0, "gid": 0}}, "args": ["sh"], "cwd": "/"}}, "root": {{"path": "rootfs"}}, "linux": {{"seccomp": {seccomp}}}}}"#
+        );
+        let spec = parse_unvalidated(text.as_bytes()).unwrap();
+        f(spec.linux.as_ref().unwrap().seccomp.as_ref().unwrap())
+    }
+
+    fn err(seccomp: &str) -> String {
+        with(seccomp, |s| compile(s).unwrap_err().to_string())
+    }
+
+    fn notify(path: &str, names: &str) -> String {
+        format!(
+            r#"{{"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "{path}", "syscalls": [{{"names": [{names}], "action": "SCMP_ACT_NOTIFY"}}]}}"#
+        )
+    }
+
+    #[test]
+    fn a_notify_rule_returns_user_notif_and_asks_for_a_listener() {
+        let p = with(&notify("/run/agent.sock", r#""mkdir""#), |s| {
+            compile(s).unwrap()
+        });
+        assert!(p.has_listener());
+        assert_eq!(p.flags(), libc::SECCOMP_FILTER_FLAG_NEW_LISTENER as u32);
+        let notif = p
+            .as_slice()
+            .iter()
+            .filter(|i| i.code == RET_K && i.k == libc::SECCOMP_RET_USER_NOTIF)
+            .count();
+        assert_eq!(notif, 1, "{p:?}");
+        // listenerPath alone (runc ignores it): no listener.
+        let q = with(
+            r#"{"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/run/a.sock", "flags": ["SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"]}"#,
+            |s| compile(s).unwrap(),
+        );
+        assert!(!q.has_listener());
+        assert_eq!(q.flags(), 0);
+    }
+
+    #[test]
+    fn listener_flags() {
+        let (tsync, killable) = (TSYNC, WAIT_KILLABLE_RECV);
+        assert_eq!(filter_flags(tsync | killable, false), tsync);
+        assert_eq!(
+            filter_flags(tsync | killable, true),
+            tsync | killable | NEW_LISTENER | TSYNC_ESRCH
+        );
+        assert_eq!(filter_flags(4, true), 4 | NEW_LISTENER);
+    }
+
+    #[test]
+    fn what_runc_refuses_is_refused_with_the_field() {
+        let no_path = r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}]}"#;
+        assert_eq!(
+            err(no_path),
+            "config.json: linux.seccomp.listenerPath: must be set when a rule uses SCMP_ACT_NOTIFY (the agent's unix socket)"
+        );
+        assert!(err(&notify("", r#""mkdir""#)).contains("listenerPath: must be set"));
+        assert!(err(&notify("/a", r#""mkdir", "write""#)).starts_with(
+            "config.json: linux.seccomp.syscalls[0].names: SCMP_ACT_NOTIFY cannot be used for the write syscall"
+        ));
+        assert!(err(&notify("/a", r#""sendmsg""#)).starts_with(
+            "config.json: linux.seccomp.syscalls[0].names: SCMP_ACT_NOTIFY cannot be used for the sendmsg syscall"
+        ));
+        assert!(err(r#"{"defaultAction": "SCMP_ACT_NOTIFY", "listenerPath": "/a"}"#).starts_with(
+            "config.json: linux.seccomp.defaultAction: SCMP_ACT_NOTIFY cannot be used as default action"
+        ));
+        assert_eq!(
+            err(r#"{"defaultAction": "SCMP_ACT_ALLOW", "listenerMetadata": "m"}"#),
+            "config.json: linux.seccomp.listenerMetadata: must not be set without linux.seccomp.listenerPath"
+        );
+    }
+
+    #[test]
+    fn listener_path_fits_sun_path_once_unescaped() {
+        let fits = format!("/{}", "p".repeat(MAX_LISTENER_PATH - 1));
+        let l = with(&notify(&fits, r#""mkdir""#), |s| Listener::of(s).unwrap()).unwrap();
+        assert_eq!(l.path.len(), MAX_LISTENER_PATH);
+        let long = format!("/{}", "p".repeat(MAX_LISTENER_PATH));
+        assert_eq!(
+            err(&notify(&long, r#""mkdir""#)),
+            "config.json: linux.seccomp.listenerPath: longer than 107 bytes (limit MAX_LISTENER_PATH = 107: a unix socket path, sun_path, holds 108 with its NUL)"
+        );
+        // Escapes count once undone: 60 `\/` are 120 bytes written, 60 meant.
+        let escaped = r"\/".repeat(60);
+        let l = with(&notify(&escaped, r#""mkdir""#), |s| {
+            Listener::of(s).unwrap()
+        })
+        .unwrap();
+        assert_eq!(l.path, vec![b'/'; 60]);
+    }
+
+    #[test]
+    fn listener_keeps_metadata_as_json_text() {
+        let cfg = r#"{"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/run/a.sock", "listenerMetadata": "say \"hi\"", "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}]}"#;
+        let l = with(cfg, |s| Listener::of(s).unwrap()).unwrap();
+        assert_eq!(l.path, b"/run/a.sock");
+        assert_eq!(l.metadata_json, r#"say \"hi\""#);
+        let none = with(r#"{"defaultAction": "SCMP_ACT_ALLOW"}"#, |s| {
+            Listener::of(s).unwrap()
+        });
+        assert_eq!(none, None);
+    }
+
+    /// The kernel hands back a listener for the compiled program (no root needed: a
+    /// forked child sets no_new_privs first).
+    #[test]
+    fn the_kernel_returns_a_listener() {
+        use crate::sys;
+        let p = with(&notify("/a", r#""mkdir""#), |s| compile(s).unwrap());
+        let pid = sys::clone_fork(0).unwrap();
+        if pid == 0 {
+            let code = match sys::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0) {
+                Err(_) => 101,
+                Ok(_) => match sys::seccomp::install_filter(p.as_slice(), p.flags()) {
+                    Ok(Some(fd)) if fd.as_raw_fd() > 2 => 0,
+                    Ok(_) => 102,
+                    Err(_) => 103,
+                },
+            };
+            sys::exit_now(code);
+        }
+        let status = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None).unwrap();
+        assert_eq!(
+            status,
+            nix::sys::wait::WaitStatus::Exited(nix::unistd::Pid::from_raw(pid), 0)
+        );
+    }
+}
