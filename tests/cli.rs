@@ -82,16 +82,17 @@ fn spec_bundle_flag_writes_elsewhere() {
 
 #[test]
 fn unknown_flag_is_a_usage_error() {
-    for args in [
-        &["--nope"][..],
-        &["spec", "--nope"],
-        &["run", "--nope", "id"],
-        &["list", "--nope"],
-    ] {
+    // run and list tell an ordinary user first that they need root.
+    let root_only: &[&[&str]] = &[&["run", "--nope", "id"], &["list", "--nope"]];
+    let as_root = nix::unistd::geteuid().is_root();
+    for args in [&["--nope"][..], &["spec", "--nope"]]
+        .into_iter()
+        .chain(root_only.iter().copied().filter(|_| as_root))
+    {
         let out = dory(args);
         assert_eq!(out.code, 1, "dory {args:?}: {}", out.stderr);
         assert!(
-            out.stderr.contains("flag provided but not defined: -nope"),
+            out.stderr.contains("flag provided but not defined: --nope"),
             "dory {args:?}: {}",
             out.stderr
         );
@@ -104,8 +105,11 @@ fn version() {
     out.expect_code(0);
     let first = out.stdout.lines().next().unwrap_or("");
     assert_eq!(first, format!("dory version {}", env!("CARGO_PKG_VERSION")));
+    // The spec version is the one `dory spec` writes.
+    let seed: serde_json::Value = serde_json::from_str(SEED_CONFIG).unwrap();
+    let written = seed["ociVersion"].as_str().unwrap();
     assert!(
-        out.stdout.lines().any(|l| l.starts_with("spec: 1.")),
+        out.stdout.lines().any(|l| l == format!("spec: {written}")),
         "{}",
         out.stdout
     );
@@ -145,4 +149,98 @@ fn broken_stdout_pipe_does_not_panic() {
             "dory {args:?}: exit 101 is a Rust panic"
         );
     }
+}
+
+const COMMANDS: [&str; 17] = [
+    "spec", "run", "create", "start", "state", "kill", "delete", "pause", "resume", "ps", "exec",
+    "update", "events", "list", "features", "init", "ctl",
+];
+
+#[test]
+fn every_command_answers_help_on_stdout() {
+    for command in COMMANDS {
+        for word in ["--help", "-h"] {
+            let out = dory(&[command, word]);
+            assert_eq!(out.code, 0, "dory {command} {word}: {out:?}");
+            assert!(
+                out.stdout.starts_with(&format!("usage: dory {command}")),
+                "dory {command} {word}: {out:?}"
+            );
+        }
+    }
+    // Also after the id, and for exec only before it (after it, -h is the command's).
+    let out = dory(&["kill", "someid", "--help"]);
+    assert!(out.stdout.starts_with("usage: dory kill"), "{out:?}");
+    let run = dory(&["run", "--help"]);
+    for f in ["--bundle", "--detach", "--pid-file", "--console-socket"] {
+        assert!(
+            run.stdout.contains(f),
+            "run --help lacks {f}: {}",
+            run.stdout
+        );
+    }
+}
+
+#[test]
+fn top_level_help_lists_every_command() {
+    for args in [&["--help"][..], &["-h"], &["help"]] {
+        let out = dory(args);
+        assert_eq!(out.code, 0, "dory {args:?}: {out:?}");
+        for command in COMMANDS {
+            assert!(
+                out.stdout.contains(&format!("\n  {command} ")),
+                "dory {args:?} does not list {command}: {}",
+                out.stdout
+            );
+        }
+    }
+}
+
+#[test]
+fn an_ordinary_user_is_told_up_front_that_root_is_needed() {
+    if !nix::unistd::geteuid().is_root() {
+        // Already an ordinary user: the check itself.
+        let out = dory(&["list"]);
+        assert_eq!(out.code, 1);
+        assert!(out.stderr.contains("needs root"), "{out:?}");
+        return;
+    }
+    // As root: the same binary run as nobody (setpriv from util-linux).
+    for command in [
+        &["list"][..],
+        &["run", "x"],
+        &["state", "x"],
+        &["delete", "x"],
+    ] {
+        let out = common::run_cmd(
+            std::process::Command::new("setpriv")
+                .args([
+                    "--reuid=65534",
+                    "--regid=65534",
+                    "--clear-groups",
+                    common::DORY,
+                ])
+                .args(command),
+        );
+        assert_eq!(out.code, 1, "{command:?}: {out:?}");
+        assert!(
+            out.stderr.contains(&format!(
+                "dory {}: needs root (rootless containers are not supported yet)",
+                command[0]
+            )),
+            "{command:?}: {out:?}"
+        );
+    }
+    // What needs no root still works as nobody.
+    let out = common::run_cmd(
+        std::process::Command::new("setpriv")
+            .args([
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                common::DORY,
+            ])
+            .arg("features"),
+    );
+    assert_eq!(out.code, 0, "{out:?}");
 }

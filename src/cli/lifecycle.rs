@@ -9,7 +9,7 @@ use super::{parse_or_usage, single_id, Global};
 use crate::container::lifecycle::{self, Container};
 use crate::container::{self, LaunchOptions, Stdio};
 
-const CREATE_FLAGS: &[FlagSpec] = &[
+pub(super) const CREATE_FLAGS: &[FlagSpec] = &[
     flag("bundle", Some('b'), true),
     flag("pid-file", None, true),
     flag("console-socket", None, true),
@@ -290,7 +290,7 @@ const FEATURES_JSON: &str = r#"{
   "linux": {
     "namespaces": ["cgroup","ipc","mount","network","pid","time","user","uts"],
     "capabilities": ["CAP_CHOWN","CAP_DAC_OVERRIDE","CAP_DAC_READ_SEARCH","CAP_FOWNER","CAP_FSETID","CAP_KILL","CAP_SETGID","CAP_SETUID","CAP_SETPCAP","CAP_LINUX_IMMUTABLE","CAP_NET_BIND_SERVICE","CAP_NET_BROADCAST","CAP_NET_ADMIN","CAP_NET_RAW","CAP_IPC_LOCK","CAP_IPC_OWNER","CAP_SYS_MODULE","CAP_SYS_RAWIO","CAP_SYS_CHROOT","CAP_SYS_PTRACE","CAP_SYS_PACCT","CAP_SYS_ADMIN","CAP_SYS_BOOT","CAP_SYS_NICE","CAP_SYS_RESOURCE","CAP_SYS_TIME","CAP_SYS_TTY_CONFIG","CAP_MKNOD","CAP_LEASE","CAP_AUDIT_WRITE","CAP_AUDIT_CONTROL","CAP_SETFCAP","CAP_MAC_OVERRIDE","CAP_MAC_ADMIN","CAP_SYSLOG","CAP_WAKE_ALARM","CAP_BLOCK_SUSPEND","CAP_AUDIT_READ","CAP_PERFMON","CAP_BPF","CAP_CHECKPOINT_RESTORE"],
-    "cgroup": {"v1": true, "v2": true, "systemd": false, "systemdUser": false, "rdma": false},
+    "cgroup": {"v1": true, "v2": true, "systemd": false, "systemdUser": false, "rdma": true},
     "seccomp": {
       "enabled": true,
       "actions": ["SCMP_ACT_ALLOW","SCMP_ACT_ERRNO","SCMP_ACT_KILL","SCMP_ACT_KILL_PROCESS","SCMP_ACT_KILL_THREAD","SCMP_ACT_LOG","SCMP_ACT_NOTIFY","SCMP_ACT_TRACE","SCMP_ACT_TRAP"],
@@ -302,12 +302,14 @@ const FEATURES_JSON: &str = r#"{
     "apparmor": {"enabled": false},
     "selinux": {"enabled": false},
     "intelRdt": {"enabled": false},
-    "mountExtensions": {"idmap": {"enabled": false}}
+    "memoryPolicy": {"modes": ["MPOL_BIND","MPOL_DEFAULT","MPOL_INTERLEAVE","MPOL_LOCAL","MPOL_PREFERRED","MPOL_PREFERRED_MANY","MPOL_WEIGHTED_INTERLEAVE"], "flags": ["MPOL_F_NUMA_BALANCING","MPOL_F_RELATIVE_NODES","MPOL_F_STATIC_NODES"]},
+    "mountExtensions": {"idmap": {"enabled": false}},
+    "netDevices": {"enabled": true}
   },
   "annotations": {"org.opencontainers.runc.checkpoint.enabled": "false", "io.github.dory.version": "0.1.0"}
 }"#;
 
-const EXEC_FLAGS: &[FlagSpec] = &[
+pub(super) const EXEC_FLAGS: &[FlagSpec] = &[
     flag("process", Some('p'), true),
     flag("tty", Some('t'), false),
     flag("detach", Some('d'), false),

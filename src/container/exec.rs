@@ -15,6 +15,7 @@ use nix::unistd::Pid;
 
 use super::lifecycle::{Container, Status};
 use super::{hand_over_pty, run, write_pid_file};
+use crate::plan::attrs::exec_attrs;
 use crate::plan::{Arena, ProcessPlan};
 use crate::sandbox::{self, ExecContext, Failure};
 use crate::spec::{self, NamespaceKind};
@@ -98,13 +99,17 @@ fn build_process(
                 }
             }
         }
-        ProcessPlan::build(&p, strings).map_err(|e| e.to_string())?
+        let mut plan = ProcessPlan::build(&p, strings).map_err(|e| e.to_string())?;
+        plan.attrs = exec_attrs(cfg.process.as_ref(), Some(&p), cfg.linux.as_ref())
+            .map_err(|e| e.to_string())?;
+        plan
     } else {
         let p = cfg
             .process
             .as_ref()
             .ok_or("config.json: process: missing")?;
         let mut plan = ProcessPlan::build(p, strings).map_err(|e| e.to_string())?;
+        plan.attrs = exec_attrs(Some(p), None, cfg.linux.as_ref()).map_err(|e| e.to_string())?;
         if req.args.is_empty() {
             return Err("exec needs a command (or --process FILE)".into());
         }
@@ -255,6 +260,16 @@ pub fn exec(c: &Container, req: &ExecRequest<'_>) -> Result<i32, (String, i32)> 
         seccomp: filter.as_deref(),
     };
 
+    // execCPUAffinity.initial: this side runs there until the child is in the cgroup; the
+    // child inherits it and sets `final` once inside (as runc).
+    if let Some(m) = &process.attrs.initial_cpus {
+        sys::sched::sched_setaffinity(&m.0).map_err(|e| {
+            fail1(format!(
+                "process.execCPUAffinity.initial: sched_setaffinity: {}",
+                e.desc()
+            ))
+        })?;
+    }
     // A pid namespace applies to children: enter it around the clone.
     let own_pid_ns = if enter_pid_ns {
         let theirs = open(
@@ -355,6 +370,11 @@ fn describe(strings: &Arena, process: &ProcessPlan, f: &Failure) -> (String, i32
             format!("cwd \"{}\": {}", strings.text(process.cwd), f.errno.desc()),
             1,
         ),
+        sandbox::Step::Affinity
+        | sandbox::Step::Scheduler
+        | sandbox::Step::IoPriority
+        | sandbox::Step::Personality
+        | sandbox::Step::MemoryPolicy => (super::describe_attr_failure(f, &process.attrs), 1),
         sandbox::Step::CwdOutsideRoot => (
             format!(
                 "cwd \"{}\": not inside the container's root",

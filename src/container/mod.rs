@@ -5,6 +5,7 @@
 pub mod exec;
 pub mod hooks;
 pub mod lifecycle;
+pub mod netdev;
 pub mod run;
 pub mod seccomp_agent;
 pub mod state;
@@ -114,6 +115,8 @@ pub enum Error {
     Child(String, Failure),
     /// A prestart, createRuntime or createContainer hook failed.
     Hook(String),
+    /// A `linux.netDevices` device could not be moved into the container.
+    NetDevice(netdev::Error),
     /// The seccomp listener could not be handed to `listenerPath`.
     SeccompAgent(String),
 }
@@ -133,6 +136,7 @@ impl fmt::Display for Error {
             Error::Parent(step, e) => write!(f, "{step}: {}", e.desc()),
             Error::Child(m, _) => f.write_str(m),
             Error::Hook(m) | Error::SeccompAgent(m) => f.write_str(m),
+            Error::NetDevice(e) => write!(f, "{e}"),
         }
     }
 }
@@ -235,6 +239,9 @@ pub fn launch(opts: LaunchOptions<'_>) -> Result<Started, Error> {
         }
     }
     let resources = linux.and_then(|l| l.resources.as_ref());
+    // A device that is not there fails before anything is created.
+    let net_moves = netdev::plan(linux);
+    netdev::check_present(&net_moves).map_err(Error::NetDevice)?;
     let uid_maps = linux.map(|l| &l.uid_mappings[..]).unwrap_or_default();
     let gid_maps = linux.map(|l| &l.gid_mappings[..]).unwrap_or_default();
 
@@ -343,7 +350,8 @@ pub fn launch(opts: LaunchOptions<'_>) -> Result<Started, Error> {
         proc: proc_root.as_fd(),
         stdio: stdio_raw,
         cgroup_tasks: &task_raw,
-        wait_for_parent: user_ns,
+        // The child waits while the parent moves netDevices into its namespace.
+        wait_for_parent: user_ns || !net_moves.is_empty(),
         start: sandbox::StartGate {
             exec_fifo: fifo.as_ref().map(|f| f.as_raw_fd()),
             preserve_fds: opts.preserve_fds,
@@ -397,6 +405,14 @@ pub fn launch(opts: LaunchOptions<'_>) -> Result<Started, Error> {
     let pid = cloned.map_err(Error::Clone)?;
     // From here any failure also kills and reaps the child (Undo).
     undo.child = Some(pid);
+    if !net_moves.is_empty() {
+        // A joined network namespace directly (the child enters it later), else its new one.
+        let joined = join_fds
+            .iter()
+            .find(|(k, _)| *k == NamespaceKind::Network)
+            .map(|(_, fd)| fd.as_fd());
+        move_net_devices(&net_moves, pid, joined, proc_root.as_fd())?;
+    }
     let wait_for_parent = ctx.wait_for_parent;
     // The child has its own copies; ours would keep the sync socket from reporting EOF.
     drop(child_sock);
@@ -488,6 +504,24 @@ pub fn launch(opts: LaunchOptions<'_>) -> Result<Started, Error> {
         state_dir,
         cgroup,
     })
+}
+
+/// `linux.netDevices`: into the joined network namespace, or the child's new one, before
+/// the child goes on (it waits for the parent's "go").
+fn move_net_devices(
+    moves: &[netdev::Move<'_>],
+    pid: i32,
+    joined: Option<std::os::fd::BorrowedFd<'_>>,
+    proc: std::os::fd::BorrowedFd<'_>,
+) -> Result<(), Error> {
+    let own = sys::procfs::open_ns(proc, None, c"net")
+        .map_err(|e| Error::Parent("open the host's network namespace", e))?;
+    if let Some(fd) = joined {
+        return netdev::move_all(moves, fd, own.as_fd()).map_err(Error::NetDevice);
+    }
+    let netns = sys::procfs::open_ns(proc, Some(pid), c"net")
+        .map_err(|e| Error::Parent("open the container's network namespace", e))?;
+    netdev::move_all(moves, netns.as_fd(), own.as_fd()).map_err(Error::NetDevice)
 }
 
 /// What the parent does for the child between clone and exec.
@@ -674,19 +708,25 @@ fn enter_time_ns(
 /// SIGKILLs every process left in `cg` and waits (bounded) until it is empty.
 pub fn kill_cgroup(cg: &Cgroup) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let mut thawed = false;
     loop {
         let pids = cg.pids().unwrap_or_default();
         if pids.is_empty() || std::time::Instant::now() > deadline {
             return;
         }
         for pid in pids {
-            let _ = nix::sys::signal::kill(Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+            let pid = Pid::from_raw(pid);
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+            // A zombie child of ours stays listed until reaped. Only the pids listed here:
+            // waitpid(-1) would take the exit status of another child (PID 1: another
+            // container's init that ended at the same moment, which would then never be
+            // seen to exit).
+            let _ = waitpid(pid, Some(nix::sys::wait::WaitPidFlag::WNOHANG));
         }
-        // Reap any that are our own children (zombies stay in the cgroup until reaped).
-        while let Ok(ws) = waitpid(None, Some(nix::sys::wait::WaitPidFlag::WNOHANG)) {
-            if ws == nix::sys::wait::WaitStatus::StillAlive {
-                break;
-            }
+        if !thawed {
+            // A frozen (paused) process dies of SIGKILL only once thawed (v1 freezer).
+            let _ = cg.freeze(false);
+            thawed = true;
         }
         std::thread::sleep(std::time::Duration::from_millis(1));
     }
@@ -908,6 +948,14 @@ pub fn describe_failure(plan: &Plan, f: &Failure) -> String {
              \"unsafeNoPivot\": true or the kernel option dory.nopivot)"
         ),
         Step::Console => format!("config.json: process.terminal: open the console: {err}"),
+        Step::Affinity
+        | Step::Scheduler
+        | Step::IoPriority
+        | Step::Personality
+        | Step::MemoryPolicy => format!(
+            "config.json: {}",
+            describe_attr_failure(f, &plan.process.attrs)
+        ),
         Step::Exec => {
             let prog = plan.process.args.first().map(|a| s.text(*a)).unwrap_or("");
             match f.errno {
@@ -918,6 +966,41 @@ pub fn describe_failure(plan: &Plan, f: &Failure) -> String {
             }
         }
         other => format!("container setup failed at {other:?}: {err}"),
+    }
+}
+
+/// A failed process-attribute step (init or exec): the field, the syscall, the errno and,
+/// where the kernel's answer is terse, the likely cause.
+pub fn describe_attr_failure(f: &Failure, attrs: &crate::plan::ProcessAttrs) -> String {
+    use crate::plan::attrs::{SCHED_DEADLINE, SCHED_FIFO, SCHED_RR};
+    let err = f.errno.desc();
+    let policy = attrs.scheduler.map(|s| s.policy);
+    let realtime = policy == Some(SCHED_FIFO) || policy == Some(SCHED_RR);
+    let deadline = policy == Some(SCHED_DEADLINE);
+    match (f.step, f.errno) {
+        (Step::Scheduler, Errno::EPERM) if realtime => format!(
+            "process.scheduler: sched_setattr: {err} (with cgroup v1 real-time group \
+             scheduling a real-time policy needs a budget in the container's cgroup: set \
+             linux.resources.cpu.realtimeRuntime)"
+        ),
+        (Step::Scheduler, Errno::EPERM) if deadline => format!(
+            "process.scheduler: sched_setattr: {err} (SCHED_DEADLINE needs every CPU of \
+             the root domain: no narrower cpuset or execCPUAffinity.final; runc: \"can't be \
+             used together with AllowedCPUs\")"
+        ),
+        (Step::Scheduler, _) => format!("process.scheduler: sched_setattr: {err}"),
+        (Step::Affinity, _) => format!(
+            "process.execCPUAffinity.final: sched_setaffinity: {err} (the CPUs must be online \
+             and in the container's cpuset)"
+        ),
+        (Step::IoPriority, _) => format!("process.ioPriority: ioprio_set: {err}"),
+        (Step::Personality, _) => format!("linux.personality: personality: {err}"),
+        (Step::MemoryPolicy, Errno::EINVAL) => format!(
+            "linux.memoryPolicy: set_mempolicy: {err} (every node must exist and be in the \
+             container's cpuset.mems)"
+        ),
+        (Step::MemoryPolicy, _) => format!("linux.memoryPolicy: set_mempolicy: {err}"),
+        (other, _) => format!("setup failed at {other:?}: {err}"),
     }
 }
 
@@ -935,3 +1018,6 @@ impl Started {
         state::remove_dir(&self.state_dir);
     }
 }
+
+#[cfg(test)]
+mod kill_tests;

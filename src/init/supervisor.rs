@@ -523,6 +523,12 @@ impl<'a> Supervisor<'a> {
                     s.pid = None;
                     s.stop = None;
                     s.state = State::Stopped;
+                    // Every way out of a slot leaves nothing: no state entry (the next
+                    // start would find it "already exists"), no cgroup, no process. Its
+                    // exit, when it comes, is reaped by the loop as an unknown pid.
+                    if let Some(started) = s.started.take() {
+                        started.destroy();
+                    }
                 }
             }
         }

@@ -4,6 +4,7 @@
 //! without root.
 
 pub mod arena;
+pub mod attrs;
 pub mod mounts;
 
 use std::fmt;
@@ -13,6 +14,7 @@ use heapless::Vec;
 use libc::{c_int, c_ulong};
 
 pub use arena::{Arena, ArenaError, CStrId};
+pub use attrs::{FinalCpus, ProcessAttrs};
 pub use mounts::MountKind;
 use mounts::{MountFlags, Parsed};
 
@@ -100,6 +102,8 @@ pub struct ProcessPlan {
     pub oom_score_adj: Option<i32>,
     pub terminal: bool,
     pub console_size: Option<(u16, u16)>,
+    /// Scheduler, I/O priority, CPU affinity, personality, memory policy.
+    pub attrs: ProcessAttrs,
 }
 
 impl ProcessPlan {
@@ -126,6 +130,7 @@ impl ProcessPlan {
             oom_score_adj: None,
             terminal: false,
             console_size: None,
+            attrs: ProcessAttrs::NONE,
         }
     }
 
@@ -193,6 +198,7 @@ impl ProcessPlan {
         out.oom_score_adj = p.oom_score_adj;
         out.terminal = p.terminal;
         out.console_size = p.console_size.as_ref().map(|c| (c.height, c.width));
+        out.attrs = ProcessAttrs::of_process(p)?;
         Ok(out)
     }
 
@@ -454,16 +460,22 @@ impl Plan {
         let rel = std::str::from_utf8(raw.get(..n).unwrap_or_default())
             .map_err(|_| err("root.path", "invalid UTF-8"))?;
         let full = bundle.join(rel);
-        let meta = std::fs::metadata(&full)
-            .map_err(|e| err("root.path", format!("{}: {e}", full.display())))?;
+        // Say where it looked: a relative root.path is taken from the bundle directory.
+        let looked = |why: &dyn std::fmt::Display| {
+            let base = match Path::new(rel).is_absolute() {
+                true => String::new(),
+                false => format!(
+                    " (\"{rel}\" is relative to the bundle {})",
+                    bundle.display()
+                ),
+            };
+            err("root.path", format!("{}: {why}{base}", full.display()))
+        };
+        let meta = std::fs::metadata(&full).map_err(|e| looked(&spec::io_text(&e)))?;
         if !meta.is_dir() {
-            return Err(err(
-                "root.path",
-                format!("{}: not a directory", full.display()),
-            ));
+            return Err(looked(&"not a directory"));
         }
-        let full = std::fs::canonicalize(&full)
-            .map_err(|e| err("root.path", format!("{}: {e}", full.display())))?;
+        let full = std::fs::canonicalize(&full).map_err(|e| looked(&spec::io_text(&e)))?;
         let text = full
             .to_str()
             .ok_or_else(|| err("root.path", "path is not UTF-8"))?;
@@ -763,6 +775,11 @@ impl Plan {
             .as_ref()
             .ok_or_else(|| err("process", "missing"))?;
         self.process = ProcessPlan::build(p, &mut self.strings)?;
+        self.process.attrs.add_linux(spec.linux.as_ref())?;
+        // execCPUAffinity is for exec'd processes only (runtime-spec): the init gets every
+        // CPU its cgroup allows, not dory's own affinity (runc's reset).
+        self.process.attrs.initial_cpus = None;
+        self.process.attrs.final_cpus = FinalCpus::Reset;
         Ok(())
     }
 

@@ -15,7 +15,8 @@ use nix::mount::{mount, MsFlags};
 use nix::sched::CloneFlags;
 use nix::unistd::{Gid, Uid};
 
-use crate::plan::{Arena, Plan, ProcessPlan};
+use crate::plan::attrs::BitMask;
+use crate::plan::{Arena, FinalCpus, Plan, ProcessAttrs, ProcessPlan};
 use crate::spec::NamespaceKind;
 use crate::sys;
 
@@ -64,6 +65,11 @@ steps! {
     Hostname,
     Domainname,
     Rlimit,
+    Affinity,
+    Scheduler,
+    IoPriority,
+    Personality,
+    MemoryPolicy,
     Seccomp,
     Groups,
     SetUser,
@@ -504,6 +510,7 @@ fn apply_process(
     if let Some(m) = p.umask {
         nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(m));
     }
+    apply_attrs(&p.attrs)?;
     // The working directory while we are still root (as runc: root may enter a directory
     // only the user can), checked, and every fd closed on exec: all before a filter that
     // need not allow chdir, getcwd or close_range. Retried as the user if root could not.
@@ -612,6 +619,34 @@ fn load_filter(f: &crate::seccomp::Program, sync: BorrowedFd<'_>) -> StepResult 
         sys::seccomp::install_filter(f.as_slice(), f.flags()).map_err(at(Step::Seccomp))?;
     if let Some(fd) = listener {
         sys::send_fd(sync, &[MSG_SECCOMP], fd.as_fd()).map_err(at(Step::Seccomp))?;
+    }
+    Ok(())
+}
+
+/// The attributes the kernel keeps across execve, in runc's order: we are in the
+/// container's cgroup (its cpuset bounds the affinity), still hold every capability (a
+/// real-time policy or I/O class needs CAP_SYS_NICE) and no seccomp filter is loaded yet.
+/// The affinity goes first: a SCHED_DEADLINE task may not narrow it afterwards.
+fn apply_attrs(a: &ProcessAttrs) -> StepResult {
+    match a.final_cpus {
+        FinalCpus::Keep => {}
+        // Best effort, as runc (which only warns): dory's own affinity is not inherited.
+        FinalCpus::Reset => {
+            let _ = sys::sched::sched_setaffinity(&BitMask::ALL.0);
+        }
+        FinalCpus::Set(m) => sys::sched::sched_setaffinity(&m.0).map_err(at(Step::Affinity))?,
+    }
+    if let Some(s) = &a.scheduler {
+        sys::sched::sched_setattr(s).map_err(at(Step::Scheduler))?;
+    }
+    if let Some(v) = a.io_priority {
+        sys::sched::ioprio_set(v).map_err(at(Step::IoPriority))?;
+    }
+    if let Some(p) = a.personality {
+        sys::sched::personality(p).map_err(at(Step::Personality))?;
+    }
+    if let Some(m) = &a.memory_policy {
+        sys::sched::set_mempolicy(m.mode, &m.nodes.0).map_err(at(Step::MemoryPolicy))?;
     }
     Ok(())
 }

@@ -568,7 +568,10 @@ fn in_child(prog: &Program, check: impl FnOnce() -> i32) -> i32 {
 fn kernel_applies_the_filter() {
     if std::env::var_os("DORY_FOREIGN").is_some() {
         // qemu-user does not emulate seccomp(2) for its guest.
-        eprintln!("SKIPPED: kernel_applies_the_filter: under qemu-user (DORY_FOREIGN)");
+        crate::testutil::not_applicable(
+            "kernel_applies_the_filter",
+            "under qemu-user (DORY_FOREIGN)",
+        );
         return;
     }
     let prog = compiled(

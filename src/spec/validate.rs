@@ -550,5 +550,71 @@ fn validate_linux(l: &Linux<'_>) -> Result<(), SpecError> {
         "linux.mountLabel",
         "SELinux mount labels are not supported",
     )?;
+    net_devices(l)
+}
+
+/// Longest network interface name (IFNAMSIZ 16 with its NUL).
+pub const MAX_IFNAME: usize = 15;
+
+/// `linux.netDevices`: a network namespace to move into (runc: "unable to move network
+/// devices without a NET namespace"), and names the kernel's `dev_valid_name` takes, each
+/// name in the container once.
+fn net_devices(l: &Linux<'_>) -> Result<(), SpecError> {
+    if l.net_devices.is_empty() {
+        return Ok(());
+    }
+    if !has_namespace(l, NamespaceKind::Network) {
+        return Err(at(
+            format_args!("linux.netDevices"),
+            ErrorKind::Invalid("needs a \"network\" entry in linux.namespaces"),
+        ));
+    }
+    for (i, (host, dev)) in l.net_devices.iter().enumerate() {
+        if_name(host, format_args!("linux.netDevices[\"{host}\"]"))?;
+        let name = dev.name.unwrap_or(host);
+        if let Some(n) = dev.name {
+            if_name(n, format_args!("linux.netDevices[\"{host}\"].name"))?;
+        }
+        let taken = l
+            .net_devices
+            .iter()
+            .take(i)
+            .any(|(h, d)| d.name.unwrap_or(h) == name);
+        if taken {
+            return Err(at(
+                format_args!("linux.netDevices[\"{host}\"].name"),
+                ErrorKind::DuplicateName {
+                    what: "interface name in the container",
+                    name: quoted(name),
+                },
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn if_name(name: &str, field: core::fmt::Arguments<'_>) -> Result<(), SpecError> {
+    if name.len() > MAX_IFNAME {
+        return Err(at(
+            field,
+            ErrorKind::AboveLimit {
+                what: "interface name length ",
+                value: name.len() as i128,
+                limit: MAX_IFNAME as i128,
+            },
+        ));
+    }
+    let bad = name.is_empty()
+        || name == "."
+        || name == ".."
+        || name.contains(|c: char| c.is_whitespace() || matches!(c, '/' | ':' | '\\'));
+    if bad {
+        return Err(at(
+            field,
+            ErrorKind::Invalid(
+                "not an interface name: empty, \".\", \"..\", or has whitespace, '/', ':' or a JSON escape",
+            ),
+        ));
+    }
     Ok(())
 }

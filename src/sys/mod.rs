@@ -13,7 +13,9 @@ pub mod bpf;
 pub mod exe;
 pub mod init;
 pub mod mount_api;
+pub mod netlink;
 pub mod procfs;
+pub mod sched;
 
 fn check(ret: libc::c_long) -> Result<libc::c_long, Errno> {
     if ret < 0 {
