@@ -447,6 +447,18 @@ fn exec_gets_its_own_listener() {
         !nspid.ends_with("\t1") && nspid.split('\t').count() == 3,
         "{nspid:?}"
     );
+    // The agent gone: exec fails naming the field, and its process does not stay.
+    drop(agent);
+    let gone = run_cmd(&mut b.cmd(&["exec", &b.id, "sleep", "20"]));
+    assert_ne!(gone.code, 0, "{gone:?}");
+    assert!(
+        gone.stderr
+            .contains("linux.seccomp.listenerPath: connect to the seccomp agent"),
+        "{gone:?}"
+    );
+    let ps = run_cmd(&mut b.cmd(&["ps", "--format", "json", &b.id]));
+    let pids: Vec<i32> = serde_json::from_str(&ps.stdout).unwrap();
+    assert_eq!(pids, vec![init], "{ps:?}");
     let _ = run_cmd(&mut b.cmd(&["delete", "--force", &b.id]));
     b.assert_nothing_left();
 }
