@@ -64,18 +64,25 @@ fn ns_inode(path: &str) -> Option<u64> {
     nix::sys::stat::stat(path).ok().map(|s| s.st_ino)
 }
 
+/// The container's seccomp filter for an exec'd process, and where its listener goes.
+type Filter = (
+    Option<Box<crate::seccomp::Program>>,
+    Option<crate::seccomp::notify::Listener>,
+);
+
 /// Builds the process plan: a `--process` file, or the container's config process with
 /// the command line's overrides.
 fn build_process(
     c: &Container,
     req: &ExecRequest<'_>,
     strings: &mut Arena,
-) -> Result<(ProcessPlan, Option<Box<crate::seccomp::Program>>), String> {
+) -> Result<(ProcessPlan, Filter), String> {
     // The container's config as create read it (never the bundle's, which may have
     // changed since) gives the seccomp filter (and the process without --process).
     let bytes = super::state::read_config(&c.dir)?;
     let cfg = spec::parse(&bytes).map_err(|e| e.to_string())?;
     let filter = crate::plan::compile_seccomp(&cfg).map_err(|e| e.to_string())?;
+    let listener = super::seccomp_listener(&cfg).map_err(|e| e.to_string())?;
     let mut plan = if let Some(file) = req.process_file {
         let text = std::fs::read(file).map_err(|e| format!("--process {}: {e}", file.display()))?;
         let (p, _) = serde_json_core::from_slice::<spec::Process<'_>>(&text)
@@ -161,7 +168,7 @@ fn build_process(
         .map_err(|e| e.to_string())?;
     // The container's rlimits and OOM score apply to the new process too (it is forked
     // from this `dory exec`, whose own values it would otherwise keep).
-    Ok((plan, filter))
+    Ok((plan, (filter, listener)))
 }
 
 /// Runs `dory exec`; returns dory's exit code, or the error to report and the exit code
@@ -187,7 +194,7 @@ pub fn exec(c: &Container, req: &ExecRequest<'_>) -> Result<i32, (String, i32)> 
         }
     }
     let mut strings = Box::new(Arena::new());
-    let (process, filter) = build_process(c, req, &mut strings).map_err(fail1)?;
+    let (process, (filter, listener)) = build_process(c, req, &mut strings).map_err(fail1)?;
     // Parsing the process left its stack resident; give it back before the clone.
     sys::trim_stack();
     if process.terminal && req.detach && req.console_socket.is_none() {
@@ -322,6 +329,15 @@ pub fn exec(c: &Container, req: &ExecRequest<'_>) -> Result<i32, (String, i32)> 
             Ok(Some((n, fd))) => {
                 if msg.first() == Some(&sandbox::MSG_PTY) {
                     master = fd;
+                } else if let (Some(&sandbox::MSG_SECCOMP), Some(fd)) = (msg.first(), fd) {
+                    // As runc: the agent gets the container's state and this process's pid.
+                    let sent = super::hand_listener(listener.as_ref(), pid, &c.state_json(), fd);
+                    if let Err(e) = sent {
+                        let child = Pid::from_raw(pid);
+                        let _ = nix::sys::signal::kill(child, nix::sys::signal::Signal::SIGKILL);
+                        let _ = waitpid(child, None);
+                        return Err(fail1(e.to_string()));
+                    }
                 } else if let Some(f) = msg.get(..n).and_then(Failure::decode) {
                     let _ = waitpid(Pid::from_raw(pid), None);
                     return Err(describe(&strings, &process, &f));

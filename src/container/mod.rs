@@ -7,6 +7,7 @@ pub mod hooks;
 pub mod lifecycle;
 pub mod netdev;
 pub mod run;
+pub mod seccomp_agent;
 pub mod state;
 pub mod sub_cgroup;
 pub mod waits;
@@ -120,6 +121,8 @@ pub enum Error {
     Hook(String),
     /// A `linux.netDevices` device could not be moved into the container.
     NetDevice(netdev::Error),
+    /// The seccomp listener could not be handed to `listenerPath`.
+    SeccompAgent(String),
 }
 
 impl fmt::Display for Error {
@@ -136,7 +139,7 @@ impl fmt::Display for Error {
             Error::Clone(e) => write!(f, "clone: {}", e.desc()),
             Error::Parent(step, e) => write!(f, "{step}: {}", e.desc()),
             Error::Child(m, _) => f.write_str(m),
-            Error::Hook(m) => f.write_str(m),
+            Error::Hook(m) | Error::SeccompAgent(m) => f.write_str(m),
             Error::NetDevice(e) => write!(f, "{e}"),
         }
     }
@@ -219,6 +222,7 @@ fn launch_parsed(
     spec: &spec::Spec<'_>,
 ) -> Result<Started, Error> {
     let mut plan = Plan::build(spec, bundle).map_err(Error::Plan)?;
+    let listener = seccomp_listener(spec).map_err(Error::Spec)?;
     // Parsing left ~300 KiB of stack resident; give it back before the child copies it.
     sys::trim_stack();
     // Every mount is made through the fd-based mount API: refuse an older kernel up front
@@ -455,12 +459,18 @@ fn launch_parsed(
         let phase = hooks::Phase::CreateContainer;
         hooks::run(phase.of(spec), phase, &st, Some(pid)).map_err(Error::Hook)
     };
+    // The child's seccomp listener goes to the agent with the state hooks see.
+    let send_listener = |pid: i32, fd: OwnedFd| -> Result<(), Error> {
+        let st = hooks::state_json(opts.id, "creating", pid, &bundle_text, spec);
+        hand_listener(listener.as_ref(), pid, &st, fd)
+    };
     let side = ParentSide {
         uid_maps,
         gid_maps,
         cgroup: cgroup_to_join,
         send_go: wait_for_parent,
         create_hooks: &run_create_hooks,
+        seccomp_listener: &send_listener,
     };
     let result = finish_parent(&plan, pid, &parent_sock, side);
     let pty_master = result.and_then(|m| hand_over_pty(m, opts.console_socket))?;
@@ -556,6 +566,8 @@ struct ParentSide<'a> {
     /// The child waits for "go" after its id maps / cgroup.
     send_go: bool,
     create_hooks: &'a dyn Fn(i32) -> Result<(), Error>,
+    /// Hands the child's seccomp listener fd to the agent.
+    seccomp_listener: &'a dyn Fn(i32, OwnedFd) -> Result<(), Error>,
 }
 
 /// The parent's half of the handshake: id maps, cgroup, then "go"; hooks when the child
@@ -573,6 +585,7 @@ fn finish_parent(
         cgroup,
         send_go,
         create_hooks,
+        seccomp_listener,
     } = side;
     if plan.clone_flags & libc::CLONE_NEWUSER != 0 {
         write_id_map(pid, "uid_map", uid_maps)?;
@@ -608,6 +621,9 @@ fn finish_parent(
                     return Ok(pty);
                 } else if msg.first() == Some(&sandbox::MSG_PTY) {
                     pty = fd;
+                } else if msg.first() == Some(&sandbox::MSG_SECCOMP) {
+                    let fd = fd.ok_or(Error::Parent("container sync", Errno::EPROTO))?;
+                    seccomp_listener(pid, fd)?;
                 } else if let Some(f) = msg.get(..n).and_then(Failure::decode) {
                     return Err(Error::Child(describe_failure(plan, &f), f));
                 } else {
@@ -640,6 +656,34 @@ fn await_message(sock: BorrowedFd<'_>, deadline: Option<std::time::Instant>) -> 
             ));
         }
     }
+}
+
+/// Where the config's seccomp listener goes, when a rule uses SCMP_ACT_NOTIFY.
+pub fn seccomp_listener(
+    spec: &spec::Spec<'_>,
+) -> Result<Option<crate::seccomp::notify::Listener>, SpecError> {
+    match spec.linux.as_ref().and_then(|l| l.seccomp.as_ref()) {
+        Some(s) => crate::seccomp::notify::Listener::of(s)
+            .map_err(crate::seccomp::SeccompError::into_spec_error),
+        None => Ok(None),
+    }
+}
+
+/// Sends a listener fd the child sent, with the ContainerProcessState of process `pid`
+/// and the container state `state_json`, to the agent; then closes our copy.
+pub fn hand_listener(
+    to: Option<&crate::seccomp::notify::Listener>,
+    pid: i32,
+    state_json: &str,
+    fd: OwnedFd,
+) -> Result<(), Error> {
+    // A listener only comes from a filter with a NOTIFY rule, which has a listenerPath.
+    let to = to.ok_or(Error::Parent(
+        "seccomp listener without listenerPath",
+        Errno::EPROTO,
+    ))?;
+    let json = seccomp_agent::process_state_json(pid, &to.metadata_json, state_json);
+    seccomp_agent::send(to, &json, fd.as_fd()).map_err(Error::SeccompAgent)
 }
 
 /// Sends the pty master to `--console-socket` (as runc does, SCM_RIGHTS with the name).

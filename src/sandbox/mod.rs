@@ -102,6 +102,8 @@ pub const MSG_FAILURE: u8 = b'E';
 pub const MSG_PTY: u8 = b'P';
 pub const MSG_READY: u8 = b'R';
 pub const MSG_HOOKS: u8 = b'H';
+/// The seccomp listener fd (SCM_RIGHTS), for the parent to send to `listenerPath`.
+pub const MSG_SECCOMP: u8 = b'S';
 
 impl Failure {
     pub const WIRE_LEN: usize = 9;
@@ -523,7 +525,7 @@ fn apply_process(
     // before capabilities go (runc's order); the steps below must then pass the filter.
     let late_filter = match filter {
         Some(f) if !p.no_new_privileges => {
-            sys::seccomp::install_filter(f.as_slice(), f.flags()).map_err(at(Step::Seccomp))?;
+            load_filter(f, sync)?;
             None
         }
         other => other,
@@ -582,6 +584,16 @@ fn apply_process(
         nix::unistd::chdir(strings.get(p.cwd)).map_err(at(Step::Cwd))?;
         check_cwd()?;
     }
+    // A listener travels over the sync socket, which `create`'s parent closes once we
+    // report ready: with one, the filter goes on before the start gate (where runc
+    // loads every no_new_privs filter).
+    let late_filter = match late_filter {
+        Some(f) if f.has_listener() => {
+            load_filter(f, sync)?;
+            None
+        }
+        other => other,
+    };
     if let Some(fifo) = start.exec_fifo {
         // As runc: a program that cannot be found or run fails `create`, where the
         // caller still hears about it, not the exec after `start`.
@@ -594,9 +606,21 @@ fn apply_process(
     sys::reset_signals();
     // With no_new_privs the filter goes on last, so it judges only the program's calls.
     if let Some(f) = late_filter {
-        sys::seccomp::install_filter(f.as_slice(), f.flags()).map_err(at(Step::Seccomp))?;
+        load_filter(f, sync)?;
     }
     Err(fail(Step::Exec, 0, exec(strings, p)))
+}
+
+/// Loads the seccomp filter. Its listener, if any, goes to the parent at once (which
+/// sends it to the agent) and our copy is closed: a notified call can only be answered
+/// once the agent has it, and it must not stay open in the container's program.
+fn load_filter(f: &crate::seccomp::Program, sync: BorrowedFd<'_>) -> StepResult {
+    let listener =
+        sys::seccomp::install_filter(f.as_slice(), f.flags()).map_err(at(Step::Seccomp))?;
+    if let Some(fd) = listener {
+        sys::send_fd(sync, &[MSG_SECCOMP], fd.as_fd()).map_err(at(Step::Seccomp))?;
+    }
+    Ok(())
 }
 
 /// The attributes the kernel keeps across execve, in runc's order: we are in the

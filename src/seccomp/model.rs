@@ -53,8 +53,7 @@ pub struct Seccomp<'a> {
     #[serde(borrow, default)]
     pub flags: Vec<&'a str, MAX_SECCOMP_FLAGS>,
     pub listener_path: Option<&'a str>,
-    /// Only meaningful with a notify listener, which dory refuses; accepted, unused.
-    #[allow(dead_code)]
+    /// Sent to the agent as `metadata` (see `notify`).
     pub listener_metadata: Option<&'a str>,
     #[serde(borrow, default)]
     pub syscalls: SeccompRules<'a>,
