@@ -25,6 +25,11 @@ pub const MAX_DEVICE_NODES: usize = 6 + spec::MAX_DEVICES;
 /// cgroup v1 hierarchies mounted inside a container.
 pub const MAX_CGROUP_HIERARCHIES: usize = 16;
 
+/// Whether a config mount entry is a bind mount (type `bind`, or a `bind`/`rbind` option).
+fn bind_entry(m: &spec::Mount<'_>) -> bool {
+    m.kind == Some("bind") || m.options.iter().any(|o| *o == "bind" || *o == "rbind")
+}
+
 /// One config mount, ready for the child.
 #[derive(Debug, Clone, Copy)]
 pub struct MountStep {
@@ -561,6 +566,17 @@ impl Plan {
             for (j, o) in m.options.iter().enumerate() {
                 match mounts::apply_option(&mut flags, o) {
                     Ok(Parsed::Flag) => {}
+                    Ok(Parsed::Data(d)) if bind_entry(m) => {
+                        // As runc 1.2: a bind has no filesystem to take options, and a
+                        // misspelt flag (`rnoexce`) must not be dropped silently.
+                        return Err(err(
+                            format!("{field}.options[{j}]"),
+                            format!(
+                                "unknown mount option \"{d}\" (a bind mount takes no \
+                                 filesystem options)"
+                            ),
+                        ));
+                    }
                     Ok(Parsed::Data(d)) => {
                         if !data.is_empty() {
                             data.push(b',');
@@ -581,6 +597,13 @@ impl Plan {
                 flags.flags |= libc::MS_BIND;
                 MountKind::Bind
             } else if fstype == "cgroup" || fstype == "cgroup2" {
+                if flags.rec_set != 0 || flags.rec_clear != 0 {
+                    return Err(err(
+                        format!("{field}.options"),
+                        "recursive options (rro, rnoexec, ...) are not supported on a cgroup \
+                         mount (use ro, noexec, ...)",
+                    ));
+                }
                 MountKind::Cgroup
             } else if fstype.is_empty() {
                 return Err(err(

@@ -1,6 +1,8 @@
-//! Mount options → mount(2) flags, propagation and filesystem data. Pure.
+//! Mount options → mount(2) flags, propagation, recursive `MOUNT_ATTR_*` attributes and
+//! filesystem data. Pure.
 
 use libc::c_ulong;
+use linux_raw_sys::general as raw;
 
 /// How a config mount entry is carried out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,11 +28,28 @@ pub struct MountFlags {
     /// `tmpcopyup` (runc's extension): a tmpfs starts with a copy of what the directory
     /// it covers held.
     pub copy_up: bool,
+    /// `MOUNT_ATTR_*` bits the `r*` options set and clear on the mount and every submount
+    /// (`mount_setattr(AT_RECURSIVE)`), after the per-mount flags.
+    pub rec_set: u64,
+    pub rec_clear: u64,
+    /// `idmap`/`ridmap`: how the mount's `uidMappings`/`gidMappings` apply.
+    pub idmap: Idmap,
+}
+
+/// Whether a bind mount is ID-mapped, and over its submounts too.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Idmap {
+    #[default]
+    No,
+    /// `idmap`, or mappings without an option (runc): the top mount only.
+    Top,
+    /// `ridmap`: the mount and every submount.
+    Recursive,
 }
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum OptionError {
-    /// An option dory knows but does not implement (e.g. `idmap`).
+    /// An option dory knows but does not implement.
     Unsupported,
 }
 
@@ -77,29 +96,66 @@ const PROPAGATION_OPTIONS: &[(&str, c_ulong)] = &[
     ("runbindable", libc::MS_UNBINDABLE | libc::MS_REC),
 ];
 
-/// Options runc knows that dory refuses rather than ignores.
-const UNSUPPORTED_OPTIONS: &[&str] = &[
-    "idmap",
-    "ridmap",
-    "rro",
-    "rrw",
-    "rnosuid",
-    "rsuid",
-    "rnodev",
-    "rdev",
-    "rnoexec",
-    "rexec",
-    "rnoatime",
-    "ratime",
-    "rrelatime",
-    "rnorelatime",
-    "rstrictatime",
-    "rnostrictatime",
-    "rnodiratime",
-    "rdiratime",
-    "rnosymfollow",
-    "rsymfollow",
+/// Options runc knows that dory refuses rather than ignores (none left; kept so a future
+/// option can be refused by name instead of passed to the filesystem as data).
+const UNSUPPORTED_OPTIONS: &[&str] = &[];
+
+/// What a recursive option does to the `MOUNT_ATTR_*` attributes.
+#[derive(Clone, Copy)]
+enum RecAttr {
+    Set(u32),
+    Clear(u32),
+    /// Access-time handling is one three-valued field (`MOUNT_ATTR__ATIME`): the kernel
+    /// takes a value only with the whole field cleared.
+    Atime(u32),
+    /// No change: `rnorelatime` (as runc; without `rstrictatime` or `rnoatime` the kernel
+    /// keeps relatime, as mount(2) does for `norelatime`).
+    Nothing,
+}
+
+/// The recursive options of runc 1.1+ (runtime-spec "Mounts"), applied with
+/// `mount_setattr(AT_RECURSIVE)`. `ratime`/`rnostrictatime` mean the kernel's default
+/// access-time handling, relatime (runc passes the kernel a partial clear, which fails).
+const RECURSIVE_OPTIONS: &[(&str, RecAttr)] = &[
+    ("rro", RecAttr::Set(raw::MOUNT_ATTR_RDONLY)),
+    ("rrw", RecAttr::Clear(raw::MOUNT_ATTR_RDONLY)),
+    ("rnosuid", RecAttr::Set(raw::MOUNT_ATTR_NOSUID)),
+    ("rsuid", RecAttr::Clear(raw::MOUNT_ATTR_NOSUID)),
+    ("rnodev", RecAttr::Set(raw::MOUNT_ATTR_NODEV)),
+    ("rdev", RecAttr::Clear(raw::MOUNT_ATTR_NODEV)),
+    ("rnoexec", RecAttr::Set(raw::MOUNT_ATTR_NOEXEC)),
+    ("rexec", RecAttr::Clear(raw::MOUNT_ATTR_NOEXEC)),
+    ("rnodiratime", RecAttr::Set(raw::MOUNT_ATTR_NODIRATIME)),
+    ("rdiratime", RecAttr::Clear(raw::MOUNT_ATTR_NODIRATIME)),
+    ("rnosymfollow", RecAttr::Set(raw::MOUNT_ATTR_NOSYMFOLLOW)),
+    ("rsymfollow", RecAttr::Clear(raw::MOUNT_ATTR_NOSYMFOLLOW)),
+    ("rrelatime", RecAttr::Atime(raw::MOUNT_ATTR_RELATIME)),
+    ("rnoatime", RecAttr::Atime(raw::MOUNT_ATTR_NOATIME)),
+    ("rstrictatime", RecAttr::Atime(raw::MOUNT_ATTR_STRICTATIME)),
+    ("ratime", RecAttr::Atime(raw::MOUNT_ATTR_RELATIME)),
+    ("rnostrictatime", RecAttr::Atime(raw::MOUNT_ATTR_RELATIME)),
+    ("rnorelatime", RecAttr::Nothing),
 ];
+
+/// Folds a recursive option into `acc`; a later option overrides an earlier one.
+fn apply_recursive(acc: &mut MountFlags, attr: RecAttr) {
+    match attr {
+        RecAttr::Set(a) => {
+            acc.rec_set |= u64::from(a);
+            acc.rec_clear &= !u64::from(a);
+        }
+        RecAttr::Clear(a) => {
+            acc.rec_clear |= u64::from(a);
+            acc.rec_set &= !u64::from(a);
+        }
+        RecAttr::Atime(a) => {
+            let field = u64::from(raw::MOUNT_ATTR__ATIME);
+            acc.rec_set = (acc.rec_set & !field) | u64::from(a);
+            acc.rec_clear |= field;
+        }
+        RecAttr::Nothing => {}
+    }
+}
 
 /// What one option means.
 #[derive(Debug, PartialEq, Eq)]
@@ -125,6 +181,10 @@ pub fn apply_option<'o>(acc: &mut MountFlags, option: &'o str) -> Result<Parsed<
         acc.propagation = prop;
         return Ok(Parsed::Flag);
     }
+    if let Some(&(_, attr)) = RECURSIVE_OPTIONS.iter().find(|(n, _)| *n == option) {
+        apply_recursive(acc, attr);
+        return Ok(Parsed::Flag);
+    }
     match option {
         "bind" => {
             acc.bind = true;
@@ -138,6 +198,14 @@ pub fn apply_option<'o>(acc: &mut MountFlags, option: &'o str) -> Result<Parsed<
         "rbind" => {
             acc.bind = true;
             acc.flags |= libc::MS_BIND | libc::MS_REC;
+            Ok(Parsed::Flag)
+        }
+        "idmap" => {
+            acc.idmap = Idmap::Top;
+            Ok(Parsed::Flag)
+        }
+        "ridmap" => {
+            acc.idmap = Idmap::Recursive;
             Ok(Parsed::Flag)
         }
         o if UNSUPPORTED_OPTIONS.contains(&o) => Err(OptionError::Unsupported),
@@ -227,13 +295,64 @@ mod tests {
     }
 
     #[test]
-    fn unsupported_is_refused() {
+    fn recursive_flags_set_and_clear() {
+        let (f, data) = fold(&["rbind", "rro", "rnoexec", "rnosuid", "rnodev"]);
+        assert!(data.is_empty());
+        let want = raw::MOUNT_ATTR_RDONLY
+            | raw::MOUNT_ATTR_NOEXEC
+            | raw::MOUNT_ATTR_NOSUID
+            | raw::MOUNT_ATTR_NODEV;
+        assert_eq!(f.rec_set, u64::from(want));
+        assert_eq!(f.rec_clear, 0);
+        // The per-mount flags are untouched: rro is not ro.
+        assert_eq!(f.flags, libc::MS_BIND | libc::MS_REC);
+        let (f, _) = fold(&["rro", "rrw", "rnosymfollow"]);
+        assert_eq!(f.rec_set, u64::from(raw::MOUNT_ATTR_NOSYMFOLLOW));
+        assert_eq!(f.rec_clear, u64::from(raw::MOUNT_ATTR_RDONLY));
+        let (f, _) = fold(&["rsuid", "rdev", "rexec", "rdiratime", "rsymfollow"]);
+        assert_eq!(f.rec_set, 0);
+        let all = raw::MOUNT_ATTR_NOSUID
+            | raw::MOUNT_ATTR_NODEV
+            | raw::MOUNT_ATTR_NOEXEC
+            | raw::MOUNT_ATTR_NODIRATIME
+            | raw::MOUNT_ATTR_NOSYMFOLLOW;
+        assert_eq!(f.rec_clear, u64::from(all));
+    }
+
+    #[test]
+    fn recursive_atime_is_one_value() {
+        let field = u64::from(raw::MOUNT_ATTR__ATIME);
+        // The last value wins, and the whole field is cleared (what the kernel requires).
+        let (f, _) = fold(&["rnoatime", "rstrictatime"]);
+        assert_eq!(f.rec_set, u64::from(raw::MOUNT_ATTR_STRICTATIME));
+        assert_eq!(f.rec_clear, field);
+        for relatime in ["rrelatime", "ratime", "rnostrictatime"] {
+            let (f, _) = fold(&["rnoatime", relatime]);
+            assert_eq!((f.rec_set, f.rec_clear), (0, field), "{relatime}");
+        }
+        let (f, _) = fold(&["rnodiratime", "rnoatime", "rnorelatime"]);
+        let want = raw::MOUNT_ATTR_NODIRATIME | raw::MOUNT_ATTR_NOATIME;
+        assert_eq!((f.rec_set, f.rec_clear), (u64::from(want), field));
+    }
+
+    #[test]
+    fn every_recursive_option_is_known() {
+        let names: Vec<&str> = RECURSIVE_OPTIONS.iter().map(|(n, _)| *n).collect();
+        assert_eq!(names.len(), 18);
+        for n in names {
+            let mut acc = MountFlags::default();
+            assert_eq!(apply_option(&mut acc, n), Ok(Parsed::Flag), "{n}");
+        }
+        // Not a recursive option: passed on as filesystem data, as any unknown option.
         let mut acc = MountFlags::default();
-        assert_eq!(
-            apply_option(&mut acc, "idmap"),
-            Err(OptionError::Unsupported)
-        );
-        assert_eq!(apply_option(&mut acc, "rro"), Err(OptionError::Unsupported));
+        assert_eq!(apply_option(&mut acc, "rfoo"), Ok(Parsed::Data("rfoo")));
+    }
+
+    #[test]
+    fn idmap_options() {
+        assert_eq!(fold(&["bind"]).0.idmap, Idmap::No);
+        assert_eq!(fold(&["bind", "idmap"]).0.idmap, Idmap::Top);
+        assert_eq!(fold(&["rbind", "ridmap"]).0.idmap, Idmap::Recursive);
     }
 
     #[test]

@@ -214,6 +214,24 @@ fn mount_attr(flags: libc::c_ulong) -> MountAttr {
     }
 }
 
+/// The `r*` options (`rro`, `rnoexec`, ...): `mount_setattr(AT_RECURSIVE)` on the detached
+/// mount, so every submount a recursive bind brought along gets them too, before anything
+/// in the container can see or use it.
+fn set_recursive(
+    mnt: BorrowedFd<'_>,
+    flags: &crate::plan::mounts::MountFlags,
+) -> Result<(), Errno> {
+    if flags.rec_set == 0 && flags.rec_clear == 0 {
+        return Ok(());
+    }
+    let attr = MountAttr {
+        set: flags.rec_set,
+        clear: flags.rec_clear,
+        propagation: 0,
+    };
+    mount_api::set_attr(mnt, true, attr)
+}
+
 /// `MS_SHARED`/`MS_SLAVE`/`MS_PRIVATE`/`MS_UNBINDABLE` (| `MS_REC`) applied to the mount
 /// `mnt` refers to: by its fd, never by path.
 // c_ulong is 32 bits on armv7: the conversion is not useless there.
@@ -322,6 +340,7 @@ fn mount_one(
         if attr != MountAttr::default() {
             mount_api::set_attr(tree.as_fd(), false, attr).map_err(on_err)?;
         }
+        set_recursive(tree.as_fd(), &m.flags).map_err(on_err)?;
         tree
     } else {
         let source = Some(s.get(m.source)).filter(|x| !x.is_empty());
@@ -341,6 +360,7 @@ fn mount_one(
             let upper = openat(mnt.as_fd(), c".", dir, Mode::empty()).map_err(on_err)?;
             super::copyup::copy_tree(lower.as_fd(), upper.as_fd(), proc).map_err(on_err)?;
         }
+        set_recursive(mnt.as_fd(), &m.flags).map_err(on_err)?;
         mnt
     };
     mount_api::attach(mnt.as_fd(), target.as_fd()).map_err(on_err)?;
