@@ -13,7 +13,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{Bundle, Out};
+use common::{run_cmd, Bundle, Out};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use serde_json::{json, Value};
 
@@ -200,4 +200,221 @@ fn recursive_option_on_a_cgroup_mount_is_refused() {
         &b,
         &[&format!("config.json: mounts[{i}].options"), "cgroup"],
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// --no-pivot
+
+/// The classic chroot escape, as a static binary for the busybox rootfs: chroot into a
+/// subdirectory while the cwd stays outside it, climb `..`, chroot there, then look for
+/// the host file named by argv[1].
+const ESCAPE_C: &str = r#"
+#include <stdio.h>
+#include <unistd.h>
+#include <sys/stat.h>
+int main(int argc, char **argv) {
+    if (argc < 2) return 2;
+    mkdir("/dev/shm/x", 0755);
+    if (chdir("/") != 0 || chroot("/dev/shm/x") != 0) {
+        perror("chroot");
+        printf("escape=chroot-refused\n");
+        return 0;
+    }
+    for (int i = 0; i < 64; i++) chdir("..");
+    if (chroot(".") != 0) perror("chroot .");
+    printf(access(argv[1], F_OK) == 0 ? "escape=reached-host\n" : "escape=contained\n");
+    return 0;
+}
+"#;
+
+/// Builds the escape helper into `rootfs/bin/escape` (gcc and libc6-dev are in ci/setup).
+fn build_escape_helper(b: &Bundle) {
+    let src = b.base.join("escape.c");
+    std::fs::write(&src, ESCAPE_C).unwrap();
+    let out = run_cmd(
+        std::process::Command::new("cc")
+            .args(["-static", "-O1", "-o"])
+            .arg(b.rootfs.join("bin/escape"))
+            .arg(&src),
+    );
+    assert_eq!(
+        out.code, 0,
+        "cc -static failed (gcc + libc6-dev needed): {out:?}"
+    );
+}
+
+/// `run --no-pivot` of `b`.
+fn run_no_pivot(b: &Bundle) -> Out {
+    b.write_config();
+    let mut c = b.cmd(&["run", "--no-pivot", "--bundle"]);
+    c.arg(&b.dir).arg(&b.id);
+    run_cmd(&mut c)
+}
+
+/// Mount points of a mountinfo text.
+fn mount_points(text: &str) -> Vec<String> {
+    text.lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .map(|p| p.replace("\\040", " "))
+        .collect()
+}
+
+#[test]
+fn no_pivot_runs_and_shows_no_host_mount() {
+    needs_root!();
+    let mut b = Bundle::with_private_rootfs(
+        "nopivot",
+        &[
+            "sh",
+            "-c",
+            "cat /proc/self/mountinfo; cd /../../..; echo cwd=$(pwd); ls /",
+        ],
+    );
+    // A host mount the container must not see (without the detach it stays in its table).
+    let host = HostMount::tmpfs(&b.base.join("host-only"));
+    std::fs::write(b.base.join("host-only/HOST-FILE"), "x").unwrap();
+    b.config["process"]["args"][2] = Value::from(format!(
+        "cat /proc/self/mountinfo; cd /../../..; echo cwd=$(pwd); ls / ; \
+         test -e {}/host-only/HOST-FILE && echo host_visible=1; true",
+        b.base.display()
+    ));
+    let out = run_no_pivot(&b);
+    out.expect_code(0);
+    let dests: Vec<String> = b.config["mounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["destination"].as_str().unwrap().to_owned())
+        .collect();
+    let points = mount_points(&out.stdout);
+    // `/` (the rootfs; the host's root beneath it is outside the container's root, so
+    // not listed) and the config's own mounts; nothing else of the host's.
+    assert_eq!(points.iter().filter(|p| *p == "/").count(), 1, "{out:?}");
+    for p in points.iter().filter(|p| *p != "/") {
+        // Config mounts, and what dory mounts below them (cgroup hierarchies, masks).
+        let ours = dests
+            .iter()
+            .any(|d| p == d || p.starts_with(&format!("{d}/")));
+        assert!(ours, "host mount {p} visible in the container: {out:?}");
+    }
+    assert!(!out.stdout.contains("host-only"), "{out:?}");
+    assert!(!out.stdout.contains("host_visible=1"), "{out:?}");
+    assert_eq!(out.value("cwd"), Some("/"), "{out:?}");
+    // The container's own files: `..` at its root stays there.
+    assert!(out.stdout.lines().any(|l| l == "bin"), "{out:?}");
+    // The host's mount is still there: only the container's namespace lost it.
+    assert!(b.base.join("host-only/HOST-FILE").exists());
+    drop(host);
+    b.assert_nothing_left();
+}
+
+#[test]
+fn no_pivot_without_cap_sys_chroot_holds_the_chroot_escape() {
+    needs_root!();
+    let mut b = Bundle::with_private_rootfs("nopivot-esc", &[]);
+    build_escape_helper(&b);
+    let marker = b.base.join("HOST-MARKER");
+    std::fs::write(&marker, "host").unwrap();
+    b.config["process"]["args"] = json!(["/bin/escape", marker.to_str().unwrap()]);
+    // The seed capabilities: no CAP_SYS_CHROOT, no CAP_SYS_ADMIN.
+    let out = run_no_pivot(&b);
+    out.expect_code(0);
+    assert_eq!(out.value("escape"), Some("chroot-refused"), "{out:?}");
+    assert!(!out.stderr.contains("warning"), "{out:?}");
+}
+
+/// A private-rootfs bundle running `args`, with `cap` added to the process's sets and a
+/// host file the container must not reach; returns the bundle and that file's path.
+fn bundle_with_cap(name: &str, cap: &str) -> (Bundle, String) {
+    let mut b = Bundle::with_private_rootfs(name, &[]);
+    let marker = b.base.join("HOST-MARKER");
+    std::fs::write(&marker, "host").unwrap();
+    for set in ["bounding", "effective", "permitted"] {
+        b.config["process"]["capabilities"][set]
+            .as_array_mut()
+            .unwrap()
+            .push(json!(cap));
+    }
+    (b, marker.to_str().unwrap().to_owned())
+}
+
+#[test]
+fn no_pivot_with_cap_sys_chroot_holds_the_chroot_escape() {
+    needs_root!();
+    // The rootfs moved onto the namespace's root: `..` from it has no dentry of the
+    // host's root filesystem to climb to, so the classic escape stays inside, as it does
+    // after pivot_root.
+    let (mut b, marker) = bundle_with_cap("nopivot-chroot", "CAP_SYS_CHROOT");
+    build_escape_helper(&b);
+    b.config["process"]["args"] = json!(["/bin/escape", marker]);
+    let out = b.run();
+    out.expect_code(0);
+    assert_eq!(
+        out.value("escape"),
+        Some("contained"),
+        "pivot_root: {out:?}"
+    );
+    let out = run_no_pivot(&b);
+    out.expect_code(0);
+    assert_eq!(
+        out.value("escape"),
+        Some("contained"),
+        "--no-pivot: {out:?}"
+    );
+    assert!(
+        out.stderr.contains("warning: --no-pivot") && out.stderr.contains("CAP_SYS_CHROOT"),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn no_pivot_with_cap_sys_admin_is_escapable_as_documented() {
+    needs_root!();
+    // What README and runc's man page warn of: with --no-pivot the host's root stays the
+    // root of the container's mount namespace, under the rootfs. With CAP_SYS_ADMIN the
+    // rootfs comes off it (`umount -l /`), and setns(2) into the namespace (CAP_SYS_CHROOT
+    // too) makes it the caller's root. After pivot_root (the default) the namespace's
+    // root is the rootfs itself: the same steps stay inside.
+    let (mut b, marker) = bundle_with_cap("nopivot-admin", "CAP_SYS_ADMIN");
+    for set in ["bounding", "effective", "permitted"] {
+        b.config["process"]["capabilities"][set]
+            .as_array_mut()
+            .unwrap()
+            .push(json!("CAP_SYS_CHROOT"));
+    }
+    // The program after setns is looked up in the root it gives: the host's /bin/sh, or
+    // nothing at all (exit 127) where that root is not the host's.
+    let script = format!(
+        "cd /proc/self/ns; umount -l /; nsenter --mount=mnt /bin/sh -c \
+         'test -e {marker} && echo escape=reached-host'; echo done"
+    );
+    b.config["process"]["args"] = json!(["/bin/sh", "-c", script]);
+    let out = b.run();
+    out.expect_code(0);
+    assert!(out.stdout.contains("done"), "{out:?}");
+    assert!(!out.stdout.contains("reached-host"), "pivot_root: {out:?}");
+    let out = run_no_pivot(&b);
+    out.expect_code(0);
+    assert_eq!(
+        out.value("escape"),
+        Some("reached-host"),
+        "--no-pivot: {out:?}"
+    );
+    assert!(out.stderr.contains("CAP_SYS_ADMIN"), "{out:?}");
+}
+
+#[test]
+fn no_pivot_refuses_private_root_propagation_as_runc() {
+    needs_root!();
+    let mut b = Bundle::new("nopivot-priv", NOT_RUN);
+    b.config["linux"]["rootfsPropagation"] = json!("rprivate");
+    let out = run_no_pivot(&b);
+    assert_ne!(out.code, 0, "{out:?}");
+    assert!(
+        out.stderr
+            .contains("config.json: linux.rootfsPropagation: [r]private"),
+        "{out:?}"
+    );
+    assert!(!out.stdout.contains("SHOULD-NOT-RUN"), "{out:?}");
+    b.assert_nothing_left();
 }

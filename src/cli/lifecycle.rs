@@ -63,10 +63,6 @@ pub fn cmd_create(g: &Global, argv: &[String], detach_run: bool) -> i32 {
         Ok(id) => id,
         Err(c) => return c,
     };
-    if p.has("no-pivot") {
-        log_error!("dory {command}: --no-pivot is not supported: dory always uses pivot_root");
-        return 1;
-    }
     let preserve_fds = match preserve_fds(p.get("preserve-fds")) {
         Ok(n) => n,
         Err(e) => {
@@ -80,6 +76,7 @@ pub fn cmd_create(g: &Global, argv: &[String], detach_run: bool) -> i32 {
     opts.preserve_fds = preserve_fds;
     opts.console_socket = p.get("console-socket").map(Path::new);
     opts.pid_file = p.get("pid-file").map(Path::new);
+    opts.no_pivot = p.has("no-pivot");
     let started = match container::launch(opts) {
         Ok(s) => s,
         Err(e) => {

@@ -5,6 +5,7 @@
 pub mod exec;
 pub mod hooks;
 pub mod lifecycle;
+pub mod root_switch;
 pub mod run;
 pub mod state;
 
@@ -60,6 +61,8 @@ pub struct LaunchOptions<'a> {
     /// Where pivot_root is refused (an initramfs root), fall back to MS_MOVE + chroot,
     /// which leaves the host's root mounted under the container (runc's `--no-pivot`).
     pub allow_no_pivot: bool,
+    /// `--no-pivot`: always MS_MOVE + chroot instead of pivot_root.
+    pub no_pivot: bool,
 }
 
 impl<'a> LaunchOptions<'a> {
@@ -75,6 +78,7 @@ impl<'a> LaunchOptions<'a> {
             console_socket: None,
             pid_file: None,
             allow_no_pivot: false,
+            no_pivot: false,
         }
     }
 }
@@ -206,14 +210,8 @@ pub fn launch(opts: LaunchOptions<'_>) -> Result<Started, Error> {
             message: "--console-socket needs a terminal (process.terminal is false)".into(),
         }));
     }
-    if plan.clone_flags & libc::CLONE_NEWNS == 0
-        && !plan.joins.iter().any(|j| j.kind == NamespaceKind::Mount)
-    {
-        return Err(Error::Plan(PlanError {
-            field: "linux.namespaces".into(),
-            message: "a mount namespace is required".into(),
-        }));
-    }
+    let switch = root_switch::choose(&spec, &mut plan, opts.no_pivot, opts.allow_no_pivot)
+        .map_err(Error::Plan)?;
     let layout = Layout::detect().map_err(Error::Cgroup)?;
     let linux = spec.linux.as_ref();
     let cgroup_path = match linux.and_then(|l| l.cgroups_path).filter(|p| !p.is_empty()) {
@@ -352,7 +350,7 @@ pub fn launch(opts: LaunchOptions<'_>) -> Result<Started, Error> {
         ]
         .iter()
         .any(|p| !p.of(&spec).is_empty()),
-        allow_no_pivot: opts.allow_no_pivot,
+        root_switch: switch,
     };
 
     // A new time namespace gets its offsets before any process is in it: the parent

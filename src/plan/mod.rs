@@ -20,6 +20,8 @@ use crate::spec::{self, NamespaceKind, Spec};
 
 /// Mount entries (config mounts).
 pub const MAX_MOUNT_STEPS: usize = spec::MAX_MOUNTS;
+/// Host mount points `--no-pivot` detaches before moving the rootfs onto `/`.
+pub const MAX_NO_PIVOT_DETACH: usize = 512;
 /// Device nodes: the six defaults plus `linux.devices`.
 pub const MAX_DEVICE_NODES: usize = 6 + spec::MAX_DEVICES;
 /// cgroup v1 hierarchies mounted inside a container.
@@ -341,6 +343,9 @@ pub struct Plan {
     /// the container's namespace so pivot_root(2) accepts the new root.
     pub rootfs_parent_mount: Option<CStrId>,
     pub mounts: Vec<MountStep, MAX_MOUNT_STEPS>,
+    /// `--no-pivot` (or the board's fallback): host mount points detached in the
+    /// container's mount namespace before the rootfs moves onto `/`, deepest first.
+    pub no_pivot_detach: Vec<CStrId, MAX_NO_PIVOT_DETACH>,
     /// Whether the config mounts a fresh /dev (then default devices are created).
     pub creates_dev: bool,
     pub devices: Vec<DeviceNode, MAX_DEVICE_NODES>,
@@ -426,6 +431,7 @@ impl Plan {
             rootfs_propagation: 0,
             rootfs_parent_mount: None,
             mounts: Vec::new(),
+            no_pivot_detach: Vec::new(),
             creates_dev: false,
             devices: Vec::new(),
             masked_paths: Vec::new(),
@@ -861,6 +867,18 @@ impl Plan {
         }
         // The bound directories already are the container's own cgroups.
         self.cgroup_v1_own.clear();
+        Ok(())
+    }
+
+    /// Records the host mount points `--no-pivot` detaches (see `no_pivot_detach`).
+    pub fn set_no_pivot_detach(&mut self, points: &[String]) -> Result<(), PlanError> {
+        const FIELD: &str = "--no-pivot: host mount points to detach";
+        for p in points {
+            let id = self.strings.push(p).map_err(|e| arena_err(FIELD, e))?;
+            self.no_pivot_detach
+                .push(id)
+                .map_err(|_| too_many(FIELD, MAX_NO_PIVOT_DETACH))?;
+        }
         Ok(())
     }
 

@@ -227,6 +227,30 @@ pub fn rootfs_propagation(name: Option<&str>) -> c_ulong {
     }
 }
 
+/// The host mount points `--no-pivot` detaches in the container's mount namespace before
+/// moving the rootfs onto `/` (`mountinfo` is /proc/self/mountinfo, `rootfs` canonical):
+/// every one that neither holds the rootfs (an ancestor of it, or itself) nor lies inside
+/// it, deepest first. runc's msMoveRoot hides only the full procfs and sysfs mounts; with
+/// all of them gone the container's mount table shows no host mount but `/` under its own.
+pub fn no_pivot_detach_list(mountinfo: &str, rootfs: &str) -> std::vec::Vec<String> {
+    let root = std::path::Path::new(rootfs);
+    let mut points: std::vec::Vec<String> = mountinfo
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .map(crate::cgroup::unescape_mountinfo)
+        .filter(|p| {
+            let p = std::path::Path::new(p);
+            !root.starts_with(p) && !p.starts_with(root)
+        })
+        .collect();
+    points.sort_by(|a, b| {
+        let depth = |p: &String| p.matches('/').count();
+        depth(b).cmp(&depth(a)).then_with(|| a.cmp(b))
+    });
+    points.dedup();
+    points
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -365,6 +389,34 @@ mod tests {
         assert_eq!(
             rootfs_propagation(Some("rshared")),
             libc::MS_SHARED | libc::MS_REC
+        );
+    }
+
+    #[test]
+    fn no_pivot_detaches_every_host_mount_but_the_rootfs_and_its_ancestors() {
+        let info = "\
+22 1 8:1 / / rw - ext4 /dev/vda rw
+23 22 0:5 / /proc rw - proc proc rw
+24 22 0:6 / /sys rw - sysfs sysfs rw
+25 24 0:7 / /sys/fs/cgroup rw - tmpfs tmpfs rw
+26 22 0:8 / /var/lib rw - ext4 /dev/vdb rw
+27 26 0:9 / /var/lib/c/rootfs rw - ext4 /dev/vdb rw
+28 27 0:10 / /var/lib/c/rootfs/proc rw - proc proc rw
+29 26 0:11 / /var/lib/c/rootfsx rw - tmpfs tmpfs rw
+30 22 0:12 / /mnt/with\\040space rw - tmpfs tmpfs rw
+31 22 0:13 / /proc rw - proc proc rw
+";
+        let list = no_pivot_detach_list(info, "/var/lib/c/rootfs");
+        // Deepest first, so a parent never takes a child along before its turn.
+        assert_eq!(
+            list,
+            [
+                "/var/lib/c/rootfsx",
+                "/sys/fs/cgroup",
+                "/mnt/with space",
+                "/proc",
+                "/sys"
+            ]
         );
     }
 }

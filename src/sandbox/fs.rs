@@ -539,48 +539,82 @@ fn make_device(
     )
 }
 
-/// pivot_root into `rootfs` and detach the old root. Where pivot_root cannot work (the
-/// host's root is the initramfs rootfs), MS_MOVE + chroot only with `allow_no_pivot`
-/// (board `"unsafeNoPivot": true` or `dory.nopivot`); otherwise a [`PIVOT_REFUSED`] failure.
-pub fn pivot(rootfs: &CStr, allow_no_pivot: bool) -> Result<(), Failure> {
+/// How the container's root is switched to its rootfs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RootSwitch {
+    /// pivot_root(2) and detach the old root; nothing else.
+    Pivot,
+    /// pivot_root(2), or where it is refused (the host's root is the initramfs) the
+    /// [`RootSwitch::Move`] fallback: the board's `unsafeNoPivot` / `dory.nopivot`.
+    PivotOrMove,
+    /// `--no-pivot` (runc's msMoveRoot): detach the host's mounts, move the rootfs onto
+    /// `/` and chroot. The host's root filesystem stays mounted under the container.
+    Move,
+    /// No mount namespace of its own: chroot only (runc without "mount" in namespaces).
+    Chroot,
+}
+
+/// Switches the root to `rootfs` as `how` says, then `chdir("/")`. Where pivot_root is
+/// refused (EINVAL: the host's root is the initramfs rootfs) and no fallback was opted
+/// into, a [`PIVOT_REFUSED`] failure.
+pub fn pivot(plan: &Plan, how: RootSwitch) -> Result<(), Failure> {
+    let rootfs = plan.strings.get(plan.rootfs);
     chdir(rootfs).map_err(|e| fail(Step::PivotRoot, 0, e))?;
-    match pivot_root(c".", c".") {
-        Ok(()) => {
-            // Make the old root a slave first, so detaching it propagates nowhere.
-            mount(
-                None::<&CStr>,
-                c".",
-                None::<&CStr>,
-                MsFlags::MS_SLAVE | MsFlags::MS_REC,
-                None::<&CStr>,
-            )
-            .map_err(|e| fail(Step::PivotRoot, 1, e))?;
-            umount2(c".", MntFlags::MNT_DETACH).map_err(|e| fail(Step::PivotRoot, 2, e))?;
-        }
-        // The host's root is the initramfs (rootfs), which pivot_root cannot leave.
-        // MS_MOVE + chroot keeps the host's whole root mounted under the container (runc's
-        // `--no-pivot`): only when the board opted in.
-        Err(Errno::EINVAL) if allow_no_pivot => {
-            mount(
-                Some(c"."),
-                c"/",
-                None::<&CStr>,
-                MsFlags::MS_MOVE,
-                None::<&CStr>,
-            )
-            .map_err(|e| fail(Step::PivotRoot, 3, e))?;
-            chroot(c".").map_err(|e| fail(Step::PivotRoot, 4, e))?;
-        }
-        Err(Errno::EINVAL) => {
-            return Err(fail(
-                Step::PivotRoot,
-                usize::from(PIVOT_REFUSED),
-                Errno::EINVAL,
-            ))
-        }
-        Err(e) => return Err(fail(Step::PivotRoot, 0, e)),
+    match how {
+        RootSwitch::Chroot => chroot(c".").map_err(|e| fail(Step::PivotRoot, 4, e))?,
+        RootSwitch::Move => move_root(plan)?,
+        RootSwitch::Pivot | RootSwitch::PivotOrMove => match pivot_root(c".", c".") {
+            Ok(()) => {
+                // Make the old root a slave first, so detaching it propagates nowhere.
+                mount(
+                    None::<&CStr>,
+                    c".",
+                    None::<&CStr>,
+                    MsFlags::MS_SLAVE | MsFlags::MS_REC,
+                    None::<&CStr>,
+                )
+                .map_err(|e| fail(Step::PivotRoot, 1, e))?;
+                umount2(c".", MntFlags::MNT_DETACH).map_err(|e| fail(Step::PivotRoot, 2, e))?;
+            }
+            Err(Errno::EINVAL) if how == RootSwitch::PivotOrMove => move_root(plan)?,
+            Err(Errno::EINVAL) => {
+                return Err(fail(
+                    Step::PivotRoot,
+                    usize::from(PIVOT_REFUSED),
+                    Errno::EINVAL,
+                ))
+            }
+            Err(e) => return Err(fail(Step::PivotRoot, 0, e)),
+        },
     }
     chdir(c"/").map_err(|e| fail(Step::PivotRoot, 5, e))
+}
+
+/// runc's msMoveRoot, in the container's own mount namespace (propagation already set, so
+/// nothing here reaches the host): every host mount that neither holds the rootfs nor is
+/// inside it is detached (runc detaches only full procfs and sysfs mounts, which would
+/// let a user namespace mount a fresh procfs), then the rootfs (the cwd) moves onto `/`
+/// and becomes the root. The host's root filesystem itself stays mounted beneath: a
+/// process with CAP_SYS_CHROOT can reach it with the classic chroot escape.
+fn move_root(plan: &Plan) -> Result<(), Failure> {
+    for (i, p) in plan.no_pivot_detach.iter().enumerate() {
+        // Host paths, outside the rootfs; not followed if a symlink took a mount's place.
+        let flags = MntFlags::MNT_DETACH | MntFlags::UMOUNT_NOFOLLOW;
+        match umount2(plan.strings.get(*p), flags) {
+            // Gone with a parent detached before it, or no longer a mount point.
+            Ok(()) | Err(Errno::EINVAL | Errno::ENOENT) => {}
+            Err(e) => return Err(fail(Step::PivotRoot, 10 + i, e)),
+        }
+    }
+    mount(
+        Some(c"."),
+        c"/",
+        None::<&CStr>,
+        MsFlags::MS_MOVE,
+        None::<&CStr>,
+    )
+    .map_err(|e| fail(Step::PivotRoot, 3, e))?;
+    chroot(c".").map_err(|e| fail(Step::PivotRoot, 4, e))
 }
 
 /// Opens a pty in the container's devpts; binds its slave onto /dev/console when dory
