@@ -418,3 +418,106 @@ fn no_pivot_refuses_private_root_propagation_as_runc() {
     assert!(!out.stdout.contains("SHOULD-NOT-RUN"), "{out:?}");
     b.assert_nothing_left();
 }
+
+// ---------------------------------------------------------------------------------------
+// No mount namespace
+
+/// The seed config without a mount namespace and without what would need one.
+fn without_mount_ns(b: &mut Bundle) {
+    let ns = b.config["linux"]["namespaces"].as_array_mut().unwrap();
+    ns.retain(|n| n["type"] != "mount");
+    b.config["mounts"] = json!([]);
+    b.config["linux"]["maskedPaths"] = json!([]);
+    b.config["linux"]["readonlyPaths"] = json!([]);
+    b.config["root"]["readonly"] = json!(false);
+}
+
+/// The optional fields (propagation) of the host's `/` in /proc/self/mountinfo.
+fn host_root_propagation() -> String {
+    common::host_mountinfo()
+        .into_iter()
+        .find(|l| l.split(' ').nth(4) == Some("/"))
+        .map(|l| {
+            let fields: Vec<&str> = l.split(' ').collect();
+            let end = fields.iter().position(|f| *f == "-").unwrap();
+            fields[6..end].join(" ")
+        })
+        .unwrap()
+}
+
+#[test]
+fn no_mount_namespace_chroots_into_the_rootfs_and_exec_follows() {
+    needs_root!();
+    let mut b = Bundle::new("nomntns", &["sleep", "30"]);
+    without_mount_ns(&mut b);
+    let marker = b.base.join("HOST-MARKER");
+    std::fs::write(&marker, "host").unwrap();
+    let propagation = host_root_propagation();
+    let before = common::host_mountinfo();
+    b.write_config();
+    let dir = b.dir.to_str().unwrap().to_owned();
+    run_cmd(&mut b.cmd(&["create", "--bundle", &dir, &b.id])).expect_code(0);
+    run_cmd(&mut b.cmd(&["start", &b.id])).expect_code(0);
+    let pid = b.wait_state().pid;
+    // The host's mount namespace, rooted in the rootfs.
+    let ns = |p: &str| std::fs::read_link(format!("/proc/{p}/ns/mnt")).unwrap();
+    assert_eq!(ns(&pid.to_string()), ns("self"));
+    let root = std::fs::read_link(format!("/proc/{pid}/root")).unwrap();
+    assert_eq!(root, std::fs::canonicalize(&b.rootfs).unwrap());
+    // An exec'd process is chrooted there too (entering no mount namespace would have
+    // left it in the host's root).
+    let script = format!(
+        "ls /; test -e {} && echo host_visible=1; cd /../..; echo cwd=$(pwd); true",
+        marker.display()
+    );
+    let out = run_cmd(&mut b.cmd(&["exec", &b.id, "sh", "-c", &script]));
+    run_cmd(&mut b.cmd(&["delete", "--force", &b.id])).expect_code(0);
+    out.expect_code(0);
+    assert!(out.stdout.lines().any(|l| l == "bin"), "{out:?}");
+    assert!(!out.stdout.contains("host_visible"), "{out:?}");
+    assert_eq!(out.value("cwd"), Some("/"), "{out:?}");
+    // Nothing of the host's mounts changed: no mount, no propagation change on `/`.
+    assert_eq!(host_root_propagation(), propagation);
+    let after = common::host_mountinfo();
+    let new: Vec<&String> = after.iter().filter(|l| !before.contains(l)).collect();
+    assert!(new.is_empty(), "new host mounts: {new:#?}");
+    b.assert_nothing_left();
+}
+
+#[test]
+fn no_mount_namespace_refuses_what_would_change_the_host() {
+    needs_root!();
+    type Edit = fn(&mut Value);
+    let cases: [(&str, Edit); 6] = [
+        (
+            "mounts",
+            |c| c["mounts"] = json!([{"destination": "/proc", "type": "proc", "source": "proc"}]),
+        ),
+        ("linux.maskedPaths", |c| {
+            c["linux"]["maskedPaths"] = json!(["/proc/kcore"])
+        }),
+        ("linux.readonlyPaths", |c| {
+            c["linux"]["readonlyPaths"] = json!(["/proc/sys"])
+        }),
+        ("root.readonly", |c| c["root"]["readonly"] = json!(true)),
+        ("linux.rootfsPropagation", |c| {
+            c["linux"]["rootfsPropagation"] = json!("rslave")
+        }),
+        ("--no-pivot", |_| {}),
+    ];
+    for (field, edit) in cases {
+        let mut b = Bundle::new("nomntns-bad", NOT_RUN);
+        without_mount_ns(&mut b);
+        edit(&mut b.config);
+        let out = if field == "--no-pivot" {
+            run_no_pivot(&b)
+        } else {
+            b.run()
+        };
+        assert_ne!(out.code, 0, "{field}: {out:?}");
+        let want = format!("config.json: {field}: needs a \"mount\" entry in linux.namespaces");
+        assert!(out.stderr.contains(&want), "{field}: {out:?}");
+        assert!(!out.stdout.contains("SHOULD-NOT-RUN"), "{out:?}");
+        b.assert_nothing_left();
+    }
+}
