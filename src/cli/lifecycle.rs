@@ -299,7 +299,7 @@ const FEATURES_JSON: &str = r#"{
     "apparmor": {"enabled": false},
     "selinux": {"enabled": false},
     "intelRdt": {"enabled": false},
-    "mountExtensions": {"idmap": {"enabled": false}}
+    "mountExtensions": {"idmap": {"enabled": true}}
   },
   "annotations": {"org.opencontainers.runc.checkpoint.enabled": "false", "io.github.dory.version": "0.1.0"}
 }"#;

@@ -4,6 +4,7 @@
 
 pub mod exec;
 pub mod hooks;
+mod idmap;
 pub mod lifecycle;
 pub mod root_switch;
 pub mod run;
@@ -212,6 +213,8 @@ pub fn launch(opts: LaunchOptions<'_>) -> Result<Started, Error> {
     }
     let switch = root_switch::choose(&spec, &mut plan, opts.no_pivot, opts.allow_no_pivot)
         .map_err(Error::Plan)?;
+    // Idmapped mounts are made here, detached, before anything else exists.
+    let _idmapped = idmap::prepare(&mut plan)?;
     let layout = Layout::detect().map_err(Error::Cgroup)?;
     let linux = spec.linux.as_ref();
     let cgroup_path = match linux.and_then(|l| l.cgroups_path).filter(|p| !p.is_empty()) {

@@ -50,6 +50,21 @@ pub struct MountStep {
     /// against the short list allowed there): only such a destination may resolve onto
     /// procfs or sysfs.
     pub names_pseudo_fs: bool,
+    /// An idmapped bind mount: the parent makes it (see `prepared`).
+    pub idmap: Option<IdmapStep>,
+    /// A detached mount the parent already made (`open_tree` with every attribute): the
+    /// child only attaches it. Owned by the parent until the child has exec'd.
+    pub prepared: Option<std::os::fd::RawFd>,
+}
+
+/// The user namespace an idmapped mount takes its mapping from.
+#[derive(Debug, Clone, Copy)]
+pub struct IdmapStep {
+    /// `uid_map` and `gid_map` text ("containerID hostID size" lines).
+    pub uid_map: CStrId,
+    pub gid_map: CStrId,
+    /// `ridmap`: every submount of an `rbind` too.
+    pub recursive: bool,
 }
 
 /// A device node the child creates in the container's /dev.
@@ -668,6 +683,7 @@ impl Plan {
                 .strings
                 .push_json(b"", std::str::from_utf8(&data).unwrap_or(""))
                 .map_err(|e| arena_err(&format!("{field}.options"), e))?;
+            let idmap = self.plan_idmap(spec, m, &field, kind, flags.idmap)?;
             if self.strings.bytes(dest) == b"/dev" && kind != MountKind::Bind {
                 self.creates_dev = true;
             }
@@ -681,10 +697,44 @@ impl Plan {
                     data,
                     dest_is_file,
                     names_pseudo_fs: spec::names_pseudo_fs(self.strings.text(dest)),
+                    idmap,
+                    prepared: None,
                 })
                 .map_err(|_| too_many("mounts", MAX_MOUNT_STEPS))?;
         }
         Ok(())
+    }
+
+    /// The mapping of an idmapped bind mount (`mounts[i].uidMappings`, `idmap`, `ridmap`).
+    fn plan_idmap(
+        &mut self,
+        spec: &Spec<'_>,
+        m: &spec::Mount<'_>,
+        field: &str,
+        kind: MountKind,
+        option: mounts::Idmap,
+    ) -> Result<Option<IdmapStep>, PlanError> {
+        let linux = spec.linux.as_ref();
+        let container = (
+            linux.map(|l| &l.uid_mappings[..]).unwrap_or_default(),
+            linux.map(|l| &l.gid_mappings[..]).unwrap_or_default(),
+        );
+        let own = (&m.uid_mappings[..], &m.gid_mappings[..]);
+        let maps = mounts::idmap_maps(own, container, option, kind == MountKind::Bind)
+            .map_err(|(f, msg)| err(format!("{field}.{f}"), msg))?;
+        let Some((uid, gid)) = maps else {
+            return Ok(None);
+        };
+        let mut text = |maps| {
+            self.strings
+                .push(&mounts::id_map_text(maps))
+                .map_err(|e| arena_err(&format!("{field}.uidMappings"), e))
+        };
+        Ok(Some(IdmapStep {
+            uid_map: text(uid)?,
+            gid_map: text(gid)?,
+            recursive: option == mounts::Idmap::Recursive,
+        }))
     }
 
     fn plan_devices(&mut self, spec: &Spec<'_>) -> Result<(), PlanError> {

@@ -4,6 +4,8 @@
 use libc::c_ulong;
 use linux_raw_sys::general as raw;
 
+use crate::spec::IdMapping;
+
 /// How a config mount entry is carried out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MountKind {
@@ -227,6 +229,55 @@ pub fn rootfs_propagation(name: Option<&str>) -> c_ulong {
     }
 }
 
+/// Which id mappings an idmapped bind mount takes, or why it cannot be one: the field
+/// (relative to the mount entry) and the message.
+pub type IdmapError = (&'static str, &'static str);
+
+/// A uid and a gid mapping list.
+pub type IdMaps<'m> = (&'m [IdMapping], &'m [IdMapping]);
+
+/// The uid and gid mappings of an idmapped mount (as runc 1.2): its own `uidMappings` and
+/// `gidMappings` (both), or with `idmap`/`ridmap` and none of its own the container's
+/// (`container`, empty without a user namespace). `None`: not idmapped.
+pub fn idmap_maps<'m>(
+    own: IdMaps<'m>,
+    container: IdMaps<'m>,
+    option: Idmap,
+    bind: bool,
+) -> Result<Option<IdMaps<'m>>, IdmapError> {
+    let has_own = !own.0.is_empty() || !own.1.is_empty();
+    if !has_own && option == Idmap::No {
+        return Ok(None);
+    }
+    let field = if has_own { "uidMappings" } else { "options" };
+    if !bind {
+        return Err((
+            field,
+            "idmapped mounts are only supported for bind mounts (as runc)",
+        ));
+    }
+    let maps = if has_own { own } else { container };
+    match maps {
+        ([], []) => Err((
+            "options",
+            "idmap/ridmap needs uidMappings and gidMappings on the mount, or the \
+             container's own user namespace mappings",
+        )),
+        ([], _) | (_, []) => Err((
+            field,
+            "an idmapped mount needs both uidMappings and gidMappings (as runc)",
+        )),
+        _ => Ok(Some(maps)),
+    }
+}
+
+/// The text written to a user namespace's `uid_map`/`gid_map` for `maps`.
+pub fn id_map_text(maps: &[IdMapping]) -> String {
+    maps.iter()
+        .map(|m| format!("{} {} {}\n", m.container_id, m.host_id, m.size))
+        .collect()
+}
+
 /// The host mount points `--no-pivot` detaches in the container's mount namespace before
 /// moving the rootfs onto `/` (`mountinfo` is /proc/self/mountinfo, `rootfs` canonical):
 /// every one that neither holds the rootfs (an ancestor of it, or itself) nor lies inside
@@ -418,5 +469,55 @@ mod tests {
                 "/sys"
             ]
         );
+    }
+
+    fn map(c: u32, h: u32, n: u32) -> IdMapping {
+        IdMapping {
+            container_id: c,
+            host_id: h,
+            size: n,
+        }
+    }
+
+    #[test]
+    fn idmap_takes_the_mounts_maps_or_the_containers() {
+        let own = [map(1000, 2000, 1)];
+        let ctr = [map(0, 100000, 65536)];
+        let none: [IdMapping; 0] = [];
+        let got = idmap_maps((&own, &own), (&ctr, &ctr), Idmap::No, true).unwrap();
+        assert_eq!(got.map(|(u, _)| u[0].host_id), Some(2000));
+        // Not idmapped at all.
+        assert!(idmap_maps((&none, &none), (&ctr, &ctr), Idmap::No, true)
+            .unwrap()
+            .is_none());
+        // The option alone: the container's mappings.
+        let got = idmap_maps((&none, &none), (&ctr, &ctr), Idmap::Recursive, true).unwrap();
+        assert_eq!(got.map(|(_, g)| g[0].host_id), Some(100000));
+        assert_eq!(
+            idmap_maps((&none, &none), (&none, &none), Idmap::Top, true)
+                .unwrap_err()
+                .0,
+            "options"
+        );
+    }
+
+    #[test]
+    fn idmap_refusals_name_the_field() {
+        let own = [map(1000, 2000, 1)];
+        let none: [IdMapping; 0] = [];
+        let (field, msg) = idmap_maps((&own, &own), (&none, &none), Idmap::No, false).unwrap_err();
+        assert_eq!(field, "uidMappings");
+        assert!(msg.contains("only supported for bind mounts"));
+        let (field, msg) = idmap_maps((&own, &none), (&none, &none), Idmap::No, true).unwrap_err();
+        assert_eq!(field, "uidMappings");
+        assert!(msg.contains("both uidMappings and gidMappings"));
+        let (field, _) = idmap_maps((&none, &none), (&own, &own), Idmap::Top, false).unwrap_err();
+        assert_eq!(field, "options");
+    }
+
+    #[test]
+    fn id_map_text_is_one_line_per_mapping() {
+        let maps = [map(0, 100000, 1000), map(1000, 2000, 1)];
+        assert_eq!(id_map_text(&maps), "0 100000 1000\n1000 2000 1\n");
     }
 }

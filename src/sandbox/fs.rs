@@ -332,16 +332,13 @@ fn mount_one(
     let target = resolve_create(root, s.get(m.dest), create)
         .and_then(|t| outside_pseudo_fs(m, t))
         .map_err(|e| fail(Step::MountDestination, i, e))?;
-    let mnt = if m.kind == MountKind::Bind {
-        let recursive = m.flags.flags & libc::MS_REC != 0;
-        let tree = mount_api::clone_mount_at(s.get(m.source), recursive).map_err(on_err)?;
-        // Only what was asked for is set: a bind keeps the restrictions of its source.
-        let attr = mount_attr(m.flags.flags);
-        if attr != MountAttr::default() {
-            mount_api::set_attr(tree.as_fd(), false, attr).map_err(on_err)?;
-        }
-        set_recursive(tree.as_fd(), &m.flags).map_err(on_err)?;
-        tree
+    let made;
+    let mnt = if let Some(fd) = m.prepared {
+        // Made by the parent (an idmapped bind): still detached, only to be attached.
+        sys::borrow_fd(fd)
+    } else if m.kind == MountKind::Bind {
+        made = detached_bind(plan, m, None).map_err(on_err)?;
+        made.as_fd()
     } else {
         let source = Some(s.get(m.source)).filter(|x| !x.is_empty());
         let fstype = s.get(m.fstype);
@@ -361,10 +358,33 @@ fn mount_one(
             super::copyup::copy_tree(lower.as_fd(), upper.as_fd(), proc).map_err(on_err)?;
         }
         set_recursive(mnt.as_fd(), &m.flags).map_err(on_err)?;
-        mnt
+        made = mnt;
+        made.as_fd()
     };
-    mount_api::attach(mnt.as_fd(), target.as_fd()).map_err(on_err)?;
-    set_propagation(mnt.as_fd(), m.flags.propagation).map_err(on_err)
+    mount_api::attach(mnt, target.as_fd()).map_err(on_err)?;
+    set_propagation(mnt, m.flags.propagation).map_err(on_err)
+}
+
+/// A detached copy of a bind mount's source (with its submounts for `rbind`) with every
+/// attribute the entry asks for; `userns` makes it idmapped (the parent does that: it
+/// takes privilege over the source's filesystem that a container's user namespace lacks).
+pub fn detached_bind(
+    plan: &Plan,
+    m: &MountStep,
+    userns: Option<BorrowedFd<'_>>,
+) -> Result<OwnedFd, Errno> {
+    let recursive = m.flags.flags & libc::MS_REC != 0;
+    let tree = mount_api::clone_mount_at(plan.strings.get(m.source), recursive)?;
+    // Only what was asked for is set: a bind keeps the restrictions of its source.
+    let attr = mount_attr(m.flags.flags);
+    if attr != MountAttr::default() {
+        mount_api::set_attr(tree.as_fd(), false, attr)?;
+    }
+    set_recursive(tree.as_fd(), &m.flags)?;
+    if let (Some(ns), Some(idmap)) = (userns, m.idmap) {
+        mount_api::set_idmap(tree.as_fd(), idmap.recursive, ns)?;
+    }
+    Ok(tree)
 }
 
 /// Binds a host directory of the container's cgroup onto `onto`, read-only when `flags`

@@ -19,7 +19,7 @@ use crate::plan::{Arena, Plan, ProcessPlan};
 use crate::spec::NamespaceKind;
 use crate::sys;
 
-pub use fs::{RootSwitch, StackPath, PIVOT_REFUSED};
+pub use fs::{detached_bind, RootSwitch, StackPath, PIVOT_REFUSED};
 
 /// Declares [`Step`] and its list once, so the wire decoding cannot miss a variant.
 macro_rules! steps {

@@ -14,6 +14,7 @@ pub mod exe;
 pub mod init;
 pub mod mount_api;
 pub mod procfs;
+pub mod userns;
 
 fn check(ret: libc::c_long) -> Result<libc::c_long, Errno> {
     if ret < 0 {
