@@ -682,3 +682,56 @@ fn idmap_bad_input_is_refused_naming_the_field() {
         expect_refused(&b, &[&want, message]);
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// Against runc
+
+/// `/vol` mount points and their per-mount options, from a mountinfo text.
+fn vol_mounts(text: &str) -> Vec<String> {
+    let mut v: Vec<String> = text
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(' ').collect();
+            let point = *f.get(4)?;
+            (point == "/vol" || point.starts_with("/vol/")).then(|| format!("{point} {}", f[5]))
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn recursive_options_give_the_mount_table_runc_gives() {
+    needs_root!();
+    if run_cmd(std::process::Command::new("runc").arg("--version")).code != 0 {
+        panic!("runc is needed for this comparison (apt-get install runc)");
+    }
+    let options = ["rbind", "rro", "rnosuid", "rnodev", "rnoexec", "rnoatime"];
+    let mut outs = Vec::new();
+    for runtime in ["dory", "runc"] {
+        let mut b = Bundle::new(&format!("rcmp-{runtime}"), &["cat", "/proc/self/mountinfo"]);
+        let (vol, sub) = volume_with_submount(&b);
+        add_mount(
+            &mut b,
+            json!({"destination": "/vol", "type": "bind", "source": vol.to_str().unwrap(),
+                   "options": options}),
+        );
+        let out = if runtime == "dory" {
+            b.run()
+        } else {
+            b.write_config();
+            let mut c = std::process::Command::new("runc");
+            c.arg("--root").arg(&b.state_root).args(["run", "--bundle"]);
+            run_cmd(c.arg(&b.dir).arg(&b.id))
+        };
+        out.expect_code(0);
+        drop(sub);
+        outs.push(vol_mounts(&out.stdout));
+    }
+    assert_eq!(outs[0].len(), 2, "{outs:?}");
+    assert!(
+        outs[0].iter().all(|l| l.contains("ro,nosuid,nodev,noexec")),
+        "{outs:?}"
+    );
+    assert_eq!(outs[0], outs[1], "dory, then runc");
+}
