@@ -861,8 +861,8 @@ pub fn describe_failure(plan: &Plan, f: &Failure) -> String {
         Step::PivotRoot if f.index == sandbox::PIVOT_REFUSED => format!(
             "pivot_root: {err}: the host's root is the initramfs (rootfs), which pivot_root \
              cannot leave; not falling back to MS_MOVE + chroot, which would leave the host's \
-             root mounted under the container (opt in, unsafely, with the board's \
-             \"unsafeNoPivot\": true or the kernel option dory.nopivot)"
+             root mounted under the container (opt in, unsafely, with --no-pivot, the \
+             board's \"unsafeNoPivot\": true or the kernel option dory.nopivot)"
         ),
         Step::Console => format!("config.json: process.terminal: open the console: {err}"),
         Step::Exec => {
