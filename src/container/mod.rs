@@ -6,7 +6,7 @@ pub mod exec;
 pub mod hooks;
 mod idmap;
 pub mod lifecycle;
-pub mod root_switch;
+mod root_switch;
 pub mod run;
 pub mod state;
 
@@ -864,6 +864,15 @@ pub fn describe_failure(plan: &Plan, f: &Failure) -> String {
              root mounted under the container (opt in, unsafely, with --no-pivot, the \
              board's \"unsafeNoPivot\": true or the kernel option dory.nopivot)"
         ),
+        Step::PivotRoot if f.index >= sandbox::NO_PIVOT_DETACH => {
+            let n = usize::from(f.index - sandbox::NO_PIVOT_DETACH);
+            let p = plan
+                .no_pivot_detach
+                .get(n)
+                .map(|p| s.text(*p))
+                .unwrap_or("?");
+            format!("--no-pivot: detach the host mount {p} in the container's namespace: {err}")
+        }
         Step::Console => format!("config.json: process.terminal: open the console: {err}"),
         Step::Exec => {
             let prog = plan.process.args.first().map(|a| s.text(*a)).unwrap_or("");

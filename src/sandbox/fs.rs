@@ -21,6 +21,10 @@ use crate::sys::mount_api::{self, FsParam, MountAttr};
 /// host's root is the initramfs) and the MS_MOVE + chroot fallback was not opted in.
 pub const PIVOT_REFUSED: u16 = 6;
 
+/// [`Failure::index`] of a `PivotRoot` failure detaching `plan.no_pivot_detach[i]`:
+/// this plus `i`.
+pub const NO_PIVOT_DETACH: u16 = 10;
+
 /// Longest path built on the stack.
 pub const STACK_PATH_MAX: usize = 4096;
 
@@ -623,7 +627,7 @@ fn move_root(plan: &Plan) -> Result<(), Failure> {
         match umount2(plan.strings.get(*p), flags) {
             // Gone with a parent detached before it, or no longer a mount point.
             Ok(()) | Err(Errno::EINVAL | Errno::ENOENT) => {}
-            Err(e) => return Err(fail(Step::PivotRoot, 10 + i, e)),
+            Err(e) => return Err(fail(Step::PivotRoot, usize::from(NO_PIVOT_DETACH) + i, e)),
         }
     }
     mount(

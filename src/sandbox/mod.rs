@@ -19,7 +19,7 @@ use crate::plan::{Arena, Plan, ProcessPlan};
 use crate::spec::NamespaceKind;
 use crate::sys;
 
-pub use fs::{detached_bind, RootSwitch, StackPath, PIVOT_REFUSED};
+pub use fs::{detached_bind, RootSwitch, StackPath, NO_PIVOT_DETACH, PIVOT_REFUSED};
 
 /// Declares [`Step`] and its list once, so the wire decoding cannot miss a variant.
 macro_rules! steps {
@@ -273,7 +273,8 @@ fn setup_and_exec(ctx: &ChildContext<'_>) -> Result<Never, Failure> {
         nix::unistd::write(ctx.sync, &[MSG_HOOKS]).map_err(at(Step::Hooks))?;
         wait_for_parent(ctx.sync)?;
     }
-    // Switch the root; the old one is detached so nothing of the host stays reachable.
+    // Switch the root: pivot_root detaches the old one so nothing of the host stays
+    // reachable; --no-pivot and no mount namespace chroot (see `RootSwitch`).
     fs::pivot(plan, ctx.root_switch)?;
     drop(root);
     // From here paths are the container's: each is resolved once, inside this root.
