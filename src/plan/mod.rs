@@ -32,6 +32,44 @@ fn bind_entry(m: &spec::Mount<'_>) -> bool {
     m.kind == Some("bind") || m.options.iter().any(|o| *o == "bind" || *o == "rbind")
 }
 
+/// A mount entry's options folded into flags, and its filesystem data (comma-joined).
+fn mount_options(
+    m: &spec::Mount<'_>,
+    field: &str,
+) -> Result<(MountFlags, std::vec::Vec<u8>), PlanError> {
+    let mut flags = MountFlags::default();
+    let mut data: std::vec::Vec<u8> = std::vec::Vec::new();
+    for (j, o) in m.options.iter().enumerate() {
+        match mounts::apply_option(&mut flags, o) {
+            Ok(Parsed::Flag) => {}
+            Ok(Parsed::Data(d)) if bind_entry(m) => {
+                // As runc 1.2: a bind has no filesystem to take options, and a misspelt
+                // flag (`rnoexce`) must not be dropped silently.
+                return Err(err(
+                    format!("{field}.options[{j}]"),
+                    format!(
+                        "unknown mount option \"{d}\" (a bind mount takes no filesystem \
+                         options)"
+                    ),
+                ));
+            }
+            Ok(Parsed::Data(d)) => {
+                if !data.is_empty() {
+                    data.push(b',');
+                }
+                data.extend_from_slice(d.as_bytes());
+            }
+            Err(mounts::OptionError::Unsupported) => {
+                return Err(err(
+                    format!("{field}.options[{j}]"),
+                    format!("unsupported mount option \"{o}\""),
+                ))
+            }
+        }
+    }
+    Ok((flags, data))
+}
+
 /// One config mount, ready for the child.
 #[derive(Debug, Clone, Copy)]
 pub struct MountStep {
@@ -582,36 +620,7 @@ impl Plan {
     fn plan_mounts(&mut self, spec: &Spec<'_>, bundle: &Path) -> Result<(), PlanError> {
         for (i, m) in spec.mounts.iter().enumerate() {
             let field = format!("mounts[{i}]");
-            let mut flags = MountFlags::default();
-            let mut data: std::vec::Vec<u8> = std::vec::Vec::new();
-            for (j, o) in m.options.iter().enumerate() {
-                match mounts::apply_option(&mut flags, o) {
-                    Ok(Parsed::Flag) => {}
-                    Ok(Parsed::Data(d)) if bind_entry(m) => {
-                        // As runc 1.2: a bind has no filesystem to take options, and a
-                        // misspelt flag (`rnoexce`) must not be dropped silently.
-                        return Err(err(
-                            format!("{field}.options[{j}]"),
-                            format!(
-                                "unknown mount option \"{d}\" (a bind mount takes no \
-                                 filesystem options)"
-                            ),
-                        ));
-                    }
-                    Ok(Parsed::Data(d)) => {
-                        if !data.is_empty() {
-                            data.push(b',');
-                        }
-                        data.extend_from_slice(d.as_bytes());
-                    }
-                    Err(mounts::OptionError::Unsupported) => {
-                        return Err(err(
-                            format!("{field}.options[{j}]"),
-                            format!("unsupported mount option \"{o}\""),
-                        ))
-                    }
-                }
-            }
+            let (mut flags, data) = mount_options(m, &field)?;
             let fstype = m.kind.unwrap_or("");
             let kind = if flags.bind || fstype == "bind" {
                 flags.bind = true;
