@@ -634,7 +634,18 @@ fn idmapped_bind_in_a_user_namespace_container() {
 fn idmap_bad_input_is_refused_naming_the_field() {
     needs_root!();
     type Edit = fn(&mut Value, &str);
-    let cases: [(&str, &str, Edit); 4] = [
+    let cases: [(&str, &str, Edit); 5] = [
+        (
+            "",
+            "(does the source's filesystem support idmapped mounts?)",
+            |c, _| {
+                // sysfs has no idmapping support.
+                c["mounts"].as_array_mut().unwrap().push(json!({
+                    "destination": "/vol", "type": "bind", "source": "/sys/kernel",
+                    "options": ["bind"], "uidMappings": maps(0, 1, 1),
+                    "gidMappings": maps(0, 1, 1)}))
+            },
+        ),
         (
             "uidMappings",
             "idmapped mounts are only supported for bind mounts",
@@ -678,7 +689,11 @@ fn idmap_bad_input_is_refused_naming_the_field() {
         let n = b.config["mounts"].as_array().unwrap().len();
         let src = b.base.to_str().unwrap().to_owned();
         edit(&mut b.config, &src);
-        let want = format!("config.json: mounts[{n}].{field}");
+        let want = if field.is_empty() {
+            format!("config.json: mounts[{n}]: /vol: idmapped mount")
+        } else {
+            format!("config.json: mounts[{n}].{field}")
+        };
         expect_refused(&b, &[&want, message]);
     }
 }
