@@ -117,3 +117,64 @@ fn without_mount_ns(spec: &Spec<'_>, no_pivot: bool) -> Result<(), PlanError> {
         None => Ok(()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A valid config without a mount namespace; `extra` goes into the top-level object,
+    /// `linux_extra` into `linux`.
+    fn config(extra: &str, linux_extra: &str) -> String {
+        format!(
+            r#"{{"ociVersion": "1.0.2", {extra}
+                "process": {{"args": ["sh"], "cwd": "/", "user": {{"uid": 0, "gid": 0}}}},
+                "root": {{"path": "rootfs"}},
+                "linux": {{{linux_extra} "namespaces": [{{"type": "pid"}}]}}}}"#
+        )
+    }
+
+    fn refusal(text: &str, no_pivot: bool) -> Option<String> {
+        let spec = crate::spec::parse(text.as_bytes()).unwrap();
+        without_mount_ns(&spec, no_pivot).err().map(|e| e.field)
+    }
+
+    #[test]
+    fn without_a_mount_namespace_only_a_plain_chroot_is_accepted() {
+        assert_eq!(refusal(&config("", ""), false), None);
+        let cases = [
+            (
+                config(
+                    r#""mounts": [{"destination": "/proc", "type": "proc"}],"#,
+                    "",
+                ),
+                "mounts",
+            ),
+            (
+                config("", "").replace(
+                    r#""root": {"path": "rootfs"}"#,
+                    r#""root": {"path": "rootfs", "readonly": true}"#,
+                ),
+                "root.readonly",
+            ),
+            (
+                config("", r#""maskedPaths": ["/proc/kcore"],"#),
+                "linux.maskedPaths",
+            ),
+            (
+                config("", r#""readonlyPaths": ["/proc/sys"],"#),
+                "linux.readonlyPaths",
+            ),
+            (
+                config("", r#""rootfsPropagation": "rslave","#),
+                "linux.rootfsPropagation",
+            ),
+        ];
+        for (text, field) in cases {
+            assert_eq!(refusal(&text, false).as_deref(), Some(field), "{text}");
+        }
+        assert_eq!(
+            refusal(&config("", ""), true).as_deref(),
+            Some("--no-pivot")
+        );
+    }
+}
