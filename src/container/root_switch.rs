@@ -5,8 +5,9 @@ use crate::plan::{mounts, Plan, PlanError};
 use crate::sandbox::RootSwitch;
 use crate::spec::{NamespaceKind, Spec};
 
-/// Capabilities that let a process leave a chroot (`CAP_SYS_CHROOT`: the classic
-/// `chroot x; cd ../..; chroot .`; `CAP_SYS_ADMIN`: mounts and `setns`).
+/// Capabilities that reach the host's root filesystem left beneath a `--no-pivot`
+/// container: `CAP_SYS_ADMIN` unmounts the rootfs off it, `CAP_SYS_CHROOT` then enters it
+/// (setns into the container's own mount namespace). Either alone is a step towards it.
 const ESCAPE_CAPS: &[(u32, &str)] = &[(18, "CAP_SYS_CHROOT"), (21, "CAP_SYS_ADMIN")];
 
 fn refuse(field: &str, message: &str) -> PlanError {
@@ -75,13 +76,18 @@ fn no_pivot_propagation(spec: &Spec<'_>, plan: &mut Plan) -> Result<(), PlanErro
 /// container may hold what it takes to climb back to it.
 fn warn_escape_caps(plan: &Plan) {
     let bounding = plan.process.caps.bounding;
-    for (bit, name) in ESCAPE_CAPS {
-        if bounding & (1u64 << bit) != 0 {
-            eprintln!(
-                "dory: warning: --no-pivot: the container may hold {name}, with which it can \
-                 leave its root for the host's"
-            );
-        }
+    let held: Vec<&str> = ESCAPE_CAPS
+        .iter()
+        .filter(|(bit, _)| bounding & (1u64 << bit) != 0)
+        .map(|(_, name)| *name)
+        .collect();
+    if !held.is_empty() {
+        eprintln!(
+            "dory: warning: --no-pivot: the host's root filesystem stays beneath the \
+             container, and it may hold {}: with CAP_SYS_ADMIN and CAP_SYS_CHROOT it can \
+             reach the host's files",
+            held.join(" and ")
+        );
     }
 }
 
