@@ -456,7 +456,6 @@ fn no_mount_namespace_chroots_into_the_rootfs_and_exec_follows() {
     let marker = b.base.join("HOST-MARKER");
     std::fs::write(&marker, "host").unwrap();
     let propagation = host_root_propagation();
-    let before = common::host_mountinfo();
     b.write_config();
     let dir = b.dir.to_str().unwrap().to_owned();
     run_cmd(&mut b.cmd(&["create", "--bundle", &dir, &b.id])).expect_code(0);
@@ -481,14 +480,9 @@ fn no_mount_namespace_chroots_into_the_rootfs_and_exec_follows() {
     assert_eq!(out.value("cwd"), Some("/"), "{out:?}");
     // Nothing of the host's mounts changed: no mount, no propagation change on `/`.
     assert_eq!(host_root_propagation(), propagation);
-    // Other tests of this file mount host directories of theirs meanwhile (dory-test-*);
-    // this bundle's paths are checked by assert_nothing_left.
-    let after = common::host_mountinfo();
-    let new: Vec<&String> = after
-        .iter()
-        .filter(|l| !before.contains(l) && !l.contains("/dory-test-"))
-        .collect();
-    assert!(new.is_empty(), "new host mounts: {new:#?}");
+    // No host mount mentions the rootfs or the bundle (what dory would have mounted
+    // there: the rootfs bound onto itself, config mounts). The whole table is not
+    // compared: other tests, and other users of this host, mount meanwhile.
     b.assert_nothing_left();
 }
 
