@@ -63,10 +63,6 @@ pub fn cmd_create(g: &Global, argv: &[String], detach_run: bool) -> i32 {
         Ok(id) => id,
         Err(c) => return c,
     };
-    if p.has("no-pivot") {
-        log_error!("dory {command}: --no-pivot is not supported: dory always uses pivot_root");
-        return 1;
-    }
     let preserve_fds = match preserve_fds(p.get("preserve-fds")) {
         Ok(n) => n,
         Err(e) => {
@@ -80,6 +76,7 @@ pub fn cmd_create(g: &Global, argv: &[String], detach_run: bool) -> i32 {
     opts.preserve_fds = preserve_fds;
     opts.console_socket = p.get("console-socket").map(Path::new);
     opts.pid_file = p.get("pid-file").map(Path::new);
+    opts.no_pivot = p.has("no-pivot");
     let started = match container::launch(opts) {
         Ok(s) => s,
         Err(e) => {
@@ -286,7 +283,7 @@ const FEATURES_JSON: &str = r#"{
   "ociVersionMin": "1.0.0",
   "ociVersionMax": "1.2.0",
   "hooks": ["prestart","createRuntime","createContainer","startContainer","poststart","poststop"],
-  "mountOptions": ["async","atime","bind","defaults","dev","diratime","dirsync","exec","lazytime","loud","mand","noatime","nodev","nodiratime","noexec","nolazytime","nomand","norelatime","nostrictatime","nosuid","private","rbind","relatime","remount","ro","rprivate","rshared","rslave","runbindable","rw","shared","silent","slave","strictatime","suid","sync","unbindable"],
+  "mountOptions": ["async","atime","bind","defaults","dev","diratime","dirsync","exec","idmap","lazytime","loud","mand","noatime","nodev","nodiratime","noexec","nolazytime","nomand","norelatime","nostrictatime","nosuid","private","ratime","rbind","rdev","rdiratime","relatime","remount","rexec","ridmap","rnoatime","rnodev","rnodiratime","rnoexec","rnorelatime","rnostrictatime","rnosuid","rnosymfollow","ro","rprivate","rrelatime","rro","rrw","rshared","rslave","rstrictatime","rsuid","rsymfollow","runbindable","rw","shared","silent","slave","strictatime","suid","sync","tmpcopyup","unbindable"],
   "linux": {
     "namespaces": ["cgroup","ipc","mount","network","pid","time","user","uts"],
     "capabilities": ["CAP_CHOWN","CAP_DAC_OVERRIDE","CAP_DAC_READ_SEARCH","CAP_FOWNER","CAP_FSETID","CAP_KILL","CAP_SETGID","CAP_SETUID","CAP_SETPCAP","CAP_LINUX_IMMUTABLE","CAP_NET_BIND_SERVICE","CAP_NET_BROADCAST","CAP_NET_ADMIN","CAP_NET_RAW","CAP_IPC_LOCK","CAP_IPC_OWNER","CAP_SYS_MODULE","CAP_SYS_RAWIO","CAP_SYS_CHROOT","CAP_SYS_PTRACE","CAP_SYS_PACCT","CAP_SYS_ADMIN","CAP_SYS_BOOT","CAP_SYS_NICE","CAP_SYS_RESOURCE","CAP_SYS_TIME","CAP_SYS_TTY_CONFIG","CAP_MKNOD","CAP_LEASE","CAP_AUDIT_WRITE","CAP_AUDIT_CONTROL","CAP_SETFCAP","CAP_MAC_OVERRIDE","CAP_MAC_ADMIN","CAP_SYSLOG","CAP_WAKE_ALARM","CAP_BLOCK_SUSPEND","CAP_AUDIT_READ","CAP_PERFMON","CAP_BPF","CAP_CHECKPOINT_RESTORE"],
@@ -303,7 +300,7 @@ const FEATURES_JSON: &str = r#"{
     "selinux": {"enabled": false},
     "intelRdt": {"enabled": false},
     "memoryPolicy": {"modes": ["MPOL_BIND","MPOL_DEFAULT","MPOL_INTERLEAVE","MPOL_LOCAL","MPOL_PREFERRED","MPOL_PREFERRED_MANY","MPOL_WEIGHTED_INTERLEAVE"], "flags": ["MPOL_F_NUMA_BALANCING","MPOL_F_RELATIVE_NODES","MPOL_F_STATIC_NODES"]},
-    "mountExtensions": {"idmap": {"enabled": false}},
+    "mountExtensions": {"idmap": {"enabled": true}},
     "netDevices": {"enabled": true}
   },
   "annotations": {"org.opencontainers.runc.checkpoint.enabled": "false", "io.github.dory.version": "0.1.0"}

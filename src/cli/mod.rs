@@ -321,20 +321,15 @@ fn cmd_run(g: &Global, argv: &[String]) -> i32 {
             .collect();
         return lifecycle::cmd_create(g, &rest, true);
     }
-    for unsupported in [
-        "pid-file",
-        "console-socket",
-        "no-pivot",
-        "preserve-fds",
-        "keep",
-    ] {
+    for unsupported in ["pid-file", "console-socket", "preserve-fds", "keep"] {
         if p.has(unsupported) {
             log_error!("dory run: --{unsupported} is only supported with --detach");
             return 1;
         }
     }
     let bundle = Path::new(p.get("bundle").unwrap_or("."));
-    crate::container::run::run(id, bundle, &g.root).unwrap_or_else(|(msg, code)| {
+    let no_pivot = p.has("no-pivot");
+    crate::container::run::run(id, bundle, &g.root, no_pivot).unwrap_or_else(|(msg, code)| {
         log_error!("dory run: {msg}");
         code
     })

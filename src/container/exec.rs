@@ -224,6 +224,18 @@ pub fn exec(c: &Container, req: &ExecRequest<'_>) -> Result<i32, (String, i32)> 
     }
     let raw_ns: Vec<(NamespaceKind, RawFd)> =
         ns_fds.iter().map(|(k, f)| (*k, f.as_raw_fd())).collect();
+    // A container without a mount namespace of its own is chrooted in ours: its process
+    // joins that root (entering a mount namespace would have set it).
+    let root_fd = if ns_fds.iter().any(|(k, _)| *k == NamespaceKind::Mount) {
+        None
+    } else {
+        let theirs = format!("/proc/{init}/root");
+        let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+        Some(
+            open(theirs.as_str(), flags, Mode::empty())
+                .map_err(|e| fail1(format!("open {theirs}: {}", e.desc())))?,
+        )
+    };
     let pid_ns = format!("/proc/{init}/ns/pid");
     let enter_pid_ns = ns_inode(&pid_ns) != ns_inode("/proc/self/ns/pid");
 
@@ -263,6 +275,7 @@ pub fn exec(c: &Container, req: &ExecRequest<'_>) -> Result<i32, (String, i32)> 
         proc: proc_root.as_fd(),
         preserve_fds: req.preserve_fds,
         seccomp: filter.as_deref(),
+        chroot: root_fd.as_ref().map(|f| f.as_raw_fd()),
     };
 
     // execCPUAffinity.initial: this side runs there until the child is in the cgroup; the

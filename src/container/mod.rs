@@ -4,8 +4,10 @@
 
 pub mod exec;
 pub mod hooks;
+mod idmap;
 pub mod lifecycle;
 pub mod netdev;
+mod root_switch;
 pub mod run;
 pub mod seccomp_agent;
 pub mod state;
@@ -64,6 +66,8 @@ pub struct LaunchOptions<'a> {
     /// Where pivot_root is refused (an initramfs root), fall back to MS_MOVE + chroot,
     /// which leaves the host's root mounted under the container (runc's `--no-pivot`).
     pub allow_no_pivot: bool,
+    /// `--no-pivot`: always MS_MOVE + chroot instead of pivot_root.
+    pub no_pivot: bool,
 }
 
 impl<'a> LaunchOptions<'a> {
@@ -79,6 +83,7 @@ impl<'a> LaunchOptions<'a> {
             console_socket: None,
             pid_file: None,
             allow_no_pivot: false,
+            no_pivot: false,
         }
     }
 }
@@ -240,14 +245,10 @@ fn launch_parsed(
             message: "--console-socket needs a terminal (process.terminal is false)".into(),
         }));
     }
-    if plan.clone_flags & libc::CLONE_NEWNS == 0
-        && !plan.joins.iter().any(|j| j.kind == NamespaceKind::Mount)
-    {
-        return Err(Error::Plan(PlanError {
-            field: "linux.namespaces".into(),
-            message: "a mount namespace is required".into(),
-        }));
-    }
+    let switch = root_switch::choose(spec, &mut plan, opts.no_pivot, opts.allow_no_pivot)
+        .map_err(Error::Plan)?;
+    // Idmapped mounts are made here, detached, before anything else exists.
+    let _idmapped = idmap::prepare(&mut plan)?;
     let layout = Layout::detect().map_err(Error::Cgroup)?;
     let linux = spec.linux.as_ref();
     let cgroup_path = match linux.and_then(|l| l.cgroups_path).filter(|p| !p.is_empty()) {
@@ -392,7 +393,7 @@ fn launch_parsed(
         ]
         .iter()
         .any(|p| !p.of(spec).is_empty()),
-        allow_no_pivot: opts.allow_no_pivot,
+        root_switch: switch,
     };
 
     // A new time namespace gets its offsets before any process is in it: the parent
@@ -1002,9 +1003,18 @@ pub fn describe_failure(plan: &Plan, f: &Failure) -> String {
         Step::PivotRoot if f.index == sandbox::PIVOT_REFUSED => format!(
             "pivot_root: {err}: the host's root is the initramfs (rootfs), which pivot_root \
              cannot leave; not falling back to MS_MOVE + chroot, which would leave the host's \
-             root mounted under the container (opt in, unsafely, with the board's \
-             \"unsafeNoPivot\": true or the kernel option dory.nopivot)"
+             root mounted under the container (opt in, unsafely, with --no-pivot, the \
+             board's \"unsafeNoPivot\": true or the kernel option dory.nopivot)"
         ),
+        Step::PivotRoot if f.index >= sandbox::NO_PIVOT_DETACH => {
+            let n = usize::from(f.index - sandbox::NO_PIVOT_DETACH);
+            let p = plan
+                .no_pivot_detach
+                .get(n)
+                .map(|p| s.text(*p))
+                .unwrap_or("?");
+            format!("--no-pivot: detach the host mount {p} in the container's namespace: {err}")
+        }
         Step::Console => format!("config.json: process.terminal: open the console: {err}"),
         Step::Affinity
         | Step::Scheduler

@@ -85,10 +85,16 @@ pub fn attach(pid: i32, sfd: &SignalFd, master: Option<BorrowedFd<'_>>) -> i32 {
 
 /// Runs a container to completion; returns the exit code for dory, or the error to
 /// report and the exit code to go with it.
-pub fn run(id: &str, bundle: &Path, state_root: &Path) -> Result<i32, (String, i32)> {
+pub fn run(
+    id: &str,
+    bundle: &Path,
+    state_root: &Path,
+    no_pivot: bool,
+) -> Result<i32, (String, i32)> {
     let sfd = block_signals().map_err(|e| (e, 1))?;
-    let mut started = launch(LaunchOptions::new(id, bundle, state_root, Stdio::Inherit))
-        .map_err(|e| (e.to_string(), e.exit_code()))?;
+    let mut opts = LaunchOptions::new(id, bundle, state_root, Stdio::Inherit);
+    opts.no_pivot = no_pivot;
+    let mut started = launch(opts).map_err(|e| (e.to_string(), e.exit_code()))?;
     let bundle = started.bundle.to_string_lossy().into_owned();
     // As runc: a failed poststart hook ends the container and fails `run`.
     let poststart = if started.later_hooks {

@@ -215,6 +215,11 @@ pub struct Mount<'a> {
     pub source: Option<&'a str>,
     #[serde(borrow, default)]
     pub options: Vec<&'a str, MAX_MOUNT_OPTIONS>,
+    /// An idmapped bind mount: on-disk ids `containerID..` appear as `hostID..`.
+    #[serde(default, rename = "uidMappings")]
+    pub uid_mappings: Vec<IdMapping, MAX_ID_MAPPINGS>,
+    #[serde(default, rename = "gidMappings")]
+    pub gid_mappings: Vec<IdMapping, MAX_ID_MAPPINGS>,
 }
 
 #[derive(Debug, Default, Deserialize)]

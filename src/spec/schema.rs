@@ -192,14 +192,8 @@ const MOUNT: Ty = Ty::Obj(&[
     opt("type", STR),
     opt("source", STR),
     def("options", strings(MAX_MOUNT_OPTIONS)),
-    opt(
-        "uidMappings",
-        Ty::Unsupported("ID-mapped mounts are not supported yet"),
-    ),
-    opt(
-        "gidMappings",
-        Ty::Unsupported("ID-mapped mounts are not supported yet"),
-    ),
+    def("uidMappings", Ty::Arr(&ID_MAPPING, MAX_ID_MAPPINGS)),
+    def("gidMappings", Ty::Arr(&ID_MAPPING, MAX_ID_MAPPINGS)),
 ]);
 
 const HOOK: Ty = Ty::Obj(&[

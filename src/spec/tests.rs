@@ -1030,10 +1030,6 @@ fn unsupported_fields_are_refused_unless_empty() {
         err(&seed_plus("\"process\": {", "\"execCPUAffinity\": \"0-3\"")),
         "config.json: process.execCPUAffinity: expected an object, found a string"
     );
-    assert_eq!(
-        err(&seed_with("\"source\": \"proc\"", "\"source\": \"proc\", \"uidMappings\": [{\"containerID\": 0, \"hostID\": 1, \"size\": 1}]")),
-        "config.json: mounts[0].uidMappings: ID-mapped mounts are not supported yet"
-    );
     // Empty or null values ask for nothing and are accepted.
     let text = seed_plus(
         "\"resources\": {",
@@ -1408,4 +1404,30 @@ fn net_devices_are_validated() {
         err(&text.replacen(network, "", 1)),
         "config.json: linux.netDevices: needs a \"network\" entry in linux.namespaces"
     );
+}
+
+#[test]
+fn mount_id_mappings_are_checked_like_the_namespace_ones() {
+    let with = |maps: &str| {
+        seed_with(
+            "\"source\": \"proc\"",
+            &format!("\"source\": \"proc\", {maps}"),
+        )
+    };
+    let one = "{\"containerID\": 1000, \"hostID\": 2000, \"size\": 1}";
+    let ok = format!("\"uidMappings\": [{one}], \"gidMappings\": [{one}]");
+    assert!(parse(with(&ok).as_bytes()).is_ok());
+    let zero = "{\"containerID\": 0, \"hostID\": 0, \"size\": 0}";
+    assert_eq!(
+        err(&with(&format!("\"uidMappings\": [{one}, {zero}]"))),
+        "config.json: mounts[0].uidMappings[1].size: must be greater than zero"
+    );
+    let over = "{\"containerID\": 0, \"hostID\": 4294967295, \"size\": 2}";
+    assert_eq!(
+        err(&with(&format!("\"gidMappings\": [{over}]"))),
+        "config.json: mounts[0].gidMappings[0]: hostID + size = 4294967297 is more than \
+         4294967296 (limit)"
+    );
+    let nine = [one; 9].join(", ");
+    assert!(err(&with(&format!("\"uidMappings\": [{nine}]"))).contains("mounts[0].uidMappings"));
 }

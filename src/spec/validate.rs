@@ -76,6 +76,8 @@ pub fn validate(spec: &Spec<'_>) -> Result<(), SpecError> {
     for (i, m) in spec.mounts.iter().enumerate() {
         absolute(m.destination, format_args!("mounts[{i}].destination"))?;
         validate_destination(i, m)?;
+        id_map_ranges(format_args!("mounts[{i}].uidMappings"), &m.uid_mappings)?;
+        id_map_ranges(format_args!("mounts[{i}].gidMappings"), &m.gid_mappings)?;
     }
     if let Some(hooks) = &spec.hooks {
         validate_hooks(hooks)?;
@@ -92,6 +94,36 @@ pub fn validate(spec: &Spec<'_>) -> Result<(), SpecError> {
     }
     if let Some(linux) = linux {
         validate_linux(linux)?;
+    }
+    Ok(())
+}
+
+/// Each mapping of `list` (the field `field`) has a size, and both of its ranges end
+/// within the 32-bit ids (the kernel refuses the write later, after processes exist).
+fn id_map_ranges(field: core::fmt::Arguments<'_>, list: &[IdMapping]) -> Result<(), SpecError> {
+    for (i, m) in list.iter().enumerate() {
+        if m.size == 0 {
+            return Err(at(
+                format_args!("{field}[{i}].size"),
+                ErrorKind::Invalid("must be greater than zero"),
+            ));
+        }
+        for (what, start) in [
+            ("containerID + size = ", m.container_id),
+            ("hostID + size = ", m.host_id),
+        ] {
+            let end = i128::from(start) + i128::from(m.size);
+            if end > ID_RANGE_END {
+                return Err(at(
+                    format_args!("{field}[{i}]"),
+                    ErrorKind::AboveLimit {
+                        what,
+                        value: end,
+                        limit: ID_RANGE_END,
+                    },
+                ));
+            }
+        }
     }
     Ok(())
 }
@@ -355,32 +387,7 @@ fn validate_linux(l: &Linux<'_>) -> Result<(), SpecError> {
             }
             _ => {}
         }
-        for (i, m) in list.iter().enumerate() {
-            if m.size == 0 {
-                return Err(at(
-                    format_args!("linux.{field}[{i}].size"),
-                    ErrorKind::Invalid("must be greater than zero"),
-                ));
-            }
-            // Both ranges must end within the 32-bit ids (the kernel refuses the write
-            // later, after the container's process exists).
-            for (what, start) in [
-                ("containerID + size = ", m.container_id),
-                ("hostID + size = ", m.host_id),
-            ] {
-                let end = i128::from(start) + i128::from(m.size);
-                if end > ID_RANGE_END {
-                    return Err(at(
-                        format_args!("linux.{field}[{i}]"),
-                        ErrorKind::AboveLimit {
-                            what,
-                            value: end,
-                            limit: ID_RANGE_END,
-                        },
-                    ));
-                }
-            }
-        }
+        id_map_ranges(format_args!("linux.{field}"), list)?;
     }
     if !l.time_offsets.is_empty() {
         match time_ns {

@@ -16,6 +16,7 @@ pub mod mount_api;
 pub mod netlink;
 pub mod procfs;
 pub mod sched;
+pub mod userns;
 
 fn check(ret: libc::c_long) -> Result<libc::c_long, Errno> {
     if ret < 0 {
