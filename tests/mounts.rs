@@ -150,7 +150,7 @@ fn expect_refused(b: &Bundle, needles: &[&str]) -> Out {
     let out = b.run();
     assert_ne!(out.code, 0, "dory accepted it: {out:?}");
     for n in needles {
-        assert!(out.stderr.contains(n), "stderr lacks {n:?}: {out:?}");
+        assert!(out.message().contains(n), "stderr lacks {n:?}: {out:?}");
     }
     assert!(!out.stdout.contains("SHOULD-NOT-RUN"), "{out:?}");
     // No mount mentioning the bundle or rootfs (other tests of this file mount their own
@@ -518,7 +518,7 @@ fn no_mount_namespace_refuses_what_would_change_the_host() {
         };
         assert_ne!(out.code, 0, "{field}: {out:?}");
         let want = format!("config.json: {field}: needs a \"mount\" entry in linux.namespaces");
-        assert!(out.stderr.contains(&want), "{field}: {out:?}");
+        assert!(out.message().contains(&want), "{field}: {out:?}");
         assert!(!out.stdout.contains("SHOULD-NOT-RUN"), "{out:?}");
         b.assert_nothing_left();
     }
