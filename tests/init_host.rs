@@ -743,6 +743,7 @@ fn init_memory_and_fds_stay_flat_over_1000_restarts() {
     // they were after the first 10.
     const RESTARTS: usize = 1000;
     const RSS_SLACK_KIB: u64 = 256;
+    const FD_SLACK: usize = 2;
     let d = TempDir::new("flat");
     let r = rootfs(&d.0);
     let svc = bundle(&d.0, &r, "svc", "exit 3", true);
@@ -758,15 +759,26 @@ fn init_memory_and_fds_stay_flat_over_1000_restarts() {
         &[],
         &["--config", d.0.join("board.json").to_str().unwrap()],
     );
+    // A restart every few ms: what is open at one instant depends on the phase (a
+    // container running has its log pipe and pidfd open), so take the highest of many
+    // samples. A leak of even one fd or a few bytes per restart would show as hundreds.
+    let sample = |pid: i32| {
+        let mut top = (0u64, 0usize);
+        for _ in 0..50 {
+            top = (top.0.max(vm_rss_kib(pid)), top.1.max(fd_count(pid)));
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        top
+    };
     init.wait_count("dory: started fl-svc (", 10, 60);
-    let (rss0, fds0) = (vm_rss_kib(init.pid), fd_count(init.pid));
+    let (rss0, fds0) = sample(init.pid);
     init.wait_count("dory: started fl-svc (", RESTARTS, 600);
-    let (rss1, fds1) = (vm_rss_kib(init.pid), fd_count(init.pid));
+    let (rss1, fds1) = sample(init.pid);
     // Printed for the log (and the figures), straight past libtest's capture.
     let _ = std::io::Write::write_fmt(
         &mut std::io::stderr(),
         format_args!(
-            "init_memory_and_fds_stay_flat: after 10 restarts VmRSS {rss0} KiB, {fds0} fds; after {RESTARTS}: VmRSS {rss1} KiB, {fds1} fds\n"
+            "init_memory_and_fds_stay_flat: after 10 restarts VmRSS {rss0} KiB, {fds0} fds; after {RESTARTS}: VmRSS {rss1} KiB, {fds1} fds (highest of 50 samples)\n"
         ),
     );
     assert!(rss0 > 0, "no VmRSS for pid {}", init.pid);
@@ -774,9 +786,9 @@ fn init_memory_and_fds_stay_flat_over_1000_restarts() {
         rss1 <= rss0 + RSS_SLACK_KIB,
         "PID 1 grew from {rss0} KiB to {rss1} KiB over {RESTARTS} restarts"
     );
-    assert_eq!(
-        fds1, fds0,
-        "PID 1's fd count changed over {RESTARTS} restarts"
+    assert!(
+        fds1 <= fds0 + FD_SLACK,
+        "PID 1 went from {fds0} to {fds1} open fds over {RESTARTS} restarts"
     );
     init.signal("USR2");
     assert!(init.wait_exit(30).success(), "{}", init.log());

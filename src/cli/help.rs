@@ -64,7 +64,7 @@ in the foreground relaying the terminal and signals, and exits with the containe
       --pid-file FILE       write the container process's pid to FILE (with --detach)
       --console-socket SOCK send the terminal's master fd to SOCK (with --detach)
       --preserve-fds N      pass N fds after stdio (3..3+N-1) into the container (with --detach)
-      --no-pivot            do not pivot_root (with --detach; see the README)
+      --no-pivot            move the rootfs onto / and chroot instead of pivot_root (see the README: escapable with CAP_SYS_ADMIN)
       --no-new-keyring      accepted (dory does not create session keyrings)
       --keep                refused without --detach (a detached container is kept anyway)
       --no-subreaper        accepted (dory run is never a subreaper)
@@ -78,7 +78,7 @@ Sets up container ID from the bundle's config.json; its process waits until `dor
       --pid-file FILE       write the container process's pid to FILE
       --console-socket SOCK send the terminal's master fd to SOCK (process.terminal true)
       --preserve-fds N      pass N fds after stdio (3..3+N-1) into the container
-      --no-pivot            do not pivot_root (see the README)
+      --no-pivot            move the rootfs onto / and chroot instead of pivot_root (see the README: escapable with CAP_SYS_ADMIN)
       --no-new-keyring      accepted (dory does not create session keyrings)
 ";
 

@@ -119,11 +119,68 @@ pub fn cmd_state(g: &Global, argv: &[String]) -> i32 {
     };
     match load("state", g, id) {
         Ok(c) => {
-            println!("{}", c.state_json());
+            // Indented as runc prints it (clients parse either; people read it).
+            println!("{}", indent_json(&c.state_json()));
             0
         }
         Err(code) => code,
     }
+}
+
+/// `json` (compact, as dory writes it) indented by two spaces per level, as Go's
+/// `json.MarshalIndent(v, "", "  ")` prints it; text inside strings is left alone.
+fn indent_json(json: &str) -> String {
+    let mut out = String::with_capacity(json.len() * 2);
+    let mut depth = 0usize;
+    let (mut in_string, mut escaped) = (false, false);
+    let mut chars = json.chars().peekable();
+    let newline = |out: &mut String, depth: usize| {
+        out.push('\n');
+        out.extend(std::iter::repeat_n("  ", depth));
+    };
+    while let Some(c) = chars.next() {
+        if in_string {
+            out.push(c);
+            match c {
+                _ if escaped => escaped = false,
+                '\\' => escaped = true,
+                '"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match c {
+            '"' => {
+                in_string = true;
+                out.push(c);
+            }
+            '{' | '[' => {
+                out.push(c);
+                // An empty object or array stays on one line.
+                if matches!(chars.peek(), Some('}' | ']')) {
+                    if let Some(close) = chars.next() {
+                        out.push(close);
+                    }
+                } else {
+                    depth += 1;
+                    newline(&mut out, depth);
+                }
+            }
+            '}' | ']' => {
+                depth = depth.saturating_sub(1);
+                newline(&mut out, depth);
+                out.push(c);
+            }
+            ',' => {
+                out.push(c);
+                newline(&mut out, depth);
+            }
+            ':' => out.push_str(": "),
+            c if c.is_whitespace() => {}
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// Loads the one container a command names and runs `f` on it.
@@ -408,6 +465,20 @@ pub fn cmd_exec(g: &Global, argv: &[String]) -> i32 {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn state_is_indented_as_runc_prints_it() {
+        let compact = r#"{"ociVersion":"1.0.2","id":"a,b:{c}","pid":0,"annotations":{"k":"v\"}"},"e":{},"l":[]}"#;
+        assert_eq!(
+            super::indent_json(compact),
+            "{\n  \"ociVersion\": \"1.0.2\",\n  \"id\": \"a,b:{c}\",\n  \"pid\": 0,\n  \"annotations\": {\n    \"k\": \"v\\\"}\"\n  },\n  \"e\": {},\n  \"l\": []\n}"
+        );
+        let back: serde_json::Value = serde_json::from_str(&super::indent_json(compact)).unwrap();
+        assert_eq!(
+            back,
+            serde_json::from_str::<serde_json::Value>(compact).unwrap()
+        );
+    }
+
     use super::*;
 
     #[test]

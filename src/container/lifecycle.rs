@@ -68,7 +68,7 @@ impl fmt::Display for Error {
             Error::Io(what, e) => write!(f, "{what}: {e}"),
             Error::Cgroup(e) => write!(f, "cgroup: {e}"),
             Error::WrongStatus(m) => f.write_str(m),
-            Error::Signal(e) => write!(f, "kill: {}", e.desc()),
+            Error::Signal(e) => write!(f, "cannot signal the container's process: {}", e.desc()),
             Error::Timeout(m) | Error::Hook(m) | Error::SavedConfig(m) => f.write_str(m),
         }
     }
@@ -282,7 +282,7 @@ pub fn delete(c: &Container, force: bool) -> Result<(), Error> {
         Status::Running | Status::Paused if force => {}
         Status::Running | Status::Paused => {
             return Err(Error::WrongStatus(format!(
-                "cannot delete container {} that is not stopped: {status}",
+                "cannot delete container {} that is not stopped: {status} (`dory delete --force` kills it first)",
                 c.id
             )))
         }
