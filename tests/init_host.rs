@@ -943,6 +943,74 @@ fn init_stuck_start_steps_end_at_the_step_timeout_and_the_watchdog_is_petted() {
     assert!(init.wait_exit(30).success(), "{}", init.log());
 }
 
+/// Copies the shared libraries the (debug, dynamically linked) dory binary needs into
+/// `rootfs`, at the paths `ldd` names, so a container can run it as its ctl client.
+fn add_dory_libs(rootfs: &Path) {
+    let out = Command::new("ldd").arg(DORY).output().unwrap();
+    for word in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+        if word.starts_with('/') {
+            let to = rootfs.join(word.trim_start_matches('/'));
+            fs::create_dir_all(to.parent().unwrap()).unwrap();
+            fs::copy(word, &to).unwrap();
+        }
+    }
+}
+
+#[test]
+fn init_ctl_opt_in_gives_a_container_the_control_socket_read_only() {
+    if !is_root("init_ctl_opt_in_gives_a_container_the_control_socket_read_only") {
+        return;
+    }
+    // "ctl": true binds the control socket and the dory binary into the container, so
+    // its shell can run `dory ctl status`; a container without it has neither. Both
+    // binds are read-only: the client cannot be replaced from inside.
+    let d = TempDir::new("ctlin");
+    let r = rootfs(&d.0);
+    add_dory_libs(&r);
+    let with = bundle(
+        &d.0,
+        &r,
+        "with",
+        "/run/dory/bin/dory ctl status; echo x > /run/dory/bin/dory || echo client-read-only; sleep 1000",
+        true,
+    );
+    let without = bundle(
+        &d.0,
+        &r,
+        "without",
+        // (Empty mount points the other container's binds left in the shared rootfs may
+        // exist; a socket or a non-empty client may not.)
+        "test -S /run/dory/ctl.sock || test -s /run/dory/bin/dory || echo no-ctl-here; sleep 1000",
+        true,
+    );
+    let board = format!(
+        r#"{{"containers":[{{"id":"ci-with","bundle":"{a}","ctl":true}},{{"id":"ci-without","bundle":"{b}"}}]}}"#,
+        a = with.display(),
+        b = without.display()
+    );
+    fs::write(d.0.join("board.json"), board).unwrap();
+    let mut init = Init::start(
+        &d.0,
+        &["ci-with", "ci-without"],
+        &[],
+        &["--config", d.0.join("board.json").to_str().unwrap()],
+    );
+    let log = init.wait_for("[ci-with] client-read-only", 30);
+    // The status table, printed from inside the container, lists both containers.
+    let rows: Vec<&str> = log
+        .lines()
+        .filter(|l| l.starts_with("[ci-with] "))
+        .collect();
+    assert!(
+        rows.iter().any(|l| l.contains("ci-without"))
+            && rows.iter().any(|l| l.contains("ci-with ")),
+        "no status table from inside the container:\n{log}"
+    );
+    init.wait_for("[ci-without] no-ctl-here", 10);
+    init.signal("USR2");
+    assert!(init.wait_exit(30).success(), "{}", init.log());
+}
+
 #[test]
 fn init_shutdown_honours_grace_then_kills() {
     if !is_root("init_shutdown_honours_grace_then_kills") {

@@ -462,7 +462,7 @@ fn bad_net_devices_are_refused_and_leave_the_device_alone() {
         let out = b.run();
         out.expect_code(1);
         assert!(
-            out.stderr.contains(&want),
+            out.message().contains(&want),
             "want {want}\ngot {}",
             out.stderr
         );

@@ -68,6 +68,9 @@ pub struct LaunchOptions<'a> {
     pub allow_no_pivot: bool,
     /// `--no-pivot`: always MS_MOVE + chroot instead of pivot_root.
     pub no_pivot: bool,
+    /// Host files bound read-only (nosuid, nodev) at container paths after the config's
+    /// mounts: PID 1 gives a `"ctl": true` container its control socket and client.
+    pub extra_ro_binds: &'a [(&'a Path, &'a str)],
 }
 
 impl<'a> LaunchOptions<'a> {
@@ -84,6 +87,7 @@ impl<'a> LaunchOptions<'a> {
             pid_file: None,
             allow_no_pivot: false,
             no_pivot: false,
+            extra_ro_binds: &[],
         }
     }
 }
@@ -227,6 +231,9 @@ fn launch_parsed(
     spec: &spec::Spec<'_>,
 ) -> Result<Started, Error> {
     let mut plan = Plan::build(spec, bundle).map_err(Error::Plan)?;
+    for (source, dest) in opts.extra_ro_binds {
+        plan.add_ro_bind(source, dest).map_err(Error::Plan)?;
+    }
     let listener = seccomp_listener(spec).map_err(Error::Spec)?;
     // Parsing left ~300 KiB of stack resident; give it back before the child copies it.
     sys::trim_stack();

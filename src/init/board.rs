@@ -34,6 +34,11 @@
 //! `restart`, `health`, `after` and `onGiveUp` are for services only; `onFailure` for
 //! oneshots only.
 //!
+//! `"ctl": true` on a container (default false) binds dory's control socket at
+//! `/run/dory/ctl.sock` and the dory binary at `/run/dory/bin/dory` into it, read-only, so
+//! a console shell can run `dory ctl status`. It is a privilege: that container can stop
+//! and start the others and reboot or power off the board.
+//!
 //! `"stepTimeoutSecs": N` (top level, 1-3600, default 30): the longest one step of starting
 //! or stopping a container may hold PID 1's loop where the container's config sets no
 //! limit (a hook without `timeout`, the container's setup answering, a cgroup emptying).
@@ -116,7 +121,15 @@ pub struct Container<'a> {
     /// `"stdio": "console"`: the container's stdin/stdout/stderr are /dev/console (an
     /// interactive shell on the board's console) instead of dory's log pipes (`"log"`).
     pub console: bool,
+    /// `"ctl": true`: the container gets dory's control socket and the dory binary as its
+    /// client, both bound read-only (see [`CTL_SOCKET_IN_CONTAINER`]). A privilege: it can
+    /// stop, start and restart every container and reboot or power off the board.
+    pub ctl: bool,
 }
+
+/// Where a `"ctl": true` container finds the control socket and the client.
+pub const CTL_SOCKET_IN_CONTAINER: &str = "/run/dory/ctl.sock";
+pub const CTL_CLIENT_IN_CONTAINER: &str = "/run/dory/bin/dory";
 
 #[derive(Debug, Clone)]
 pub struct Watchdog<'a> {
@@ -275,6 +288,7 @@ const CONTAINER_KEYS: &[Key] = &[
     opt("after", Ty::StrArr(MAX_AFTER, "MAX_AFTER")),
     opt("health", Ty::Obj(HEALTH_KEYS)),
     opt("stdio", Ty::Str),
+    opt("ctl", Ty::Bool),
 ];
 const BOARD_KEYS: &[Key] = &[
     opt("hostname", Ty::Str),
@@ -610,6 +624,7 @@ struct RawContainer<'a> {
     #[serde(borrow)]
     health: Option<RawHealth<'a>>,
     stdio: Option<&'a str>,
+    ctl: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -861,6 +876,7 @@ fn container<'a>(i: usize, raw: &RawContainer<'a>) -> Result<Container<'a>, Erro
                 })
             }
         },
+        ctl: raw.ctl.unwrap_or(false),
     })
 }
 
@@ -1260,6 +1276,10 @@ mod tests {
         let b = parse(br#"{"containers":[{"id":"a","bundle":"/a","stdio":"console"},{"id":"b","bundle":"/b"}]}"#).unwrap();
         assert!(b.containers[0].console);
         assert!(!b.containers[1].console);
+        // The control socket is an explicit opt-in, off by default.
+        assert!(!b.containers[0].ctl);
+        let b = parse(br#"{"containers":[{"id":"a","bundle":"/a","ctl":true}]}"#).unwrap();
+        assert!(b.containers[0].ctl);
         let e = parse(br#"{"containers":[{"id":"a","bundle":"/a","stdio":"tty"}]}"#).unwrap_err();
         assert_eq!(
             e.to_string(),

@@ -19,7 +19,10 @@ use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
-use super::board::{Board, Container, Kind, OnFailure, OnGiveUp, MAX_CONTAINERS};
+use super::board::{
+    Board, Container, Kind, OnFailure, OnGiveUp, CTL_CLIENT_IN_CONTAINER, CTL_SOCKET_IN_CONTAINER,
+    MAX_CONTAINERS,
+};
 use super::console::{container_line, debug, now_ms, say, Secs};
 use super::ctl::{self, Request};
 use super::order::Order;
@@ -164,6 +167,8 @@ pub struct Supervisor<'a> {
     first_output_seen: bool,
     /// When to report PID 1's memory once the board has settled after boot.
     idle_report_ms: Option<u64>,
+    /// The file this dory runs from, bound into `"ctl": true` containers as the client.
+    own_exe: std::path::PathBuf,
 }
 
 /// How long after "boot complete" dory reports its own resident memory (the board idle).
@@ -273,6 +278,7 @@ impl<'a> Supervisor<'a> {
             no_children: false,
             first_output_seen: false,
             idle_report_ms: None,
+            own_exe: std::fs::read_link("/proc/self/exe").unwrap_or_default(),
         })
     }
 
@@ -731,6 +737,14 @@ impl<'a> Supervisor<'a> {
         };
         let mut opts = LaunchOptions::new(id, Path::new(s.c.bundle), Path::new(STATE_ROOT), stdio);
         opts.allow_no_pivot = self.mode.allow_no_pivot;
+        // `"ctl": true`: the control socket and this binary as its client (read-only).
+        let ctl_binds = [
+            (Path::new(&self.mode.ctl_socket), CTL_SOCKET_IN_CONTAINER),
+            (self.own_exe.as_path(), CTL_CLIENT_IN_CONTAINER),
+        ];
+        if s.c.ctl {
+            opts.extra_ro_binds = &ctl_binds;
+        }
         let launched = container::launch(opts);
         // launch builds the config and plan on the stack: give those pages back.
         let trimmed = crate::sys::trim_stack();

@@ -726,6 +726,45 @@ impl Plan {
         Ok(())
     }
 
+    /// One more bind mount after the config's: `source` (a host file or directory) at
+    /// `dest`, read-only, nosuid, nodev. Not from the config: for what PID 1 itself hands
+    /// a container (its control socket and client).
+    pub fn add_ro_bind(&mut self, source: &Path, dest: &str) -> Result<(), PlanError> {
+        let field = format!("bind of {} at {dest}", source.display());
+        let meta = std::fs::metadata(source)
+            .map_err(|e| err(field.clone(), spec::io_text(&e).into_owned()))?;
+        if !dest.starts_with('/') || spec::names_pseudo_fs(dest) {
+            return Err(err(
+                field,
+                "the destination must be absolute, outside /proc and /sys",
+            ));
+        }
+        let text = source
+            .to_str()
+            .ok_or_else(|| err(field.clone(), "path is not UTF-8"))?;
+        let mut push = |t: &str| self.strings.push(t).map_err(|e| arena_err(&field, e));
+        let (source, dest, empty) = (push(text)?, push(dest)?, push("")?);
+        let step = MountStep {
+            kind: MountKind::Bind,
+            source,
+            dest,
+            fstype: empty,
+            flags: mounts::MountFlags {
+                flags: libc::MS_BIND | libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV,
+                bind: true,
+                ..mounts::MountFlags::default()
+            },
+            data: empty,
+            dest_is_file: !meta.is_dir(),
+            names_pseudo_fs: false,
+            idmap: None,
+            prepared: None,
+        };
+        self.mounts
+            .push(step)
+            .map_err(|_| too_many("mounts", MAX_MOUNT_STEPS))
+    }
+
     /// The mapping of an idmapped bind mount (`mounts[i].uidMappings`, `idmap`, `ridmap`).
     fn plan_idmap(
         &mut self,
