@@ -250,11 +250,20 @@ fn exec_into_a_created_container() {
             &b.id,
             "sh",
             "-c",
-            "echo h=$(hostname); cat /proc/1/cmdline",
+            "echo h=$(hostname); echo init=$(tr '\\0' ' ' < /proc/1/cmdline); \
+             echo same_cgroup=$(test \"$(cat /proc/self/cgroup)\" = \"$(cat /proc/1/cgroup)\" && echo yes)",
         ],
     );
     e.expect_code(0);
     assert_eq!(e.value("h"), Some("runc"), "{e:?}");
+    // The init is still dory's clone, waiting for `start` (not yet `sleep`), and the
+    // exec'd process joined its cgroup in every hierarchy.
+    let init = e.value("init").unwrap_or_default();
+    assert!(
+        init.contains("create") && !init.starts_with("sleep"),
+        "{e:?}"
+    );
+    assert_eq!(e.value("same_cgroup"), Some("yes"), "{e:?}");
     assert_eq!(status_of(&b), "created");
     dory_in(&b, &["delete", "--force", &b.id]).expect_code(0);
     b.assert_nothing_left();
