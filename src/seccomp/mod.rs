@@ -12,6 +12,7 @@
 mod bpf;
 pub(crate) mod compile;
 mod error;
+mod merge;
 pub mod model;
 mod names;
 mod tables;
@@ -23,9 +24,8 @@ pub use compile::{check, compile, Program};
 pub use error::SeccompError;
 #[cfg(test)]
 pub use error::SeccompErrorKind;
+#[cfg(test)]
 pub use model::*;
-
-const _: () = assert!(MAX_SECCOMP_RULES <= 64, "rule sets are u64 masks");
 
 #[cfg(test)]
 mod tests;
