@@ -42,8 +42,9 @@ const OFF_NR: u32 = 0;
 const OFF_ARCH: u32 = 4;
 const OFF_ARGS: u32 = 16;
 
-/// Largest errno an ERRNO action can return (the kernel clamps to `MAX_ERRNO`).
-const MAX_ERRNO: u32 = 4095;
+/// Largest errno an ERRNO action can return: libseccomp (and so runc) refuses 4095 and
+/// above (`sys_chk_seccomp_action`: `errno < MAX_ERRNO`).
+const MAX_ERRNO: u32 = 4094;
 const EPERM: u32 = libc::EPERM as u32;
 
 /// Whether syscall arguments are 64 bits wide here (both words compared) or 32 (arm:
@@ -106,7 +107,7 @@ fn ret_value(
             if errno_value > MAX_ERRNO {
                 return Err(SeccompError::at(
                     errno_path,
-                    SeccompErrorKind::Invalid("an errno must be at most 4095"),
+                    SeccompErrorKind::Invalid("an errno must be at most 4094 (libseccomp's limit)"),
                 ));
             }
             libc::SECCOMP_RET_ERRNO | errno_value

@@ -424,7 +424,7 @@ fn actions_and_flags() {
         ("SCMP_ACT_KILL_PROCESS", "", KILL_PROCESS),
         ("SCMP_ACT_TRAP", "", libc::SECCOMP_RET_TRAP),
         ("SCMP_ACT_ERRNO", "", errno(1)),
-        ("SCMP_ACT_ERRNO", r#", "errnoRet": 4095"#, errno(4095)),
+        ("SCMP_ACT_ERRNO", r#", "errnoRet": 4094"#, errno(4094)),
         ("SCMP_ACT_TRACE", "", libc::SECCOMP_RET_TRACE | 1),
         (
             "SCMP_ACT_TRACE",
@@ -467,8 +467,8 @@ fn errors_name_the_field() {
         "config.json: linux.seccomp.syscalls[1].action: SCMP_ACT_NOTIFY needs a seccomp notify listener, which dory does not support"
     );
     assert_eq!(
-        rule(r#"{"names": ["read"], "action": "SCMP_ACT_ERRNO", "errnoRet": 4096}"#),
-        "config.json: linux.seccomp.syscalls[1].errnoRet: an errno must be at most 4095"
+        rule(r#"{"names": ["read"], "action": "SCMP_ACT_ERRNO", "errnoRet": 4095}"#),
+        "config.json: linux.seccomp.syscalls[1].errnoRet: an errno must be at most 4094 (libseccomp's limit)"
     );
     assert_eq!(
         rule(r#"{"names": ["read"], "action": "SCMP_ACT_TRACE", "errnoRet": 65536}"#),
@@ -488,7 +488,7 @@ fn errors_name_the_field() {
     );
     assert_eq!(
         compile_err(r#"{"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 5000}"#),
-        "config.json: linux.seccomp.defaultErrnoRet: an errno must be at most 4095"
+        "config.json: linux.seccomp.defaultErrnoRet: an errno must be at most 4094 (libseccomp's limit)"
     );
     assert_eq!(
         compile_err(
