@@ -461,9 +461,15 @@ fn join_namespaces(fds: &[(NamespaceKind, RawFd)]) -> StepResult {
 
 fn setup_stdio(ctx: &ChildContext<'_>, root: BorrowedFd<'_>) -> StepResult {
     if ctx.plan.process.terminal {
+        // `console` makes us a session leader with the pty as controlling terminal.
         console(ctx.sync, root, ctx.plan.creates_dev)?;
-    } else if let Some([i, o, e]) = ctx.stdio {
-        install_stdio(i, o, e)?;
+    } else {
+        // The init leads a session of its own with or without a terminal, as under runc
+        // and crun: no job control signal of the caller's session reaches it.
+        nix::unistd::setsid().map_err(at(Step::Stdio))?;
+        if let Some([i, o, e]) = ctx.stdio {
+            install_stdio(i, o, e)?;
+        }
     }
     Ok(())
 }
