@@ -132,7 +132,7 @@ pub fn plan<'e>(entries: impl Iterator<Item = &'e Entry>, wide: bool) -> Result<
         return Ok(Plan::Default);
     }
     // Stable: chains of equal keys keep the order they were added in.
-    chains.sort_by(|a, b| chain_order(a, b));
+    chains.sort_by(chain_order);
     Ok(Plan::Chains(chains))
 }
 

@@ -667,3 +667,48 @@ fn capacities_name_the_field() {
     let spec = format!(r#"{{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{rules}]}}"#);
     crate::spec::parse(config(&spec).as_bytes()).unwrap();
 }
+
+/// Item 11: program lengths of real and worst-case profiles against the kernel's 4096.
+#[test]
+fn real_profiles_fit_the_kernel_limit() {
+    let len = |text: &str| with_profile(text, |s| compile(s).unwrap().as_slice().len());
+    let podman = len(PODMAN);
+    // podman's profile as one rule per name (as older profiles are written).
+    let c: serde_json::Value = serde_json::from_str(PODMAN).unwrap();
+    let mut split = Vec::new();
+    for r in c["linux"]["seccomp"]["syscalls"].as_array().unwrap() {
+        for n in r["names"].as_array().unwrap() {
+            let mut one = r.clone();
+            one["names"] = serde_json::json!([n]);
+            split.push(one);
+        }
+    }
+    let mut p = c["linux"]["seccomp"].clone();
+    p["syscalls"] = serde_json::Value::from(split);
+    let text = PODMAN.replace(
+        &serde_json::to_string(&c["linux"]["seccomp"]).unwrap(),
+        &serde_json::to_string(&p).unwrap(),
+    );
+    let split_len = len(&text);
+    // Worst case for the search trees: every syscall of every ABI its own errno.
+    let names: Vec<String> = ABIS[0].table.iter().map(|(n, _)| n.to_string()).collect();
+    let rules: Vec<String> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| {
+            format!(
+                r#"{{"names": ["{n}"], "action": "SCMP_ACT_ERRNO", "errnoRet": {}}}"#,
+                i + 1
+            )
+        })
+        .collect();
+    let worst = compiled(&format!(
+        r#"{{"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86", "SCMP_ARCH_X32", "SCMP_ARCH_ARM"], "syscalls": [{}]}}"#,
+        rules.join(",")
+    ))
+    .as_slice()
+    .len();
+    eprintln!("BPF instructions: podman {podman}, podman one rule per name {split_len}, one errno per syscall {worst} (limit {MAX_BPF_INSNS})");
+    assert!(podman < 1200 && split_len == podman, "{podman} {split_len}");
+    assert!(worst < MAX_BPF_INSNS, "{worst}");
+}
