@@ -463,3 +463,45 @@ fn init_is_a_session_leader_like_runc() {
         );
     }
 }
+
+/// Item 13: without `noNewPrivileges` the filter is loaded before the last checks; one it
+/// refuses (here the procfs check of the exec fifo's reopen: `fstatfs`) fails `create`
+/// with the errno it got, as under runc, not a later `start` with "stopped".
+#[test]
+fn failure_after_the_filter_reports_its_errno_like_runc() {
+    needs_root!();
+    if !runc_available() {
+        return;
+    }
+    let p = allow_by_default(vec![errno(&["fstatfs"], 22, &[])]);
+    for rt in ["dory", "runc"] {
+        let mut b = bundle(&format!("sc-late-{rt}"), &p, &["true"], &[]);
+        b.config["process"]["noNewPrivileges"] = Value::Bool(false);
+        b.write_config();
+        let exe = if rt == "dory" { DORY } else { "runc" };
+        let mut cmd = Command::new(exe);
+        cmd.arg("--root")
+            .arg(&b.state_root)
+            .args(["create", "--bundle"])
+            .arg(&b.dir)
+            .arg(&b.id);
+        let out = run_cmd(&mut cmd);
+        assert_ne!(out.code, 0, "{rt} create succeeded");
+        assert!(
+            out.stderr.to_lowercase().contains("invalid argument"),
+            "{rt}: {}",
+            out.stderr
+        );
+        if rt == "dory" {
+            assert!(out.stderr.contains("exec fifo"), "{}", out.stderr);
+            b.assert_nothing_left();
+        } else {
+            let mut del = Command::new("runc");
+            del.arg("--root")
+                .arg(&b.state_root)
+                .args(["delete", "-f"])
+                .arg(&b.id);
+            let _ = run_cmd(&mut del);
+        }
+    }
+}
