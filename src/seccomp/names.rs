@@ -12,7 +12,7 @@ pub const AUDIT_ARCH_X86_64: u32 = 0xC000_003E;
 pub const AUDIT_ARCH_I386: u32 = 0x4000_0003;
 #[cfg(any(test, target_arch = "aarch64"))]
 pub const AUDIT_ARCH_AARCH64: u32 = 0xC000_00B7;
-// Native on arm; on aarch64 it is the compat arch the filter refuses.
+// Native on arm; on aarch64 the 32-bit ABI filtered when `architectures` lists it.
 #[cfg(any(test, target_arch = "arm", target_arch = "aarch64"))]
 pub const AUDIT_ARCH_ARM: u32 = 0x4000_0028;
 
