@@ -299,16 +299,10 @@ fn rule_with_the_default_action_is_dropped_like_runc() {
     has(&out, "sched_yield ret=-1 errno=5");
 }
 
-/// Item 9: podman's profile without its names numbered 435 and above and with the
-/// default errno EPERM: clone3 (435) and later get ENOSYS (runc's stub), older unnamed
-/// syscalls EPERM; i386 and x32 by their own highest numbers.
-#[test]
-fn newer_syscalls_get_enosys_like_runc() {
-    needs_root!();
-    if !runc_available() {
-        return;
-    }
-    let old: Vec<&str> = include_str!("../src/seccomp/tables.rs")
+/// podman's profile without its names numbered 435 and above, and with the default
+/// errno EPERM.
+fn podman_before_435() -> Value {
+    let newer: Vec<&str> = include_str!("../src/seccomp/tables.rs")
         .split("pub(crate) const X86_64")
         .nth(1)
         .and_then(|t| t.split("];").next())
@@ -320,19 +314,53 @@ fn newer_syscalls_get_enosys_like_runc() {
             (nr >= 435).then_some(name)
         })
         .collect();
-    assert!(old.contains(&"clone3"));
+    assert!(newer.contains(&"clone3"));
     let mut p = podman();
     p.as_object_mut().unwrap().remove("defaultErrnoRet");
     for r in p["syscalls"].as_array_mut().unwrap() {
         r["names"]
             .as_array_mut()
             .unwrap()
-            .retain(|n| !old.contains(&n.as_str().unwrap()));
+            .retain(|n| !newer.contains(&n.as_str().unwrap()));
     }
-    let out = probe_like_runc("sc-enosys", &p);
+    p
+}
+
+/// Item 9: with `podman_before_435`, clone3 (435) and later get ENOSYS (runc's stub),
+/// older unnamed syscalls EPERM; i386 and x32 by their own highest numbers.
+#[test]
+fn newer_syscalls_get_enosys_like_runc() {
+    needs_root!();
+    if !runc_available() {
+        return;
+    }
+    let out = probe_like_runc("sc-enosys", &podman_before_435());
     has(&out, "clone3-null ret=-1 errno=38");
     has(&out, "add_key-null ret=-1 errno=1");
     has(&out, "i386-nr-1000 ret=-1 errno=38");
+}
+
+/// Item 9: the stub covers only the ABIs `architectures` lists (none if it is empty).
+#[test]
+fn enosys_stub_follows_the_listed_architectures_like_runc() {
+    needs_root!();
+    if !runc_available() {
+        return;
+    }
+    for (name, arches) in [
+        ("sc-enosys-64", json!(["SCMP_ARCH_X86_64"])),
+        ("sc-enosys-none", json!([])),
+        (
+            "sc-enosys-compat",
+            json!(["SCMP_ARCH_X86", "SCMP_ARCH_X32"]),
+        ),
+    ] {
+        let mut p = podman_before_435();
+        p["architectures"] = arches;
+        let out = probe_like_runc(name, &p);
+        let clone3 = if name == "sc-enosys-64" { 38 } else { 1 };
+        has(&out, &format!("clone3-null ret=-1 errno={clone3}"));
+    }
 }
 
 /// Item 10: listed i386 is filtered by the same rules with i386's numbers.
