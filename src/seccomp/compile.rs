@@ -391,75 +391,112 @@ fn last_nr(s: &Seccomp<'_>, k: usize) -> Option<u32> {
     (nr != 0).then_some(nr)
 }
 
+/// Jump targets shared by the parts of the program.
+struct Labels {
+    enosys: Target,
+    kill: Target,
+    /// x32 calls when x32 is not listed.
+    x32_refused: Target,
+    /// One per plan (used by those with chains).
+    plans: std::vec::Vec<Target>,
+    /// One per ABI section.
+    sections: std::vec::Vec<Target>,
+}
+
+impl Labels {
+    fn section(&self, k: usize) -> Target {
+        self.sections.get(k).copied().unwrap_or(self.kill)
+    }
+}
+
+/// Whether `ABIS[k]` has a section (is filtered).
+fn filtered(sections: &[Option<Section>], k: usize) -> bool {
+    matches!(sections.get(k), Some(Some(_)))
+}
+
 /// The whole program: the dispatch on `arch`, each ABI's section, the plans.
 fn assemble(p: &Profile, sections: &[Option<Section>], plans: &Plans) -> Asm {
     let mut asm = Asm::new();
-    let enosys = asm.label();
-    let kill = asm.label();
-    let x32_refused = asm.label();
-    let labels: std::vec::Vec<Target> = plans.0.iter().map(|_| asm.label()).collect();
-    let section_labels: std::vec::Vec<Target> = sections.iter().map(|_| asm.label()).collect();
-    let label = |k: usize| section_labels.get(k).copied().unwrap_or(kill);
+    let l = Labels {
+        enosys: asm.label(),
+        kill: asm.label(),
+        x32_refused: asm.label(),
+        plans: plans.0.iter().map(|_| asm.label()).collect(),
+        sections: sections.iter().map(|_| asm.label()).collect(),
+    };
+    dispatch(&mut asm, &l, sections);
+    for (k, sec) in sections.iter().enumerate() {
+        if let Some(sec) = sec {
+            section(&mut asm, &l, k, sec, p.default, plans);
+        }
+    }
+    tail(&mut asm, &l, p.default, plans);
+    asm
+}
+
+/// Picks the section by `arch` (and, on x86_64, the x32 bit); leaves `nr` in A for the
+/// native section, which follows.
+fn dispatch(asm: &mut Asm, l: &Labels, sections: &[Option<Section>]) {
     let native = ABIS.first().map_or(0, |a| a.audit_arch);
     asm.load(OFF_ARCH);
     // Other 32-bit ABIs with an AUDIT_ARCH of their own (i386, arm), when listed.
     for (k, abi) in ABIS.iter().enumerate().skip(1) {
-        if abi.audit_arch != native && matches!(sections.get(k), Some(Some(_))) {
-            asm.jump(JEQ_K, abi.audit_arch, label(k), Target::Next);
+        if abi.audit_arch != native && filtered(sections, k) {
+            asm.jump(JEQ_K, abi.audit_arch, l.section(k), Target::Next);
         }
     }
-    asm.jump(JEQ_K, native, Target::Next, kill);
+    asm.jump(JEQ_K, native, Target::Next, l.kill);
     asm.load(OFF_NR);
-    let leaf = |asm: &mut Asm, plan: u16| match plans.0.get(usize::from(plan)) {
-        Some((Plan::Ret(v), _)) => asm.ret(*v),
-        Some((Plan::Chains(_), _)) => asm.goto(
-            labels
-                .get(usize::from(plan))
-                .copied()
-                .unwrap_or(Target::Next),
-        ),
-        Some((Plan::Default, _)) | None => asm.ret(p.default),
-    };
     if names::HAS_X32 {
-        // x32 calls: the x32 section if listed, else refused (-1, a tracer's skipped call,
-        // gets the default).
-        let x32 = ABIS.iter().position(|a| a.base == X32_SYSCALL_BIT);
-        let listed = x32.is_some_and(|k| matches!(sections.get(k), Some(Some(_))));
-        let to = match x32 {
-            Some(k) if listed => label(k),
-            _ => x32_refused,
+        // x32 calls: the x32 section if listed, else refused (see `tail`).
+        let to = match ABIS.iter().position(|a| a.base == X32_SYSCALL_BIT) {
+            Some(k) if filtered(sections, k) => l.section(k),
+            _ => l.x32_refused,
         };
         asm.jump(JGE_K, X32_SYSCALL_BIT, to, Target::Next);
     }
-    for (k, sec) in sections.iter().enumerate() {
-        let Some(sec) = sec else { continue };
-        if k != 0 {
-            asm.bind(label(k));
-            if ABIS.get(k).is_some_and(|a| a.audit_arch != native) {
-                asm.load(OFF_NR);
-            }
+}
+
+/// The section of `ABIS[k]`: runc's ENOSYS stub, then the search over its numbers.
+fn section(asm: &mut Asm, l: &Labels, k: usize, sec: &Section, default: u32, plans: &Plans) {
+    if k != 0 {
+        asm.bind(l.section(k));
+        // Entered from the arch dispatch (A = arch), or from the x32 check (A = nr).
+        if ABIS.get(k).is_some_and(|a| a.base == 0) {
+            asm.load(OFF_NR);
         }
-        if let Some(last) = sec.last {
-            asm.jump(JGT_K, last, enosys, Target::Next);
-        }
-        tree(&mut asm, &sec.intervals, &leaf);
     }
+    if let Some(last) = sec.last {
+        asm.jump(JGT_K, last, l.enosys, Target::Next);
+    }
+    let leaf = |asm: &mut Asm, plan: u16| match plans.0.get(usize::from(plan)) {
+        Some((Plan::Ret(v), _)) => asm.ret(*v),
+        Some((Plan::Chains(_), _)) => {
+            asm.goto(l.plans.get(usize::from(plan)).copied().unwrap_or(l.kill))
+        }
+        Some((Plan::Default, _)) | None => asm.ret(default),
+    };
+    tree(asm, &sec.intervals, &leaf);
+}
+
+/// Refused x32 calls (-1, a tracer's skipped call, gets the default), the plans with
+/// argument checks, and the shared returns.
+fn tail(asm: &mut Asm, l: &Labels, default: u32, plans: &Plans) {
     if names::HAS_X32 {
-        asm.bind(x32_refused);
-        asm.jump(JEQ_K, u32::MAX, Target::Next, kill);
-        asm.ret(p.default);
+        asm.bind(l.x32_refused);
+        asm.jump(JEQ_K, u32::MAX, Target::Next, l.kill);
+        asm.ret(default);
     }
     for (i, (plan, wide)) in plans.0.iter().enumerate() {
         if let Plan::Chains(chains) = plan {
-            asm.bind(labels.get(i).copied().unwrap_or(Target::Next));
-            emit_chains(&mut asm, chains, p.default, *wide);
+            asm.bind(l.plans.get(i).copied().unwrap_or(Target::Next));
+            emit_chains(asm, chains, default, *wide);
         }
     }
-    asm.bind(enosys);
+    asm.bind(l.enosys);
     asm.ret(libc::SECCOMP_RET_ERRNO | ENOSYS);
-    asm.bind(kill);
+    asm.bind(l.kill);
     asm.ret(libc::SECCOMP_RET_KILL_PROCESS);
-    asm
 }
 
 /// Makes numbers from `start` on use plan `p` (starts are added in increasing order).
