@@ -533,3 +533,27 @@ fn failure_after_the_filter_reports_its_errno_like_runc() {
         }
     }
 }
+
+/// Item 8: rules libseccomp refuses (the same conditions, another action: here equal in
+/// the low words, which is all i386 compares) fail under both, dory naming the rule.
+#[test]
+fn conflicting_rules_are_refused_like_runc() {
+    needs_root!();
+    if !runc_available() {
+        return;
+    }
+    let nine = |v: u64, e: u32| errno(&["personality"], e, &[(0, "EQ", v, 0)]);
+    let mut p = allow_by_default(vec![nine(9, 61), nine((1 << 32) + 9, 62)]);
+    p["architectures"] = json!(["SCMP_ARCH_X86_64", "SCMP_ARCH_X86"]);
+    let (dory, runc) = both("sc-conflict", &p, &["true"], &[]);
+    assert_ne!(runc.code, 0, "runc accepted it");
+    assert!(runc.stderr.contains("file exists"), "runc: {}", runc.stderr);
+    assert_ne!(dory.code, 0, "dory accepted it");
+    assert!(
+        dory.stderr.contains(
+            "config.json: linux.seccomp.syscalls[1]: an earlier rule has the same conditions"
+        ),
+        "dory: {}",
+        dory.stderr
+    );
+}

@@ -141,7 +141,9 @@ pub fn plan<'e>(entries: impl Iterator<Item = &'e Entry>, wide: bool) -> Result<
 }
 
 /// Conditions as libseccomp compares them: values masked, narrowed on a 32-bit ABI,
-/// always-true MASKED_EQ dropped, in argument order.
+/// always-true MASKED_EQ dropped, in argument order. Narrowed values are also what
+/// libseccomp compares rules by: `EQ 9` and `EQ 2^32+9` with different actions are a
+/// conflict once i386 is listed (runc 1.1.5: "file exists").
 fn normalize(conds: &[Cond], wide: bool) -> Vec<Cond, MAX_CHAIN_CONDS> {
     let width = if wide { u64::MAX } else { u64::from(u32::MAX) };
     let mut out: Vec<Cond, MAX_CHAIN_CONDS> = Vec::new();

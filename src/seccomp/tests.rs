@@ -389,6 +389,20 @@ fn conflicting_rules_are_refused_as_libseccomp_does() {
     ));
     assert!(err(&[&rule(5, longer), &rule(6, "")])
         .starts_with("config.json: linux.seccomp.syscalls[1]:"));
+    // Values equal in their low words conflict on a 32-bit ABI only (as under runc).
+    let personality = |v: u64, e: u32| {
+        format!(
+            r#"{{"names": ["personality"], "action": "SCMP_ACT_ERRNO", "errnoRet": {e}, "args": [{{"index": 0, "value": {v}, "op": "SCMP_CMP_EQ"}}]}}"#
+        )
+    };
+    let (nine, nine_hi) = (personality(9, 61), personality((1 << 32) + 9, 62));
+    profile("SCMP_ACT_ALLOW", &[&nine, &nine_hi]);
+    if names::HAS_X32 {
+        let text = format!(
+            r#"{{"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86"], "syscalls": [{nine}, {nine_hi}]}}"#
+        );
+        assert!(compile_err(&text).starts_with("config.json: linux.seccomp.syscalls[1]:"));
+    }
     // A longer rule after a shorter one is ignored; the same rule twice is fine.
     let p = profile(
         "SCMP_ACT_ALLOW",
