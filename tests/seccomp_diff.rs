@@ -534,8 +534,9 @@ fn failure_after_the_filter_reports_its_errno_like_runc() {
     }
 }
 
-/// Item 8: rules libseccomp refuses (the same conditions, another action: here equal in
-/// the low words, which is all i386 compares) fail under both, dory naming the rule.
+/// Item 8: rules libseccomp refuses (checks that meet with another action: equal in the
+/// low words, which is all i386 compares; range checks sharing their high word) fail
+/// under both, dory naming the rule.
 #[test]
 fn conflicting_rules_are_refused_like_runc() {
     needs_root!();
@@ -543,17 +544,23 @@ fn conflicting_rules_are_refused_like_runc() {
         return;
     }
     let nine = |v: u64, e: u32| errno(&["personality"], e, &[(0, "EQ", v, 0)]);
-    let mut p = allow_by_default(vec![nine(9, 61), nine((1 << 32) + 9, 62)]);
-    p["architectures"] = json!(["SCMP_ARCH_X86_64", "SCMP_ARCH_X86"]);
-    let (dory, runc) = both("sc-conflict", &p, &["true"], &[]);
-    assert_ne!(runc.code, 0, "runc accepted it");
-    assert!(runc.stderr.contains("file exists"), "runc: {}", runc.stderr);
-    assert_ne!(dory.code, 0, "dory accepted it");
-    assert!(
-        dory.stderr.contains(
-            "config.json: linux.seccomp.syscalls[1]: an earlier rule has the same conditions"
-        ),
-        "dory: {}",
-        dory.stderr
-    );
+    let mut low_words = allow_by_default(vec![nine(9, 61), nine((1 << 32) + 9, 62)]);
+    low_words["architectures"] = json!(["SCMP_ARCH_X86_64", "SCMP_ARCH_X86"]);
+    // Range checks sharing their high word share libseccomp's high-word nodes.
+    let ranges = allow_by_default(vec![
+        errno(&["flock"], 30, &[(0, "LT", 1000, 0), (1, "NE", 501, 0)]),
+        errno(&["flock"], 1, &[(0, "LT", 1001, 0)]),
+    ]);
+    for (name, p) in [("sc-conflict", low_words), ("sc-conflict-ranges", ranges)] {
+        let (dory, runc) = both(name, &p, &["true"], &[]);
+        assert_ne!(runc.code, 0, "runc accepted {name}");
+        assert!(runc.stderr.contains("file exists"), "runc: {}", runc.stderr);
+        assert_ne!(dory.code, 0, "dory accepted {name}");
+        assert!(
+            dory.stderr
+                .contains("config.json: linux.seccomp.syscalls[1]: an earlier rule"),
+            "dory: {}",
+            dory.stderr
+        );
+    }
 }

@@ -33,9 +33,10 @@ use heapless::Vec;
 
 use crate::seccomp::bpf::{Asm, AsmError, Target, JEQ_K, JGE_K, JGT_K, MAX_BPF_INSNS};
 use crate::seccomp::error::{SeccompError, SeccompErrorKind};
-use crate::seccomp::merge::{self, Chain, Cond, Entry, Plan, Rule};
+use crate::seccomp::merge::{self, Cond, Entry, Plan, Rule};
 use crate::seccomp::model::{Seccomp, MAX_ARGS_PER_RULE, SYSCALL_SLOTS};
-use crate::seccomp::names::{self, ActionKind, Flag, Op, ABIS, MAX_ABIS, X32_SYSCALL_BIT};
+use crate::seccomp::names::{self, ActionKind, Flag, ABIS, MAX_ABIS, X32_SYSCALL_BIT};
+use crate::seccomp::tree::Tree;
 
 /// `struct seccomp_data` offsets.
 const OFF_NR: u32 = 0;
@@ -170,7 +171,7 @@ impl Plans {
     /// The index of `plan`, added if new.
     fn index(&mut self, plan: Plan, wide: bool) -> Result<u16, SeccompError> {
         // Only chains depend on the width.
-        let wide = wide && matches!(plan, Plan::Chains(_));
+        let wide = wide && matches!(plan, Plan::Tree(_));
         let key = (plan, wide);
         let i = match self.0.iter().position(|p| *p == key) {
             Some(i) => i,
@@ -364,7 +365,7 @@ fn intervals(
             SeccompError::at(
                 format_args!("linux.seccomp.syscalls[{rule}]"),
                 SeccompErrorKind::Invalid(
-                    "an earlier rule has the same conditions (or a prefix of them) for one of its syscalls and another action: libseccomp, and so runc, refuses it",
+                    "an earlier rule for one of its syscalls has the same checks (or a prefix of them) with another action: libseccomp refuses it (EEXIST), and so does runc",
                 ),
             )
         })?;
@@ -471,7 +472,7 @@ fn section(asm: &mut Asm, l: &Labels, k: usize, sec: &Section, default: u32, pla
     }
     let leaf = |asm: &mut Asm, plan: u16| match plans.0.get(usize::from(plan)) {
         Some((Plan::Ret(v), _)) => asm.ret(*v),
-        Some((Plan::Chains(_), _)) => {
+        Some((Plan::Tree(_), _)) => {
             asm.goto(l.plans.get(usize::from(plan)).copied().unwrap_or(l.kill))
         }
         Some((Plan::Default, _)) | None => asm.ret(default),
@@ -488,9 +489,9 @@ fn tail(asm: &mut Asm, l: &Labels, default: u32, plans: &Plans) {
         asm.ret(default);
     }
     for (i, (plan, wide)) in plans.0.iter().enumerate() {
-        if let Plan::Chains(chains) = plan {
+        if let Plan::Tree(tree) = plan {
             asm.bind(l.plans.get(i).copied().unwrap_or(Target::Next));
-            emit_chains(asm, chains, default, *wide);
+            emit_tree(asm, tree, default, *wide);
         }
     }
     asm.bind(l.enosys);
@@ -537,17 +538,20 @@ fn tree(asm: &mut Asm, iv: &[(u32, u16)], leaf: &dyn Fn(&mut Asm, u16)) {
     }
 }
 
-/// The conditional rules of one syscall in order, each falling through to the next when
-/// it does not match; then the default.
-fn emit_chains(asm: &mut Asm, chains: &[Chain], default: u32, wide: bool) {
-    for ch in chains {
-        let skip = asm.label();
-        for c in &ch.conds {
-            cond(asm, c, Target::Next, skip, wide);
+/// The argument checks of one syscall; calls they do not decide get the default.
+fn emit_tree(asm: &mut Asm, tree: &Tree, default: u32, wide: bool) {
+    let out = asm.label();
+    let words = |index: u32| {
+        let (lo, hi) = arg_words(index);
+        // A 32-bit ABI's arguments are the low words.
+        if wide {
+            (lo, hi)
+        } else {
+            (lo, lo)
         }
-        asm.ret(ch.ret);
-        asm.bind(skip);
-    }
+    };
+    tree.emit(asm, out, &words);
+    asm.bind(out);
     asm.ret(default);
 }
 
@@ -559,54 +563,4 @@ fn arg_words(index: u32) -> (u32, u32) {
     } else {
         (base + 4, base)
     }
-}
-
-/// Goes to `t` if condition `c` holds for the call, else to `f`; `wide`: compare the
-/// high words too.
-fn cond(asm: &mut Asm, c: &Cond, t: Target, f: Target, wide: bool) {
-    let end = asm.label();
-    let t = if t == Target::Next { end } else { t };
-    let f = if f == Target::Next { end } else { f };
-    let (lo_off, hi_off) = arg_words(c.index);
-    let (hi, lo) = ((c.value >> 32) as u32, c.value as u32);
-    match c.op {
-        Op::Eq | Op::Ne => {
-            let (yes, no) = if c.op == Op::Eq { (t, f) } else { (f, t) };
-            if wide {
-                asm.load(hi_off);
-                asm.jump(JEQ_K, hi, Target::Next, no);
-            }
-            asm.load(lo_off);
-            asm.jump(JEQ_K, lo, yes, no);
-        }
-        Op::Gt | Op::Ge | Op::Lt | Op::Le => {
-            // a > v or a >= v: high words decide unless equal; then the low words do.
-            // a < v is not (a >= v); a <= v is not (a > v).
-            let (low_code, yes, no) = match c.op {
-                Op::Gt => (JGT_K, t, f),
-                Op::Ge => (JGE_K, t, f),
-                Op::Lt => (JGE_K, f, t),
-                _ => (JGT_K, f, t),
-            };
-            if wide {
-                asm.load(hi_off);
-                asm.jump(JGT_K, hi, yes, Target::Next);
-                asm.jump(JEQ_K, hi, Target::Next, no);
-            }
-            asm.load(lo_off);
-            asm.jump(low_code, lo, yes, no);
-        }
-        Op::MaskedEq => {
-            let (d_hi, d_lo) = ((c.value_two >> 32) as u32, c.value_two as u32);
-            if wide {
-                asm.load(hi_off);
-                asm.and(hi);
-                asm.jump(JEQ_K, d_hi, Target::Next, f);
-            }
-            asm.load(lo_off);
-            asm.and(lo);
-            asm.jump(JEQ_K, d_lo, t, f);
-        }
-    }
-    asm.bind(end);
 }

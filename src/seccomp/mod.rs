@@ -18,6 +18,7 @@ mod merge;
 pub mod model;
 mod names;
 mod tables;
+mod tree;
 
 // The API the planner, the validator and the sandbox use.
 #[cfg(test)]

@@ -385,10 +385,23 @@ fn conflicting_rules_are_refused_as_libseccomp_does() {
         ))
     };
     assert!(err(&[&rule(5, ""), &rule(6, "")]).starts_with(
-        "config.json: linux.seccomp.syscalls[1]: an earlier rule has the same conditions"
+        "config.json: linux.seccomp.syscalls[1]: an earlier rule for one of its syscalls has the same checks"
     ));
     assert!(err(&[&rule(5, longer), &rule(6, "")])
         .starts_with("config.json: linux.seccomp.syscalls[1]:"));
+    // Range rules on one argument share their high-word checks (runc: "file exists").
+    let flock = |args: &str, e: u32| {
+        format!(
+            r#"{{"names": ["flock"], "action": "SCMP_ACT_ERRNO", "errnoRet": {e}, "args": [{args}]}}"#
+        )
+    };
+    let lt = |v: u32| format!(r#"{{"index": 0, "value": {v}, "op": "SCMP_CMP_LT"}}"#);
+    let ne = r#"{"index": 1, "value": 501, "op": "SCMP_CMP_NE"}"#;
+    let (a, b) = (
+        flock(&format!("{}, {ne}", lt(1000)), 30),
+        flock(&lt(1001), 1),
+    );
+    assert!(err(&[&a, &b]).starts_with("config.json: linux.seccomp.syscalls[1]:"));
     // Values equal in their low words conflict on a 32-bit ABI only (as under runc).
     let personality = |v: u64, e: u32| {
         format!(
