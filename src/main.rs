@@ -15,6 +15,8 @@ mod seccomp;
 mod spec;
 #[allow(unsafe_code)]
 mod sys;
+#[cfg(test)]
+mod testutil;
 
 fn main() {
     let code = if std::process::id() == 1 {

@@ -28,9 +28,11 @@ fn expect_refused(b: &Bundle, needles: &[&str]) -> Out {
         "dory accepted it:\n{}\n{}",
         out.stdout, out.stderr
     );
+    // The message as written, out of runc's `msg="…"` quoting (`\"` for `"`).
+    let message = out.stderr.replace("\\\"", "\"");
     for n in needles {
         assert!(
-            out.stderr.contains(n),
+            message.contains(n),
             "stderr does not mention {n:?}:\n{}",
             out.stderr
         );

@@ -1,7 +1,8 @@
 //! `linux.resources` → cgroup files, for v1 and v2. Only fields that are set are written.
 //!
-//! Not applied: `blockIO`, `network` and `rdma` are parsed as `IgnoredAny` by the model
-//! and ignored here; `memory.kernel` (deprecated; runc ignores it too),
+//! `blockIO` is in `blkio.rs`, `network` and `rdma` in `net_rdma.rs`.
+//!
+//! Not applied: `memory.kernel` (deprecated; runc ignores it too),
 //! `memory.useHierarchy` (always on in current kernels) and `memory.checkBeforeUpdate`.
 
 use std::fmt;
@@ -81,6 +82,10 @@ pub(super) fn check(res: &Resources<'_>, v2: bool) -> Result<(), Error> {
             );
         }
     }
+    if let Some(b) = &res.block_io {
+        super::blkio::check(b, v2)?;
+    }
+    super::net_rdma::check(res)?;
     if !res.unified.is_empty() {
         if !v2 {
             return unsupported("linux.resources.unified", "requires cgroup v2");
@@ -214,6 +219,12 @@ pub(super) fn v2_controllers(res: &Resources<'_>) -> String {
     if !res.hugepage_limits.is_empty() {
         add("hugetlb");
     }
+    if res.block_io.as_ref().is_some_and(super::blkio::is_set) {
+        add("io");
+    }
+    if !res.rdma.is_empty() {
+        add("rdma");
+    }
     for (k, _) in &res.unified {
         match k.split('.').next() {
             Some("cgroup") | None => {}
@@ -242,6 +253,13 @@ impl Cgroup {
                 self.put(FIELD, dir, "pids.max", format_args!("max"))?;
             }
         }
+        if let Some(b) = &res.block_io {
+            self.apply_block_io(b)?;
+        }
+        if let Some(n) = &res.network {
+            self.apply_network(n)?;
+        }
+        self.apply_rdma(res)?;
         for h in &res.hugepage_limits {
             const FIELD: &str = "linux.resources.hugepageLimits";
             let dir = self.dir_for(Ctrl::Hugetlb, FIELD)?;

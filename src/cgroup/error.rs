@@ -56,6 +56,12 @@ pub enum Error {
         field: String,
         controller: &'static str,
     },
+    /// A resource needs a cgroup v2 controller the tree does not offer (its root's
+    /// `cgroup.controllers`).
+    NoController {
+        field: String,
+        controller: &'static str,
+    },
     /// The field cannot be honoured on this cgroup version.
     Unsupported {
         field: String,
@@ -105,6 +111,11 @@ impl fmt::Display for Error {
             Error::NoHierarchy { field, controller } => write!(
                 f,
                 "{field}: no cgroup v1 hierarchy with the {controller} controller is mounted"
+            ),
+            Error::NoController { field, controller } => write!(
+                f,
+                "{field}: this kernel's cgroup v2 tree has no {controller} controller \
+                 (not in cgroup.controllers)"
             ),
             Error::Unsupported { field, why } | Error::Invalid { field, why } => {
                 write!(f, "{field}: {why}")

@@ -15,6 +15,10 @@ pub(super) enum Ctrl {
     Freezer,
     Pids,
     Hugetlb,
+    Blkio,
+    NetCls,
+    NetPrio,
+    Rdma,
 }
 
 impl Ctrl {
@@ -27,6 +31,10 @@ impl Ctrl {
             Ctrl::Freezer => "freezer",
             Ctrl::Pids => "pids",
             Ctrl::Hugetlb => "hugetlb",
+            Ctrl::Blkio => "blkio",
+            Ctrl::NetCls => "net_cls",
+            Ctrl::NetPrio => "net_prio",
+            Ctrl::Rdma => "rdma",
         }
     }
 
@@ -34,7 +42,7 @@ impl Ctrl {
         1 << (self as u32)
     }
 
-    const ALL: [Ctrl; 7] = [
+    const ALL: [Ctrl; 11] = [
         Ctrl::Cpu,
         Ctrl::Cpuset,
         Ctrl::Memory,
@@ -42,6 +50,10 @@ impl Ctrl {
         Ctrl::Freezer,
         Ctrl::Pids,
         Ctrl::Hugetlb,
+        Ctrl::Blkio,
+        Ctrl::NetCls,
+        Ctrl::NetPrio,
+        Ctrl::Rdma,
     ];
 }
 

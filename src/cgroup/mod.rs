@@ -10,9 +10,11 @@
 //! only what it needs (the parent's cpuset on v1, nothing else).
 
 mod apply;
+mod blkio;
 pub mod devices_bpf;
 mod error;
 mod layout;
+mod net_rdma;
 #[cfg(test)]
 mod real_host;
 #[cfg(test)]
@@ -120,6 +122,7 @@ impl Cgroup {
         // Pure checks first: a config this layout cannot honour costs no mkdir.
         if let Some(r) = res {
             apply::check(r, cg.v2)?;
+            cg.check_controllers(r)?;
         }
         match cg.create_in_place(res) {
             Ok(()) => Ok(cg),
@@ -327,6 +330,7 @@ impl Cgroup {
     /// Applies new resource limits (`dory update`). Device rules are left as created.
     pub fn update(&self, res: &Resources<'_>) -> Result<(), Error> {
         apply::check(res, self.v2)?;
+        self.check_controllers(res)?;
         if self.v2 {
             self.enable_controllers(res)?;
         }
@@ -477,6 +481,58 @@ impl Cgroup {
                 field: field.to_owned(),
                 controller: ctrl.name(),
             })
+    }
+
+    /// Refuses, before anything is made, a limit whose controller this host lacks (as runc
+    /// errors when it cannot set one): blkio, net_cls, net_prio and rdma on v1; io and
+    /// rdma in the v2 root's `cgroup.controllers`.
+    fn check_controllers(&self, res: &Resources<'_>) -> Result<(), Error> {
+        let blkio = res.block_io.as_ref().is_some_and(blkio::is_set);
+        let rdma = !res.rdma.is_empty();
+        if self.v2 {
+            for (wanted, field, name) in
+                [(blkio, blkio::FIELD, "io"), (rdma, net_rdma::RDMA, "rdma")]
+            {
+                if wanted && !self.v2_root_offers(name)? {
+                    return Err(Error::NoController {
+                        field: field.to_owned(),
+                        controller: name,
+                    });
+                }
+            }
+            return Ok(());
+        }
+        let net = res.network.as_ref();
+        let needs = [
+            (blkio, Ctrl::Blkio, blkio::FIELD),
+            (
+                net.is_some_and(net_rdma::wants_net_cls),
+                Ctrl::NetCls,
+                "linux.resources.network.classID",
+            ),
+            (
+                net.is_some_and(|n| !n.priorities.is_empty()),
+                Ctrl::NetPrio,
+                "linux.resources.network.priorities",
+            ),
+            (rdma, Ctrl::Rdma, net_rdma::RDMA),
+        ];
+        for (_, ctrl, field) in needs.into_iter().filter(|n| n.0) {
+            self.dir_for(ctrl, field)?;
+        }
+        Ok(())
+    }
+
+    /// Whether the v2 root's `cgroup.controllers` lists `name`.
+    fn v2_root_offers(&self, name: &str) -> Result<bool, Error> {
+        let d = self
+            .dirs
+            .iter()
+            .find(|d| d.unified)
+            .ok_or(Error::NoCgroupFs)?;
+        let root = d.leaf.ancestors().nth(d.depth).unwrap_or(&d.leaf);
+        let text = self.read("cgroup.controllers", root, "cgroup.controllers")?;
+        Ok(text.split_whitespace().any(|c| c == name))
     }
 
     fn v2_leaf(&self) -> Result<&Path, Error> {

@@ -41,7 +41,7 @@ fn proc_state(pid: i32) -> char {
 #[test]
 fn real_host() {
     if !nix::unistd::geteuid().is_root() {
-        eprintln!("SKIPPED: cgroup::real_host: needs root");
+        crate::testutil::skip("cgroup::real_host", "needs root");
         return;
     }
     let layout = Layout::detect().unwrap();
@@ -174,12 +174,12 @@ fn real_host() {
 fn real_host_cgroup2_freezer() {
     const NAME: &str = "cgroup::real_host_cgroup2_freezer";
     if !nix::unistd::geteuid().is_root() {
-        eprintln!("SKIPPED: {NAME}: needs root");
+        crate::testutil::skip(NAME, "needs root");
         return;
     }
     let mountinfo = fs::read_to_string("/proc/self/mountinfo").unwrap();
     let Some(line) = mountinfo.lines().find(|l| l.contains(" - cgroup2 ")) else {
-        eprintln!("SKIPPED: {NAME}: no cgroup2 mount on this machine");
+        crate::testutil::skip(NAME, "no cgroup2 mount on this machine");
         return;
     };
     let layout = Layout::from_mountinfo(line).unwrap();
@@ -225,7 +225,10 @@ fn real_host_cgroup2_freezer() {
 #[test]
 fn real_host_failed_create_leaves_nothing() {
     if !nix::unistd::geteuid().is_root() {
-        eprintln!("SKIPPED: cgroup::real_host_failed_create_leaves_nothing: needs root");
+        crate::testutil::skip(
+            "cgroup::real_host_failed_create_leaves_nothing",
+            "needs root",
+        );
         return;
     }
     let layout = Layout::detect().unwrap();
@@ -270,16 +273,16 @@ fn real_host_failed_create_leaves_nothing() {
 fn real_host_cgroup2_device_program() {
     const NAME: &str = "cgroup::real_host_cgroup2_device_program";
     if !nix::unistd::geteuid().is_root() {
-        eprintln!("SKIPPED: {NAME}: needs root");
+        crate::testutil::skip(NAME, "needs root");
         return;
     }
     if std::env::var_os("DORY_FOREIGN").is_some() {
-        eprintln!("SKIPPED: {NAME}: bpf(2) is not emulated by qemu-user (DORY_FOREIGN)");
+        crate::testutil::not_applicable(NAME, "bpf(2) is not emulated by qemu-user (DORY_FOREIGN)");
         return;
     }
     let mountinfo = fs::read_to_string("/proc/self/mountinfo").unwrap();
     let Some(line) = mountinfo.lines().find(|l| l.contains(" - cgroup2 ")) else {
-        eprintln!("SKIPPED: {NAME}: no cgroup2 mount on this machine");
+        crate::testutil::skip(NAME, "no cgroup2 mount on this machine");
         return;
     };
     let layout = Layout::from_mountinfo(line).unwrap();

@@ -699,3 +699,267 @@ fn only_files_on_a_cgroup_filesystem_pass_the_write_check() {
         None => eprintln!("no cgroup filesystem mounted here: only the negative case ran"),
     }
 }
+
+// ---- blockIO, network, rdma ----
+
+/// This host's layout plus a combined net_cls,net_prio hierarchy and an rdma one.
+fn net_rdma_mountinfo() -> String {
+    format!(
+        "{HOST_MOUNTINFO}\
+50 31 0:40 / /sys/fs/cgroup/net_cls,net_prio rw,relatime - cgroup cgroup rw,net_cls,net_prio
+51 31 0:41 / /sys/fs/cgroup/rdma rw,relatime - cgroup cgroup rw,rdma
+"
+    )
+}
+
+const BLKIO_ALL: &str = r#"{"blockIO": {
+    "weight": 500, "leafWeight": 300,
+    "weightDevice": [{"major": 254, "minor": 0, "weight": 200, "leafWeight": 100},
+                     {"major": 8, "minor": 16, "weight": 0}],
+    "throttleReadBpsDevice": [{"major": 254, "minor": 0, "rate": 1048576}],
+    "throttleWriteBpsDevice": [{"major": 254, "minor": 0, "rate": 2097152}],
+    "throttleReadIOPSDevice": [{"major": 254, "minor": 0, "rate": 100}],
+    "throttleWriteIOPSDevice": [{"major": 254, "minor": 0, "rate": 200}]
+}}"#;
+
+#[test]
+fn v1_block_io_uses_bfq_files_unless_the_kernel_has_cfq() {
+    // This host: no blkio.weight (no CFQ since Linux 5.0), so BFQ's files, as runc.
+    let (fake, layout) = Fake::new(HOST_MOUNTINFO);
+    let cg = Cgroup::create(&layout, "/b", Some(&resources(BLKIO_ALL))).unwrap();
+    let l = "sys/fs/cgroup/blkio/b";
+    let writes: Vec<String> = fake
+        .take_writes()
+        .into_iter()
+        .filter(|w| w.starts_with(l))
+        .collect();
+    assert_eq!(
+        writes,
+        [
+            format!("{l}/blkio.bfq.weight 500"),
+            format!("{l}/blkio.leaf_weight 300"),
+            format!("{l}/blkio.bfq.weight_device 254:0 200"),
+            format!("{l}/blkio.leaf_weight_device 254:0 100"),
+            format!("{l}/blkio.throttle.read_bps_device 254:0 1048576"),
+            format!("{l}/blkio.throttle.write_bps_device 254:0 2097152"),
+            format!("{l}/blkio.throttle.read_iops_device 254:0 100"),
+            format!("{l}/blkio.throttle.write_iops_device 254:0 200"),
+        ]
+    );
+    // A kernel with CFQ shows blkio.weight: then its files.
+    fs::write(fake.path(&format!("{l}/blkio.weight")), "100\n").unwrap();
+    cg.update(&resources(
+        r#"{"blockIO": {"weight": 20, "weightDevice": [{"major": 8, "minor": 0, "weight": 30}]}}"#,
+    ))
+    .unwrap();
+    assert_eq!(
+        fake.take_writes(),
+        [
+            format!("{l}/blkio.weight 20"),
+            format!("{l}/blkio.weight_device 8:0 30"),
+        ]
+    );
+    cg.remove().unwrap();
+}
+
+#[test]
+fn v2_block_io_converts_the_weight_without_bfq() {
+    let (fake, layout) = Fake::new(V2_MOUNTINFO);
+    fs::write(
+        fake.path("sys/fs/cgroup/cgroup.controllers"),
+        "cpu io memory pids\n",
+    )
+    .unwrap();
+    let res = resources(
+        r#"{"blockIO": {"weight": 500,
+            "weightDevice": [{"major": 254, "minor": 0, "weight": 1000}],
+            "throttleReadBpsDevice": [{"major": 254, "minor": 0, "rate": 1048576}],
+            "throttleWriteIOPSDevice": [{"major": 254, "minor": 0, "rate": 50}]}}"#,
+    );
+    let cg = Cgroup::create(&layout, "/io", Some(&res)).unwrap();
+    let l = "sys/fs/cgroup/io";
+    assert_eq!(
+        fake.take_writes(),
+        [
+            "sys/fs/cgroup/cgroup.subtree_control +io".to_owned(),
+            format!("{l}/io.weight 4950"),
+            format!("{l}/io.weight 254:0 10000"),
+            format!("{l}/io.max 254:0 rbps=1048576"),
+            format!("{l}/io.max 254:0 wiops=50"),
+            format!("{l}/devices.bpf 64 instructions"),
+        ]
+    );
+    // With BFQ (io.bfq.weight present) the weights go there unconverted.
+    fs::write(fake.path(&format!("{l}/io.bfq.weight")), "default 100\n").unwrap();
+    cg.update(&res).unwrap();
+    let writes = fake.take_writes();
+    assert_eq!(writes.get(1), Some(&format!("{l}/io.bfq.weight 500")));
+    assert_eq!(
+        writes.get(2),
+        Some(&format!("{l}/io.bfq.weight 254:0 1000"))
+    );
+    cg.remove().unwrap();
+}
+
+#[test]
+fn blkio_weight_to_io_weight_matches_runc() {
+    use super::blkio::weight_to_v2;
+    assert_eq!(weight_to_v2(10), 1);
+    assert_eq!(weight_to_v2(100), 910);
+    assert_eq!(weight_to_v2(500), 4950);
+    assert_eq!(weight_to_v2(1000), 10_000);
+}
+
+#[test]
+fn v1_network_writes_classid_and_ifpriomap() {
+    let (fake, layout) = Fake::new(&net_rdma_mountinfo());
+    let res = resources(
+        r#"{"network": {"classID": 1048577,
+            "priorities": [{"name": "lo", "priority": 5}, {"name": "eth0", "priority": 10}]}}"#,
+    );
+    let cg = Cgroup::create(&layout, "/n", Some(&res)).unwrap();
+    let l = "sys/fs/cgroup/net_cls,net_prio/n";
+    let writes: Vec<String> = fake
+        .take_writes()
+        .into_iter()
+        .filter(|w| w.starts_with(l))
+        .collect();
+    assert_eq!(
+        writes,
+        [
+            format!("{l}/net_cls.classid 1048577"),
+            format!("{l}/net_prio.ifpriomap lo 5"),
+            format!("{l}/net_prio.ifpriomap eth0 10"),
+        ]
+    );
+    cg.remove().unwrap();
+}
+
+#[test]
+fn v2_ignores_network_as_runc() {
+    let (fake, layout) = Fake::new(V2_MOUNTINFO);
+    let res =
+        resources(r#"{"network": {"classID": 7, "priorities": [{"name": "lo", "priority": 1}]}}"#);
+    let cg = Cgroup::create(&layout, "/n", Some(&res)).unwrap();
+    assert_eq!(
+        fake.take_writes(),
+        ["sys/fs/cgroup/n/devices.bpf 64 instructions"]
+    );
+    cg.remove().unwrap();
+}
+
+#[test]
+fn rdma_max_lines_on_v1_and_v2() {
+    let res = resources(
+        r#"{"rdma": {"mlx5_0": {"hcaHandles": 3, "hcaObjects": 10000}, "mlx4_1": {"hcaObjects": 7}}}"#,
+    );
+    let (fake, layout) = Fake::new(&net_rdma_mountinfo());
+    let cg = Cgroup::create(&layout, "/r", Some(&res)).unwrap();
+    let l = "sys/fs/cgroup/rdma/r";
+    let writes: Vec<String> = fake
+        .take_writes()
+        .into_iter()
+        .filter(|w| w.starts_with(l))
+        .collect();
+    assert_eq!(
+        writes,
+        [
+            format!("{l}/rdma.max mlx5_0 hca_handle=3 hca_object=10000"),
+            format!("{l}/rdma.max mlx4_1 hca_object=7"),
+        ]
+    );
+    cg.remove().unwrap();
+
+    let (fake, layout) = Fake::new(V2_MOUNTINFO);
+    fs::write(fake.path("sys/fs/cgroup/cgroup.controllers"), "cpu rdma\n").unwrap();
+    let cg = Cgroup::create(&layout, "/r", Some(&res)).unwrap();
+    let writes = fake.take_writes();
+    assert_eq!(
+        writes.first().map(String::as_str),
+        Some("sys/fs/cgroup/cgroup.subtree_control +rdma")
+    );
+    assert_eq!(
+        writes.get(1).map(String::as_str),
+        Some("sys/fs/cgroup/r/rdma.max mlx5_0 hca_handle=3 hca_object=10000")
+    );
+    cg.remove().unwrap();
+}
+
+#[test]
+fn a_missing_controller_is_refused_before_any_mkdir() {
+    let (_f1, host) = Fake::new(HOST_MOUNTINFO);
+    let (f2, v2) = Fake::new(V2_MOUNTINFO);
+    fs::write(
+        f2.path("sys/fs/cgroup/cgroup.controllers"),
+        "cpu memory pids\n",
+    )
+    .unwrap();
+    let cases: [(&Layout, &str, &str); 5] = [
+        (
+            &host,
+            r#"{"rdma": {"mlx5_0": {"hcaHandles": 1}}}"#,
+            "linux.resources.rdma: no cgroup v1 hierarchy with the rdma controller is mounted",
+        ),
+        (
+            &host,
+            r#"{"network": {"classID": 1}}"#,
+            "linux.resources.network.classID: no cgroup v1 hierarchy with the net_cls controller is mounted",
+        ),
+        (
+            &host,
+            r#"{"network": {"priorities": [{"name": "lo", "priority": 1}]}}"#,
+            "linux.resources.network.priorities: no cgroup v1 hierarchy with the net_prio controller is mounted",
+        ),
+        (
+            &v2,
+            r#"{"rdma": {"mlx5_0": {"hcaHandles": 1}}}"#,
+            "linux.resources.rdma: this kernel's cgroup v2 tree has no rdma controller (not in cgroup.controllers)",
+        ),
+        (
+            &v2,
+            r#"{"blockIO": {"weight": 100}}"#,
+            "linux.resources.blockIO: this kernel's cgroup v2 tree has no io controller (not in cgroup.controllers)",
+        ),
+    ];
+    for (layout, json, want) in cases {
+        let e = Cgroup::create(layout, "/dory/x", Some(&resources(json))).unwrap_err();
+        assert_eq!(e.to_string(), want);
+        assert!(cgroup_dirs(layout).is_empty(), "{json}: left directories");
+    }
+    // A classID of 0 and an empty rdma map ask for nothing: no controller needed.
+    let cg = Cgroup::create(
+        &host,
+        "/ok",
+        Some(&resources(r#"{"network": {"classID": 0}}"#)),
+    );
+    cg.unwrap().remove().unwrap();
+}
+
+#[test]
+fn bad_block_io_network_and_rdma_values_name_field_and_limit() {
+    let (_f1, host) = Fake::new(HOST_MOUNTINFO);
+    let (_f2, v2) = Fake::new(V2_MOUNTINFO);
+    let cases: [(&Layout, &str, &str); 8] = [
+        (&host, r#"{"blockIO": {"weight": 5}}"#,
+         "linux.resources.blockIO.weight: must be 10 to 1000 (limits; 0 means not set)"),
+        (&host, r#"{"blockIO": {"weightDevice": [{"major": 8, "minor": 0, "weight": 1001}]}}"#,
+         "linux.resources.blockIO.weightDevice[0].weight: must be 10 to 1000 (limits; 0 means not set)"),
+        (&host, r#"{"blockIO": {"throttleReadBpsDevice": [{"major": -1, "minor": 0, "rate": 1}]}}"#,
+         "linux.resources.blockIO.throttleReadBpsDevice[0]: major must be 0 to 4095 (limit)"),
+        (&host, r#"{"blockIO": {"throttleWriteIOPSDevice": [{"major": 8, "minor": 1048576, "rate": 1}]}}"#,
+         "linux.resources.blockIO.throttleWriteIOPSDevice[0]: minor must be 0 to 1048575 (limit)"),
+        (&v2, r#"{"blockIO": {"leafWeight": 100}}"#,
+         "linux.resources.blockIO.leafWeight: cgroup v2 has no leaf weight"),
+        (&host, r#"{"network": {"priorities": [{"name": "averyveryverylong0", "priority": 1}]}}"#,
+         "linux.resources.network.priorities[0].name: is longer than 15 bytes (IFNAMSIZ limit)"),
+        (&host, r#"{"network": {"priorities": [{"name": "lo 5", "priority": 1}]}}"#,
+         "linux.resources.network.priorities[0].name: must not contain whitespace, '/' or a JSON escape"),
+        (&host, r#"{"rdma": {"mlx5_0": {}}}"#,
+         "linux.resources.rdma[\"mlx5_0\"]: needs hcaHandles or hcaObjects"),
+    ];
+    for (layout, json, want) in cases {
+        let e = Cgroup::create(layout, "/dory/x", Some(&resources(json))).unwrap_err();
+        assert_eq!(e.to_string(), want);
+        assert!(cgroup_dirs(layout).is_empty(), "{json}: left directories");
+    }
+}

@@ -80,6 +80,8 @@ pub fn parse(
             out.positional.extend(it.by_ref().cloned());
             break;
         }
+        // Errors show the flag as typed (`--nope`, `-x`), without an `=value`.
+        let typed = a.split_once('=').map_or(a.as_str(), |(f, _)| f);
         let (name, inline) = if let Some(rest) = a.strip_prefix("--") {
             match rest.split_once('=') {
                 Some((n, v)) => (n, Some(v)),
@@ -101,20 +103,20 @@ pub fn parse(
                 s.long == name
                     || (name.chars().count() == 1 && s.short.is_some_and(|c| name.starts_with(c)))
             })
-            .ok_or_else(|| UsageError(format!("flag provided but not defined: -{name}")))?;
+            .ok_or_else(|| UsageError(format!("flag provided but not defined: {typed}")))?;
         if spec.value {
             let v = match inline {
                 Some(v) => v.to_string(),
                 None => it
                     .next()
                     .cloned()
-                    .ok_or_else(|| UsageError(format!("flag needs an argument: -{name}")))?,
+                    .ok_or_else(|| UsageError(format!("flag needs an argument: {typed}")))?,
             };
             out.flags.push((spec.long, v));
         } else {
             if let Some(v) = inline {
                 if !truthy(v)
-                    .map_err(|_| UsageError(format!("invalid boolean value \"{v}\" for -{name}")))?
+                    .map_err(|_| UsageError(format!("invalid boolean value \"{v}\" for {typed}")))?
                 {
                     continue;
                 }
@@ -162,11 +164,11 @@ mod tests {
     fn errors() {
         assert_eq!(
             parse(&v(&["--nope"]), SPECS, None).unwrap_err().0,
-            "flag provided but not defined: -nope"
+            "flag provided but not defined: --nope"
         );
         assert_eq!(
             parse(&v(&["id", "--bundle"]), SPECS, None).unwrap_err().0,
-            "flag needs an argument: -bundle"
+            "flag needs an argument: --bundle"
         );
     }
 

@@ -9,7 +9,7 @@ use super::{parse_or_usage, single_id, Global};
 use crate::container::lifecycle::{self, Container};
 use crate::container::{self, LaunchOptions, Stdio};
 
-const CREATE_FLAGS: &[FlagSpec] = &[
+pub(super) const CREATE_FLAGS: &[FlagSpec] = &[
     flag("bundle", Some('b'), true),
     flag("pid-file", None, true),
     flag("console-socket", None, true),
@@ -63,10 +63,6 @@ pub fn cmd_create(g: &Global, argv: &[String], detach_run: bool) -> i32 {
         Ok(id) => id,
         Err(c) => return c,
     };
-    if p.has("no-pivot") {
-        log_error!("dory {command}: --no-pivot is not supported: dory always uses pivot_root");
-        return 1;
-    }
     let preserve_fds = match preserve_fds(p.get("preserve-fds")) {
         Ok(n) => n,
         Err(e) => {
@@ -80,6 +76,7 @@ pub fn cmd_create(g: &Global, argv: &[String], detach_run: bool) -> i32 {
     opts.preserve_fds = preserve_fds;
     opts.console_socket = p.get("console-socket").map(Path::new);
     opts.pid_file = p.get("pid-file").map(Path::new);
+    opts.no_pivot = p.has("no-pivot");
     let started = match container::launch(opts) {
         Ok(s) => s,
         Err(e) => {
@@ -286,28 +283,30 @@ const FEATURES_JSON: &str = r#"{
   "ociVersionMin": "1.0.0",
   "ociVersionMax": "1.2.0",
   "hooks": ["prestart","createRuntime","createContainer","startContainer","poststart","poststop"],
-  "mountOptions": ["async","atime","bind","defaults","dev","diratime","dirsync","exec","lazytime","loud","mand","noatime","nodev","nodiratime","noexec","nolazytime","nomand","norelatime","nostrictatime","nosuid","private","rbind","relatime","remount","ro","rprivate","rshared","rslave","runbindable","rw","shared","silent","slave","strictatime","suid","sync","unbindable"],
+  "mountOptions": ["async","atime","bind","defaults","dev","diratime","dirsync","exec","idmap","lazytime","loud","mand","noatime","nodev","nodiratime","noexec","nolazytime","nomand","norelatime","nostrictatime","nosuid","private","ratime","rbind","rdev","rdiratime","relatime","remount","rexec","ridmap","rnoatime","rnodev","rnodiratime","rnoexec","rnorelatime","rnostrictatime","rnosuid","rnosymfollow","ro","rprivate","rrelatime","rro","rrw","rshared","rslave","rstrictatime","rsuid","rsymfollow","runbindable","rw","shared","silent","slave","strictatime","suid","sync","tmpcopyup","unbindable"],
   "linux": {
     "namespaces": ["cgroup","ipc","mount","network","pid","time","user","uts"],
     "capabilities": ["CAP_CHOWN","CAP_DAC_OVERRIDE","CAP_DAC_READ_SEARCH","CAP_FOWNER","CAP_FSETID","CAP_KILL","CAP_SETGID","CAP_SETUID","CAP_SETPCAP","CAP_LINUX_IMMUTABLE","CAP_NET_BIND_SERVICE","CAP_NET_BROADCAST","CAP_NET_ADMIN","CAP_NET_RAW","CAP_IPC_LOCK","CAP_IPC_OWNER","CAP_SYS_MODULE","CAP_SYS_RAWIO","CAP_SYS_CHROOT","CAP_SYS_PTRACE","CAP_SYS_PACCT","CAP_SYS_ADMIN","CAP_SYS_BOOT","CAP_SYS_NICE","CAP_SYS_RESOURCE","CAP_SYS_TIME","CAP_SYS_TTY_CONFIG","CAP_MKNOD","CAP_LEASE","CAP_AUDIT_WRITE","CAP_AUDIT_CONTROL","CAP_SETFCAP","CAP_MAC_OVERRIDE","CAP_MAC_ADMIN","CAP_SYSLOG","CAP_WAKE_ALARM","CAP_BLOCK_SUSPEND","CAP_AUDIT_READ","CAP_PERFMON","CAP_BPF","CAP_CHECKPOINT_RESTORE"],
-    "cgroup": {"v1": true, "v2": true, "systemd": false, "systemdUser": false, "rdma": false},
+    "cgroup": {"v1": true, "v2": true, "systemd": false, "systemdUser": false, "rdma": true},
     "seccomp": {
       "enabled": true,
-      "actions": ["SCMP_ACT_ALLOW","SCMP_ACT_ERRNO","SCMP_ACT_KILL","SCMP_ACT_KILL_PROCESS","SCMP_ACT_KILL_THREAD","SCMP_ACT_LOG","SCMP_ACT_TRACE","SCMP_ACT_TRAP"],
+      "actions": ["SCMP_ACT_ALLOW","SCMP_ACT_ERRNO","SCMP_ACT_KILL","SCMP_ACT_KILL_PROCESS","SCMP_ACT_KILL_THREAD","SCMP_ACT_LOG","SCMP_ACT_NOTIFY","SCMP_ACT_TRACE","SCMP_ACT_TRAP"],
       "operators": ["SCMP_CMP_EQ","SCMP_CMP_GE","SCMP_CMP_GT","SCMP_CMP_LE","SCMP_CMP_LT","SCMP_CMP_MASKED_EQ","SCMP_CMP_NE"],
       "archs": ["SCMP_ARCH_AARCH64","SCMP_ARCH_ARM","SCMP_ARCH_X32","SCMP_ARCH_X86","SCMP_ARCH_X86_64"],
       "knownFlags": ["SECCOMP_FILTER_FLAG_LOG","SECCOMP_FILTER_FLAG_SPEC_ALLOW","SECCOMP_FILTER_FLAG_TSYNC","SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"],
-      "supportedFlags": ["SECCOMP_FILTER_FLAG_LOG","SECCOMP_FILTER_FLAG_SPEC_ALLOW","SECCOMP_FILTER_FLAG_TSYNC"]
+      "supportedFlags": ["SECCOMP_FILTER_FLAG_LOG","SECCOMP_FILTER_FLAG_SPEC_ALLOW","SECCOMP_FILTER_FLAG_TSYNC","SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"]
     },
     "apparmor": {"enabled": false},
     "selinux": {"enabled": false},
     "intelRdt": {"enabled": false},
-    "mountExtensions": {"idmap": {"enabled": false}}
+    "memoryPolicy": {"modes": ["MPOL_BIND","MPOL_DEFAULT","MPOL_INTERLEAVE","MPOL_LOCAL","MPOL_PREFERRED","MPOL_PREFERRED_MANY","MPOL_WEIGHTED_INTERLEAVE"], "flags": ["MPOL_F_NUMA_BALANCING","MPOL_F_RELATIVE_NODES","MPOL_F_STATIC_NODES"]},
+    "mountExtensions": {"idmap": {"enabled": true}},
+    "netDevices": {"enabled": true}
   },
   "annotations": {"org.opencontainers.runc.checkpoint.enabled": "false", "io.github.dory.version": "0.1.0"}
 }"#;
 
-const EXEC_FLAGS: &[FlagSpec] = &[
+pub(super) const EXEC_FLAGS: &[FlagSpec] = &[
     flag("process", Some('p'), true),
     flag("tty", Some('t'), false),
     flag("detach", Some('d'), false),
@@ -323,6 +322,7 @@ const EXEC_FLAGS: &[FlagSpec] = &[
     flag("process-label", None, true),
     flag("apparmor", None, true),
     flag("ignore-paused", None, false),
+    flag("cgroup", None, true),
 ];
 
 fn parse_ids(text: &str) -> Option<(u32, Option<u32>)> {
@@ -372,6 +372,13 @@ pub fn cmd_exec(g: &Global, argv: &[String]) -> i32 {
             return 1;
         }
     };
+    let cgroup = match container::sub_cgroup::SubCgroups::parse(p.all("cgroup")) {
+        Ok(c) => c,
+        Err(e) => {
+            log_error!("dory exec: {e}");
+            return 1;
+        }
+    };
     let req = container::exec::ExecRequest {
         process_file: p.get("process").map(Path::new),
         args: args.to_vec(),
@@ -387,6 +394,7 @@ pub fn cmd_exec(g: &Global, argv: &[String]) -> i32 {
         console_socket: p.get("console-socket").map(Path::new),
         preserve_fds,
         ignore_paused: p.has("ignore-paused"),
+        cgroup,
         hook_stdio: None,
     };
     match load("exec", g, id) {

@@ -9,6 +9,7 @@ macro_rules! log_error {
 }
 
 mod args;
+mod help;
 mod lifecycle;
 mod list;
 pub mod log;
@@ -44,7 +45,8 @@ commands:
   state     print a container's state as JSON
   kill      send a signal to a container's init (--all: to every process)
   delete    delete a container (--force: kill it first)
-  pause     freeze every process of a container; resume thaws them
+  pause     freeze every process of a container
+  resume    thaw a paused container
   ps        list a container's processes (--format table|json)
   features  print what this build implements (JSON)
   exec      run a new process in a running container
@@ -56,6 +58,8 @@ commands:
 global options:
   --root DIR          state directory (default /run/dory)
   --log FILE          log file; --log-format text|json; --debug
+  -h, --help          this text; `dory COMMAND --help` for a command's flags
+  -v, --version       dory's version and the runtime-spec version it implements
 ";
 
 /// Global options every command sees.
@@ -82,7 +86,11 @@ pub fn main() -> i32 {
         Err(e) => return usage_error("", &e),
     };
     if global.has("version") {
-        println!("dory version {}\nspec: 1.0.2", env!("CARGO_PKG_VERSION"));
+        println!(
+            "dory version {}\nspec: {}",
+            env!("CARGO_PKG_VERSION"),
+            crate::spec::SPEC_VERSION
+        );
         return 0;
     }
     let Some((command, cmd_args)) = rest.split_first() else {
@@ -93,19 +101,32 @@ pub fn main() -> i32 {
         eprint!("{USAGE}");
         return 1;
     };
-    if let Some(path) = global.get("log").filter(|p| !p.is_empty()) {
-        let format = match global.get("log-format").map(log::Format::parse) {
-            None => log::Format::Text,
-            Some(Some(f)) => f,
-            Some(None) => {
-                log_error!("dory: --log-format: want text or json");
-                return 1;
-            }
-        };
-        if let Err(e) = log::init(Path::new(path), format) {
-            log_error!("dory: --log {path}: {e}");
+    // The log shape first: every error after this point, "needs root" included, is in
+    // the format (and the file) the caller asked for.
+    let format = match global.get("log-format").map(log::Format::parse) {
+        None => log::Format::Text,
+        Some(Some(f)) => f,
+        Some(None) => {
+            log_error!("dory: --log-format: want text or json");
             return 1;
         }
+    };
+    let log_file = global.get("log").filter(|p| !p.is_empty());
+    if let Err(e) = log::init(log_file.map(Path::new), format) {
+        log_error!("dory: --log {}: {e}", log_file.unwrap_or_default());
+        return 1;
+    }
+    if help::wanted(command, cmd_args) {
+        if let Some(text) = help::usage(command) {
+            print!("{text}");
+            return 0;
+        }
+    }
+    if needs_root(command) && !nix::unistd::geteuid().is_root() {
+        log_error!(
+            "dory {command}: needs root (rootless containers are not supported yet): run it as root, e.g. with sudo"
+        );
+        return 1;
     }
     if global.has("systemd-cgroup") {
         log_error!("dory: --systemd-cgroup is not supported: dory manages cgroupfs directly");
@@ -156,6 +177,12 @@ pub fn main() -> i32 {
             1
         }
     }
+}
+
+/// Every command but these works on root's state, cgroups and namespaces; saying so up
+/// front beats a permission error from deep inside. `ctl` is left to its socket's mode.
+fn needs_root(command: &str) -> bool {
+    !matches!(command, "spec" | "features" | "help" | "ctl")
 }
 
 /// The arguments as text; the first that is not UTF-8 is an error naming its position
@@ -265,7 +292,7 @@ fn cmd_spec(argv: &[String]) -> i32 {
     }
 }
 
-const RUN_FLAGS: &[FlagSpec] = &[
+pub(super) const RUN_FLAGS: &[FlagSpec] = &[
     flag("bundle", Some('b'), true),
     flag("detach", Some('d'), false),
     flag("pid-file", None, true),
@@ -294,20 +321,15 @@ fn cmd_run(g: &Global, argv: &[String]) -> i32 {
             .collect();
         return lifecycle::cmd_create(g, &rest, true);
     }
-    for unsupported in [
-        "pid-file",
-        "console-socket",
-        "no-pivot",
-        "preserve-fds",
-        "keep",
-    ] {
+    for unsupported in ["pid-file", "console-socket", "preserve-fds", "keep"] {
         if p.has(unsupported) {
             log_error!("dory run: --{unsupported} is only supported with --detach");
             return 1;
         }
     }
     let bundle = Path::new(p.get("bundle").unwrap_or("."));
-    crate::container::run::run(id, bundle, &g.root).unwrap_or_else(|(msg, code)| {
+    let no_pivot = p.has("no-pivot");
+    crate::container::run::run(id, bundle, &g.root, no_pivot).unwrap_or_else(|(msg, code)| {
         log_error!("dory run: {msg}");
         code
     })

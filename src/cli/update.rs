@@ -7,7 +7,7 @@ use super::{parse_or_usage, Global};
 use crate::container::lifecycle::{Container, Status};
 use crate::spec::{Memory, Pids, Resources};
 
-const UPDATE_FLAGS: &[FlagSpec] = &[
+pub(super) const UPDATE_FLAGS: &[FlagSpec] = &[
     flag("resources", Some('r'), true),
     flag("blkio-weight", None, true),
     flag("cpu-period", None, true),
@@ -80,7 +80,6 @@ pub fn cmd_update(g: &Global, argv: &[String]) -> i32 {
         return 1;
     }
     for unsupported in [
-        "blkio-weight",
         "l3-cache-schema",
         "mem-bw-schema",
         "kernel-memory",
@@ -183,6 +182,10 @@ fn apply_flags<'a>(p: &'a super::args::Parsed, res: &mut Resources<'a>) -> Resul
         || cpu.mems.is_some()
     {
         res.cpu = Some(cpu);
+    }
+    if let Some(v) = p.get("blkio-weight") {
+        // As runc: the blockIO.weight of a -r file, replaced by the flag.
+        res.block_io.get_or_insert_with(Default::default).weight = Some(num("blkio-weight", v)?);
     }
     if let Some(v) = p.get("pids-limit") {
         res.pids = Some(Pids {

@@ -15,6 +15,7 @@ use nix::unistd::Pid;
 
 use super::lifecycle::{Container, Status};
 use super::{hand_over_pty, run, write_pid_file};
+use crate::plan::attrs::exec_attrs;
 use crate::plan::{Arena, ProcessPlan};
 use crate::sandbox::{self, ExecContext, Failure};
 use crate::spec::{self, NamespaceKind};
@@ -37,8 +38,10 @@ pub struct ExecRequest<'a> {
     pub pid_file: Option<&'a Path>,
     pub console_socket: Option<&'a Path>,
     pub preserve_fds: u32,
-    /// `--ignore-paused`: refused with a clear error (see [`exec`]).
+    /// `--ignore-paused`: exec into a paused container too (the process starts frozen).
     pub ignore_paused: bool,
+    /// `--cgroup`: a sub-cgroup of the container's for the process.
+    pub cgroup: super::sub_cgroup::SubCgroups,
     /// A startContainer hook (see `hooks::run_start_container`): these fds as its stdio
     /// instead of dory's, a session of its own (no controlling terminal of the caller's),
     /// and with `detach`, [`exec`] returns its pid for the caller to wait on.
@@ -61,19 +64,25 @@ fn ns_inode(path: &str) -> Option<u64> {
     nix::sys::stat::stat(path).ok().map(|s| s.st_ino)
 }
 
+/// The container's seccomp filter for an exec'd process, and where its listener goes.
+type Filter = (
+    Option<Box<crate::seccomp::Program>>,
+    Option<crate::seccomp::notify::Listener>,
+);
+
 /// Builds the process plan: a `--process` file, or the container's config process with
 /// the command line's overrides.
 fn build_process(
     c: &Container,
     req: &ExecRequest<'_>,
     strings: &mut Arena,
-) -> Result<(ProcessPlan, Option<Box<crate::seccomp::Program>>), String> {
-    let mut buf = vec![0u8; spec::MAX_CONFIG_BYTES];
-    // The container's config gives the seccomp filter (and the process without --process).
-    let bundle = Path::new(c.state().bundle).to_path_buf();
-    let bytes = spec::read_config(&bundle, &mut buf).map_err(|e| e.to_string())?;
-    let cfg = spec::parse(bytes).map_err(|e| e.to_string())?;
+) -> Result<(ProcessPlan, Filter), String> {
+    // The container's config as create read it (never the bundle's, which may have
+    // changed since) gives the seccomp filter (and the process without --process).
+    let bytes = super::state::read_config(&c.dir)?;
+    let cfg = spec::parse(&bytes).map_err(|e| e.to_string())?;
     let filter = crate::plan::compile_seccomp(&cfg).map_err(|e| e.to_string())?;
+    let listener = super::seccomp_listener(&cfg).map_err(|e| e.to_string())?;
     let mut plan = if let Some(file) = req.process_file {
         let text = std::fs::read(file).map_err(|e| format!("--process {}: {e}", file.display()))?;
         let (p, _) = serde_json_core::from_slice::<spec::Process<'_>>(&text)
@@ -91,13 +100,17 @@ fn build_process(
                 }
             }
         }
-        ProcessPlan::build(&p, strings).map_err(|e| e.to_string())?
+        let mut plan = ProcessPlan::build(&p, strings).map_err(|e| e.to_string())?;
+        plan.attrs = exec_attrs(cfg.process.as_ref(), Some(&p), cfg.linux.as_ref())
+            .map_err(|e| e.to_string())?;
+        plan
     } else {
         let p = cfg
             .process
             .as_ref()
             .ok_or("config.json: process: missing")?;
         let mut plan = ProcessPlan::build(p, strings).map_err(|e| e.to_string())?;
+        plan.attrs = exec_attrs(Some(p), None, cfg.linux.as_ref()).map_err(|e| e.to_string())?;
         if req.args.is_empty() {
             return Err("exec needs a command (or --process FILE)".into());
         }
@@ -155,7 +168,7 @@ fn build_process(
         .map_err(|e| e.to_string())?;
     // The container's rlimits and OOM score apply to the new process too (it is forked
     // from this `dory exec`, whose own values it would otherwise keep).
-    Ok((plan, filter))
+    Ok((plan, (filter, listener)))
 }
 
 /// Runs `dory exec`; returns dory's exit code, or the error to report and the exit code
@@ -163,17 +176,17 @@ fn build_process(
 pub fn exec(c: &Container, req: &ExecRequest<'_>) -> Result<i32, (String, i32)> {
     let fail1 = |m: String| (m, 1);
     // As runc: a created container (its init waiting for `start`) takes execs too. A
-    // paused one does not: the new process would freeze on joining the cgroup, before
-    // the exec dory waits for (so `--ignore-paused` is refused, not honoured).
+    // paused one only with --ignore-paused: the new process freezes on joining the
+    // cgroup, and exec (with -d too) waits for it to exec, that is until `resume`.
     let status = c.status();
     match status {
         Status::Running | Status::Created => {}
-        Status::Paused if req.ignore_paused => {
+        Status::Paused if req.ignore_paused => {}
+        Status::Paused => {
             return Err(fail1(
-                "--ignore-paused is not supported: the process would start frozen".into(),
+                "cannot exec in a paused container (use --ignore-paused to override)".into(),
             ))
         }
-        Status::Paused => return Err(fail1("cannot exec in a paused container".into())),
         _ => {
             return Err(fail1(format!(
                 "cannot exec in a container that is {status}"
@@ -181,7 +194,7 @@ pub fn exec(c: &Container, req: &ExecRequest<'_>) -> Result<i32, (String, i32)> 
         }
     }
     let mut strings = Box::new(Arena::new());
-    let (process, filter) = build_process(c, req, &mut strings).map_err(fail1)?;
+    let (process, (filter, listener)) = build_process(c, req, &mut strings).map_err(fail1)?;
     // Parsing the process left its stack resident; give it back before the clone.
     sys::trim_stack();
     if process.terminal && req.detach && req.console_socket.is_none() {
@@ -211,13 +224,29 @@ pub fn exec(c: &Container, req: &ExecRequest<'_>) -> Result<i32, (String, i32)> 
     }
     let raw_ns: Vec<(NamespaceKind, RawFd)> =
         ns_fds.iter().map(|(k, f)| (*k, f.as_raw_fd())).collect();
+    // A container without a mount namespace of its own is chrooted in ours: its process
+    // joins that root (entering a mount namespace would have set it).
+    let root_fd = if ns_fds.iter().any(|(k, _)| *k == NamespaceKind::Mount) {
+        None
+    } else {
+        let theirs = format!("/proc/{init}/root");
+        let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+        Some(
+            open(theirs.as_str(), flags, Mode::empty())
+                .map_err(|e| fail1(format!("open {theirs}: {}", e.desc())))?,
+        )
+    };
     let pid_ns = format!("/proc/{init}/ns/pid");
     let enter_pid_ns = ns_inode(&pid_ns) != ns_inode("/proc/self/ns/pid");
 
     // The cgroup: v1 tasks files (the child moves itself), or the v2 directory.
     let cg = c.cgroup().map_err(|e| fail1(e.to_string()))?;
-    let (task_fds, v2_fd) = super::cgroup_join_fds(&cg)
-        .map_err(|(p, e)| fail1(format!("open {}: {}", p.display(), e.desc())))?;
+    let (task_fds, v2_fd) = if req.cgroup.is_empty() {
+        super::cgroup_join_fds(&cg)
+            .map_err(|(p, e)| fail1(format!("open {}: {}", p.display(), e.desc())))?
+    } else {
+        super::sub_cgroup::join_fds(&cg, &req.cgroup).map_err(fail1)?
+    };
     let task_raw: Vec<RawFd> = task_fds.iter().map(|f| f.as_raw_fd()).collect();
 
     let sfd = if req.detach {
@@ -246,8 +275,19 @@ pub fn exec(c: &Container, req: &ExecRequest<'_>) -> Result<i32, (String, i32)> 
         proc: proc_root.as_fd(),
         preserve_fds: req.preserve_fds,
         seccomp: filter.as_deref(),
+        chroot: root_fd.as_ref().map(|f| f.as_raw_fd()),
     };
 
+    // execCPUAffinity.initial: this side runs there until the child is in the cgroup; the
+    // child inherits it and sets `final` once inside (as runc).
+    if let Some(m) = &process.attrs.initial_cpus {
+        sys::sched::sched_setaffinity(&m.0).map_err(|e| {
+            fail1(format!(
+                "process.execCPUAffinity.initial: sched_setaffinity: {}",
+                e.desc()
+            ))
+        })?;
+    }
     // A pid namespace applies to children: enter it around the clone.
     let own_pid_ns = if enter_pid_ns {
         let theirs = open(
@@ -302,6 +342,15 @@ pub fn exec(c: &Container, req: &ExecRequest<'_>) -> Result<i32, (String, i32)> 
             Ok(Some((n, fd))) => {
                 if msg.first() == Some(&sandbox::MSG_PTY) {
                     master = fd;
+                } else if let (Some(&sandbox::MSG_SECCOMP), Some(fd)) = (msg.first(), fd) {
+                    // As runc: the agent gets the container's state and this process's pid.
+                    let sent = super::hand_listener(listener.as_ref(), pid, &c.state_json(), fd);
+                    if let Err(e) = sent {
+                        let child = Pid::from_raw(pid);
+                        let _ = nix::sys::signal::kill(child, nix::sys::signal::Signal::SIGKILL);
+                        let _ = waitpid(child, None);
+                        return Err(fail1(e.to_string()));
+                    }
                 } else if let Some(f) = msg.get(..n).and_then(Failure::decode) {
                     let _ = waitpid(Pid::from_raw(pid), None);
                     return Err(describe(&strings, &process, &f));
@@ -339,6 +388,11 @@ fn describe(strings: &Arena, process: &ProcessPlan, f: &Failure) -> (String, i32
             format!("cwd \"{}\": {}", strings.text(process.cwd), f.errno.desc()),
             1,
         ),
+        sandbox::Step::Affinity
+        | sandbox::Step::Scheduler
+        | sandbox::Step::IoPriority
+        | sandbox::Step::Personality
+        | sandbox::Step::MemoryPolicy => (super::describe_attr_failure(f, &process.attrs), 1),
         sandbox::Step::CwdOutsideRoot => (
             format!(
                 "cwd \"{}\": not inside the container's root",

@@ -41,10 +41,11 @@ impl Phase {
     }
 
     /// Whether the hooks after a failed one still run: runtime-spec makes a failing
-    /// poststart or poststop hook a warning, and the rest of the lifecycle, the remaining
-    /// hooks included, goes on as if it had succeeded.
+    /// poststop hook a warning, and the rest of the lifecycle, the remaining hooks
+    /// included, goes on as if it had succeeded. A failing poststart hook fails `start`
+    /// as runc's does (runtime-spec would warn).
     pub fn failure_is_a_warning(self) -> bool {
-        matches!(self, Phase::Poststart | Phase::Poststop)
+        matches!(self, Phase::Poststop)
     }
 
     /// The hooks of this phase in a config.
@@ -101,8 +102,8 @@ pub fn run(
     state_json: &str,
     join: Option<i32>,
 ) -> Result<(), String> {
-    // Poststart/poststop: every hook runs; their failures come back together, one line
-    // each. Any other phase stops at the first failure.
+    // Poststop: every hook runs; their failures come back together, one line each. Any
+    // other phase stops at the first failure.
     let mut warnings = String::new();
     for (i, h) in hooks.iter().enumerate() {
         if let Err(e) = run_one(h, state_json, join) {
@@ -169,25 +170,29 @@ fn run_one(h: &Hook<'_>, state_json: &str, join: Option<i32>) -> Result<(), Stri
             let _ = child.wait();
             return Err(format!(
                 "{path}: timed out after {} s",
-                h.timeout.unwrap_or(0)
+                limit_secs(h.timeout)
             ));
         }
+        super::waits::tick();
         std::thread::sleep(pause);
         pause = (pause * 2).min(Duration::from_millis(20));
     }
 }
 
-/// Re-reads the bundle's config and runs its startContainer hooks in the container `c`
+/// Runs the startContainer hooks of the config saved at create in the container `c`
 /// (see [`run_start_container`]).
-pub fn run_start_phase(
-    c: &super::lifecycle::Container,
-    bundle: &std::path::Path,
-    pid: i32,
-) -> Result<(), String> {
+pub fn run_start_phase(c: &super::lifecycle::Container, config: &[u8]) -> Result<(), String> {
+    let s = c.state();
     let phase = Phase::StartContainer;
-    with_phase_hooks(bundle, &c.id, "created", pid, phase, |hooks, st| {
-        run_start_container(c, hooks, st)
-    })
+    with_phase_hooks(
+        config,
+        s.bundle,
+        &c.id,
+        "created",
+        s.pid,
+        phase,
+        |hooks, st| run_start_container(c, hooks, st),
+    )
 }
 
 /// Runs startContainer hooks inside the created container `c`, as runc runs them from the
@@ -279,11 +284,9 @@ fn wait_hook(pid: i32, path: &str, timeout: Option<i64>) -> Result<(), String> {
         if deadline.is_some_and(|d| Instant::now() > d) {
             let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
             let _ = waitpid(pid, None);
-            return Err(format!(
-                "{path}: timed out after {} s",
-                timeout.unwrap_or(0)
-            ));
+            return Err(format!("{path}: timed out after {} s", limit_secs(timeout)));
         }
+        super::waits::tick();
         std::thread::sleep(pause);
         pause = (pause * 2).min(Duration::from_millis(20));
     }
@@ -292,10 +295,23 @@ fn wait_hook(pid: i32, path: &str, timeout: Option<i64>) -> Result<(), String> {
 /// When a hook with `timeout` (seconds) started now must have ended. Validation caps the
 /// timeout (`MAX_HOOK_TIMEOUT_SECS`); a deadline past what `Instant` can hold would mean
 /// no deadline rather than an abort.
+/// Without a `timeout`, PID 1's `stepTimeoutSecs` applies (the CLI waits, as runc).
 fn deadline(timeout: Option<i64>) -> Option<Instant> {
+    super::waits::deadline(configured(timeout))
+}
+
+/// A hook's own `timeout`, when it has a usable one.
+fn configured(timeout: Option<i64>) -> Option<Duration> {
     timeout
         .filter(|t| *t > 0)
-        .and_then(|t| Instant::now().checked_add(Duration::from_secs(t.unsigned_abs())))
+        .map(|t| Duration::from_secs(t.unsigned_abs()))
+}
+
+/// The limit a timed-out hook ran into, in seconds, for its error.
+fn limit_secs(timeout: Option<i64>) -> u64 {
+    configured(timeout)
+        .or_else(super::waits::default_limit)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// The state JSON passed to hooks.
@@ -314,38 +330,38 @@ pub fn state_json(id: &str, status: &str, pid: i32, bundle: &str, cfg: &spec::Sp
     o
 }
 
-/// Re-reads the bundle's config and runs one phase's hooks in dory's namespaces
+/// Runs one phase's hooks of `config` (the bytes create read) in dory's namespaces
 /// (poststart, poststop: later dory processes than create).
 pub fn run_phase(
-    bundle: &std::path::Path,
+    config: &[u8],
+    bundle: &str,
     id: &str,
     status: &str,
     pid: i32,
     phase: Phase,
 ) -> Result<(), String> {
-    with_phase_hooks(bundle, id, status, pid, phase, |hooks, st| {
+    with_phase_hooks(config, bundle, id, status, pid, phase, |hooks, st| {
         run(hooks, phase, st, None)
     })
 }
 
-/// Reads the bundle's config and hands `phase`'s hooks and the state JSON to `run_them`
-/// (nothing when the phase has none).
+/// Parses `config` and hands `phase`'s hooks and the state JSON to `run_them` (nothing
+/// when the phase has none).
 fn with_phase_hooks(
-    bundle: &std::path::Path,
+    config: &[u8],
+    bundle: &str,
     id: &str,
     status: &str,
     pid: i32,
     phase: Phase,
     run_them: impl FnOnce(&[Hook<'_>], &str) -> Result<(), String>,
 ) -> Result<(), String> {
-    let mut buf = vec![0u8; spec::MAX_CONFIG_BYTES];
-    let bytes = spec::read_config(bundle, &mut buf).map_err(|e| e.to_string())?;
-    let cfg = spec::parse(bytes).map_err(|e| e.to_string())?;
+    let cfg = spec::parse(config).map_err(|e| e.to_string())?;
     let hooks = phase.of(&cfg);
     if hooks.is_empty() {
         return Ok(());
     }
-    let st = state_json(id, status, pid, &bundle.to_string_lossy(), &cfg);
+    let st = state_json(id, status, pid, bundle, &cfg);
     run_them(hooks, &st)
 }
 

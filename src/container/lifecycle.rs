@@ -57,6 +57,8 @@ pub enum Error {
     Signal(Errno),
     Timeout(String),
     Hook(String),
+    /// The config `create` kept in the state directory cannot be read.
+    SavedConfig(String),
 }
 
 impl fmt::Display for Error {
@@ -67,7 +69,7 @@ impl fmt::Display for Error {
             Error::Cgroup(e) => write!(f, "cgroup: {e}"),
             Error::WrongStatus(m) => f.write_str(m),
             Error::Signal(e) => write!(f, "kill: {}", e.desc()),
-            Error::Timeout(m) | Error::Hook(m) => f.write_str(m),
+            Error::Timeout(m) | Error::Hook(m) | Error::SavedConfig(m) => f.write_str(m),
         }
     }
 }
@@ -143,6 +145,11 @@ impl Container {
         json
     }
 
+    /// The config bytes `create` read (see `state::CONFIG`).
+    pub fn saved_config(&self) -> Result<Vec<u8>, Error> {
+        state::read_config(&self.dir).map_err(Error::SavedConfig)
+    }
+
     fn pid(&self) -> Pid {
         Pid::from_raw(self.state().pid)
     }
@@ -157,9 +164,12 @@ pub fn start(c: &Container) -> Result<(), Error> {
         )));
     }
     let s = c.state();
-    let bundle = Path::new(s.bundle);
+    // The config as create read it: the bundle may have changed since (runtime-spec).
+    let config = c.saved_config()?;
     // startContainer hooks run in the container before its program (runtime-spec).
-    hooks::run_start_phase(c, bundle, s.pid).map_err(Error::Hook)?;
+    if let Err(e) = hooks::run_start_phase(c, &config) {
+        return Err(abort_start(c, &config, e));
+    }
     super::release_exec_fifo(&c.dir.join(EXEC_FIFO), &s).map_err(|e| match e {
         super::FifoError::Timeout => Error::Timeout(e.to_string()),
         super::FifoError::Io(..) | super::FifoError::InitExited => {
@@ -167,11 +177,22 @@ pub fn start(c: &Container) -> Result<(), Error> {
         }
     })?;
     rewrite_status(c, "running")?;
-    if let Err(e) = hooks::run_phase(bundle, &c.id, "running", s.pid, Phase::Poststart) {
-        // runtime-spec: a failing poststart hook is a warning.
-        eprintln!("dory start: warning: {e}");
+    // As runc: a failed poststart hook fails the start and ends the container (the
+    // hooks after it do not run). runtime-spec asks for a warning instead.
+    if let Err(e) = hooks::run_phase(&config, s.bundle, &c.id, "running", s.pid, Phase::Poststart) {
+        return Err(abort_start(c, &config, e));
     }
     Ok(())
+}
+
+/// A hook failed `start`: runtime-spec's "stop the container and continue the lifecycle
+/// at step 12": the container is killed and destroyed, then the poststop hooks run.
+/// Returns the hook's error (with a failed removal's, if any).
+fn abort_start(c: &Container, config: &[u8], hook_error: String) -> Error {
+    match destroy(c, Some(config), "dory start") {
+        Ok(()) => Error::Hook(hook_error),
+        Err(e) => Error::Hook(format!("{hook_error}; removing the container: {e}")),
+    }
 }
 
 fn rewrite_status(c: &Container, status: &str) -> Result<(), Error> {
@@ -257,15 +278,28 @@ fn terminates_by_default(sig: Signal) -> bool {
 pub fn delete(c: &Container, force: bool) -> Result<(), Error> {
     let status = c.status();
     match status {
-        Status::Stopped => {}
-        Status::Created => kill_and_wait(c)?,
-        Status::Running | Status::Paused if force => kill_and_wait(c)?,
+        Status::Stopped | Status::Created => {}
+        Status::Running | Status::Paused if force => {}
         Status::Running | Status::Paused => {
             return Err(Error::WrongStatus(format!(
                 "cannot delete container {} that is not stopped: {status}",
                 c.id
             )))
         }
+    }
+    // Read before the state directory goes: the poststop hooks run after. A state entry
+    // without it (made by an older dory, or damaged) is still removed, without hooks.
+    let config = c.saved_config().map_err(|e| {
+        crate::cli::log::warning(format_args!("dory delete: {e}: no poststop hooks run"));
+    });
+    destroy(c, config.as_deref().ok(), "dory delete")
+}
+
+/// Kills the container if it still runs, removes its cgroup and state, then runs the
+/// poststop hooks of `config` (their failures are warnings, prefixed with `command`).
+fn destroy(c: &Container, config: Option<&[u8]>, command: &str) -> Result<(), Error> {
+    if state::is_running(&c.state()) {
+        kill_and_wait(c)?;
     }
     if let Ok(cg) = c.cgroup() {
         // Stray processes (no pid namespace) go with the container.
@@ -279,9 +313,12 @@ pub fn delete(c: &Container, force: bool) -> Result<(), Error> {
     std::fs::remove_dir_all(&c.dir)
         .map_err(|e| Error::Io(format!("remove {}", c.dir.display()), e))?;
     let s = c.state();
-    if let Err(e) = hooks::run_phase(Path::new(s.bundle), &c.id, "stopped", 0, Phase::Poststop) {
+    let Some(config) = config else {
+        return Ok(());
+    };
+    if let Err(e) = hooks::run_phase(config, s.bundle, &c.id, "stopped", 0, Phase::Poststop) {
         // runtime-spec: a failing poststop hook is a warning.
-        eprintln!("dory delete: warning: {e}");
+        crate::cli::log::warning(format_args!("{command}: {e}"));
     }
     Ok(())
 }

@@ -4,12 +4,18 @@
 
 pub mod exec;
 pub mod hooks;
+mod idmap;
 pub mod lifecycle;
+pub mod netdev;
+mod root_switch;
 pub mod run;
+pub mod seccomp_agent;
 pub mod state;
+pub mod sub_cgroup;
+pub mod waits;
 
 use std::fmt;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
@@ -60,6 +66,8 @@ pub struct LaunchOptions<'a> {
     /// Where pivot_root is refused (an initramfs root), fall back to MS_MOVE + chroot,
     /// which leaves the host's root mounted under the container (runc's `--no-pivot`).
     pub allow_no_pivot: bool,
+    /// `--no-pivot`: always MS_MOVE + chroot instead of pivot_root.
+    pub no_pivot: bool,
 }
 
 impl<'a> LaunchOptions<'a> {
@@ -75,6 +83,7 @@ impl<'a> LaunchOptions<'a> {
             console_socket: None,
             pid_file: None,
             allow_no_pivot: false,
+            no_pivot: false,
         }
     }
 }
@@ -87,8 +96,10 @@ pub struct Started {
     pub pty_master: Option<OwnedFd>,
     /// `process.terminal` of the config.
     pub terminal: bool,
-    /// The config has poststart/poststop hooks (re-read from the bundle when due).
+    /// The config has poststart/poststop hooks.
     pub later_hooks: bool,
+    /// The config bytes launch read, for those hooks (empty without them).
+    pub config: Vec<u8>,
     pub bundle: PathBuf,
     state_dir: PathBuf,
     cgroup: Option<Cgroup>,
@@ -113,6 +124,10 @@ pub enum Error {
     Child(String, Failure),
     /// A prestart, createRuntime or createContainer hook failed.
     Hook(String),
+    /// A `linux.netDevices` device could not be moved into the container.
+    NetDevice(netdev::Error),
+    /// The seccomp listener could not be handed to `listenerPath`.
+    SeccompAgent(String),
 }
 
 impl fmt::Display for Error {
@@ -129,7 +144,8 @@ impl fmt::Display for Error {
             Error::Clone(e) => write!(f, "clone: {}", e.desc()),
             Error::Parent(step, e) => write!(f, "{step}: {}", e.desc()),
             Error::Child(m, _) => f.write_str(m),
-            Error::Hook(m) => f.write_str(m),
+            Error::Hook(m) | Error::SeccompAgent(m) => f.write_str(m),
+            Error::NetDevice(e) => write!(f, "{e}"),
         }
     }
 }
@@ -188,7 +204,30 @@ pub fn launch(opts: LaunchOptions<'_>) -> Result<Started, Error> {
     let mut buf = vec![0u8; spec::MAX_CONFIG_BYTES];
     let bytes = spec::read_config(&bundle, &mut buf).map_err(Error::Spec)?;
     let spec = spec::parse(bytes).map_err(Error::Spec)?;
-    let mut plan = Plan::build(&spec, &bundle).map_err(Error::Plan)?;
+    let id = opts.id;
+    let launched = launch_parsed(opts, &bundle, bytes, &spec);
+    if let Err(Error::Hook(_)) = &launched {
+        // runtime-spec: a failed prestart, createRuntime, createContainer (or, for `run`,
+        // startContainer) hook stops the container, which is destroyed (Undo did that),
+        // and the poststop hooks run, as runc runs them from its destroy.
+        let st = hooks::state_json(id, "stopped", 0, &bundle.to_string_lossy(), &spec);
+        let phase = hooks::Phase::Poststop;
+        if let Err(e) = hooks::run(phase.of(&spec), phase, &st, None) {
+            crate::cli::log::warning(format_args!("{e}"));
+        }
+    }
+    launched
+}
+
+/// [`launch`] once the config is parsed: everything up to the container's exec.
+fn launch_parsed(
+    opts: LaunchOptions<'_>,
+    bundle: &Path,
+    bytes: &[u8],
+    spec: &spec::Spec<'_>,
+) -> Result<Started, Error> {
+    let mut plan = Plan::build(spec, bundle).map_err(Error::Plan)?;
+    let listener = seccomp_listener(spec).map_err(Error::Spec)?;
     // Parsing left ~300 KiB of stack resident; give it back before the child copies it.
     sys::trim_stack();
     // Every mount is made through the fd-based mount API: refuse an older kernel up front
@@ -206,14 +245,10 @@ pub fn launch(opts: LaunchOptions<'_>) -> Result<Started, Error> {
             message: "--console-socket needs a terminal (process.terminal is false)".into(),
         }));
     }
-    if plan.clone_flags & libc::CLONE_NEWNS == 0
-        && !plan.joins.iter().any(|j| j.kind == NamespaceKind::Mount)
-    {
-        return Err(Error::Plan(PlanError {
-            field: "linux.namespaces".into(),
-            message: "a mount namespace is required".into(),
-        }));
-    }
+    let switch = root_switch::choose(spec, &mut plan, opts.no_pivot, opts.allow_no_pivot)
+        .map_err(Error::Plan)?;
+    // Idmapped mounts are made here, detached, before anything else exists.
+    let _idmapped = idmap::prepare(&mut plan)?;
     let layout = Layout::detect().map_err(Error::Cgroup)?;
     let linux = spec.linux.as_ref();
     let cgroup_path = match linux.and_then(|l| l.cgroups_path).filter(|p| !p.is_empty()) {
@@ -231,6 +266,9 @@ pub fn launch(opts: LaunchOptions<'_>) -> Result<Started, Error> {
         }
     }
     let resources = linux.and_then(|l| l.resources.as_ref());
+    // A device that is not there fails before anything is created.
+    let net_moves = netdev::plan(linux);
+    netdev::check_present(&net_moves).map_err(Error::NetDevice)?;
     let uid_maps = linux.map(|l| &l.uid_mappings[..]).unwrap_or_default();
     let gid_maps = linux.map(|l| &l.gid_mappings[..]).unwrap_or_default();
 
@@ -247,6 +285,8 @@ pub fn launch(opts: LaunchOptions<'_>) -> Result<Started, Error> {
         cgroup: None,
         child: None,
     };
+    // Later commands (start, exec, delete) read this copy, never the bundle again.
+    state::save_config(&state_dir, bytes).map_err(|e| Error::StateDir(state_dir.clone(), e))?;
     let cgroup = undo
         .cgroup
         .insert(Cgroup::create(&layout, &cgroup_path, resources).map_err(Error::Cgroup)?);
@@ -301,7 +341,7 @@ pub fn launch(opts: LaunchOptions<'_>) -> Result<Started, Error> {
     let task_raw: Vec<RawFd> = task_fds.iter().map(|f| f.as_raw_fd()).collect();
     // create: the child blocks opening this fifo until `dory start` reads it.
     // `run` with startContainer hooks also stops there: the hooks run before the program.
-    let start_hooks = !hooks::Phase::StartContainer.of(&spec).is_empty();
+    let start_hooks = !hooks::Phase::StartContainer.of(spec).is_empty();
     let fifo = if opts.create || start_hooks {
         let path = state_dir.join(EXEC_FIFO);
         nix::unistd::mkfifo(&path, nix::sys::stat::Mode::from_bits_truncate(0o622))
@@ -339,7 +379,8 @@ pub fn launch(opts: LaunchOptions<'_>) -> Result<Started, Error> {
         proc: proc_root.as_fd(),
         stdio: stdio_raw,
         cgroup_tasks: &task_raw,
-        wait_for_parent: user_ns,
+        // The child waits while the parent moves netDevices into its namespace.
+        wait_for_parent: user_ns || !net_moves.is_empty(),
         start: sandbox::StartGate {
             exec_fifo: fifo.as_ref().map(|f| f.as_raw_fd()),
             preserve_fds: opts.preserve_fds,
@@ -351,8 +392,8 @@ pub fn launch(opts: LaunchOptions<'_>) -> Result<Started, Error> {
             hooks::Phase::CreateContainer,
         ]
         .iter()
-        .any(|p| !p.of(&spec).is_empty()),
-        allow_no_pivot: opts.allow_no_pivot,
+        .any(|p| !p.of(spec).is_empty()),
+        root_switch: switch,
     };
 
     // A new time namespace gets its offsets before any process is in it: the parent
@@ -393,6 +434,14 @@ pub fn launch(opts: LaunchOptions<'_>) -> Result<Started, Error> {
     let pid = cloned.map_err(Error::Clone)?;
     // From here any failure also kills and reaps the child (Undo).
     undo.child = Some(pid);
+    if !net_moves.is_empty() {
+        // A joined network namespace directly (the child enters it later), else its new one.
+        let joined = join_fds
+            .iter()
+            .find(|(k, _)| *k == NamespaceKind::Network)
+            .map(|(_, fd)| fd.as_fd());
+        move_net_devices(&net_moves, pid, joined, proc_root.as_fd())?;
+    }
     let wait_for_parent = ctx.wait_for_parent;
     // The child has its own copies; ours would keep the sync socket from reporting EOF.
     drop(child_sock);
@@ -404,12 +453,17 @@ pub fn launch(opts: LaunchOptions<'_>) -> Result<Started, Error> {
     let cgroup_to_join = undo.cgroup.as_ref().filter(|_| parent_adds_pid);
     let bundle_text = bundle.to_string_lossy();
     let run_create_hooks = |pid: i32| -> Result<(), Error> {
-        let st = hooks::state_json(opts.id, "creating", pid, &bundle_text, &spec);
+        let st = hooks::state_json(opts.id, "creating", pid, &bundle_text, spec);
         for phase in [hooks::Phase::Prestart, hooks::Phase::CreateRuntime] {
-            hooks::run(phase.of(&spec), phase, &st, None).map_err(Error::Hook)?;
+            hooks::run(phase.of(spec), phase, &st, None).map_err(Error::Hook)?;
         }
         let phase = hooks::Phase::CreateContainer;
-        hooks::run(phase.of(&spec), phase, &st, Some(pid)).map_err(Error::Hook)
+        hooks::run(phase.of(spec), phase, &st, Some(pid)).map_err(Error::Hook)
+    };
+    // The child's seccomp listener goes to the agent with the state hooks see.
+    let send_listener = |pid: i32, fd: OwnedFd| -> Result<(), Error> {
+        let st = hooks::state_json(opts.id, "creating", pid, &bundle_text, spec);
+        hand_listener(listener.as_ref(), pid, &st, fd)
     };
     let side = ParentSide {
         uid_maps,
@@ -417,6 +471,7 @@ pub fn launch(opts: LaunchOptions<'_>) -> Result<Started, Error> {
         cgroup: cgroup_to_join,
         send_go: wait_for_parent,
         create_hooks: &run_create_hooks,
+        seccomp_listener: &send_listener,
     };
     let result = finish_parent(&plan, pid, &parent_sock, side);
     let pty_master = result.and_then(|m| hand_over_pty(m, opts.console_socket))?;
@@ -438,7 +493,7 @@ pub fn launch(opts: LaunchOptions<'_>) -> Result<Started, Error> {
     if !spec.annotations.is_empty() {
         std::fs::write(
             state_dir.join(state::ANNOTATIONS),
-            state::annotations_json(&spec),
+            state::annotations_json(spec),
         )
         .map_err(|e| Error::StateDir(state_dir.clone(), e))?;
     }
@@ -451,8 +506,8 @@ pub fn launch(opts: LaunchOptions<'_>) -> Result<Started, Error> {
             .and_then(|c| {
                 hooks::run_start_container(
                     &c,
-                    phase.of(&spec),
-                    &hooks::state_json(opts.id, "created", pid, &bundle_text, &spec),
+                    phase.of(spec),
+                    &hooks::state_json(opts.id, "created", pid, &bundle_text, spec),
                 )
                 .map_err(Error::Hook)
             })
@@ -472,12 +527,35 @@ pub fn launch(opts: LaunchOptions<'_>) -> Result<Started, Error> {
         pid,
         pty_master,
         terminal: plan.process.terminal,
-        later_hooks: hooks::has_later_hooks(&spec),
+        later_hooks: hooks::has_later_hooks(spec),
+        config: if hooks::has_later_hooks(spec) {
+            bytes.to_vec()
+        } else {
+            Vec::new()
+        },
         default_cgroup: cgroup_path.starts_with(lifecycle::DEFAULT_CGROUP_PARENT),
-        bundle: bundle.clone(),
+        bundle: bundle.to_path_buf(),
         state_dir,
         cgroup,
     })
+}
+
+/// `linux.netDevices`: into the joined network namespace, or the child's new one, before
+/// the child goes on (it waits for the parent's "go").
+fn move_net_devices(
+    moves: &[netdev::Move<'_>],
+    pid: i32,
+    joined: Option<std::os::fd::BorrowedFd<'_>>,
+    proc: std::os::fd::BorrowedFd<'_>,
+) -> Result<(), Error> {
+    let own = sys::procfs::open_ns(proc, None, c"net")
+        .map_err(|e| Error::Parent("open the host's network namespace", e))?;
+    if let Some(fd) = joined {
+        return netdev::move_all(moves, fd, own.as_fd()).map_err(Error::NetDevice);
+    }
+    let netns = sys::procfs::open_ns(proc, Some(pid), c"net")
+        .map_err(|e| Error::Parent("open the container's network namespace", e))?;
+    netdev::move_all(moves, netns.as_fd(), own.as_fd()).map_err(Error::NetDevice)
 }
 
 /// What the parent does for the child between clone and exec.
@@ -489,6 +567,8 @@ struct ParentSide<'a> {
     /// The child waits for "go" after its id maps / cgroup.
     send_go: bool,
     create_hooks: &'a dyn Fn(i32) -> Result<(), Error>,
+    /// Hands the child's seccomp listener fd to the agent.
+    seccomp_listener: &'a dyn Fn(i32, OwnedFd) -> Result<(), Error>,
 }
 
 /// The parent's half of the handshake: id maps, cgroup, then "go"; hooks when the child
@@ -506,6 +586,7 @@ fn finish_parent(
         cgroup,
         send_go,
         create_hooks,
+        seccomp_listener,
     } = side;
     if plan.clone_flags & libc::CLONE_NEWUSER != 0 {
         write_id_map(pid, "uid_map", uid_maps)?;
@@ -524,7 +605,9 @@ fn finish_parent(
             .map_err(|e| Error::Parent("signal the container", e))?;
     }
     let mut pty = None;
+    let deadline = waits::deadline(None);
     loop {
+        await_message(sock.as_fd(), deadline)?;
         let mut msg = [0u8; 16];
         match sys::recv_fd(sock.as_fd(), &mut msg) {
             // EOF: the child's end closed on exec.
@@ -539,6 +622,9 @@ fn finish_parent(
                     return Ok(pty);
                 } else if msg.first() == Some(&sandbox::MSG_PTY) {
                     pty = fd;
+                } else if msg.first() == Some(&sandbox::MSG_SECCOMP) {
+                    let fd = fd.ok_or(Error::Parent("container sync", Errno::EPROTO))?;
+                    seccomp_listener(pid, fd)?;
                 } else if let Some(f) = msg.get(..n).and_then(Failure::decode) {
                     return Err(Error::Child(describe_failure(plan, &f), f));
                 } else {
@@ -549,6 +635,56 @@ fn finish_parent(
             Err(e) => return Err(Error::Parent("container sync", e)),
         }
     }
+}
+
+/// Waits until the child's end of the handshake has something for us (a message, an fd,
+/// or EOF), in slices that let PID 1 pet its watchdog; past `deadline` (PID 1's
+/// `stepTimeoutSecs`; the CLI has none, as runc) the setup counts as hung.
+fn await_message(sock: BorrowedFd<'_>, deadline: Option<std::time::Instant>) -> Result<(), Error> {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    loop {
+        let mut fds = [PollFd::new(sock, PollFlags::POLLIN)];
+        match poll(&mut fds, PollTimeout::from(100u16)) {
+            Ok(n) if n > 0 => return Ok(()),
+            Ok(_) | Err(Errno::EINTR) => {}
+            Err(e) => return Err(Error::Parent("container sync", e)),
+        }
+        waits::tick();
+        if deadline.is_some_and(|d| std::time::Instant::now() > d) {
+            return Err(Error::Parent(
+                "container sync: the container's setup did not answer within the board's stepTimeoutSecs",
+                Errno::ETIMEDOUT,
+            ));
+        }
+    }
+}
+
+/// Where the config's seccomp listener goes, when a rule uses SCMP_ACT_NOTIFY.
+pub fn seccomp_listener(
+    spec: &spec::Spec<'_>,
+) -> Result<Option<crate::seccomp::notify::Listener>, SpecError> {
+    match spec.linux.as_ref().and_then(|l| l.seccomp.as_ref()) {
+        Some(s) => crate::seccomp::notify::Listener::of(s)
+            .map_err(crate::seccomp::SeccompError::into_spec_error),
+        None => Ok(None),
+    }
+}
+
+/// Sends a listener fd the child sent, with the ContainerProcessState of process `pid`
+/// and the container state `state_json`, to the agent; then closes our copy.
+pub fn hand_listener(
+    to: Option<&crate::seccomp::notify::Listener>,
+    pid: i32,
+    state_json: &str,
+    fd: OwnedFd,
+) -> Result<(), Error> {
+    // A listener only comes from a filter with a NOTIFY rule, which has a listenerPath.
+    let to = to.ok_or(Error::Parent(
+        "seccomp listener without listenerPath",
+        Errno::EPROTO,
+    ))?;
+    let json = seccomp_agent::process_state_json(pid, &to.metadata_json, state_json);
+    seccomp_agent::send(to, &json, fd.as_fd()).map_err(Error::SeccompAgent)
 }
 
 /// Sends the pty master to `--console-socket` (as runc does, SCM_RIGHTS with the name).
@@ -630,20 +766,27 @@ fn enter_time_ns(
 /// SIGKILLs every process left in `cg` and waits (bounded) until it is empty.
 pub fn kill_cgroup(cg: &Cgroup) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let mut thawed = false;
     loop {
         let pids = cg.pids().unwrap_or_default();
         if pids.is_empty() || std::time::Instant::now() > deadline {
             return;
         }
         for pid in pids {
-            let _ = nix::sys::signal::kill(Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+            let pid = Pid::from_raw(pid);
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+            // A zombie child of ours stays listed until reaped. Only the pids listed here:
+            // waitpid(-1) would take the exit status of another child (PID 1: another
+            // container's init that ended at the same moment, which would then never be
+            // seen to exit).
+            let _ = waitpid(pid, Some(nix::sys::wait::WaitPidFlag::WNOHANG));
         }
-        // Reap any that are our own children (zombies stay in the cgroup until reaped).
-        while let Ok(ws) = waitpid(None, Some(nix::sys::wait::WaitPidFlag::WNOHANG)) {
-            if ws == nix::sys::wait::WaitStatus::StillAlive {
-                break;
-            }
+        if !thawed {
+            // A frozen (paused) process dies of SIGKILL only once thawed (v1 freezer).
+            let _ = cg.freeze(false);
+            thawed = true;
         }
+        waits::tick();
         std::thread::sleep(std::time::Duration::from_millis(1));
     }
 }
@@ -861,10 +1004,27 @@ pub fn describe_failure(plan: &Plan, f: &Failure) -> String {
         Step::PivotRoot if f.index == sandbox::PIVOT_REFUSED => format!(
             "pivot_root: {err}: the host's root is the initramfs (rootfs), which pivot_root \
              cannot leave; not falling back to MS_MOVE + chroot, which would leave the host's \
-             root mounted under the container (opt in, unsafely, with the board's \
-             \"unsafeNoPivot\": true or the kernel option dory.nopivot)"
+             root mounted under the container (opt in, unsafely, with --no-pivot, the \
+             board's \"unsafeNoPivot\": true or the kernel option dory.nopivot)"
         ),
+        Step::PivotRoot if f.index >= sandbox::NO_PIVOT_DETACH => {
+            let n = usize::from(f.index - sandbox::NO_PIVOT_DETACH);
+            let p = plan
+                .no_pivot_detach
+                .get(n)
+                .map(|p| s.text(*p))
+                .unwrap_or("?");
+            format!("--no-pivot: detach the host mount {p} in the container's namespace: {err}")
+        }
         Step::Console => format!("config.json: process.terminal: open the console: {err}"),
+        Step::Affinity
+        | Step::Scheduler
+        | Step::IoPriority
+        | Step::Personality
+        | Step::MemoryPolicy => format!(
+            "config.json: {}",
+            describe_attr_failure(f, &plan.process.attrs)
+        ),
         Step::Exec => {
             let prog = plan.process.args.first().map(|a| s.text(*a)).unwrap_or("");
             match f.errno {
@@ -875,6 +1035,41 @@ pub fn describe_failure(plan: &Plan, f: &Failure) -> String {
             }
         }
         other => format!("container setup failed at {other:?}: {err}"),
+    }
+}
+
+/// A failed process-attribute step (init or exec): the field, the syscall, the errno and,
+/// where the kernel's answer is terse, the likely cause.
+pub fn describe_attr_failure(f: &Failure, attrs: &crate::plan::ProcessAttrs) -> String {
+    use crate::plan::attrs::{SCHED_DEADLINE, SCHED_FIFO, SCHED_RR};
+    let err = f.errno.desc();
+    let policy = attrs.scheduler.map(|s| s.policy);
+    let realtime = policy == Some(SCHED_FIFO) || policy == Some(SCHED_RR);
+    let deadline = policy == Some(SCHED_DEADLINE);
+    match (f.step, f.errno) {
+        (Step::Scheduler, Errno::EPERM) if realtime => format!(
+            "process.scheduler: sched_setattr: {err} (with cgroup v1 real-time group \
+             scheduling a real-time policy needs a budget in the container's cgroup: set \
+             linux.resources.cpu.realtimeRuntime)"
+        ),
+        (Step::Scheduler, Errno::EPERM) if deadline => format!(
+            "process.scheduler: sched_setattr: {err} (SCHED_DEADLINE needs every CPU of \
+             the root domain: no narrower cpuset or execCPUAffinity.final; runc: \"can't be \
+             used together with AllowedCPUs\")"
+        ),
+        (Step::Scheduler, _) => format!("process.scheduler: sched_setattr: {err}"),
+        (Step::Affinity, _) => format!(
+            "process.execCPUAffinity.final: sched_setaffinity: {err} (the CPUs must be online \
+             and in the container's cpuset)"
+        ),
+        (Step::IoPriority, _) => format!("process.ioPriority: ioprio_set: {err}"),
+        (Step::Personality, _) => format!("linux.personality: personality: {err}"),
+        (Step::MemoryPolicy, Errno::EINVAL) => format!(
+            "linux.memoryPolicy: set_mempolicy: {err} (every node must exist and be in the \
+             container's cpuset.mems)"
+        ),
+        (Step::MemoryPolicy, _) => format!("linux.memoryPolicy: set_mempolicy: {err}"),
+        (other, _) => format!("setup failed at {other:?}: {err}"),
     }
 }
 
@@ -892,3 +1087,6 @@ impl Started {
         state::remove_dir(&self.state_dir);
     }
 }
+
+#[cfg(test)]
+mod kill_tests;

@@ -85,27 +85,47 @@ pub fn attach(pid: i32, sfd: &SignalFd, master: Option<BorrowedFd<'_>>) -> i32 {
 
 /// Runs a container to completion; returns the exit code for dory, or the error to
 /// report and the exit code to go with it.
-pub fn run(id: &str, bundle: &Path, state_root: &Path) -> Result<i32, (String, i32)> {
+pub fn run(
+    id: &str,
+    bundle: &Path,
+    state_root: &Path,
+    no_pivot: bool,
+) -> Result<i32, (String, i32)> {
     let sfd = block_signals().map_err(|e| (e, 1))?;
-    let started = launch(LaunchOptions::new(id, bundle, state_root, Stdio::Inherit))
-        .map_err(|e| (e.to_string(), e.exit_code()))?;
-    if started.later_hooks {
+    let mut opts = LaunchOptions::new(id, bundle, state_root, Stdio::Inherit);
+    opts.no_pivot = no_pivot;
+    let mut started = launch(opts).map_err(|e| (e.to_string(), e.exit_code()))?;
+    let bundle = started.bundle.to_string_lossy().into_owned();
+    // As runc: a failed poststart hook ends the container and fails `run`.
+    let poststart = if started.later_hooks {
         let phase = hooks::Phase::Poststart;
-        if let Err(e) = hooks::run_phase(&started.bundle, id, "running", started.pid, phase) {
-            // runtime-spec: a failing poststart hook is a warning; the container runs on.
-            eprintln!("dory: warning: {e}");
+        hooks::run_phase(&started.config, &bundle, id, "running", started.pid, phase)
+    } else {
+        Ok(())
+    };
+    let code = match &poststart {
+        Ok(()) => attach(
+            started.pid,
+            &sfd,
+            started.pty_master.as_ref().map(|m| m.as_fd()),
+        ),
+        Err(_) => {
+            let pid = Pid::from_raw(started.pid);
+            let _ = kill(pid, Signal::SIGKILL);
+            let _ = waitpid(pid, None);
+            1
         }
-    }
-    let master = started.pty_master.as_ref().map(|m| m.as_fd());
-    let code = attach(started.pid, &sfd, master);
+    };
     let later_hooks = started.later_hooks;
-    let bundle = started.bundle.clone();
+    let config = std::mem::take(&mut started.config);
     started.destroy();
     if later_hooks {
-        if let Err(e) = hooks::run_phase(&bundle, id, "stopped", 0, hooks::Phase::Poststop) {
-            eprintln!("dory: warning: {e}");
+        let phase = hooks::Phase::Poststop;
+        if let Err(e) = hooks::run_phase(&config, &bundle, id, "stopped", 0, phase) {
+            crate::cli::log::warning(format_args!("dory run: {e}"));
         }
     }
+    poststart.map_err(|e| (e, 1))?;
     Ok(code)
 }
 

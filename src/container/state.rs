@@ -12,6 +12,10 @@ pub const MAX_ID_LEN: usize = 1024;
 pub const ANNOTATIONS: &str = "annotations.json";
 /// Largest state.json read.
 const MAX_STATE_BYTES: usize = 16 * 1024;
+/// The bundle's config.json as `create` read it (runtime-spec: a change to the bundle's
+/// config after create must not affect the container). start, exec, kill and delete read
+/// this copy, never the bundle.
+pub const CONFIG: &str = "config.json";
 
 /// Checks a container id: non-empty, no `/`, not `.`/`..`, no NUL, bounded length.
 pub fn validate_id(id: &str) -> Result<(), String> {
@@ -144,7 +148,14 @@ pub fn create_dir(root: &Path, id: &str) -> Result<PathBuf, io::Error> {
 /// Removes a state directory: its known files, then the directory (three syscalls
 /// instead of a directory walk); anything unexpected inside falls back to a full removal.
 pub fn remove_dir(dir: &Path) {
-    for f in ["state.json", "exec.fifo", "state.json.tmp", ANNOTATIONS] {
+    for f in [
+        "state.json",
+        "exec.fifo",
+        "state.json.tmp",
+        ANNOTATIONS,
+        CONFIG,
+        CONFIG_TMP,
+    ] {
         let _ = std::fs::remove_file(dir.join(f));
     }
     if std::fs::remove_dir(dir).is_err() {
@@ -152,19 +163,48 @@ pub fn remove_dir(dir: &Path) {
     }
 }
 
-/// Writes state.json atomically (temporary file, then rename).
-pub fn write(dir: &Path, state: &State<'_>) -> io::Result<()> {
+const CONFIG_TMP: &str = "config.json.tmp";
+
+/// Writes `name` in `dir` atomically, 0600 (a temporary file `tmp`, then rename): a
+/// reader sees the old file or the whole new one.
+fn write_atomic(dir: &Path, tmp: &str, name: &str, bytes: &[u8]) -> io::Result<()> {
     use std::io::Write as _;
     use std::os::unix::fs::OpenOptionsExt;
-    let tmp = dir.join("state.json.tmp");
+    let tmp = dir.join(tmp);
     std::fs::OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(true)
         .mode(0o600)
         .open(&tmp)?
-        .write_all(state.to_json(true).as_bytes())?;
-    std::fs::rename(&tmp, dir.join("state.json"))
+        .write_all(bytes)?;
+    std::fs::rename(&tmp, dir.join(name))
+}
+
+/// Writes state.json atomically.
+pub fn write(dir: &Path, state: &State<'_>) -> io::Result<()> {
+    write_atomic(
+        dir,
+        "state.json.tmp",
+        "state.json",
+        state.to_json(true).as_bytes(),
+    )
+}
+
+/// Keeps the config bytes `create` parsed and validated (see [`CONFIG`]).
+pub fn save_config(dir: &Path, config: &[u8]) -> io::Result<()> {
+    write_atomic(dir, CONFIG_TMP, CONFIG, config)
+}
+
+/// The config saved at create, read back with the same bound as a bundle's
+/// (`spec::MAX_CONFIG_BYTES`).
+pub fn read_config(dir: &Path) -> Result<Vec<u8>, String> {
+    let mut buf = vec![0u8; crate::spec::MAX_CONFIG_BYTES];
+    let n = crate::spec::read_config(dir, &mut buf)
+        .map_err(|e| format!("the config saved at create: {e}"))?
+        .len();
+    buf.truncate(n);
+    Ok(buf)
 }
 
 /// A state read back from disk, owning its text.
@@ -348,6 +388,24 @@ mod tests {
         assert_eq!(f.pid, 42);
         assert_eq!(f.start_time, 99);
         assert_eq!(f.cgroup, "/dory/t1");
+    }
+
+    #[test]
+    fn saved_config_is_private_and_bounded() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("dory-saved-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        save_config(&dir, b"{\"ociVersion\":\"1.0.2\"}").unwrap();
+        let meta = std::fs::metadata(dir.join(CONFIG)).unwrap();
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+        assert!(!dir.join(CONFIG_TMP).exists());
+        assert_eq!(read_config(&dir).unwrap(), b"{\"ociVersion\":\"1.0.2\"}");
+        let big = vec![b' '; crate::spec::MAX_CONFIG_BYTES + 1];
+        save_config(&dir, &big).unwrap();
+        let e = read_config(&dir).unwrap_err();
+        assert!(e.starts_with("the config saved at create: "), "{e}");
+        remove_dir(&dir);
+        assert!(!dir.exists());
     }
 
     #[test]

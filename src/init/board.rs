@@ -34,6 +34,11 @@
 //! `restart`, `health`, `after` and `onGiveUp` are for services only; `onFailure` for
 //! oneshots only.
 //!
+//! `"stepTimeoutSecs": N` (top level, 1-3600, default 30): the longest one step of starting
+//! or stopping a container may hold PID 1's loop where the container's config sets no
+//! limit (a hook without `timeout`, the container's setup answering, a cgroup emptying).
+//! The watchdog is petted meanwhile; past it the step fails and the container with it.
+//!
 //! `"unsafeNoPivot": true` (top level, default false) lets containers fall back to
 //! MS_MOVE + chroot where pivot_root is refused (the board could not leave its initramfs
 //! root): the board's whole root then stays mounted under every container, as with runc's
@@ -57,6 +62,9 @@ pub const MAX_AFTER: usize = 8;
 pub const MAX_HEALTH_ARGS: usize = 16;
 /// Longest container id.
 pub const MAX_ID_LEN: usize = 64;
+/// `stepTimeoutSecs` when not given, and its largest value.
+pub const DEFAULT_STEP_TIMEOUT_SECS: u32 = 30;
+pub const MAX_STEP_TIMEOUT_SECS: u32 = 3600;
 /// Longest hostname (the kernel's limit).
 pub const MAX_HOSTNAME_LEN: usize = 64;
 /// Deepest nesting of objects and arrays a board can have (containers[i].health.args).
@@ -121,6 +129,8 @@ pub struct Watchdog<'a> {
 pub struct Board<'a> {
     pub hostname: Option<&'a str>,
     pub watchdog: Option<Watchdog<'a>>,
+    /// `stepTimeoutSecs`: the deadline of a start or stop step the config leaves open.
+    pub step_timeout_secs: u32,
     /// `unsafeNoPivot`: allow the MS_MOVE + chroot fallback where pivot_root is refused.
     pub unsafe_no_pivot: bool,
     pub containers: Vec<Container<'a>, MAX_CONTAINERS>,
@@ -269,6 +279,7 @@ const CONTAINER_KEYS: &[Key] = &[
 const BOARD_KEYS: &[Key] = &[
     opt("hostname", Ty::Str),
     opt("watchdog", Ty::Obj(WATCHDOG_KEYS)),
+    opt("stepTimeoutSecs", Ty::UInt),
     opt("unsafeNoPivot", Ty::Bool),
     req(
         "containers",
@@ -614,6 +625,7 @@ struct RawBoard<'a> {
     hostname: Option<&'a str>,
     #[serde(borrow)]
     watchdog: Option<RawWatchdog<'a>>,
+    step_timeout_secs: Option<u32>,
     unsafe_no_pivot: Option<bool>,
     #[serde(borrow)]
     containers: Vec<RawContainer<'a>, MAX_CONTAINERS>,
@@ -880,6 +892,13 @@ pub fn parse(text: &[u8]) -> Result<Board<'_>, Error> {
             })
         }
     };
+    let step_timeout_secs = raw.step_timeout_secs.unwrap_or(DEFAULT_STEP_TIMEOUT_SECS);
+    if !(1..=MAX_STEP_TIMEOUT_SECS).contains(&step_timeout_secs) {
+        return Err(invalid(
+            "stepTimeoutSecs".into(),
+            format!("{step_timeout_secs} is outside 1-{MAX_STEP_TIMEOUT_SECS} (limit)"),
+        ));
+    }
     let mut containers: Vec<Container<'_>, MAX_CONTAINERS> = Vec::new();
     for (i, rc) in raw.containers.iter().enumerate() {
         let c = container(i, rc)?;
@@ -899,6 +918,7 @@ pub fn parse(text: &[u8]) -> Result<Board<'_>, Error> {
     let board = Board {
         hostname: raw.hostname,
         watchdog,
+        step_timeout_secs,
         unsafe_no_pivot: raw.unsafe_no_pivot.unwrap_or(false),
         containers,
     };
@@ -1168,6 +1188,14 @@ mod tests {
         assert_eq!(
             err(r#"{"watchdog":{"device":"/dev/watchdog","timeoutSecs":1},"containers":[]}"#),
             "watchdog.timeoutSecs: must be at least 2"
+        );
+        assert_eq!(
+            err(r#"{"stepTimeoutSecs":0,"containers":[]}"#),
+            "stepTimeoutSecs: 0 is outside 1-3600 (limit)"
+        );
+        assert_eq!(
+            err(r#"{"stepTimeoutSecs":3601,"containers":[]}"#),
+            "stepTimeoutSecs: 3601 is outside 1-3600 (limit)"
         );
         assert_eq!(
             err(r#"{"containers":[{"id":"a","bundle":"/a","after":["zz"]}]}"#),

@@ -814,7 +814,7 @@ mod tests {
     fn the_copy_keeps_types_modes_owners_times_and_links_and_the_delete_frees_it_all() {
         use std::os::unix::fs::{MetadataExt, PermissionsExt};
         if !nix::unistd::Uid::effective().is_root() {
-            eprintln!("SKIPPED: copying device nodes and owners needs root");
+            crate::testutil::skip("init::boot::tests::the_copy_keeps_types_modes_owners_times_and_links_and_the_delete_frees_it_all", "needs root (device nodes and owners)");
             return;
         }
         let base = std::env::temp_dir().join(format!("dory-copy-{}", std::process::id()));

@@ -1,8 +1,12 @@
 //! Console output: each line is formatted into a stack buffer and written with one
 //! `write(2)` on fd 1, so lines from dory and from containers never interleave mid-line.
+//! Once [`make_nonblocking`] ran, a console that does not drain (a serial line held by
+//! flow control, a pipe nobody reads) costs dropped lines, counted and reported when it
+//! drains again, never a stalled PID 1.
 
 use core::fmt;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::time::Instant;
 
@@ -11,6 +15,27 @@ pub const MAX_CONSOLE_LINE: usize = 512;
 
 static DEBUG: AtomicBool = AtomicBool::new(false);
 static START: OnceLock<Instant> = OnceLock::new();
+/// The console reopened non-blocking (see [`make_nonblocking`]); fd 1 until then.
+static OUT: OnceLock<OwnedFd> = OnceLock::new();
+/// Lines lost to a full console since the last one that got through.
+static DROPPED: AtomicU64 = AtomicU64::new(0);
+/// A line was cut short by a full console: the next output starts on a new line.
+static CUT: AtomicBool = AtomicBool::new(false);
+
+/// Writes dory's console lines through a new, non-blocking open file description of
+/// whatever fd 1 is (through /proc/self/fd/1, so /proc must be mounted): fds 0-2 share
+/// theirs with the rescue shell's stdin, which must stay blocking. O_APPEND keeps a log
+/// file's lines in order with other writers.
+pub fn make_nonblocking() -> nix::Result<()> {
+    use nix::fcntl::OFlag;
+    let fd = nix::fcntl::open(
+        "/proc/self/fd/1",
+        OFlag::O_WRONLY | OFlag::O_APPEND | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC | OFlag::O_NOCTTY,
+        nix::sys::stat::Mode::empty(),
+    )?;
+    let _ = OUT.set(fd);
+    Ok(())
+}
 
 pub fn set_debug(on: bool) {
     DEBUG.store(on, Ordering::Relaxed);
@@ -75,16 +100,46 @@ impl fmt::Write for Line {
     }
 }
 
-fn write_all(mut bytes: &[u8]) {
-    let out = std::io::stdout();
+/// Writes as much of `bytes` as the console takes; false when it is full (EAGAIN).
+fn write_some(out: BorrowedFd<'_>, mut bytes: &[u8]) -> bool {
     while !bytes.is_empty() {
-        match nix::unistd::write(&out, bytes) {
-            Ok(0) => return,
+        match nix::unistd::write(out, bytes) {
+            Ok(0) => return true,
             Ok(n) => bytes = bytes.get(n..).unwrap_or_default(),
             Err(nix::errno::Errno::EINTR) => {}
+            Err(nix::errno::Errno::EAGAIN) => {
+                // Cut mid-line: the next line that gets through starts afresh.
+                CUT.store(true, Ordering::Relaxed);
+                return false;
+            }
             // No console (or a closed pipe in tests): nothing more can be done.
-            Err(_) => return,
+            Err(_) => return true,
         }
+    }
+    true
+}
+
+fn write_all(bytes: &[u8]) {
+    let stdout = std::io::stdout();
+    let out = OUT.get().map_or(stdout.as_fd(), |fd| fd.as_fd());
+    if CUT.swap(false, Ordering::Relaxed) && !write_some(out, b"\n") {
+        DROPPED.fetch_add(1, Ordering::Relaxed);
+        return;
+    }
+    let lost = DROPPED.swap(0, Ordering::Relaxed);
+    if lost > 0 {
+        let mut note = Line::new();
+        let _ = fmt::write(
+            &mut note,
+            format_args!("dory: console: {lost} lines dropped (the console did not drain)"),
+        );
+        if !write_some(out, note.finish()) {
+            DROPPED.fetch_add(lost + 1, Ordering::Relaxed);
+            return;
+        }
+    }
+    if !write_some(out, bytes) {
+        DROPPED.fetch_add(1, Ordering::Relaxed);
     }
 }
 

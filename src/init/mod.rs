@@ -200,6 +200,12 @@ fn run(o: Options) -> i32 {
     }
     let _ = have_console;
 
+    // From here console lines never block PID 1 (a full console drops and counts them):
+    // needs /proc, just mounted.
+    if let Err(e) = console::make_nonblocking() {
+        say!("dory: console stays blocking: cannot reopen it: {e}");
+    }
+
     // Kernel command line: needs /proc; picks the board and debug/rescue before they matter.
     let cmdline_text = if real {
         // Lossy: one word that is not UTF-8 must not cost the others (dory.config=…).
@@ -297,6 +303,7 @@ fn empty_board<'a>() -> Box<Board<'a>> {
     Box::new(Board {
         hostname: None,
         watchdog: None,
+        step_timeout_secs: board::DEFAULT_STEP_TIMEOUT_SECS,
         unsafe_no_pivot: false,
         containers: heapless::Vec::new(),
     })

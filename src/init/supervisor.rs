@@ -26,7 +26,7 @@ use super::order::Order;
 use super::policy::{Decision, Exit, Policy, RestartState};
 use super::ring::{LineSplitter, Ring, LOG_RING_BYTES};
 use super::signals::{action_for, Action};
-use super::watchdog::Watchdog;
+use super::watchdog::{self, Watchdog};
 use crate::container::{self, LaunchOptions, Started, Stdio};
 
 /// Where container state lives (the same root `dory run` uses).
@@ -41,6 +41,8 @@ pub const ALL_KILL_WAIT_MS: u64 = 1000;
 pub const RESCUE_REBOOT_DELAY_MS: u64 = 10_000;
 /// Bytes read from one log pipe per wake-up before serving others.
 const LOG_READ_BUDGET: usize = 16 * 1024;
+/// ctl clients served per wake-up of the loop before it looks at everything else again.
+const CTL_CLIENTS_PER_WAKE: usize = 4;
 /// fds polled: signalfd, ctl socket, one log pipe per container.
 const MAX_POLL_FDS: usize = 2 + MAX_CONTAINERS;
 
@@ -155,8 +157,6 @@ pub struct Supervisor<'a> {
     phase: Phase,
     sigfd: SignalFd,
     ctl: Option<UnixListener>,
-    watchdog: Option<Watchdog>,
-    watchdog_next_ms: u64,
     rescue_shell: Option<Pid>,
     rescue_reboot_ms: Option<u64>,
     no_children: bool,
@@ -230,11 +230,19 @@ impl<'a> Supervisor<'a> {
             SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC,
         )?;
         let ctl = bind_ctl(&mode.ctl_socket);
-        let watchdog = board
+        if let Some(w) = board
             .watchdog
             .as_ref()
-            .and_then(|w| Watchdog::open(w.device, w.timeout_secs));
-        let watchdog_next_ms = watchdog.as_ref().map_or(0, |w| now_ms() + w.interval_ms);
+            .and_then(|w| Watchdog::open(w.device, w.timeout_secs))
+        {
+            watchdog::arm(w);
+        }
+        // Long steps of a launch or a stop pet the watchdog and end at this deadline
+        // where the config sets none.
+        container::waits::set_pid1(
+            pet_watchdog,
+            Duration::from_secs(u64::from(board.step_timeout_secs)),
+        );
         let mut slots = Vec::with_capacity(board.containers.len());
         for c in &board.containers {
             slots.push(Slot {
@@ -260,8 +268,6 @@ impl<'a> Supervisor<'a> {
             phase: Phase::Oneshots { current: None },
             sigfd,
             ctl,
-            watchdog,
-            watchdog_next_ms,
             rescue_shell: None,
             rescue_reboot_ms: None,
             no_children: false,
@@ -285,7 +291,7 @@ impl<'a> Supervisor<'a> {
                     drop(l);
                     let _ = std::fs::remove_file(&self.mode.ctl_socket);
                 }
-                return (action, self.watchdog.take());
+                return (action, watchdog::disarm_slot());
             }
             let timeout = match self.next_deadline() {
                 None => PollTimeout::NONE,
@@ -432,8 +438,8 @@ impl<'a> Supervisor<'a> {
     fn next_deadline(&self) -> Option<u64> {
         let mut d: Option<u64> = None;
         let mut at = |t: u64| d = Some(d.map_or(t, |x| x.min(t)));
-        if self.watchdog.is_some() {
-            at(self.watchdog_next_ms);
+        if let Some(t) = watchdog::next_due() {
+            at(t);
         }
         if let Some(t) = self.rescue_reboot_ms {
             at(t);
@@ -480,12 +486,7 @@ impl<'a> Supervisor<'a> {
                 );
             }
         }
-        if let Some(w) = &mut self.watchdog {
-            if now >= self.watchdog_next_ms {
-                w.pet();
-                self.watchdog_next_ms = now + w.interval_ms;
-            }
-        }
+        let _ = watchdog::pet_if_due();
         if self.rescue_reboot_ms.is_some_and(|t| now >= t) {
             self.rescue_reboot_ms = None;
             self.begin_shutdown(Action::Reboot);
@@ -523,6 +524,12 @@ impl<'a> Supervisor<'a> {
                     s.pid = None;
                     s.stop = None;
                     s.state = State::Stopped;
+                    // Every way out of a slot leaves nothing: no state entry (the next
+                    // start would find it "already exists"), no cgroup, no process. Its
+                    // exit, when it comes, is reaped by the loop as an unknown pid.
+                    if let Some(started) = s.started.take() {
+                        started.destroy();
+                    }
                 }
             }
         }
@@ -1006,7 +1013,10 @@ impl<'a> Supervisor<'a> {
     // ctl
 
     fn serve_ctl(&mut self) {
-        loop {
+        // A bounded batch per wake-up, the watchdog petted between clients: a stream of
+        // clients (each may take up to ctl::IO_TIMEOUT_MS) cannot hold the loop.
+        for _ in 0..CTL_CLIENTS_PER_WAKE {
+            pet_watchdog();
             let conn = match &self.ctl {
                 Some(l) => l.accept(),
                 None => return,
@@ -1175,6 +1185,11 @@ impl<'a> Supervisor<'a> {
 /// pid namespace) first, so the middle process reaps it and no zombie is left for the
 /// container's init; the middle process then exits and is reaped by the loop. Without a
 /// child (still joining namespaces), the middle process is killed.
+/// What long waits in the container path call between polls.
+fn pet_watchdog() {
+    let _ = watchdog::pet_if_due();
+}
+
 fn kill_probe(middle: Pid) {
     let path = format!("/proc/{middle}/task/{middle}/children");
     let kids = std::fs::read_to_string(path).unwrap_or_default();

@@ -4,6 +4,7 @@
 //! without root.
 
 pub mod arena;
+pub mod attrs;
 pub mod mounts;
 
 use std::fmt;
@@ -13,6 +14,7 @@ use heapless::Vec;
 use libc::{c_int, c_ulong};
 
 pub use arena::{Arena, ArenaError, CStrId};
+pub use attrs::{FinalCpus, ProcessAttrs};
 pub use mounts::MountKind;
 use mounts::{MountFlags, Parsed};
 
@@ -20,10 +22,55 @@ use crate::spec::{self, NamespaceKind, Spec};
 
 /// Mount entries (config mounts).
 pub const MAX_MOUNT_STEPS: usize = spec::MAX_MOUNTS;
+/// Host mount points `--no-pivot` detaches before moving the rootfs onto `/`.
+pub const MAX_NO_PIVOT_DETACH: usize = 512;
 /// Device nodes: the six defaults plus `linux.devices`.
 pub const MAX_DEVICE_NODES: usize = 6 + spec::MAX_DEVICES;
 /// cgroup v1 hierarchies mounted inside a container.
 pub const MAX_CGROUP_HIERARCHIES: usize = 16;
+
+/// Whether a config mount entry is a bind mount (type `bind`, or a `bind`/`rbind` option).
+fn bind_entry(m: &spec::Mount<'_>) -> bool {
+    m.kind == Some("bind") || m.options.iter().any(|o| *o == "bind" || *o == "rbind")
+}
+
+/// A mount entry's options folded into flags, and its filesystem data (comma-joined).
+fn mount_options(
+    m: &spec::Mount<'_>,
+    field: &str,
+) -> Result<(MountFlags, std::vec::Vec<u8>), PlanError> {
+    let mut flags = MountFlags::default();
+    let mut data: std::vec::Vec<u8> = std::vec::Vec::new();
+    for (j, o) in m.options.iter().enumerate() {
+        match mounts::apply_option(&mut flags, o) {
+            Ok(Parsed::Flag) => {}
+            Ok(Parsed::Data(d)) if bind_entry(m) => {
+                // As runc 1.2: a bind has no filesystem to take options, and a misspelt
+                // flag (`rnoexce`) must not be dropped silently.
+                return Err(err(
+                    format!("{field}.options[{j}]"),
+                    format!(
+                        "unknown mount option \"{d}\" (a bind mount takes no filesystem \
+                         options)"
+                    ),
+                ));
+            }
+            Ok(Parsed::Data(d)) => {
+                if !data.is_empty() {
+                    data.push(b',');
+                }
+                data.extend_from_slice(d.as_bytes());
+            }
+            Err(mounts::OptionError::Unsupported) => {
+                return Err(err(
+                    format!("{field}.options[{j}]"),
+                    format!("unsupported mount option \"{o}\""),
+                ))
+            }
+        }
+    }
+    Ok((flags, data))
+}
 
 /// One config mount, ready for the child.
 #[derive(Debug, Clone, Copy)]
@@ -43,6 +90,21 @@ pub struct MountStep {
     /// against the short list allowed there): only such a destination may resolve onto
     /// procfs or sysfs.
     pub names_pseudo_fs: bool,
+    /// An idmapped bind mount: the parent makes it (see `prepared`).
+    pub idmap: Option<IdmapStep>,
+    /// A detached mount the parent already made (`open_tree` with every attribute): the
+    /// child only attaches it. Owned by the parent until the child has exec'd.
+    pub prepared: Option<std::os::fd::RawFd>,
+}
+
+/// The user namespace an idmapped mount takes its mapping from.
+#[derive(Debug, Clone, Copy)]
+pub struct IdmapStep {
+    /// `uid_map` and `gid_map` text ("containerID hostID size" lines).
+    pub uid_map: CStrId,
+    pub gid_map: CStrId,
+    /// `ridmap`: every submount of an `rbind` too.
+    pub recursive: bool,
 }
 
 /// A device node the child creates in the container's /dev.
@@ -100,6 +162,8 @@ pub struct ProcessPlan {
     pub oom_score_adj: Option<i32>,
     pub terminal: bool,
     pub console_size: Option<(u16, u16)>,
+    /// Scheduler, I/O priority, CPU affinity, personality, memory policy.
+    pub attrs: ProcessAttrs,
 }
 
 impl ProcessPlan {
@@ -126,6 +190,7 @@ impl ProcessPlan {
             oom_score_adj: None,
             terminal: false,
             console_size: None,
+            attrs: ProcessAttrs::NONE,
         }
     }
 
@@ -193,6 +258,7 @@ impl ProcessPlan {
         out.oom_score_adj = p.oom_score_adj;
         out.terminal = p.terminal;
         out.console_size = p.console_size.as_ref().map(|c| (c.height, c.width));
+        out.attrs = ProcessAttrs::of_process(p)?;
         Ok(out)
     }
 
@@ -336,6 +402,9 @@ pub struct Plan {
     /// the container's namespace so pivot_root(2) accepts the new root.
     pub rootfs_parent_mount: Option<CStrId>,
     pub mounts: Vec<MountStep, MAX_MOUNT_STEPS>,
+    /// `--no-pivot` (or the board's fallback): host mount points detached in the
+    /// container's mount namespace before the rootfs moves onto `/`, deepest first.
+    pub no_pivot_detach: Vec<CStrId, MAX_NO_PIVOT_DETACH>,
     /// Whether the config mounts a fresh /dev (then default devices are created).
     pub creates_dev: bool,
     pub devices: Vec<DeviceNode, MAX_DEVICE_NODES>,
@@ -421,6 +490,7 @@ impl Plan {
             rootfs_propagation: 0,
             rootfs_parent_mount: None,
             mounts: Vec::new(),
+            no_pivot_detach: Vec::new(),
             creates_dev: false,
             devices: Vec::new(),
             masked_paths: Vec::new(),
@@ -454,16 +524,22 @@ impl Plan {
         let rel = std::str::from_utf8(raw.get(..n).unwrap_or_default())
             .map_err(|_| err("root.path", "invalid UTF-8"))?;
         let full = bundle.join(rel);
-        let meta = std::fs::metadata(&full)
-            .map_err(|e| err("root.path", format!("{}: {e}", full.display())))?;
+        // Say where it looked: a relative root.path is taken from the bundle directory.
+        let looked = |why: &dyn std::fmt::Display| {
+            let base = match Path::new(rel).is_absolute() {
+                true => String::new(),
+                false => format!(
+                    " (\"{rel}\" is relative to the bundle {})",
+                    bundle.display()
+                ),
+            };
+            err("root.path", format!("{}: {why}{base}", full.display()))
+        };
+        let meta = std::fs::metadata(&full).map_err(|e| looked(&spec::io_text(&e)))?;
         if !meta.is_dir() {
-            return Err(err(
-                "root.path",
-                format!("{}: not a directory", full.display()),
-            ));
+            return Err(looked(&"not a directory"));
         }
-        let full = std::fs::canonicalize(&full)
-            .map_err(|e| err("root.path", format!("{}: {e}", full.display())))?;
+        let full = std::fs::canonicalize(&full).map_err(|e| looked(&spec::io_text(&e)))?;
         let text = full
             .to_str()
             .ok_or_else(|| err("root.path", "path is not UTF-8"))?;
@@ -556,31 +632,20 @@ impl Plan {
     fn plan_mounts(&mut self, spec: &Spec<'_>, bundle: &Path) -> Result<(), PlanError> {
         for (i, m) in spec.mounts.iter().enumerate() {
             let field = format!("mounts[{i}]");
-            let mut flags = MountFlags::default();
-            let mut data: std::vec::Vec<u8> = std::vec::Vec::new();
-            for (j, o) in m.options.iter().enumerate() {
-                match mounts::apply_option(&mut flags, o) {
-                    Ok(Parsed::Flag) => {}
-                    Ok(Parsed::Data(d)) => {
-                        if !data.is_empty() {
-                            data.push(b',');
-                        }
-                        data.extend_from_slice(d.as_bytes());
-                    }
-                    Err(mounts::OptionError::Unsupported) => {
-                        return Err(err(
-                            format!("{field}.options[{j}]"),
-                            format!("unsupported mount option \"{o}\""),
-                        ))
-                    }
-                }
-            }
+            let (mut flags, data) = mount_options(m, &field)?;
             let fstype = m.kind.unwrap_or("");
             let kind = if flags.bind || fstype == "bind" {
                 flags.bind = true;
                 flags.flags |= libc::MS_BIND;
                 MountKind::Bind
             } else if fstype == "cgroup" || fstype == "cgroup2" {
+                if flags.rec_set != 0 || flags.rec_clear != 0 {
+                    return Err(err(
+                        format!("{field}.options"),
+                        "recursive options (rro, rnoexec, ...) are not supported on a cgroup \
+                         mount (use ro, noexec, ...)",
+                    ));
+                }
                 MountKind::Cgroup
             } else if fstype.is_empty() {
                 return Err(err(
@@ -639,6 +704,7 @@ impl Plan {
                 .strings
                 .push_json(b"", std::str::from_utf8(&data).unwrap_or(""))
                 .map_err(|e| arena_err(&format!("{field}.options"), e))?;
+            let idmap = self.plan_idmap(spec, m, &field, kind, flags.idmap)?;
             if self.strings.bytes(dest) == b"/dev" && kind != MountKind::Bind {
                 self.creates_dev = true;
             }
@@ -652,10 +718,44 @@ impl Plan {
                     data,
                     dest_is_file,
                     names_pseudo_fs: spec::names_pseudo_fs(self.strings.text(dest)),
+                    idmap,
+                    prepared: None,
                 })
                 .map_err(|_| too_many("mounts", MAX_MOUNT_STEPS))?;
         }
         Ok(())
+    }
+
+    /// The mapping of an idmapped bind mount (`mounts[i].uidMappings`, `idmap`, `ridmap`).
+    fn plan_idmap(
+        &mut self,
+        spec: &Spec<'_>,
+        m: &spec::Mount<'_>,
+        field: &str,
+        kind: MountKind,
+        option: mounts::Idmap,
+    ) -> Result<Option<IdmapStep>, PlanError> {
+        let linux = spec.linux.as_ref();
+        let container = (
+            linux.map(|l| &l.uid_mappings[..]).unwrap_or_default(),
+            linux.map(|l| &l.gid_mappings[..]).unwrap_or_default(),
+        );
+        let own = (&m.uid_mappings[..], &m.gid_mappings[..]);
+        let maps = mounts::idmap_maps(own, container, option, kind == MountKind::Bind)
+            .map_err(|(f, msg)| err(format!("{field}.{f}"), msg))?;
+        let Some((uid, gid)) = maps else {
+            return Ok(None);
+        };
+        let mut text = |maps| {
+            self.strings
+                .push(&mounts::id_map_text(maps))
+                .map_err(|e| arena_err(&format!("{field}.uidMappings"), e))
+        };
+        Ok(Some(IdmapStep {
+            uid_map: text(uid)?,
+            gid_map: text(gid)?,
+            recursive: option == mounts::Idmap::Recursive,
+        }))
     }
 
     fn plan_devices(&mut self, spec: &Spec<'_>) -> Result<(), PlanError> {
@@ -763,6 +863,11 @@ impl Plan {
             .as_ref()
             .ok_or_else(|| err("process", "missing"))?;
         self.process = ProcessPlan::build(p, &mut self.strings)?;
+        self.process.attrs.add_linux(spec.linux.as_ref())?;
+        // execCPUAffinity is for exec'd processes only (runtime-spec): the init gets every
+        // CPU its cgroup allows, not dory's own affinity (runc's reset).
+        self.process.attrs.initial_cpus = None;
+        self.process.attrs.final_cpus = FinalCpus::Reset;
         Ok(())
     }
 
@@ -838,6 +943,18 @@ impl Plan {
         }
         // The bound directories already are the container's own cgroups.
         self.cgroup_v1_own.clear();
+        Ok(())
+    }
+
+    /// Records the host mount points `--no-pivot` detaches (see `no_pivot_detach`).
+    pub fn set_no_pivot_detach(&mut self, points: &[String]) -> Result<(), PlanError> {
+        const FIELD: &str = "--no-pivot: host mount points to detach";
+        for p in points {
+            let id = self.strings.push(p).map_err(|e| arena_err(FIELD, e))?;
+            self.no_pivot_detach
+                .push(id)
+                .map_err(|_| too_many(FIELD, MAX_NO_PIVOT_DETACH))?;
+        }
         Ok(())
     }
 

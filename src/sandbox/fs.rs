@@ -21,6 +21,10 @@ use crate::sys::mount_api::{self, FsParam, MountAttr};
 /// host's root is the initramfs) and the MS_MOVE + chroot fallback was not opted in.
 pub const PIVOT_REFUSED: u16 = 6;
 
+/// [`Failure::index`] of a `PivotRoot` failure detaching `plan.no_pivot_detach[i]`:
+/// this plus `i`.
+pub const NO_PIVOT_DETACH: u16 = 10;
+
 /// Longest path built on the stack.
 pub const STACK_PATH_MAX: usize = 4096;
 
@@ -214,6 +218,24 @@ fn mount_attr(flags: libc::c_ulong) -> MountAttr {
     }
 }
 
+/// The `r*` options (`rro`, `rnoexec`, ...): `mount_setattr(AT_RECURSIVE)` on the detached
+/// mount, so every submount a recursive bind brought along gets them too, before anything
+/// in the container can see or use it.
+fn set_recursive(
+    mnt: BorrowedFd<'_>,
+    flags: &crate::plan::mounts::MountFlags,
+) -> Result<(), Errno> {
+    if flags.rec_set == 0 && flags.rec_clear == 0 {
+        return Ok(());
+    }
+    let attr = MountAttr {
+        set: flags.rec_set,
+        clear: flags.rec_clear,
+        propagation: 0,
+    };
+    mount_api::set_attr(mnt, true, attr)
+}
+
 /// `MS_SHARED`/`MS_SLAVE`/`MS_PRIVATE`/`MS_UNBINDABLE` (| `MS_REC`) applied to the mount
 /// `mnt` refers to: by its fd, never by path.
 // c_ulong is 32 bits on armv7: the conversion is not useless there.
@@ -314,15 +336,13 @@ fn mount_one(
     let target = resolve_create(root, s.get(m.dest), create)
         .and_then(|t| outside_pseudo_fs(m, t))
         .map_err(|e| fail(Step::MountDestination, i, e))?;
-    let mnt = if m.kind == MountKind::Bind {
-        let recursive = m.flags.flags & libc::MS_REC != 0;
-        let tree = mount_api::clone_mount_at(s.get(m.source), recursive).map_err(on_err)?;
-        // Only what was asked for is set: a bind keeps the restrictions of its source.
-        let attr = mount_attr(m.flags.flags);
-        if attr != MountAttr::default() {
-            mount_api::set_attr(tree.as_fd(), false, attr).map_err(on_err)?;
-        }
-        tree
+    let made;
+    let mnt = if let Some(fd) = m.prepared {
+        // Made by the parent (an idmapped bind): still detached, only to be attached.
+        sys::borrow_fd(fd)
+    } else if m.kind == MountKind::Bind {
+        made = detached_bind(plan, m, None).map_err(on_err)?;
+        made.as_fd()
     } else {
         let source = Some(s.get(m.source)).filter(|x| !x.is_empty());
         let fstype = s.get(m.fstype);
@@ -341,10 +361,34 @@ fn mount_one(
             let upper = openat(mnt.as_fd(), c".", dir, Mode::empty()).map_err(on_err)?;
             super::copyup::copy_tree(lower.as_fd(), upper.as_fd(), proc).map_err(on_err)?;
         }
-        mnt
+        set_recursive(mnt.as_fd(), &m.flags).map_err(on_err)?;
+        made = mnt;
+        made.as_fd()
     };
-    mount_api::attach(mnt.as_fd(), target.as_fd()).map_err(on_err)?;
-    set_propagation(mnt.as_fd(), m.flags.propagation).map_err(on_err)
+    mount_api::attach(mnt, target.as_fd()).map_err(on_err)?;
+    set_propagation(mnt, m.flags.propagation).map_err(on_err)
+}
+
+/// A detached copy of a bind mount's source (with its submounts for `rbind`) with every
+/// attribute the entry asks for; `userns` makes it idmapped (the parent does that: it
+/// takes privilege over the source's filesystem that a container's user namespace lacks).
+pub fn detached_bind(
+    plan: &Plan,
+    m: &MountStep,
+    userns: Option<BorrowedFd<'_>>,
+) -> Result<OwnedFd, Errno> {
+    let recursive = m.flags.flags & libc::MS_REC != 0;
+    let tree = mount_api::clone_mount_at(plan.strings.get(m.source), recursive)?;
+    // Only what was asked for is set: a bind keeps the restrictions of its source.
+    let attr = mount_attr(m.flags.flags);
+    if attr != MountAttr::default() {
+        mount_api::set_attr(tree.as_fd(), false, attr)?;
+    }
+    set_recursive(tree.as_fd(), &m.flags)?;
+    if let (Some(ns), Some(idmap)) = (userns, m.idmap) {
+        mount_api::set_idmap(tree.as_fd(), idmap.recursive, ns)?;
+    }
+    Ok(tree)
 }
 
 /// Binds a host directory of the container's cgroup onto `onto`, read-only when `flags`
@@ -519,48 +563,82 @@ fn make_device(
     )
 }
 
-/// pivot_root into `rootfs` and detach the old root. Where pivot_root cannot work (the
-/// host's root is the initramfs rootfs), MS_MOVE + chroot only with `allow_no_pivot`
-/// (board `"unsafeNoPivot": true` or `dory.nopivot`); otherwise a [`PIVOT_REFUSED`] failure.
-pub fn pivot(rootfs: &CStr, allow_no_pivot: bool) -> Result<(), Failure> {
+/// How the container's root is switched to its rootfs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RootSwitch {
+    /// pivot_root(2) and detach the old root; nothing else.
+    Pivot,
+    /// pivot_root(2), or where it is refused (the host's root is the initramfs) the
+    /// [`RootSwitch::Move`] fallback: the board's `unsafeNoPivot` / `dory.nopivot`.
+    PivotOrMove,
+    /// `--no-pivot` (runc's msMoveRoot): detach the host's mounts, move the rootfs onto
+    /// `/` and chroot. The host's root filesystem stays mounted under the container.
+    Move,
+    /// No mount namespace of its own: chroot only (runc without "mount" in namespaces).
+    Chroot,
+}
+
+/// Switches the root to `rootfs` as `how` says, then `chdir("/")`. Where pivot_root is
+/// refused (EINVAL: the host's root is the initramfs rootfs) and no fallback was opted
+/// into, a [`PIVOT_REFUSED`] failure.
+pub fn pivot(plan: &Plan, how: RootSwitch) -> Result<(), Failure> {
+    let rootfs = plan.strings.get(plan.rootfs);
     chdir(rootfs).map_err(|e| fail(Step::PivotRoot, 0, e))?;
-    match pivot_root(c".", c".") {
-        Ok(()) => {
-            // Make the old root a slave first, so detaching it propagates nowhere.
-            mount(
-                None::<&CStr>,
-                c".",
-                None::<&CStr>,
-                MsFlags::MS_SLAVE | MsFlags::MS_REC,
-                None::<&CStr>,
-            )
-            .map_err(|e| fail(Step::PivotRoot, 1, e))?;
-            umount2(c".", MntFlags::MNT_DETACH).map_err(|e| fail(Step::PivotRoot, 2, e))?;
-        }
-        // The host's root is the initramfs (rootfs), which pivot_root cannot leave.
-        // MS_MOVE + chroot keeps the host's whole root mounted under the container (runc's
-        // `--no-pivot`): only when the board opted in.
-        Err(Errno::EINVAL) if allow_no_pivot => {
-            mount(
-                Some(c"."),
-                c"/",
-                None::<&CStr>,
-                MsFlags::MS_MOVE,
-                None::<&CStr>,
-            )
-            .map_err(|e| fail(Step::PivotRoot, 3, e))?;
-            chroot(c".").map_err(|e| fail(Step::PivotRoot, 4, e))?;
-        }
-        Err(Errno::EINVAL) => {
-            return Err(fail(
-                Step::PivotRoot,
-                usize::from(PIVOT_REFUSED),
-                Errno::EINVAL,
-            ))
-        }
-        Err(e) => return Err(fail(Step::PivotRoot, 0, e)),
+    match how {
+        RootSwitch::Chroot => chroot(c".").map_err(|e| fail(Step::PivotRoot, 4, e))?,
+        RootSwitch::Move => move_root(plan)?,
+        RootSwitch::Pivot | RootSwitch::PivotOrMove => match pivot_root(c".", c".") {
+            Ok(()) => {
+                // Make the old root a slave first, so detaching it propagates nowhere.
+                mount(
+                    None::<&CStr>,
+                    c".",
+                    None::<&CStr>,
+                    MsFlags::MS_SLAVE | MsFlags::MS_REC,
+                    None::<&CStr>,
+                )
+                .map_err(|e| fail(Step::PivotRoot, 1, e))?;
+                umount2(c".", MntFlags::MNT_DETACH).map_err(|e| fail(Step::PivotRoot, 2, e))?;
+            }
+            Err(Errno::EINVAL) if how == RootSwitch::PivotOrMove => move_root(plan)?,
+            Err(Errno::EINVAL) => {
+                return Err(fail(
+                    Step::PivotRoot,
+                    usize::from(PIVOT_REFUSED),
+                    Errno::EINVAL,
+                ))
+            }
+            Err(e) => return Err(fail(Step::PivotRoot, 0, e)),
+        },
     }
     chdir(c"/").map_err(|e| fail(Step::PivotRoot, 5, e))
+}
+
+/// runc's msMoveRoot, in the container's own mount namespace (propagation already set, so
+/// nothing here reaches the host): every host mount that neither holds the rootfs nor is
+/// inside it is detached (runc detaches only full procfs and sysfs mounts, which would
+/// let a user namespace mount a fresh procfs), then the rootfs (the cwd) moves onto `/`
+/// and becomes the root. The host's root filesystem itself stays mounted beneath: a
+/// process with CAP_SYS_CHROOT can reach it with the classic chroot escape.
+fn move_root(plan: &Plan) -> Result<(), Failure> {
+    for (i, p) in plan.no_pivot_detach.iter().enumerate() {
+        // Host paths, outside the rootfs; not followed if a symlink took a mount's place.
+        let flags = MntFlags::MNT_DETACH | MntFlags::UMOUNT_NOFOLLOW;
+        match umount2(plan.strings.get(*p), flags) {
+            // Gone with a parent detached before it, or no longer a mount point.
+            Ok(()) | Err(Errno::EINVAL | Errno::ENOENT) => {}
+            Err(e) => return Err(fail(Step::PivotRoot, usize::from(NO_PIVOT_DETACH) + i, e)),
+        }
+    }
+    mount(
+        Some(c"."),
+        c"/",
+        None::<&CStr>,
+        MsFlags::MS_MOVE,
+        None::<&CStr>,
+    )
+    .map_err(|e| fail(Step::PivotRoot, 3, e))?;
+    chroot(c".").map_err(|e| fail(Step::PivotRoot, 4, e))
 }
 
 /// Opens a pty in the container's devpts; binds its slave onto /dev/console when dory

@@ -15,11 +15,12 @@ use nix::mount::{mount, MsFlags};
 use nix::sched::CloneFlags;
 use nix::unistd::{Gid, Uid};
 
-use crate::plan::{Arena, Plan, ProcessPlan};
+use crate::plan::attrs::BitMask;
+use crate::plan::{Arena, FinalCpus, Plan, ProcessAttrs, ProcessPlan};
 use crate::spec::NamespaceKind;
 use crate::sys;
 
-pub use fs::{StackPath, PIVOT_REFUSED};
+pub use fs::{detached_bind, RootSwitch, StackPath, NO_PIVOT_DETACH, PIVOT_REFUSED};
 
 /// Declares [`Step`] and its list once, so the wire decoding cannot miss a variant.
 macro_rules! steps {
@@ -64,6 +65,11 @@ steps! {
     Hostname,
     Domainname,
     Rlimit,
+    Affinity,
+    Scheduler,
+    IoPriority,
+    Personality,
+    MemoryPolicy,
     Seccomp,
     Groups,
     SetUser,
@@ -96,6 +102,8 @@ pub const MSG_FAILURE: u8 = b'E';
 pub const MSG_PTY: u8 = b'P';
 pub const MSG_READY: u8 = b'R';
 pub const MSG_HOOKS: u8 = b'H';
+/// The seccomp listener fd (SCM_RIGHTS), for the parent to send to `listenerPath`.
+pub const MSG_SECCOMP: u8 = b'S';
 
 impl Failure {
     pub const WIRE_LEN: usize = 9;
@@ -143,8 +151,9 @@ pub struct ChildContext<'p> {
     /// Stop before pivot_root while the parent runs the prestart, createRuntime and
     /// createContainer hooks.
     pub hooks_before_pivot: bool,
-    /// Opt-in (`unsafeNoPivot`): MS_MOVE + chroot where pivot_root is refused.
-    pub allow_no_pivot: bool,
+    /// pivot_root, or `--no-pivot`'s MS_MOVE + chroot (always, or where pivot_root is
+    /// refused: `unsafeNoPivot`), or chroot alone without a mount namespace.
+    pub root_switch: RootSwitch,
 }
 
 /// How the process finally starts: at once (`run`), or after `dory start` (`create`).
@@ -176,6 +185,9 @@ pub struct ExecContext<'p> {
     pub new_session: bool,
     /// The host's procfs root, verified by the parent (for `oom_score_adj`).
     pub proc: BorrowedFd<'p>,
+    /// The init's root (`/proc/<pid>/root`) when the container has no mount namespace of
+    /// its own: chrooted into after the namespaces are joined.
+    pub chroot: Option<RawFd>,
 }
 
 type StepResult = Result<(), Failure>;
@@ -235,44 +247,13 @@ fn setup_and_exec(ctx: &ChildContext<'_>) -> Result<Never, Failure> {
     if plan.clone_flags & libc::CLONE_NEWNET != 0 {
         sys::interface_up("lo").map_err(at(Step::Loopback))?;
     }
-    // Mount propagation first, so no mount below leaks to the host. An unbindable tree
-    // could not be bound onto itself for pivot_root: it is private until after the pivot.
+    // Without a mount namespace of our own these are the host's mounts: none is touched.
+    let own_mounts = ctx.root_switch != RootSwitch::Chroot;
     let unbindable = plan.rootfs_propagation & libc::MS_UNBINDABLE != 0;
-    let before_pivot = if unbindable {
-        libc::MS_PRIVATE | libc::MS_REC
-    } else {
-        plan.rootfs_propagation
-    };
-    mount(
-        None::<&CStr>,
-        c"/",
-        None::<&CStr>,
-        MsFlags::from_bits_retain(before_pivot),
-        None::<&CStr>,
-    )
-    .map_err(at(Step::RootPropagation))?;
-    // pivot_root(2) refuses a new root whose parent mount is shared: with shared
-    // propagation, the mount holding the rootfs goes private here (as runc does).
-    if let Some(parent) = plan.rootfs_parent_mount {
-        mount(
-            None::<&CStr>,
-            plan.strings.get(parent),
-            None::<&CStr>,
-            MsFlags::MS_PRIVATE,
-            None::<&CStr>,
-        )
-        .map_err(at(Step::RootPropagation))?;
+    if own_mounts {
+        prepare_root(plan, unbindable)?;
     }
     let rootfs = plan.strings.get(plan.rootfs);
-    // pivot_root needs the new root to be a mount point.
-    mount(
-        Some(rootfs),
-        rootfs,
-        None::<&CStr>,
-        MsFlags::MS_BIND | MsFlags::MS_REC,
-        None::<&CStr>,
-    )
-    .map_err(at(Step::BindRootfs))?;
     let root = nix::fcntl::open(
         rootfs,
         nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
@@ -300,8 +281,9 @@ fn setup_and_exec(ctx: &ChildContext<'_>) -> Result<Never, Failure> {
         nix::unistd::write(ctx.sync, &[MSG_HOOKS]).map_err(at(Step::Hooks))?;
         wait_for_parent(ctx.sync)?;
     }
-    // Switch the root; the old one is detached so nothing of the host stays reachable.
-    fs::pivot(rootfs, ctx.allow_no_pivot)?;
+    // Switch the root: pivot_root detaches the old one so nothing of the host stays
+    // reachable; --no-pivot and no mount namespace chroot (see `RootSwitch`).
+    fs::pivot(plan, ctx.root_switch)?;
     drop(root);
     // From here paths are the container's: each is resolved once, inside this root.
     let root = open_root().map_err(at(Step::PivotRoot))?;
@@ -329,7 +311,7 @@ fn setup_and_exec(ctx: &ChildContext<'_>) -> Result<Never, Failure> {
     }
     // The new root gets the propagation asked for (it was bound under a private parent,
     // or kept private to be bound at all), once the masks no longer bind from it.
-    if plan.rootfs_parent_mount.is_some() || unbindable {
+    if own_mounts && (plan.rootfs_parent_mount.is_some() || unbindable) {
         mount(
             None::<&CStr>,
             c"/",
@@ -356,6 +338,47 @@ fn setup_and_exec(ctx: &ChildContext<'_>) -> Result<Never, Failure> {
         },
         plan.seccomp.as_deref(),
     )
+}
+
+/// Mount propagation first, so no mount below leaks to the host; then the rootfs bound
+/// onto itself, as pivot_root (and MS_MOVE) need it to be a mount point.
+fn prepare_root(plan: &Plan, unbindable: bool) -> StepResult {
+    // An unbindable tree could not be bound onto itself for pivot_root: it is private
+    // until after the pivot.
+    let before_pivot = if unbindable {
+        libc::MS_PRIVATE | libc::MS_REC
+    } else {
+        plan.rootfs_propagation
+    };
+    mount(
+        None::<&CStr>,
+        c"/",
+        None::<&CStr>,
+        MsFlags::from_bits_retain(before_pivot),
+        None::<&CStr>,
+    )
+    .map_err(at(Step::RootPropagation))?;
+    // pivot_root(2) refuses a new root whose parent mount is shared: with shared
+    // propagation, the mount holding the rootfs goes private here (as runc does).
+    if let Some(parent) = plan.rootfs_parent_mount {
+        mount(
+            None::<&CStr>,
+            plan.strings.get(parent),
+            None::<&CStr>,
+            MsFlags::MS_PRIVATE,
+            None::<&CStr>,
+        )
+        .map_err(at(Step::RootPropagation))?;
+    }
+    let rootfs = plan.strings.get(plan.rootfs);
+    mount(
+        Some(rootfs),
+        rootfs,
+        None::<&CStr>,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&CStr>,
+    )
+    .map_err(at(Step::BindRootfs))
 }
 
 /// Writes our own `oom_score_adj` through the verified procfs root.
@@ -414,7 +437,12 @@ fn exec_setup(ctx: &ExecContext<'_>) -> Result<Never, Failure> {
         nix::unistd::write(sys::borrow_fd(*fd), b"0").map_err(|e| fail(Step::JoinCgroup, i, e))?;
     }
     join_namespaces(ctx.ns_fds)?;
-    // Entering the mount namespace set our root and cwd to the container's root.
+    // Entering the mount namespace set our root and cwd to the container's root; without
+    // one the container's root is a chroot in ours.
+    if let Some(root) = ctx.chroot {
+        nix::unistd::fchdir(sys::borrow_fd(root)).map_err(at(Step::PivotRoot))?;
+        nix::unistd::chroot(c".").map_err(at(Step::PivotRoot))?;
+    }
     nix::unistd::chdir(c"/").map_err(at(Step::Cwd))?;
     if ctx.new_session {
         nix::unistd::setsid().map_err(at(Step::Stdio))?;
@@ -508,6 +536,7 @@ fn apply_process(
     if let Some(m) = p.umask {
         nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(m));
     }
+    apply_attrs(&p.attrs)?;
     // The working directory while we are still root (as runc: root may enter a directory
     // only the user can), checked, and every fd closed on exec: all before a filter that
     // need not allow chdir, getcwd or close_range. Retried as the user if root could not.
@@ -522,7 +551,7 @@ fn apply_process(
     // before capabilities go (runc's order); the steps below must then pass the filter.
     let late_filter = match filter {
         Some(f) if !p.no_new_privileges => {
-            sys::seccomp::install_filter(f.as_slice(), f.flags()).map_err(at(Step::Seccomp))?;
+            load_filter(f, sync)?;
             None
         }
         other => other,
@@ -581,6 +610,16 @@ fn apply_process(
         nix::unistd::chdir(strings.get(p.cwd)).map_err(at(Step::Cwd))?;
         check_cwd()?;
     }
+    // A listener travels over the sync socket, which `create`'s parent closes once we
+    // report ready: with one, the filter goes on before the start gate (where runc
+    // loads every no_new_privs filter).
+    let late_filter = match late_filter {
+        Some(f) if f.has_listener() => {
+            load_filter(f, sync)?;
+            None
+        }
+        other => other,
+    };
     if let Some(fifo) = start.exec_fifo {
         // As runc: a program that cannot be found or run fails `create`, where the
         // caller still hears about it, not the exec after `start`.
@@ -593,9 +632,49 @@ fn apply_process(
     sys::reset_signals();
     // With no_new_privs the filter goes on last, so it judges only the program's calls.
     if let Some(f) = late_filter {
-        sys::seccomp::install_filter(f.as_slice(), f.flags()).map_err(at(Step::Seccomp))?;
+        load_filter(f, sync)?;
     }
     Err(fail(Step::Exec, 0, exec(strings, p)))
+}
+
+/// Loads the seccomp filter. Its listener, if any, goes to the parent at once (which
+/// sends it to the agent) and our copy is closed: a notified call can only be answered
+/// once the agent has it, and it must not stay open in the container's program.
+fn load_filter(f: &crate::seccomp::Program, sync: BorrowedFd<'_>) -> StepResult {
+    let listener =
+        sys::seccomp::install_filter(f.as_slice(), f.flags()).map_err(at(Step::Seccomp))?;
+    if let Some(fd) = listener {
+        sys::send_fd(sync, &[MSG_SECCOMP], fd.as_fd()).map_err(at(Step::Seccomp))?;
+    }
+    Ok(())
+}
+
+/// The attributes the kernel keeps across execve, in runc's order: we are in the
+/// container's cgroup (its cpuset bounds the affinity), still hold every capability (a
+/// real-time policy or I/O class needs CAP_SYS_NICE) and no seccomp filter is loaded yet.
+/// The affinity goes first: a SCHED_DEADLINE task may not narrow it afterwards.
+fn apply_attrs(a: &ProcessAttrs) -> StepResult {
+    match a.final_cpus {
+        FinalCpus::Keep => {}
+        // Best effort, as runc (which only warns): dory's own affinity is not inherited.
+        FinalCpus::Reset => {
+            let _ = sys::sched::sched_setaffinity(&BitMask::ALL.0);
+        }
+        FinalCpus::Set(m) => sys::sched::sched_setaffinity(&m.0).map_err(at(Step::Affinity))?,
+    }
+    if let Some(s) = &a.scheduler {
+        sys::sched::sched_setattr(s).map_err(at(Step::Scheduler))?;
+    }
+    if let Some(v) = a.io_priority {
+        sys::sched::ioprio_set(v).map_err(at(Step::IoPriority))?;
+    }
+    if let Some(p) = a.personality {
+        sys::sched::personality(p).map_err(at(Step::Personality))?;
+    }
+    if let Some(m) = &a.memory_policy {
+        sys::sched::set_mempolicy(m.mode, &m.nodes.0).map_err(at(Step::MemoryPolicy))?;
+    }
+    Ok(())
 }
 
 /// Until exec we still hold fds of the host (a cgroup directory, the verified procfs, the

@@ -36,6 +36,7 @@ use crate::seccomp::error::{SeccompError, SeccompErrorKind};
 use crate::seccomp::merge::{self, Cond, Entry, Plan, Rule};
 use crate::seccomp::model::{Seccomp, MAX_ARGS_PER_RULE, SYSCALL_SLOTS};
 use crate::seccomp::names::{self, ActionKind, Flag, ABIS, MAX_ABIS, X32_SYSCALL_BIT};
+use crate::seccomp::notify;
 use crate::seccomp::tree::Tree;
 
 /// `struct seccomp_data` offsets.
@@ -122,20 +123,16 @@ fn ret_value(
             }
             libc::SECCOMP_RET_TRACE | errno_value
         }
-        ActionKind::Notify => {
-            return Err(SeccompError::at(
-                action_path,
-                SeccompErrorKind::Unsupported(
-                    "SCMP_ACT_NOTIFY needs a seccomp notify listener, which dory does not support",
-                ),
-            ))
-        }
+        // Its constraints (listenerPath, never `write`) are `notify::check`'s.
+        ActionKind::Notify => libc::SECCOMP_RET_USER_NOTIF,
     })
 }
 
 /// Compiles `linux.seccomp` for this architecture; see the module doc for the semantics.
 pub fn compile(s: &Seccomp<'_>) -> Result<Program, SeccompError> {
+    let listener = notify::check(s)?;
     let (code, flags) = build(s, WIDE_ARGS)?;
+    let flags = notify::filter_flags(flags, listener);
     let mut insns = Vec::new();
     // Cannot fail: `build` stops at MAX_BPF_INSNS.
     let _ = insns.extend_from_slice(&code);
@@ -145,6 +142,7 @@ pub fn compile(s: &Seccomp<'_>) -> Result<Program, SeccompError> {
 /// Compiles `linux.seccomp` and returns the program's length: every check of
 /// [`compile`] without a [`Program`] on the stack (for validation).
 pub fn check(s: &Seccomp<'_>) -> Result<usize, SeccompError> {
+    notify::check(s)?;
     build(s, WIDE_ARGS).map(|(code, _)| code.len())
 }
 
@@ -247,17 +245,10 @@ fn profile(s: &Seccomp<'_>) -> Result<Profile, SeccompError> {
         format_args!("linux.seccomp.defaultAction"),
         format_args!("linux.seccomp.defaultErrnoRet"),
     )?;
-    if s.listener_path.is_some_and(|p| !p.is_empty()) {
-        return Err(SeccompError::at(
-            format_args!("linux.seccomp.listenerPath"),
-            SeccompErrorKind::Unsupported("seccomp notify listeners are not supported"),
-        ));
-    }
     let mut flags = 0u32;
     for (i, name) in s.flags.iter().enumerate() {
         match names::flag(name) {
             Some(Flag::Bits(b)) => flags |= b,
-            Some(Flag::Ignored) => {}
             None => {
                 return Err(SeccompError::unknown(
                     format_args!("linux.seccomp.flags[{i}]"),

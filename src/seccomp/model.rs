@@ -57,8 +57,7 @@ pub struct Seccomp<'a> {
     #[serde(borrow, default)]
     pub flags: Vec<&'a str, MAX_SECCOMP_FLAGS>,
     pub listener_path: Option<&'a str>,
-    /// Only meaningful with a notify listener, which dory refuses; accepted, unused.
-    #[allow(dead_code)]
+    /// Sent to the agent as `metadata` (see `notify`).
     pub listener_metadata: Option<&'a str>,
     #[serde(borrow, default)]
     pub syscalls: SeccompRules<'a>,
@@ -170,7 +169,6 @@ impl SyscallSet {
     }
 
     /// Whether the native syscall in `slot` is in the set.
-    #[cfg(test)]
     pub fn contains_slot(&self, slot: usize) -> bool {
         self.contains(0, slot)
     }

@@ -101,7 +101,6 @@ const _: () = assert!(ABIS.len() <= MAX_ABIS);
 pub const HAS_X32: bool = cfg!(target_arch = "x86_64");
 
 /// The syscall number of `name` on this architecture.
-#[cfg(test)]
 pub fn lookup(name: &str) -> Option<u32> {
     lookup_in(ABIS.first()?.table, name)
 }
@@ -223,11 +222,9 @@ pub const ARCHES: [&str; 23] = [
 /// What a `flags` entry asks of `seccomp(2)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Flag {
-    /// Passed as this `SECCOMP_FILTER_FLAG_*` bit.
+    /// Passed as this `SECCOMP_FILTER_FLAG_*` bit (`WAIT_KILLABLE_RECV` only with a
+    /// notify listener: see `notify::filter_flags`).
     Bits(u32),
-    /// Accepted and not passed: `WAIT_KILLABLE_RECV` only applies to a notify listener,
-    /// which dory does not create (the kernel refuses it without one).
-    Ignored,
 }
 
 pub fn flag(name: &str) -> Option<Flag> {
@@ -235,7 +232,7 @@ pub fn flag(name: &str) -> Option<Flag> {
         "SECCOMP_FILTER_FLAG_TSYNC" => Flag::Bits(1),
         "SECCOMP_FILTER_FLAG_LOG" => Flag::Bits(2),
         "SECCOMP_FILTER_FLAG_SPEC_ALLOW" => Flag::Bits(4),
-        "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV" => Flag::Ignored,
+        "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV" => Flag::Bits(super::notify::WAIT_KILLABLE_RECV),
         _ => return None,
     })
 }

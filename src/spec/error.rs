@@ -154,7 +154,11 @@ pub enum ErrorKind {
 impl fmt::Display for ErrorKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ErrorKind::Read { path, err } => write!(f, "cannot read {path}: {err}"),
+            ErrorKind::Read { path, err } if err.kind() == std::io::ErrorKind::NotFound => write!(
+                f,
+                "{path} does not exist (write one with `dory spec`, or give the bundle directory with --bundle DIR)"
+            ),
+            ErrorKind::Read { path, err } => write!(f, "cannot read {path}: {}", io_text(err)),
             ErrorKind::TooLarge { limit } => {
                 write!(f, "file is larger than {limit} bytes (limit {limit})")
             }
@@ -282,6 +286,14 @@ impl fmt::Display for SpecError {
 }
 
 impl std::error::Error for SpecError {}
+
+/// An I/O error's text without std's " (os error N)" suffix: the errno's description.
+pub fn io_text(e: &std::io::Error) -> std::borrow::Cow<'static, str> {
+    match e.raw_os_error() {
+        Some(n) => nix::errno::Errno::from_raw(n).desc().into(),
+        None => e.to_string().into(),
+    }
+}
 
 #[cfg(test)]
 mod tests {

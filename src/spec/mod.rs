@@ -18,8 +18,8 @@ mod unescape;
 mod validate;
 
 // The API the CLI, the planner and the seccomp compiler use.
-pub use default::DEFAULT_CONFIG;
-pub use error::{ErrorKind, FieldPath, SpecError, Text};
+pub use default::{DEFAULT_CONFIG, SPEC_VERSION};
+pub use error::{io_text, ErrorKind, FieldPath, SpecError, Text};
 pub use model::*;
 pub use names::{rlimit_resource, NamespaceKind, CLONE_NEWTIME};
 pub use pseudofs::names_pseudo_fs;

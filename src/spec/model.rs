@@ -43,6 +43,18 @@ pub const MAX_HOOK_ENV: usize = 8;
 pub const MAX_HUGEPAGE_LIMITS: usize = 8;
 pub const MAX_UNIFIED: usize = 16;
 pub const MAX_TIME_OFFSETS: usize = 2;
+/// `process.scheduler.flags`: the kernel knows 7 `SCHED_FLAG_*` values.
+pub const MAX_SCHED_FLAGS: usize = 8;
+/// `linux.personality.flags` and `linux.memoryPolicy.flags` (3 `MPOL_F_*` exist).
+pub const MAX_ATTR_FLAGS: usize = 4;
+/// Devices per `linux.resources.blockIO` list (weightDevice, each throttle list).
+pub const MAX_BLKIO_DEVICES: usize = 16;
+/// `linux.resources.network.priorities` entries.
+pub const MAX_NET_PRIORITIES: usize = 16;
+/// `linux.resources.rdma` entries (one per HCA device).
+pub const MAX_RDMA_DEVICES: usize = 8;
+/// `linux.netDevices` entries.
+pub const MAX_NET_DEVICES: usize = 8;
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -87,6 +99,62 @@ pub struct Process<'a> {
     pub apparmor_profile: Option<&'a str>,
     pub oom_score_adj: Option<i32>,
     pub selinux_label: Option<&'a str>,
+    #[serde(borrow)]
+    pub io_priority: Option<IoPriority<'a>>,
+    #[serde(borrow)]
+    pub scheduler: Option<Scheduler<'a>>,
+    #[serde(borrow, rename = "execCPUAffinity")]
+    pub exec_cpu_affinity: Option<CpuAffinity<'a>>,
+}
+
+/// `process.ioPriority`: class name as written (`"IOPRIO_CLASS_BE"`), level 0..7.
+#[derive(Debug, Deserialize)]
+pub struct IoPriority<'a> {
+    pub class: &'a str,
+    pub priority: i64,
+}
+
+/// `process.scheduler` (sched_setattr(2)); names as written, numbers as given.
+#[derive(Debug, Deserialize)]
+pub struct Scheduler<'a> {
+    pub policy: &'a str,
+    #[serde(default)]
+    pub nice: i32,
+    #[serde(default)]
+    pub priority: i32,
+    #[serde(borrow, default)]
+    pub flags: Vec<&'a str, MAX_SCHED_FLAGS>,
+    #[serde(default)]
+    pub runtime: u64,
+    #[serde(default)]
+    pub deadline: u64,
+    #[serde(default)]
+    pub period: u64,
+}
+
+/// `process.execCPUAffinity`: CPU lists (`"0-3,7"`) for an exec'd process.
+#[derive(Debug, Deserialize)]
+pub struct CpuAffinity<'a> {
+    pub initial: Option<&'a str>,
+    #[serde(rename = "final")]
+    pub final_: Option<&'a str>,
+}
+
+/// `linux.personality`: `LINUX` or `LINUX32`.
+#[derive(Debug, Deserialize)]
+pub struct Personality<'a> {
+    pub domain: &'a str,
+    #[serde(borrow, default)]
+    pub flags: Vec<&'a str, MAX_ATTR_FLAGS>,
+}
+
+/// `linux.memoryPolicy` (set_mempolicy(2)): mode and flag names, a node list.
+#[derive(Debug, Deserialize)]
+pub struct MemoryPolicy<'a> {
+    pub mode: &'a str,
+    pub nodes: Option<&'a str>,
+    #[serde(borrow, default)]
+    pub flags: Vec<&'a str, MAX_ATTR_FLAGS>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -147,6 +215,11 @@ pub struct Mount<'a> {
     pub source: Option<&'a str>,
     #[serde(borrow, default)]
     pub options: Vec<&'a str, MAX_MOUNT_OPTIONS>,
+    /// An idmapped bind mount: on-disk ids `containerID..` appear as `hostID..`.
+    #[serde(default, rename = "uidMappings")]
+    pub uid_mappings: Vec<IdMapping, MAX_ID_MAPPINGS>,
+    #[serde(default, rename = "gidMappings")]
+    pub gid_mappings: Vec<IdMapping, MAX_ID_MAPPINGS>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -209,10 +282,13 @@ pub struct Linux<'a> {
     // Refused by the pre-scan when non-empty; here only so the model mirrors the spec.
     #[allow(dead_code)]
     pub intel_rdt: Option<serde::de::IgnoredAny>,
-    /// Not supported: the scanner refuses a non-empty value, so this is at most `{}`.
-    // Refused by the pre-scan when non-empty; here only so the model mirrors the spec.
-    #[allow(dead_code)]
-    pub personality: Option<serde::de::IgnoredAny>,
+    #[serde(borrow)]
+    pub personality: Option<Personality<'a>>,
+    #[serde(borrow)]
+    pub memory_policy: Option<MemoryPolicy<'a>>,
+    /// Host interface name → how it is named in the container (see `container::netdev`).
+    #[serde(borrow, default)]
+    pub net_devices: LinearMap<&'a str, NetDevice<'a>, MAX_NET_DEVICES>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -262,20 +338,15 @@ pub struct Resources<'a> {
     #[serde(borrow)]
     pub cpu: Option<Cpu<'a>>,
     pub pids: Option<Pids>,
-    /// Not supported: the scanner refuses a non-empty value, so this is at most `{}`.
-    // Refused by the pre-scan when non-empty (not implemented).
-    #[allow(dead_code)]
-    pub block_io: Option<serde::de::IgnoredAny>,
+    #[serde(rename = "blockIO")]
+    pub block_io: Option<BlockIo>,
     #[serde(borrow, default)]
     pub hugepage_limits: Vec<HugepageLimit<'a>, MAX_HUGEPAGE_LIMITS>,
-    /// Not supported: the scanner refuses a non-empty value, so this is at most `{}`.
-    // Refused by the pre-scan when non-empty (not implemented).
-    #[allow(dead_code)]
-    pub network: Option<serde::de::IgnoredAny>,
-    /// Not supported: the scanner refuses a non-empty value, so this is at most `{}`.
-    // Refused by the pre-scan when non-empty (not implemented).
-    #[allow(dead_code)]
-    pub rdma: Option<serde::de::IgnoredAny>,
+    #[serde(borrow)]
+    pub network: Option<Network<'a>>,
+    /// Per HCA device name (`"mlx5_0"`).
+    #[serde(borrow, default)]
+    pub rdma: LinearMap<&'a str, Rdma, MAX_RDMA_DEVICES>,
     #[serde(borrow, default)]
     pub unified: LinearMap<&'a str, &'a str, MAX_UNIFIED>,
 }
@@ -336,4 +407,68 @@ pub struct Pids {
 pub struct HugepageLimit<'a> {
     pub page_size: &'a str,
     pub limit: u64,
+}
+
+/// `linux.resources.blockIO`: v1 blkio, v2 io. Weights are 10..=1000; 0 means "not set"
+/// (as runc reads it).
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BlockIo {
+    pub weight: Option<u16>,
+    pub leaf_weight: Option<u16>,
+    #[serde(default)]
+    pub weight_device: Vec<WeightDevice, MAX_BLKIO_DEVICES>,
+    #[serde(default)]
+    pub throttle_read_bps_device: Vec<ThrottleDevice, MAX_BLKIO_DEVICES>,
+    #[serde(default)]
+    pub throttle_write_bps_device: Vec<ThrottleDevice, MAX_BLKIO_DEVICES>,
+    #[serde(rename = "throttleReadIOPSDevice", default)]
+    pub throttle_read_iops_device: Vec<ThrottleDevice, MAX_BLKIO_DEVICES>,
+    #[serde(rename = "throttleWriteIOPSDevice", default)]
+    pub throttle_write_iops_device: Vec<ThrottleDevice, MAX_BLKIO_DEVICES>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WeightDevice {
+    pub major: i64,
+    pub minor: i64,
+    pub weight: Option<u16>,
+    pub leaf_weight: Option<u16>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+pub struct ThrottleDevice {
+    pub major: i64,
+    pub minor: i64,
+    pub rate: u64,
+}
+
+/// `linux.resources.network`: v1 net_cls and net_prio.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Network<'a> {
+    #[serde(rename = "classID")]
+    pub class_id: Option<u32>,
+    #[serde(borrow, default)]
+    pub priorities: Vec<InterfacePriority<'a>, MAX_NET_PRIORITIES>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct InterfacePriority<'a> {
+    pub name: &'a str,
+    pub priority: u32,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Rdma {
+    pub hca_handles: Option<u32>,
+    pub hca_objects: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct NetDevice<'a> {
+    /// The name inside the container; the host's name when absent.
+    pub name: Option<&'a str>,
 }

@@ -143,6 +143,28 @@ const CAPABILITIES: Ty = Ty::Obj(&[
 
 const RLIMIT: Ty = Ty::Obj(&[req("type", STR), req("hard", U64), req("soft", U64)]);
 
+const IO_PRIORITY: Ty = Ty::Obj(&[req("class", STR), req("priority", I64)]);
+
+const SCHEDULER: Ty = Ty::Obj(&[
+    req("policy", STR),
+    def("nice", I32),
+    def("priority", I32),
+    def("flags", strings(MAX_SCHED_FLAGS)),
+    def("runtime", U64),
+    def("deadline", U64),
+    def("period", U64),
+]);
+
+const CPU_AFFINITY: Ty = Ty::Obj(&[opt("initial", STR), opt("final", STR)]);
+
+const PERSONALITY: Ty = Ty::Obj(&[req("domain", STR), def("flags", strings(MAX_ATTR_FLAGS))]);
+
+const MEMORY_POLICY: Ty = Ty::Obj(&[
+    req("mode", STR),
+    opt("nodes", STR),
+    def("flags", strings(MAX_ATTR_FLAGS)),
+]);
+
 const PROCESS: Ty = Ty::Obj(&[
     def("terminal", BOOL),
     opt("consoleSize", CONSOLE_SIZE),
@@ -158,18 +180,9 @@ const PROCESS: Ty = Ty::Obj(&[
     opt("selinuxLabel", STR),
     // Windows only: the command line as one string. A Linux runtime uses `args`.
     opt("commandLine", Ty::Any),
-    opt(
-        "ioPriority",
-        Ty::Unsupported("I/O priority is not supported yet"),
-    ),
-    opt(
-        "scheduler",
-        Ty::Unsupported("scheduler settings are not supported yet"),
-    ),
-    opt(
-        "execCPUAffinity",
-        Ty::Unsupported("CPU affinity is not supported yet"),
-    ),
+    opt("ioPriority", IO_PRIORITY),
+    opt("scheduler", SCHEDULER),
+    opt("execCPUAffinity", CPU_AFFINITY),
 ]);
 
 const ROOT: Ty = Ty::Obj(&[req("path", STR), def("readonly", BOOL)]);
@@ -179,14 +192,8 @@ const MOUNT: Ty = Ty::Obj(&[
     opt("type", STR),
     opt("source", STR),
     def("options", strings(MAX_MOUNT_OPTIONS)),
-    opt(
-        "uidMappings",
-        Ty::Unsupported("ID-mapped mounts are not supported yet"),
-    ),
-    opt(
-        "gidMappings",
-        Ty::Unsupported("ID-mapped mounts are not supported yet"),
-    ),
+    def("uidMappings", Ty::Arr(&ID_MAPPING, MAX_ID_MAPPINGS)),
+    def("gidMappings", Ty::Arr(&ID_MAPPING, MAX_ID_MAPPINGS)),
 ]);
 
 const HOOK: Ty = Ty::Obj(&[
@@ -263,24 +270,53 @@ const PIDS: Ty = Ty::Obj(&[req("limit", I64)]);
 
 const HUGEPAGE_LIMIT: Ty = Ty::Obj(&[req("pageSize", STR), req("limit", U64)]);
 
+const WEIGHT_DEVICE: Ty = Ty::Obj(&[
+    req("major", I64),
+    req("minor", I64),
+    opt("weight", U16),
+    opt("leafWeight", U16),
+]);
+
+const THROTTLE_DEVICE: Ty = Ty::Obj(&[req("major", I64), req("minor", I64), req("rate", U64)]);
+
+const THROTTLE_LIST: Ty = Ty::Arr(&THROTTLE_DEVICE, MAX_BLKIO_DEVICES);
+
+const BLOCK_IO: Ty = Ty::Obj(&[
+    opt("weight", U16),
+    opt("leafWeight", U16),
+    def("weightDevice", Ty::Arr(&WEIGHT_DEVICE, MAX_BLKIO_DEVICES)),
+    def("throttleReadBpsDevice", THROTTLE_LIST),
+    def("throttleWriteBpsDevice", THROTTLE_LIST),
+    def("throttleReadIOPSDevice", THROTTLE_LIST),
+    def("throttleWriteIOPSDevice", THROTTLE_LIST),
+]);
+
+const INTERFACE_PRIORITY: Ty = Ty::Obj(&[req("name", STR), req("priority", U32)]);
+
+const NETWORK: Ty = Ty::Obj(&[
+    opt("classID", U32),
+    def(
+        "priorities",
+        Ty::Arr(&INTERFACE_PRIORITY, MAX_NET_PRIORITIES),
+    ),
+]);
+
+const RDMA: Ty = Ty::Obj(&[opt("hcaHandles", U32), opt("hcaObjects", U32)]);
+
+const NET_DEVICE: Ty = Ty::Obj(&[opt("name", STR)]);
+
 const RESOURCES: Ty = Ty::Obj(&[
     def("devices", Ty::Arr(&DEVICE_RULE, MAX_DEVICE_RULES)),
     opt("memory", MEMORY),
     opt("cpu", CPU),
     opt("pids", PIDS),
-    opt(
-        "blockIO",
-        Ty::Unsupported("block I/O limits are not supported yet"),
-    ),
+    opt("blockIO", BLOCK_IO),
     def(
         "hugepageLimits",
         Ty::Arr(&HUGEPAGE_LIMIT, MAX_HUGEPAGE_LIMITS),
     ),
-    opt(
-        "network",
-        Ty::Unsupported("network class ids and priorities are not supported yet"),
-    ),
-    opt("rdma", Ty::Unsupported("RDMA limits are not supported yet")),
+    opt("network", NETWORK),
+    def("rdma", Ty::Map(&RDMA, MAX_RDMA_DEVICES)),
     def("unified", Ty::Map(&STR, MAX_UNIFIED)),
 ]);
 
@@ -323,18 +359,9 @@ const LINUX: Ty = Ty::Obj(&[
     opt("seccomp", SECCOMP),
     def("timeOffsets", Ty::Map(&TIME_OFFSET, MAX_TIME_OFFSETS)),
     opt("intelRdt", Ty::Unsupported("Intel RDT is not supported")),
-    opt(
-        "personality",
-        Ty::Unsupported("personality is not supported yet"),
-    ),
-    opt(
-        "netDevices",
-        Ty::Unsupported("moving network devices is not supported yet"),
-    ),
-    opt(
-        "memoryPolicy",
-        Ty::Unsupported("memory policy is not supported yet"),
-    ),
+    opt("personality", PERSONALITY),
+    def("netDevices", Ty::Map(&NET_DEVICE, MAX_NET_DEVICES)),
+    opt("memoryPolicy", MEMORY_POLICY),
 ]);
 
 /// The whole document.
@@ -357,8 +384,11 @@ pub(crate) const SPEC: Ty = Ty::Obj(&[
 
 /// The largest capacity of any map, for the scanner's duplicate-key check.
 pub(crate) const MAX_MAP_ENTRIES: usize = max(
-    max(MAX_ANNOTATIONS, MAX_SYSCTLS),
-    max(MAX_UNIFIED, MAX_TIME_OFFSETS),
+    max(
+        max(MAX_ANNOTATIONS, MAX_SYSCTLS),
+        max(MAX_UNIFIED, MAX_TIME_OFFSETS),
+    ),
+    max(MAX_RDMA_DEVICES, MAX_NET_DEVICES),
 );
 
 const fn max(a: usize, b: usize) -> usize {

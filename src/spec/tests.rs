@@ -79,6 +79,8 @@ fn default_config_is_the_seed() {
         include_str!("../../tests/fixtures/seed-config.json")
     );
     assert!(DEFAULT_CONFIG.starts_with("{\n  \"ociVersion\": \"1.0.2-dev\","));
+    // `dory --version` reports the version `dory spec` writes.
+    assert_eq!(crate::spec::SPEC_VERSION, "1.0.2-dev");
 }
 
 #[test]
@@ -1016,46 +1018,17 @@ fn missing_and_duplicate_fields() {
 
 #[test]
 fn unsupported_fields_are_refused_unless_empty() {
-    for (member, msg) in [
-        (
-            "\"personality\": {\"domain\": \"LINUX32\"}",
-            "linux.personality: personality is not supported yet",
-        ),
-        (
-            "\"intelRdt\": {\"closID\": \"x\"}",
-            "linux.intelRdt: Intel RDT is not supported",
-        ),
-        (
-            "\"netDevices\": {\"eth1\": {}}",
-            "linux.netDevices: moving network devices is not supported yet",
-        ),
-    ] {
-        assert_eq!(
-            err(&seed_plus("\"linux\": {", member)),
-            format!("config.json: {msg}")
-        );
-    }
     assert_eq!(
         err(&seed_plus(
-            "\"resources\": {",
-            "\"blockIO\": {\"weight\": 10}"
+            "\"linux\": {",
+            "\"intelRdt\": {\"closID\": \"x\"}"
         )),
-        "config.json: linux.resources.blockIO: block I/O limits are not supported yet"
+        "config.json: linux.intelRdt: Intel RDT is not supported"
     );
-    assert_eq!(
-        err(&seed_plus(
-            "\"process\": {",
-            "\"ioPriority\": {\"class\": \"IOPRIO_CLASS_IDLE\", \"priority\": 0}"
-        )),
-        "config.json: process.ioPriority: I/O priority is not supported yet"
-    );
+    // Process attributes are objects (checked in `plan::attrs`); a wrong type is named.
     assert_eq!(
         err(&seed_plus("\"process\": {", "\"execCPUAffinity\": \"0-3\"")),
-        "config.json: process.execCPUAffinity: CPU affinity is not supported yet"
-    );
-    assert_eq!(
-        err(&seed_with("\"source\": \"proc\"", "\"source\": \"proc\", \"uidMappings\": [{\"containerID\": 0, \"hostID\": 1, \"size\": 1}]")),
-        "config.json: mounts[0].uidMappings: ID-mapped mounts are not supported yet"
+        "config.json: process.execCPUAffinity: expected an object, found a string"
     );
     // Empty or null values ask for nothing and are accepted.
     let text = seed_plus(
@@ -1134,7 +1107,7 @@ fn read_config_reads_and_caps_size() {
     assert_eq!(
         e,
         format!(
-            "config.json: cannot read {}/config.json: No such file or directory (os error 2)",
+            "config.json: {}/config.json does not exist (write one with `dory spec`, or give the bundle directory with --bundle DIR)",
             b.0.display()
         )
     );
@@ -1302,4 +1275,159 @@ fn device_numbers_fit_the_kernel() {
         err(&dev(-1, 3)),
         "config.json: linux.devices[0].major: must not be negative"
     );
+}
+
+// ---- blockIO, network, rdma, netDevices ----
+
+#[test]
+fn block_io_network_rdma_and_net_devices_parse() {
+    let res = r#""blockIO": {"weight": 500, "leafWeight": 300,
+        "weightDevice": [{"major": 8, "minor": 0, "weight": 200}],
+        "throttleReadBpsDevice": [{"major": 8, "minor": 0, "rate": 1048576}],
+        "throttleWriteIOPSDevice": [{"major": 8, "minor": 0, "rate": 7}]},
+        "network": {"classID": 1048577, "priorities": [{"name": "eth0", "priority": 5}]},
+        "rdma": {"mlx5_0": {"hcaHandles": 3, "hcaObjects": 10000}}"#;
+    let text = seed_plus("\"resources\": {", res);
+    let text = text.replacen(
+        "\"linux\": {",
+        "\"linux\": {\"netDevices\": {\"eth1\": {\"name\": \"ctr0\"}, \"eth2\": {}},",
+        1,
+    );
+    let s = parse(text.as_bytes()).unwrap();
+    let l = s.linux.as_ref().unwrap();
+    let r = l.resources.as_ref().unwrap();
+    let b = r.block_io.as_ref().unwrap();
+    assert_eq!((b.weight, b.leaf_weight), (Some(500), Some(300)));
+    assert_eq!(
+        (b.weight_device[0].major, b.weight_device[0].weight),
+        (8, Some(200))
+    );
+    assert_eq!(b.throttle_read_bps_device[0].rate, 1_048_576);
+    assert_eq!(b.throttle_write_iops_device[0].rate, 7);
+    assert!(b.throttle_write_bps_device.is_empty());
+    let n = r.network.as_ref().unwrap();
+    assert_eq!(n.class_id, Some(1_048_577));
+    assert_eq!(
+        (n.priorities[0].name, n.priorities[0].priority),
+        ("eth0", 5)
+    );
+    let rdma = r.rdma.get("mlx5_0").unwrap();
+    assert_eq!(
+        (rdma.hca_handles, rdma.hca_objects),
+        (Some(3), Some(10_000))
+    );
+    assert_eq!(l.net_devices.get("eth1").unwrap().name, Some("ctr0"));
+    assert_eq!(l.net_devices.get("eth2").unwrap().name, None);
+}
+
+#[test]
+fn block_io_lists_and_net_devices_have_named_capacities() {
+    let dev = r#"{"major": 8, "minor": 0, "rate": 1}"#;
+    let list = vec![dev; MAX_BLKIO_DEVICES + 1].join(",");
+    let text = seed_plus(
+        "\"resources\": {",
+        &format!("\"blockIO\": {{\"throttleReadBpsDevice\": [{list}]}}"),
+    );
+    assert_eq!(
+        err(&text),
+        "config.json: linux.resources.blockIO.throttleReadBpsDevice: more than 16 entries (limit 16)"
+    );
+    let devs: Vec<String> = (0..=MAX_NET_DEVICES)
+        .map(|i| format!("\"eth{i}\": {{}}"))
+        .collect();
+    let text = seed_plus(
+        "\"linux\": {",
+        &format!("\"netDevices\": {{{}}}", devs.join(",")),
+    );
+    assert_eq!(
+        err(&text),
+        "config.json: linux.netDevices: more than 8 entries (limit 8)"
+    );
+    // A weight beyond u16 is a type error with the field's path.
+    let text = seed_plus("\"resources\": {", "\"blockIO\": {\"weight\": 70000}");
+    assert!(
+        err(&text).starts_with("config.json: linux.resources.blockIO.weight: "),
+        "{}",
+        err(&text)
+    );
+}
+
+#[test]
+fn net_devices_are_validated() {
+    let with = |devices: &str| seed_plus("\"linux\": {", &format!("\"netDevices\": {devices}"));
+    for (devices, want) in [
+        (
+            r#"{"eth0": {"name": "abcdefghijklmnop"}}"#,
+            "linux.netDevices[\"eth0\"].name: interface name length 16 is more than 15 (limit)",
+        ),
+        (
+            r#"{"abcdefghijklmnop": {}}"#,
+            "linux.netDevices[\"abcdefghijklmnop\"]: interface name length 16 is more than 15 (limit)",
+        ),
+        (
+            r#"{"eth0": {"name": ""}}"#,
+            "linux.netDevices[\"eth0\"].name: not an interface name: empty, \".\", \"..\", or has whitespace, '/', ':' or a JSON escape",
+        ),
+        (
+            r#"{"eth0": {"name": ".."}}"#,
+            "linux.netDevices[\"eth0\"].name: not an interface name: empty, \".\", \"..\", or has whitespace, '/', ':' or a JSON escape",
+        ),
+        (
+            r#"{"eth0": {"name": "a:b"}}"#,
+            "linux.netDevices[\"eth0\"].name: not an interface name: empty, \".\", \"..\", or has whitespace, '/', ':' or a JSON escape",
+        ),
+        (
+            r#"{"eth0": {"name": "ctr0"}, "eth1": {"name": "ctr0"}}"#,
+            "linux.netDevices[\"eth1\"].name: duplicate interface name in the container \"ctr0\"",
+        ),
+        (
+            r#"{"eth0": {}, "eth1": {"name": "eth0"}}"#,
+            "linux.netDevices[\"eth1\"].name: duplicate interface name in the container \"eth0\"",
+        ),
+    ] {
+        assert_eq!(err(&with(devices)), format!("config.json: {want}"), "{devices}");
+    }
+    // Exactly 15 bytes is the kernel's limit and fine; so is a swap of two names.
+    assert!(parse(with(r#"{"eth0": {"name": "abcdefghijklmno"}}"#).as_bytes()).is_ok());
+    assert!(
+        parse(with(r#"{"eth0": {"name": "eth1"}, "eth1": {"name": "eth0"}}"#).as_bytes()).is_ok()
+    );
+    // Without a network namespace there is nowhere to move them (runc refuses too).
+    let text = with(r#"{"eth0": {}}"#);
+    let network = "{\n        \"type\": \"network\"\n      },";
+    assert_eq!(
+        text.matches(network).count(),
+        1,
+        "the seed's network namespace"
+    );
+    assert_eq!(
+        err(&text.replacen(network, "", 1)),
+        "config.json: linux.netDevices: needs a \"network\" entry in linux.namespaces"
+    );
+}
+
+#[test]
+fn mount_id_mappings_are_checked_like_the_namespace_ones() {
+    let with = |maps: &str| {
+        seed_with(
+            "\"source\": \"proc\"",
+            &format!("\"source\": \"proc\", {maps}"),
+        )
+    };
+    let one = "{\"containerID\": 1000, \"hostID\": 2000, \"size\": 1}";
+    let ok = format!("\"uidMappings\": [{one}], \"gidMappings\": [{one}]");
+    assert!(parse(with(&ok).as_bytes()).is_ok());
+    let zero = "{\"containerID\": 0, \"hostID\": 0, \"size\": 0}";
+    assert_eq!(
+        err(&with(&format!("\"uidMappings\": [{one}, {zero}]"))),
+        "config.json: mounts[0].uidMappings[1].size: must be greater than zero"
+    );
+    let over = "{\"containerID\": 0, \"hostID\": 4294967295, \"size\": 2}";
+    assert_eq!(
+        err(&with(&format!("\"gidMappings\": [{over}]"))),
+        "config.json: mounts[0].gidMappings[0]: hostID + size = 4294967297 is more than \
+         4294967296 (limit)"
+    );
+    let nine = [one; 9].join(", ");
+    assert!(err(&with(&format!("\"uidMappings\": [{nine}]"))).contains("mounts[0].uidMappings"));
 }

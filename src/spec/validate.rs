@@ -76,6 +76,8 @@ pub fn validate(spec: &Spec<'_>) -> Result<(), SpecError> {
     for (i, m) in spec.mounts.iter().enumerate() {
         absolute(m.destination, format_args!("mounts[{i}].destination"))?;
         validate_destination(i, m)?;
+        id_map_ranges(format_args!("mounts[{i}].uidMappings"), &m.uid_mappings)?;
+        id_map_ranges(format_args!("mounts[{i}].gidMappings"), &m.gid_mappings)?;
     }
     if let Some(hooks) = &spec.hooks {
         validate_hooks(hooks)?;
@@ -92,6 +94,36 @@ pub fn validate(spec: &Spec<'_>) -> Result<(), SpecError> {
     }
     if let Some(linux) = linux {
         validate_linux(linux)?;
+    }
+    Ok(())
+}
+
+/// Each mapping of `list` (the field `field`) has a size, and both of its ranges end
+/// within the 32-bit ids (the kernel refuses the write later, after processes exist).
+fn id_map_ranges(field: core::fmt::Arguments<'_>, list: &[IdMapping]) -> Result<(), SpecError> {
+    for (i, m) in list.iter().enumerate() {
+        if m.size == 0 {
+            return Err(at(
+                format_args!("{field}[{i}].size"),
+                ErrorKind::Invalid("must be greater than zero"),
+            ));
+        }
+        for (what, start) in [
+            ("containerID + size = ", m.container_id),
+            ("hostID + size = ", m.host_id),
+        ] {
+            let end = i128::from(start) + i128::from(m.size);
+            if end > ID_RANGE_END {
+                return Err(at(
+                    format_args!("{field}[{i}]"),
+                    ErrorKind::AboveLimit {
+                        what,
+                        value: end,
+                        limit: ID_RANGE_END,
+                    },
+                ));
+            }
+        }
     }
     Ok(())
 }
@@ -355,32 +387,7 @@ fn validate_linux(l: &Linux<'_>) -> Result<(), SpecError> {
             }
             _ => {}
         }
-        for (i, m) in list.iter().enumerate() {
-            if m.size == 0 {
-                return Err(at(
-                    format_args!("linux.{field}[{i}].size"),
-                    ErrorKind::Invalid("must be greater than zero"),
-                ));
-            }
-            // Both ranges must end within the 32-bit ids (the kernel refuses the write
-            // later, after the container's process exists).
-            for (what, start) in [
-                ("containerID + size = ", m.container_id),
-                ("hostID + size = ", m.host_id),
-            ] {
-                let end = i128::from(start) + i128::from(m.size);
-                if end > ID_RANGE_END {
-                    return Err(at(
-                        format_args!("linux.{field}[{i}]"),
-                        ErrorKind::AboveLimit {
-                            what,
-                            value: end,
-                            limit: ID_RANGE_END,
-                        },
-                    ));
-                }
-            }
-        }
+        id_map_ranges(format_args!("linux.{field}"), list)?;
     }
     if !l.time_offsets.is_empty() {
         match time_ns {
@@ -550,5 +557,71 @@ fn validate_linux(l: &Linux<'_>) -> Result<(), SpecError> {
         "linux.mountLabel",
         "SELinux mount labels are not supported",
     )?;
+    net_devices(l)
+}
+
+/// Longest network interface name (IFNAMSIZ 16 with its NUL).
+pub const MAX_IFNAME: usize = 15;
+
+/// `linux.netDevices`: a network namespace to move into (runc: "unable to move network
+/// devices without a NET namespace"), and names the kernel's `dev_valid_name` takes, each
+/// name in the container once.
+fn net_devices(l: &Linux<'_>) -> Result<(), SpecError> {
+    if l.net_devices.is_empty() {
+        return Ok(());
+    }
+    if !has_namespace(l, NamespaceKind::Network) {
+        return Err(at(
+            format_args!("linux.netDevices"),
+            ErrorKind::Invalid("needs a \"network\" entry in linux.namespaces"),
+        ));
+    }
+    for (i, (host, dev)) in l.net_devices.iter().enumerate() {
+        if_name(host, format_args!("linux.netDevices[\"{host}\"]"))?;
+        let name = dev.name.unwrap_or(host);
+        if let Some(n) = dev.name {
+            if_name(n, format_args!("linux.netDevices[\"{host}\"].name"))?;
+        }
+        let taken = l
+            .net_devices
+            .iter()
+            .take(i)
+            .any(|(h, d)| d.name.unwrap_or(h) == name);
+        if taken {
+            return Err(at(
+                format_args!("linux.netDevices[\"{host}\"].name"),
+                ErrorKind::DuplicateName {
+                    what: "interface name in the container",
+                    name: quoted(name),
+                },
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn if_name(name: &str, field: core::fmt::Arguments<'_>) -> Result<(), SpecError> {
+    if name.len() > MAX_IFNAME {
+        return Err(at(
+            field,
+            ErrorKind::AboveLimit {
+                what: "interface name length ",
+                value: name.len() as i128,
+                limit: MAX_IFNAME as i128,
+            },
+        ));
+    }
+    let bad = name.is_empty()
+        || name == "."
+        || name == ".."
+        || name.contains(|c: char| c.is_whitespace() || matches!(c, '/' | ':' | '\\'));
+    if bad {
+        return Err(at(
+            field,
+            ErrorKind::Invalid(
+                "not an interface name: empty, \".\", \"..\", or has whitespace, '/', ':' or a JSON escape",
+            ),
+        ));
+    }
     Ok(())
 }

@@ -13,7 +13,10 @@ pub mod bpf;
 pub mod exe;
 pub mod init;
 pub mod mount_api;
+pub mod netlink;
 pub mod procfs;
+pub mod sched;
+pub mod userns;
 
 fn check(ret: libc::c_long) -> Result<libc::c_long, Errno> {
     if ret < 0 {
@@ -314,7 +317,8 @@ pub fn set_winsize(fd: BorrowedFd<'_>, ws: &libc::winsize) -> Result<(), Errno> 
 }
 
 /// `sendmsg(2)` of `data` with one fd as `SCM_RIGHTS`, the control buffer on the stack.
-pub fn send_fd(sock: BorrowedFd<'_>, data: &[u8], fd: BorrowedFd<'_>) -> Result<(), Errno> {
+/// Returns the bytes sent (a stream socket may take fewer than `data.len()`).
+pub fn send_fd(sock: BorrowedFd<'_>, data: &[u8], fd: BorrowedFd<'_>) -> Result<usize, Errno> {
     let mut iov = libc::iovec {
         iov_base: data.as_ptr().cast_mut().cast(),
         iov_len: data.len(),
@@ -338,7 +342,7 @@ pub fn send_fd(sock: BorrowedFd<'_>, data: &[u8], fd: BorrowedFd<'_>) -> Result<
         std::ptr::write_unaligned(libc::CMSG_DATA(cmsg).cast::<c_int>(), fd.as_raw_fd());
         libc::sendmsg(sock.as_raw_fd(), &msg, libc::MSG_NOSIGNAL)
     };
-    check(ret as libc::c_long).map(drop)
+    check(ret as libc::c_long).map(|n| usize::try_from(n).unwrap_or(0))
 }
 
 /// `recvmsg(2)` of one byte and, if present, one `SCM_RIGHTS` fd. `Ok(None)` at EOF.

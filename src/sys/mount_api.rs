@@ -116,6 +116,35 @@ pub fn set_attr(fd: BorrowedFd<'_>, recursive: bool, attr: MountAttr) -> Result<
     check(ret).map(drop)
 }
 
+/// `mount_setattr(2)` with `MOUNT_ATTR_IDMAP`: the detached mount `fd` (never attached
+/// yet, as the kernel requires) shows its files' ids through the mapping of the user
+/// namespace `userns`; with `recursive`, every submount too.
+pub fn set_idmap(fd: BorrowedFd<'_>, recursive: bool, userns: BorrowedFd<'_>) -> Result<(), Errno> {
+    let a = raw::mount_attr {
+        attr_set: u64::from(raw::MOUNT_ATTR_IDMAP),
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: u64::try_from(userns.as_raw_fd()).map_err(|_| Errno::EBADF)?,
+    };
+    let mut flags = raw::AT_EMPTY_PATH;
+    if recursive {
+        flags |= raw::AT_RECURSIVE;
+    }
+    // SAFETY: `a` is a mount_attr of the size passed, alive across the call; the path is
+    // empty and NUL-terminated.
+    let ret = unsafe {
+        libc::syscall(
+            raw::__NR_mount_setattr as c_long,
+            fd.as_raw_fd(),
+            c"".as_ptr(),
+            flags as c_uint,
+            &a as *const raw::mount_attr,
+            std::mem::size_of::<raw::mount_attr>(),
+        )
+    };
+    check(ret).map(drop)
+}
+
 /// Whether the kernel has `mount_setattr(2)` (Linux 5.12, the newest call dory needs; it
 /// also implies openat2, the other mount calls and `close_range` with CLOEXEC): an
 /// invalid fd gets EBADF from a kernel that has it, ENOSYS from one that does not.

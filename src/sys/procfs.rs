@@ -68,6 +68,29 @@ pub fn own_dir(root: BorrowedFd<'_>) -> Result<OwnedFd, Errno> {
     Ok(fd)
 }
 
+/// Opens the namespace file `ns` (`c"net"`) of process `pid` (the caller when None):
+/// `<root>/<pid>/ns` strictly beneath the verified root, then the kernel's magic link.
+pub fn open_ns(root: BorrowedFd<'_>, pid: Option<i32>, ns: &CStr) -> Result<OwnedFd, Errno> {
+    let dir = match pid {
+        None => own_dir(root)?,
+        Some(pid) => {
+            let mut name = [0u8; 24];
+            let len = decimal(u64::try_from(pid).map_err(|_| Errno::ESRCH)?, &mut name);
+            let name = CStr::from_bytes_with_nul(name.get(..=len).ok_or(Errno::EINVAL)?)
+                .map_err(|_| Errno::EINVAL)?;
+            open_beneath(root, name, libc::O_PATH | libc::O_DIRECTORY)?
+        }
+    };
+    let nsdir = open_beneath(dir.as_fd(), c"ns", libc::O_PATH | libc::O_DIRECTORY)?;
+    // A plain openat: the last component is the magic link to the namespace.
+    nix::fcntl::openat(
+        nsdir.as_fd(),
+        ns,
+        nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+}
+
 /// Writes all of `value` to `rel` beneath the procfs directory `dir` (see [`open_beneath`]).
 pub fn write(dir: BorrowedFd<'_>, rel: &CStr, value: &[u8]) -> Result<(), Errno> {
     let fd = open_beneath(dir, rel, libc::O_WRONLY)?;

@@ -1,13 +1,16 @@
 //! `seccomp(2)`: loading a compiled filter.
 
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+
 use libc::c_ulong;
 use nix::errno::Errno;
 
 /// `seccomp(SECCOMP_SET_MODE_FILTER, flags, &prog)`: installs `prog` on the calling
 /// thread. `flags` are `SECCOMP_FILTER_FLAG_*` bits (`Program::flags`). The caller must
-/// have set `PR_SET_NO_NEW_PRIVS` or hold `CAP_SYS_ADMIN`. Allocates nothing.
-// The sandbox calls this once the lead wires seccomp in; tests call it now.
-pub fn install_filter(prog: &[libc::sock_filter], flags: u32) -> Result<(), Errno> {
+/// have set `PR_SET_NO_NEW_PRIVS` or hold `CAP_SYS_ADMIN`. Allocates nothing. With
+/// `SECCOMP_FILTER_FLAG_NEW_LISTENER` returns the user-notification listener fd
+/// (close-on-exec), see seccomp(2) and seccomp_unotify(2).
+pub fn install_filter(prog: &[libc::sock_filter], flags: u32) -> Result<Option<OwnedFd>, Errno> {
     let len = u16::try_from(prog.len()).map_err(|_| Errno::EINVAL)?;
     let fprog = libc::sock_fprog {
         len,
@@ -23,8 +26,15 @@ pub fn install_filter(prog: &[libc::sock_filter], flags: u32) -> Result<(), Errn
             &fprog as *const libc::sock_fprog,
         )
     };
+    let listener = c_ulong::from(flags) & libc::SECCOMP_FILTER_FLAG_NEW_LISTENER != 0;
     match ret {
-        0 => Ok(()),
+        0 if !listener => Ok(None),
+        r if r >= 0 && listener => {
+            let fd = RawFd::try_from(r).map_err(|_| Errno::EBADF)?;
+            // SAFETY: with NEW_LISTENER a non-negative return is a new fd the kernel
+            // opened for us and nothing else owns.
+            Ok(Some(unsafe { OwnedFd::from_raw_fd(fd) }))
+        }
         // With SECCOMP_FILTER_FLAG_TSYNC a positive value is a thread that could not sync.
         r if r > 0 => Err(Errno::ESRCH),
         _ => Err(Errno::last()),

@@ -345,6 +345,12 @@ pub struct Out {
 }
 
 impl Out {
+    /// stderr with runc's `msg="…"` quoting undone (`\"` back to `"`), for matching
+    /// messages that quote something.
+    pub fn message(&self) -> String {
+        self.stderr.replace("\\\"", "\"")
+    }
+
     /// Panics with both streams when the exit code is not `code`.
     pub fn expect_code(&self, code: i32) -> &Self {
         assert_eq!(
