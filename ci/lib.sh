@@ -7,6 +7,8 @@ CACHE="$REPO/.cache"
 OUT="$REPO/out"
 # Fixed path referenced by .cargo/config.toml (armv7 rustflags `-L`); created by ci/setup.
 DORY_ARMV7_LIBDIR=/usr/local/lib/dory-armv7
+# A static i386 busybox (ci/setup), run by tests/seccomp_diff.rs.
+DORY_I386_BUSYBOX=/usr/local/lib/dory-i386/busybox
 export REPO CACHE OUT DORY_ARMV7_LIBDIR
 # rustup's cargo and rustup even when the caller's PATH lacks them (CI's environment).
 export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"

@@ -1005,6 +1005,7 @@ pub fn describe_failure(plan: &Plan, f: &Failure) -> String {
         Step::JoinNamespace => format!("config.json: linux.namespaces: setns: {err}"),
         Step::Hooks => format!("hooks: {err}"),
         Step::Seccomp => format!("config.json: linux.seccomp: load the filter: {err}"),
+        Step::ExecFifo => format!("exec fifo: open through the host's /proc/self/fd: {err}"),
         Step::OomScoreAdj => format!("config.json: process.oomScoreAdj: {err}"),
         Step::JoinCgroup => format!("cgroup: join: {err}"),
         Step::PivotRoot if f.index == sandbox::PIVOT_REFUSED => format!(

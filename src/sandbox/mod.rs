@@ -489,9 +489,15 @@ fn join_namespaces(fds: &[(NamespaceKind, RawFd)]) -> StepResult {
 
 fn setup_stdio(ctx: &ChildContext<'_>, root: BorrowedFd<'_>) -> StepResult {
     if ctx.plan.process.terminal {
+        // `console` makes us a session leader with the pty as controlling terminal.
         console(ctx.sync, root, ctx.plan.creates_dev)?;
-    } else if let Some([i, o, e]) = ctx.stdio {
-        install_stdio(i, o, e)?;
+    } else {
+        // The init leads a session of its own with or without a terminal, as under runc
+        // and crun: no job control signal of the caller's session reaches it.
+        nix::unistd::setsid().map_err(at(Step::Stdio))?;
+        if let Some([i, o, e]) = ctx.stdio {
+            install_stdio(i, o, e)?;
+        }
     }
     Ok(())
 }
@@ -680,10 +686,14 @@ fn check_cwd() -> StepResult {
 
 /// `create`: tell the parent we are ready, then block until `dory start` opens the fifo.
 fn wait_for_start(sync: BorrowedFd<'_>, proc: BorrowedFd<'_>, fifo: RawFd) -> StepResult {
-    nix::unistd::write(sync, &[MSG_READY]).map_err(at(Step::ExecFifo))?;
     // Through the verified host procfs: the container's /proc could redirect the reopen
-    // to any file it likes (and "0" be written there).
-    let fd = sys::procfs::reopen(proc, fifo, libc::O_WRONLY).map_err(at(Step::ExecFifo))?;
+    // to any file it likes (and "0" be written there). Its checks run before READY, so
+    // that a seccomp filter refusing them fails `create` with the errno (after READY the
+    // caller is gone and `start` would only find a stopped container).
+    let fds = sys::procfs::fd_dir(proc).map_err(at(Step::ExecFifo))?;
+    nix::unistd::write(sync, &[MSG_READY]).map_err(at(Step::ExecFifo))?;
+    let fd =
+        sys::procfs::reopen_in(fds.as_fd(), fifo, libc::O_WRONLY).map_err(at(Step::ExecFifo))?;
     nix::unistd::write(&fd, b"0").map_err(at(Step::ExecFifo))?;
     Ok(())
 }

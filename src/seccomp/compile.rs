@@ -2,70 +2,62 @@
 //!
 //! Layout of the program:
 //!
-//! 1. `seccomp_data.arch` must be this architecture's `AUDIT_ARCH`, else go to 5.
-//! 2. A binary search over `seccomp_data.nr`: the number line is cut into intervals of
-//!    equal treatment (runs of syscalls that share their rules, and the gaps between
-//!    them, which get the default action). A leaf returns an action at once or jumps to
-//!    the plan of a syscall whose rules have argument conditions. On x86_64 the numbers
-//!    from `0x40000000` (x32 syscalls, `__X32_SYSCALL_BIT`) are one more interval: see
-//!    "Other architectures" below. `nr == -1` (a tracer's skipped call) gets the default.
-//! 3. Plans: the rules naming a syscall, most restrictive action first (see "Rule
-//!    order"); each rule's conditions on 64-bit arguments are checked as two 32-bit
-//!    halves, high word first; the first rule that matches returns its action, and the
-//!    default action follows the last.
-//! 4. (end of the native part)
-//! 5. Other architectures.
+//! 1. `seccomp_data.arch` picks the section of an ABI: the native one always; i386 and
+//!    x32 on x86_64 (32-bit arm on aarch64) if `architectures` lists them. Any other
+//!    architecture is killed (KILL_PROCESS), as libseccomp kills on a "bad arch".
+//! 2. Each section judges the calls of its ABI with that ABI's numbers (tables made by
+//!    `gen.sh`): first runc's ENOSYS stub (below), then a binary search over
+//!    `seccomp_data.nr`: the number line is cut into intervals of equal treatment (runs
+//!    of syscalls that share their plan, and the gaps between them, which get the
+//!    default action). A leaf returns an action at once or jumps to the plan of a
+//!    syscall whose rules have argument conditions.
+//! 3. Plans: the conditional rules of a syscall in libseccomp's order (see `merge.rs`
+//!    for how the rules naming one syscall combine); conditions on 64-bit arguments are
+//!    checked as two 32-bit halves, high word first; the first rule that matches returns
+//!    its action, and the default action follows the last.
 //!
-//! **Rule order.** When several rules name one syscall, the result is the most
-//! restrictive action among the rules that match the call, in the kernel's order
-//! (KILL_PROCESS, KILL_THREAD, TRAP, ERRNO, TRACE, LOG, ALLOW); among rules of equal
-//! rank (e.g. two ERRNO rules) the first in config.json wins. This is what stacking every
-//! rule as its own filter would give, and for podman's profile (default ERRNO, rules
-//! ALLOW, a few ERRNO with arguments) it means "ERRNO-with-arguments before ALLOW for the
-//! same syscall". It differs from libseccomp only where libseccomp drops rules: an
-//! unconditional rule there replaces earlier conditional rules for the syscall, so
-//! `socket` ALLOW plus `socket` ERRNO-if-`AF_VSOCK` allows everything under runc while
-//! dory refuses `AF_VSOCK` - the profile's evident intent. As in runc, a rule whose
-//! conditions name one argument more than once is an OR of its conditions, otherwise an
-//! AND.
-//!
-//! **Other architectures.** dory has the syscall table of the architecture it was built
-//! for only. Calls from another architecture that this kernel can run (i386 and x32 on
-//! x86_64, 32-bit arm on aarch64) cannot be matched against the rules; letting them
-//! through would bypass the profile. If `architectures` lists that architecture, its
-//! calls get the default action when that action refuses (KILL_PROCESS, KILL_THREAD,
-//! TRAP, ERRNO) and KILL_PROCESS otherwise; unlisted architectures get KILL_PROCESS, as
-//! libseccomp kills on a "bad arch". The native architecture always gets the rules,
-//! listed or not (runc adds it too).
-//!
-//! On 32-bit arm the arguments are 32 bits wide: only the low words are compared, and
-//! values are truncated to 32 bits, as libseccomp does.
+//! **Syscalls newer than the profile** get ENOSYS, as under runc (its
+//! `libcontainer/seccomp/patchbpf` prepends this stub), so that libc falls back (clone3 →
+//! clone, faccessat2 → faccessat, ...) instead of failing with the default errno.
+//! "Newer" means a number above the highest number, in that ABI, of any name listed by
+//! any rule of the profile (whatever the rule's action; names unknown to the ABI do not
+//! count). As in runc the stub is added only for ABIs that `architectures` lists (none
+//! when the list is empty), not when the default action is ALLOW, LOG or TRACE, not when
+//! `defaultErrnoRet` is ENOSYS already, and not for an ABI where the highest number is
+//! 0. On x86_64, x32 calls (`nr | 0x40000000`) are compared with x32's highest number.
+//! runc takes the highest number from libseccomp's tables, dory from its own (Linux
+//! 6.12): they differ only for a profile that names syscalls newer than the
+//! libseccomp runc was built with.
 
 use heapless::Vec;
 
 use crate::seccomp::bpf::{Asm, AsmError, Target, JEQ_K, JGE_K, JGT_K, MAX_BPF_INSNS};
 use crate::seccomp::error::{SeccompError, SeccompErrorKind};
-use crate::seccomp::model::{Seccomp, MAX_ARGS_PER_RULE, MAX_SECCOMP_RULES, SYSCALL_SLOTS};
-use crate::seccomp::names::{self, ActionKind, Flag, Op, NATIVE, X32_SYSCALL_BIT};
+use crate::seccomp::merge::{self, Cond, Entry, Plan, Rule};
+use crate::seccomp::model::{Seccomp, MAX_ARGS_PER_RULE, SYSCALL_SLOTS};
+use crate::seccomp::names::{self, ActionKind, Flag, ABIS, MAX_ABIS, X32_SYSCALL_BIT};
 use crate::seccomp::notify;
+use crate::seccomp::tree::Tree;
 
 /// `struct seccomp_data` offsets.
 const OFF_NR: u32 = 0;
 const OFF_ARCH: u32 = 4;
 const OFF_ARGS: u32 = 16;
 
-/// Largest errno an ERRNO action can return (the kernel clamps to `MAX_ERRNO`).
-const MAX_ERRNO: u32 = 4095;
+/// Largest errno an ERRNO action can return: libseccomp (and so runc) refuses 4095 and
+/// above (`sys_chk_seccomp_action`: `errno < MAX_ERRNO`).
+const MAX_ERRNO: u32 = 4094;
 const EPERM: u32 = libc::EPERM as u32;
 
 /// Whether syscall arguments are 64 bits wide here (both words compared) or 32 (arm:
 /// low words only). A parameter of [`build`] so that tests run both kinds anywhere.
 const WIDE_ARGS: bool = cfg!(target_pointer_width = "64");
 
-/// Distinct treatments of syscalls: at most one per slot, the default, and x32's.
-const MAX_PLANS: usize = SYSCALL_SLOTS + 2;
-/// Intervals of the number line: each slot can start one and end one, plus x32's.
-const MAX_INTERVALS: usize = 2 * SYSCALL_SLOTS + 4;
+/// Distinct treatments of syscalls: at most one per slot of each ABI, and the default.
+const MAX_PLANS: usize = MAX_ABIS * SYSCALL_SLOTS + 1;
+/// Intervals of one ABI's number line: each slot can start one and end one.
+const MAX_INTERVALS: usize = 2 * SYSCALL_SLOTS + 2;
+const ENOSYS: u32 = libc::ENOSYS as u32;
 
 /// A compiled filter, ready for [`crate::sys::seccomp::install_filter`].
 pub struct Program {
@@ -95,40 +87,6 @@ impl core::fmt::Debug for Program {
     }
 }
 
-/// One argument condition, checked.
-#[derive(Debug, Clone, Copy)]
-struct Cond {
-    index: u32,
-    op: Op,
-    value: u64,
-    value_two: u64,
-}
-
-/// One rule, checked.
-#[derive(Debug)]
-struct Rule {
-    ret: u32,
-    conds: Vec<Cond, MAX_ARGS_PER_RULE>,
-    /// The conditions are alternatives (one argument is named twice), not all required.
-    any: bool,
-}
-
-/// How the syscalls of one interval are treated.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Plan {
-    /// The default action.
-    Default,
-    /// One action whatever the arguments.
-    Ret(u32),
-    /// The rules in this mask, in the order of [`order`].
-    Rules(u64),
-}
-
-/// Precedence of a return value: lower is more restrictive (the kernel's own order).
-fn rank(ret: u32) -> i32 {
-    (ret & libc::SECCOMP_RET_ACTION_FULL) as i32
-}
-
 /// The return value of action `name` with `errno` (`errnoRet` or `defaultErrnoRet`).
 /// As in runc, `errno` is used by ERRNO and TRACE only (default EPERM).
 fn ret_value(
@@ -151,7 +109,7 @@ fn ret_value(
             if errno_value > MAX_ERRNO {
                 return Err(SeccompError::at(
                     errno_path,
-                    SeccompErrorKind::Invalid("an errno must be at most 4095"),
+                    SeccompErrorKind::Invalid("an errno must be at most 4094 (libseccomp's limit)"),
                 ));
             }
             libc::SECCOMP_RET_ERRNO | errno_value
@@ -188,12 +146,92 @@ pub fn check(s: &Seccomp<'_>) -> Result<usize, SeccompError> {
     build(s, WIDE_ARGS).map(|(code, _)| code.len())
 }
 
+/// What a profile asks for besides its rules, checked.
+struct Profile {
+    default: u32,
+    flags: u32,
+    /// Which of [`ABIS`] `architectures` lists.
+    listed: [bool; MAX_ABIS],
+    /// Whether runc's ENOSYS stub applies (see the module doc).
+    stub: bool,
+}
+
+/// The filter of one ABI: its number line and, with the stub, its highest number.
+struct Section {
+    intervals: std::vec::Vec<(u32, u16)>,
+    last: Option<u32>,
+}
+
+/// The distinct plans of all ABIs, with the argument width their code is for.
+struct Plans(std::vec::Vec<(Plan, bool)>);
+
+impl Plans {
+    /// The index of `plan`, added if new.
+    fn index(&mut self, plan: Plan, wide: bool) -> Result<u16, SeccompError> {
+        // Only chains depend on the width.
+        let wide = wide && matches!(plan, Plan::Tree(_));
+        let key = (plan, wide);
+        let i = match self.0.iter().position(|p| *p == key) {
+            Some(i) => i,
+            None if self.0.len() < MAX_PLANS => {
+                self.0.push(key);
+                self.0.len() - 1
+            }
+            None => return Err(too_large()),
+        };
+        u16::try_from(i).map_err(|_| too_large())
+    }
+}
+
+fn too_large() -> SeccompError {
+    SeccompError::at(
+        format_args!("linux.seccomp"),
+        SeccompErrorKind::TooLarge {
+            limit: MAX_BPF_INSNS,
+        },
+    )
+}
+
 /// The program and its `SECCOMP_FILTER_FLAG_*` bits; `wide`: see [`WIDE_ARGS`].
 pub(super) fn build(
     s: &Seccomp<'_>,
     wide: bool,
 ) -> Result<(std::vec::Vec<libc::sock_filter>, u32), SeccompError> {
-    if NATIVE.table.is_empty() {
+    let p = profile(s)?;
+    let rules = rules(s)?;
+    let entries = merge::entries(&rules, p.default);
+    let mut plans = Plans(std::vec::Vec::new());
+    let mut sections: std::vec::Vec<Option<Section>> = std::vec::Vec::new();
+    for (k, abi) in ABIS.iter().enumerate() {
+        let listed = p.listed.get(k).copied().unwrap_or(false);
+        // The native ABI is always filtered (runc adds it too); others only if listed.
+        if k != 0 && !listed {
+            sections.push(None);
+            continue;
+        }
+        let abi_wide = if k == 0 { wide } else { abi.wide };
+        let intervals = intervals(s, &entries, k, abi_wide, &mut plans)?;
+        let last = if p.stub && listed {
+            last_nr(s, k)
+        } else {
+            None
+        };
+        sections.push(Some(Section { intervals, last }));
+    }
+    let mut insns = std::vec::Vec::new();
+    match assemble(&p, &sections, &plans).finish(&mut insns) {
+        Ok(()) => Ok((insns, p.flags)),
+        Err(AsmError::TooLarge) => Err(too_large()),
+        Err(AsmError::BadLabel) => Err(SeccompError::at(
+            format_args!("linux.seccomp"),
+            SeccompErrorKind::Invalid("internal error: a BPF jump has no valid target"),
+        )),
+    }
+}
+
+/// Checks everything but the rules: default action, listener, flags, architectures.
+fn profile(s: &Seccomp<'_>) -> Result<Profile, SeccompError> {
+    if ABIS.is_empty() {
         return Err(SeccompError::at(
             format_args!("linux.seccomp"),
             SeccompErrorKind::Unsupported(
@@ -220,6 +258,7 @@ pub(super) fn build(
             }
         }
     }
+    let mut listed = [false; MAX_ABIS];
     for (i, name) in s.architectures.iter().enumerate() {
         if !names::ARCHES.contains(name) {
             return Err(SeccompError::unknown(
@@ -228,15 +267,28 @@ pub(super) fn build(
                 name,
             ));
         }
+        if let Some(k) = ABIS.iter().position(|a| a.arch == *name) {
+            if let Some(l) = listed.get_mut(k) {
+                *l = true;
+            }
+        }
     }
-    let listed = |arch: &str| s.architectures.contains(&arch);
-    // What calls of another architecture get (see the module doc).
-    let compat_ret = if rank(default) <= rank(libc::SECCOMP_RET_ERRNO) {
-        default
-    } else {
-        libc::SECCOMP_RET_KILL_PROCESS
-    };
+    // runc's conditions for the ENOSYS stub: a refusing default other than ENOSYS.
+    let permissive = matches!(
+        default & libc::SECCOMP_RET_ACTION_FULL,
+        libc::SECCOMP_RET_ALLOW | libc::SECCOMP_RET_LOG | libc::SECCOMP_RET_TRACE
+    );
+    let stub = !permissive && s.default_errno_ret != Some(ENOSYS);
+    Ok(Profile {
+        default,
+        flags,
+        listed,
+        stub,
+    })
+}
 
+/// The rules of `linux.seccomp.syscalls`, checked.
+fn rules(s: &Seccomp<'_>) -> Result<std::vec::Vec<Rule>, SeccompError> {
     // Scratch space is on the heap (bounded by the named capacities): see `bpf.rs`.
     let mut rules: std::vec::Vec<Rule> = std::vec::Vec::with_capacity(s.syscalls.len());
     for (i, r) in s.syscalls.iter().enumerate() {
@@ -277,106 +329,166 @@ pub(super) fn build(
         }
         rules.push(Rule { ret, conds, any });
     }
+    Ok(rules)
+}
 
-    // The plan of every slot, as intervals of the number line.
-    let mut plans: std::vec::Vec<Plan> = std::vec::Vec::new();
-    let mut intervals: std::vec::Vec<(u32, u16)> = std::vec::Vec::new();
-    let too_large = || {
-        SeccompError::at(
-            format_args!("linux.seccomp"),
-            SeccompErrorKind::TooLarge {
-                limit: MAX_BPF_INSNS,
-            },
-        )
-    };
-    let default_plan = plan_index(&mut plans, Plan::Default).ok_or_else(too_large)?;
-    add_interval(&mut intervals, 0, default_plan).ok_or_else(too_large)?;
-    let mut next_nr = 0u32;
+/// The number line of `ABIS[k]`: each syscall's plan (see `merge.rs`), as intervals.
+fn intervals(
+    s: &Seccomp<'_>,
+    entries: &[Entry],
+    k: usize,
+    wide: bool,
+    plans: &mut Plans,
+) -> Result<std::vec::Vec<(u32, u16)>, SeccompError> {
+    let base = ABIS.get(k).map_or(0, |a| a.base);
+    let default_plan = plans.index(Plan::Default, false)?;
+    let mut iv: std::vec::Vec<(u32, u16)> = std::vec::Vec::new();
+    add_interval(&mut iv, base, default_plan).ok_or_else(too_large)?;
+    let mut next_nr = base;
     for slot in 0..SYSCALL_SLOTS {
-        let nr = names::nr_of(slot);
-        let mut mask = 0u64;
-        for (i, r) in s.syscalls.iter().enumerate() {
-            if r.names.contains_slot(slot) {
-                mask |= 1u64 << i;
-            }
-        }
-        let plan = plan_of(mask, &rules, default);
-        let p = plan_index(&mut plans, plan).ok_or_else(too_large)?;
+        let nr = base.saturating_add(names::nr_of(slot));
+        let named = entries.iter().filter(|e| {
+            s.syscalls
+                .get(e.rule)
+                .is_some_and(|r| r.names.contains(k, slot))
+        });
+        let plan = merge::plan(named, wide).map_err(|rule| {
+            SeccompError::at(
+                format_args!("linux.seccomp.syscalls[{rule}]"),
+                SeccompErrorKind::Invalid(
+                    "an earlier rule for one of its syscalls has the same checks (or a prefix of them) with another action: libseccomp refuses it (EEXIST), and so does runc",
+                ),
+            )
+        })?;
+        let p = plans.index(plan, wide)?;
         if nr != next_nr {
             // Numbers without a slot in between: the default.
-            add_interval(&mut intervals, next_nr, default_plan).ok_or_else(too_large)?;
+            add_interval(&mut iv, next_nr, default_plan).ok_or_else(too_large)?;
         }
-        add_interval(&mut intervals, nr, p).ok_or_else(too_large)?;
+        add_interval(&mut iv, nr, p).ok_or_else(too_large)?;
         next_nr = nr.saturating_add(1);
     }
-    add_interval(&mut intervals, next_nr, default_plan).ok_or_else(too_large)?;
-    if NATIVE.x32 {
-        let x32_ret = if listed("SCMP_ARCH_X32") {
-            compat_ret
-        } else {
-            libc::SECCOMP_RET_KILL_PROCESS
-        };
-        let x32 = plan_index(&mut plans, Plan::Ret(x32_ret)).ok_or_else(too_large)?;
-        add_interval(&mut intervals, X32_SYSCALL_BIT, x32).ok_or_else(too_large)?;
-        add_interval(&mut intervals, u32::MAX, default_plan).ok_or_else(too_large)?;
-    }
+    add_interval(&mut iv, next_nr, default_plan).ok_or_else(too_large)?;
+    Ok(iv)
+}
 
-    let mut asm = Asm::new();
-    let bad_arch = asm.label();
-    asm.load(OFF_ARCH);
-    asm.jump(JEQ_K, NATIVE.audit_arch, Target::Next, bad_arch);
-    asm.load(OFF_NR);
-    let labels: std::vec::Vec<Target> = plans.iter().map(|_| asm.label()).collect();
-    let leaf = |asm: &mut Asm, plan: u16| match plans.get(usize::from(plan)) {
-        Some(Plan::Ret(v)) => asm.ret(*v),
-        Some(Plan::Rules(_)) => asm.goto(
-            labels
-                .get(usize::from(plan))
-                .copied()
-                .unwrap_or(Target::Next),
-        ),
-        Some(Plan::Default) | None => asm.ret(default),
-    };
-    tree(&mut asm, &intervals, &leaf);
-    for (p, plan) in plans.iter().enumerate() {
-        if let Plan::Rules(mask) = plan {
-            asm.bind(labels.get(p).copied().unwrap_or(Target::Next));
-            emit_rules(&mut asm, *mask, &rules, default, wide);
-        }
-    }
-    asm.bind(bad_arch);
-    if let Some((audit, name)) = NATIVE.compat {
-        if listed(name) {
-            let kill = asm.label();
-            asm.jump(JEQ_K, audit, Target::Next, kill);
-            asm.ret(compat_ret);
-            asm.bind(kill);
-        }
-    }
-    asm.ret(libc::SECCOMP_RET_KILL_PROCESS);
+/// The highest number of `ABIS[k]` any rule names (runc skips the stub when it is 0).
+fn last_nr(s: &Seccomp<'_>, k: usize) -> Option<u32> {
+    let slot = s
+        .syscalls
+        .iter()
+        .filter_map(|r| r.names.last_slot(k))
+        .max()?;
+    let nr = ABIS.get(k)?.base.saturating_add(names::nr_of(slot));
+    (nr != 0).then_some(nr)
+}
 
-    let mut insns = std::vec::Vec::new();
-    match asm.finish(&mut insns) {
-        Ok(()) => Ok((insns, flags)),
-        Err(AsmError::TooLarge) => Err(too_large()),
-        Err(AsmError::BadLabel) => Err(SeccompError::at(
-            format_args!("linux.seccomp"),
-            SeccompErrorKind::Invalid("internal error: a BPF jump has no valid target"),
-        )),
+/// Jump targets shared by the parts of the program.
+struct Labels {
+    enosys: Target,
+    kill: Target,
+    /// x32 calls when x32 is not listed.
+    x32_refused: Target,
+    /// One per plan (used by those with chains).
+    plans: std::vec::Vec<Target>,
+    /// One per ABI section.
+    sections: std::vec::Vec<Target>,
+}
+
+impl Labels {
+    fn section(&self, k: usize) -> Target {
+        self.sections.get(k).copied().unwrap_or(self.kill)
     }
 }
 
-/// The index of `plan` in `plans`, added if new; `None` when full.
-fn plan_index(plans: &mut std::vec::Vec<Plan>, plan: Plan) -> Option<u16> {
-    let i = match plans.iter().position(|p| *p == plan) {
-        Some(i) => i,
-        None if plans.len() < MAX_PLANS => {
-            plans.push(plan);
-            plans.len() - 1
-        }
-        None => return None,
+/// Whether `ABIS[k]` has a section (is filtered).
+fn filtered(sections: &[Option<Section>], k: usize) -> bool {
+    matches!(sections.get(k), Some(Some(_)))
+}
+
+/// The whole program: the dispatch on `arch`, each ABI's section, the plans.
+fn assemble(p: &Profile, sections: &[Option<Section>], plans: &Plans) -> Asm {
+    let mut asm = Asm::new();
+    let l = Labels {
+        enosys: asm.label(),
+        kill: asm.label(),
+        x32_refused: asm.label(),
+        plans: plans.0.iter().map(|_| asm.label()).collect(),
+        sections: sections.iter().map(|_| asm.label()).collect(),
     };
-    u16::try_from(i).ok()
+    dispatch(&mut asm, &l, sections);
+    for (k, sec) in sections.iter().enumerate() {
+        if let Some(sec) = sec {
+            section(&mut asm, &l, k, sec, p.default, plans);
+        }
+    }
+    tail(&mut asm, &l, p.default, plans);
+    asm
+}
+
+/// Picks the section by `arch` (and, on x86_64, the x32 bit); leaves `nr` in A for the
+/// native section, which follows.
+fn dispatch(asm: &mut Asm, l: &Labels, sections: &[Option<Section>]) {
+    let native = ABIS.first().map_or(0, |a| a.audit_arch);
+    asm.load(OFF_ARCH);
+    // Other 32-bit ABIs with an AUDIT_ARCH of their own (i386, arm), when listed.
+    for (k, abi) in ABIS.iter().enumerate().skip(1) {
+        if abi.audit_arch != native && filtered(sections, k) {
+            asm.jump(JEQ_K, abi.audit_arch, l.section(k), Target::Next);
+        }
+    }
+    asm.jump(JEQ_K, native, Target::Next, l.kill);
+    asm.load(OFF_NR);
+    if names::HAS_X32 {
+        // x32 calls: the x32 section if listed, else refused (see `tail`).
+        let to = match ABIS.iter().position(|a| a.base == X32_SYSCALL_BIT) {
+            Some(k) if filtered(sections, k) => l.section(k),
+            _ => l.x32_refused,
+        };
+        asm.jump(JGE_K, X32_SYSCALL_BIT, to, Target::Next);
+    }
+}
+
+/// The section of `ABIS[k]`: runc's ENOSYS stub, then the search over its numbers.
+fn section(asm: &mut Asm, l: &Labels, k: usize, sec: &Section, default: u32, plans: &Plans) {
+    if k != 0 {
+        asm.bind(l.section(k));
+        // Entered from the arch dispatch (A = arch), or from the x32 check (A = nr).
+        if ABIS.get(k).is_some_and(|a| a.base == 0) {
+            asm.load(OFF_NR);
+        }
+    }
+    if let Some(last) = sec.last {
+        asm.jump(JGT_K, last, l.enosys, Target::Next);
+    }
+    let leaf = |asm: &mut Asm, plan: u16| match plans.0.get(usize::from(plan)) {
+        Some((Plan::Ret(v), _)) => asm.ret(*v),
+        Some((Plan::Tree(_), _)) => {
+            asm.goto(l.plans.get(usize::from(plan)).copied().unwrap_or(l.kill))
+        }
+        Some((Plan::Default, _)) | None => asm.ret(default),
+    };
+    tree(asm, &sec.intervals, &leaf);
+}
+
+/// Refused x32 calls (-1, a tracer's skipped call, gets the default), the plans with
+/// argument checks, and the shared returns.
+fn tail(asm: &mut Asm, l: &Labels, default: u32, plans: &Plans) {
+    if names::HAS_X32 {
+        asm.bind(l.x32_refused);
+        asm.jump(JEQ_K, u32::MAX, Target::Next, l.kill);
+        asm.ret(default);
+    }
+    for (i, (plan, wide)) in plans.0.iter().enumerate() {
+        if let Plan::Tree(tree) = plan {
+            asm.bind(l.plans.get(i).copied().unwrap_or(Target::Next));
+            emit_tree(asm, tree, default, *wide);
+        }
+    }
+    asm.bind(l.enosys);
+    asm.ret(libc::SECCOMP_RET_ERRNO | ENOSYS);
+    asm.bind(l.kill);
+    asm.ret(libc::SECCOMP_RET_KILL_PROCESS);
 }
 
 /// Makes numbers from `start` on use plan `p` (starts are added in increasing order).
@@ -401,29 +513,6 @@ fn add_interval(iv: &mut std::vec::Vec<(u32, u16)>, start: u32, p: u16) -> Optio
     Some(())
 }
 
-/// The rules in `mask`, most restrictive action first, then in config order.
-fn order(mask: u64, rules: &[Rule]) -> Vec<usize, MAX_SECCOMP_RULES> {
-    let mut v: Vec<usize, MAX_SECCOMP_RULES> = Vec::new();
-    for (i, _) in rules.iter().enumerate() {
-        if mask & (1u64 << i) != 0 {
-            let _ = v.push(i);
-        }
-    }
-    v.sort_unstable_by_key(|&i| (rules.get(i).map_or(0, |r| rank(r.ret)), i));
-    v
-}
-
-/// The plan of a syscall named by the rules in `mask`.
-fn plan_of(mask: u64, rules: &[Rule], default: u32) -> Plan {
-    let first = order(mask, rules).first().and_then(|&i| rules.get(i));
-    match first {
-        None => Plan::Default,
-        Some(r) if r.conds.is_empty() && r.ret == default => Plan::Default,
-        Some(r) if r.conds.is_empty() => Plan::Ret(r.ret),
-        Some(_) => Plan::Rules(mask),
-    }
-}
-
 /// A binary search over `iv` (sorted starts; A holds `nr`) ending in `leaf`s.
 fn tree(asm: &mut Asm, iv: &[(u32, u16)], leaf: &dyn Fn(&mut Asm, u16)) {
     let mid = iv.len() / 2;
@@ -440,31 +529,20 @@ fn tree(asm: &mut Asm, iv: &[(u32, u16)], leaf: &dyn Fn(&mut Asm, u16)) {
     }
 }
 
-/// The rules of one syscall, each falling through to the next when it does not match.
-fn emit_rules(asm: &mut Asm, mask: u64, rules: &[Rule], default: u32, wide: bool) {
-    for i in order(mask, rules) {
-        let Some(rule) = rules.get(i) else { continue };
-        if rule.conds.is_empty() {
-            // Matches every call: later rules are unreachable.
-            asm.ret(rule.ret);
-            return;
-        }
-        if rule.any {
-            for c in &rule.conds {
-                let skip = asm.label();
-                cond(asm, c, Target::Next, skip, wide);
-                asm.ret(rule.ret);
-                asm.bind(skip);
-            }
+/// The argument checks of one syscall; calls they do not decide get the default.
+fn emit_tree(asm: &mut Asm, tree: &Tree, default: u32, wide: bool) {
+    let out = asm.label();
+    let words = |index: u32| {
+        let (lo, hi) = arg_words(index);
+        // A 32-bit ABI's arguments are the low words.
+        if wide {
+            (lo, hi)
         } else {
-            let skip = asm.label();
-            for c in &rule.conds {
-                cond(asm, c, Target::Next, skip, wide);
-            }
-            asm.ret(rule.ret);
-            asm.bind(skip);
+            (lo, lo)
         }
-    }
+    };
+    tree.emit(asm, out, &words);
+    asm.bind(out);
     asm.ret(default);
 }
 
@@ -476,54 +554,4 @@ fn arg_words(index: u32) -> (u32, u32) {
     } else {
         (base + 4, base)
     }
-}
-
-/// Goes to `t` if condition `c` holds for the call, else to `f`; `wide`: compare the
-/// high words too.
-fn cond(asm: &mut Asm, c: &Cond, t: Target, f: Target, wide: bool) {
-    let end = asm.label();
-    let t = if t == Target::Next { end } else { t };
-    let f = if f == Target::Next { end } else { f };
-    let (lo_off, hi_off) = arg_words(c.index);
-    let (hi, lo) = ((c.value >> 32) as u32, c.value as u32);
-    match c.op {
-        Op::Eq | Op::Ne => {
-            let (yes, no) = if c.op == Op::Eq { (t, f) } else { (f, t) };
-            if wide {
-                asm.load(hi_off);
-                asm.jump(JEQ_K, hi, Target::Next, no);
-            }
-            asm.load(lo_off);
-            asm.jump(JEQ_K, lo, yes, no);
-        }
-        Op::Gt | Op::Ge | Op::Lt | Op::Le => {
-            // a > v or a >= v: high words decide unless equal; then the low words do.
-            // a < v is not (a >= v); a <= v is not (a > v).
-            let (low_code, yes, no) = match c.op {
-                Op::Gt => (JGT_K, t, f),
-                Op::Ge => (JGE_K, t, f),
-                Op::Lt => (JGE_K, f, t),
-                _ => (JGT_K, f, t),
-            };
-            if wide {
-                asm.load(hi_off);
-                asm.jump(JGT_K, hi, yes, Target::Next);
-                asm.jump(JEQ_K, hi, Target::Next, no);
-            }
-            asm.load(lo_off);
-            asm.jump(low_code, lo, yes, no);
-        }
-        Op::MaskedEq => {
-            let (d_hi, d_lo) = ((c.value_two >> 32) as u32, c.value_two as u32);
-            if wide {
-                asm.load(hi_off);
-                asm.and(hi);
-                asm.jump(JEQ_K, d_hi, Target::Next, f);
-            }
-            asm.load(lo_off);
-            asm.and(lo);
-            asm.jump(JEQ_K, d_lo, t, f);
-        }
-    }
-    asm.bind(end);
 }

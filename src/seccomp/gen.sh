@@ -1,6 +1,6 @@
 #!/bin/bash
-# Regenerates src/seccomp/tables.rs: syscall name -> number for x86_64, aarch64 and
-# arm (EABI), from the Linux UAPI headers of Debian's linux-libc-dev (one
+# Regenerates src/seccomp/tables.rs: syscall name -> number for x86_64, aarch64, arm
+# (EABI), and the 32-bit ABIs an x86_64 kernel also runs (i386, x32), from the Linux UAPI headers of Debian's linux-libc-dev (one
 # architecture-independent package that carries every architecture's asm/ headers).
 #
 #   src/seccomp/gen.sh [linux-libc-dev version]     (default: the one below)
@@ -14,7 +14,7 @@ version=${1:-6.12.95-1~bpo12+1}
 here=$(cd "$(dirname "$0")" && pwd)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-(cd "$tmp" && apt-get download "linux-libc-dev=$version" >/dev/null)
+(cd "$tmp" && apt-get download "linux-libc-dev=$version" >/dev/null 2>&1)
 dpkg-deb -x "$tmp"/linux-libc-dev_*.deb "$tmp/root"
 inc=$tmp/root/usr/include
 dump() { # triplet extra-flags...
@@ -23,6 +23,9 @@ dump() { # triplet extra-flags...
     echo '#include <asm/unistd.h>' | gcc -E -dM -nostdinc "$@" -I"$inc/$t" -I"$inc" -
 }
 dump x86_64-linux-gnu >"$tmp/x86_64"
+# The same headers pick unistd_32.h / unistd_x32.h by the compiler's ABI macros.
+dump x86_64-linux-gnu -m32 >"$tmp/i386"
+dump x86_64-linux-gnu -mx32 >"$tmp/x32"
 dump aarch64-linux-gnu >"$tmp/aarch64"
 # EABI (armv7 hard-float and soft-float alike): __NR_SYSCALL_BASE is 0.
 dump arm-linux-gnueabihf -D__ARM_EABI__ >"$tmp/arm"
@@ -58,14 +61,20 @@ print("//! Syscall numbers by name, sorted by name (binary search), per architec
 print("//! ARM's private syscalls (`__ARM_NR_*`: breakpoint, cacheflush, set_tls, ...) are")
 print("//! listed under their short names with their real numbers (0x0f0001...).")
 print()
-for n, arch in enumerate(("x86_64", "aarch64", "arm")):
+# (table, the targets that use it: its own, or a 64-bit kernel that runs it as compat)
+TABLES = (("x86_64", ("x86_64",)), ("aarch64", ("aarch64",)), ("arm", ("arm", "aarch64")),
+          ("i386", ("x86_64",)), ("x32", ("x86_64",)))
+for n, (arch, targets) in enumerate(TABLES):
     rows = table("%s/%s" % (tmp, arch))
     if n:
         print()
     print("/// `%s`: %d syscalls." % (arch, len(rows)))
     if n == 1:
-        print("// Every architecture's table is compiled for the tests; a build uses its own.")
-    print('#[cfg(any(test, target_arch = "%s"))]' % arch)
+        print("// Every architecture's table is compiled for the tests; a build uses its own")
+        print("// and those of the 32-bit ABIs its kernel runs.")
+    if arch == "x32":
+        print("/// Numbers include `__X32_SYSCALL_BIT` (0x40000000), as the kernel sees them.")
+    print('#[cfg(any(test, %s))]' % ", ".join('target_arch = "%s"' % t for t in targets))
     print("pub(crate) const %s: &[(&str, u32)] = &[" % arch.upper())
     for name, nr in rows:
         print('    ("%s", %d),' % (name, nr))

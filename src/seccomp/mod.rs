@@ -1,9 +1,11 @@
 //! Seccomp: `linux.seccomp` of config.json compiled to a classic BPF filter.
 //!
-//! - [`model`]: the bounded, zero-copy profile; syscall names become this architecture's
-//!   numbers while parsing (a bit set per rule), unknown names are skipped as runc does.
-//! - [`compile`]: the BPF program ([`Program`]), with the semantics documented in
-//!   `compile.rs` (rule order, other architectures, argument comparisons).
+//! - [`model`]: the bounded, zero-copy profile; syscall names become numbers of this
+//!   architecture and of the 32-bit ABIs its kernel runs while parsing (a bit set per
+//!   rule and ABI), unknown names are skipped as runc does.
+//! - `merge`: how the rules naming one syscall combine (libseccomp's semantics).
+//! - [`compile`]: the BPF program ([`Program`]): the sections per ABI, runc's ENOSYS
+//!   stub, argument comparisons (documented in `compile.rs`).
 //! - `crate::sys::seccomp::install_filter` loads it (in the child, after
 //!   `PR_SET_NO_NEW_PRIVS` or with `CAP_SYS_ADMIN`).
 //! - [`notify`]: `SCMP_ACT_NOTIFY` rules, `listenerPath` and the listener's flags.
@@ -13,10 +15,12 @@
 mod bpf;
 pub(crate) mod compile;
 mod error;
+mod merge;
 pub mod model;
 mod names;
 pub mod notify;
 mod tables;
+mod tree;
 
 // The API the planner, the validator and the sandbox use.
 #[cfg(test)]
@@ -25,9 +29,8 @@ pub use compile::{check, compile, Program};
 pub use error::SeccompError;
 #[cfg(test)]
 pub use error::SeccompErrorKind;
+#[cfg(test)]
 pub use model::*;
-
-const _: () = assert!(MAX_SECCOMP_RULES <= 64, "rule sets are u64 masks");
 
 #[cfg(test)]
 mod tests;

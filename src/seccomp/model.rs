@@ -14,12 +14,16 @@ use heapless::Vec;
 use serde::de::{Deserializer, SeqAccess, Visitor};
 use serde::Deserialize;
 
-use crate::seccomp::names::{lookup, slot_of};
+use crate::seccomp::names::{lookup_in, slot_of, ABIS, MAX_ABIS};
 
-/// Rules in `linux.seccomp.syscalls` (podman 4.3 sends 19, Docker's default about 30).
-pub const MAX_SECCOMP_RULES: usize = 64;
-/// Conditions in one rule's `args`: a syscall has 6 arguments.
-pub const MAX_ARGS_PER_RULE: usize = 6;
+/// Rules in `linux.seccomp.syscalls`. podman 4.3 sends 19, Docker's default about 30;
+/// older Docker and LXC-derived profiles have one rule per syscall (400 and more, one per
+/// name of every architecture): runc and crun load them, so room for 1024.
+pub const MAX_SECCOMP_RULES: usize = 1024;
+/// Conditions in one rule's `args`. A syscall has 6 arguments, but a rule that names one
+/// argument more than once is a list of alternatives (runc adds each condition as a rule
+/// of its own), so more than 6 is valid: Docker's profile has none over 2.
+pub const MAX_ARGS_PER_RULE: usize = 32;
 /// Names in one rule's `names` (podman's longest list has 374; every table here has
 /// fewer than 450 names, and unknown names are skipped, so this only bounds the scan).
 pub const MAX_SYSCALL_NAMES: usize = 1024;
@@ -126,41 +130,62 @@ pub struct SeccompArg<'a> {
     pub op: &'a str,
 }
 
-/// The syscalls of a rule as numbers of this architecture: one bit per slot (see
-/// [`SYSCALL_SLOTS`]), plus how many names were listed and how many were known here.
+/// The syscalls of a rule as numbers of each ABI in [`ABIS`] (the native one first):
+/// one bit per slot (see [`SYSCALL_SLOTS`]), plus how many names were listed and how
+/// many were known natively.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct SyscallSet {
-    bits: [u64; WORDS],
+    bits: [[u64; WORDS]; MAX_ABIS],
     listed: u16,
     known: u16,
 }
 
 impl SyscallSet {
     pub const EMPTY: SyscallSet = SyscallSet {
-        bits: [0; WORDS],
+        bits: [[0; WORDS]; MAX_ABIS],
         listed: 0,
         known: 0,
     };
 
-    /// Adds the syscall called `name` here; unknown names are counted and skipped.
+    /// Adds the syscall called `name` in every ABI that has it; unknown names are
+    /// counted and skipped.
     pub fn insert_name(&mut self, name: &str) {
         self.listed = self.listed.saturating_add(1);
-        if let Some(slot) = lookup(name).and_then(slot_of) {
-            self.insert_slot(slot);
-            self.known = self.known.saturating_add(1);
+        for (abi, a) in ABIS.iter().enumerate() {
+            let nr = lookup_in(a.table, name).map(|nr| nr.wrapping_sub(a.base));
+            if let Some(slot) = nr.and_then(slot_of) {
+                self.insert_slot(abi, slot);
+                if abi == 0 {
+                    self.known = self.known.saturating_add(1);
+                }
+            }
         }
     }
 
-    fn insert_slot(&mut self, slot: usize) {
-        if let Some(w) = self.bits.get_mut(slot / 64) {
+    fn insert_slot(&mut self, abi: usize, slot: usize) {
+        if let Some(w) = self.bits.get_mut(abi).and_then(|b| b.get_mut(slot / 64)) {
             *w |= 1u64 << (slot % 64);
         }
     }
 
+    /// Whether the native syscall in `slot` is in the set.
     pub fn contains_slot(&self, slot: usize) -> bool {
+        self.contains(0, slot)
+    }
+
+    /// Whether syscall `slot` of `ABIS[abi]` is in the set.
+    pub fn contains(&self, abi: usize, slot: usize) -> bool {
         self.bits
-            .get(slot / 64)
+            .get(abi)
+            .and_then(|b| b.get(slot / 64))
             .is_some_and(|w| w & (1u64 << (slot % 64)) != 0)
+    }
+
+    /// The highest slot of `ABIS[abi]` in the set.
+    pub fn last_slot(&self, abi: usize) -> Option<usize> {
+        let words = self.bits.get(abi)?;
+        let (i, w) = words.iter().enumerate().rev().find(|(_, w)| **w != 0)?;
+        Some(i * 64 + 63 - w.leading_zeros() as usize)
     }
 
     /// Names listed in config.json.
@@ -177,7 +202,10 @@ impl SyscallSet {
 
 impl fmt::Debug for SyscallSet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let count: u32 = self.bits.iter().map(|w| w.count_ones()).sum();
+        let count: u32 = self
+            .bits
+            .first()
+            .map_or(0, |b| b.iter().map(|w| w.count_ones()).sum());
         write!(
             f,
             "SyscallSet({count} syscalls from {} names, {} known here)",

@@ -12,62 +12,97 @@ pub const AUDIT_ARCH_X86_64: u32 = 0xC000_003E;
 pub const AUDIT_ARCH_I386: u32 = 0x4000_0003;
 #[cfg(any(test, target_arch = "aarch64"))]
 pub const AUDIT_ARCH_AARCH64: u32 = 0xC000_00B7;
-// Native on arm; on aarch64 it is the compat arch the filter refuses.
+// Native on arm; on aarch64 the 32-bit ABI filtered when `architectures` lists it.
 #[cfg(any(test, target_arch = "arm", target_arch = "aarch64"))]
 pub const AUDIT_ARCH_ARM: u32 = 0x4000_0028;
-
-/// What the filter knows about the architecture dory was built for.
-pub struct Native {
-    /// `(name, number)`, sorted by name.
-    pub table: &'static [(&'static str, u32)],
-    pub audit_arch: u32,
-    /// A 32-bit architecture whose processes can run on this kernel, with its own
-    /// numbers (`AUDIT_ARCH_*`, `SCMP_ARCH_*`).
-    pub compat: Option<(u32, &'static str)>,
-    /// x86_64 only: x32 syscalls arrive with this architecture's `AUDIT_ARCH` and
-    /// `nr | X32_SYSCALL_BIT`.
-    pub x32: bool,
-}
 
 /// `__X32_SYSCALL_BIT`.
 pub const X32_SYSCALL_BIT: u32 = 0x4000_0000;
 
+/// A syscall ABI the kernel dory runs on accepts: its calls are judged with its own
+/// numbers. `ABIS[0]` is the native one.
+#[derive(Debug)]
+pub struct Abi {
+    /// The `SCMP_ARCH_*` name that lists it in `architectures`.
+    pub arch: &'static str,
+    pub audit_arch: u32,
+    /// `(name, number)`, sorted by name; x32's numbers include [`X32_SYSCALL_BIT`].
+    pub table: &'static [(&'static str, u32)],
+    /// Added to every number of the ABI ([`X32_SYSCALL_BIT`] for x32, else 0).
+    pub base: u32,
+    /// Whether arguments are 64 bits wide (libseccomp compares only the low words of a
+    /// 32-bit ABI's arguments, x32 included).
+    pub wide: bool,
+}
+
+/// At most this many ABIs per architecture (x86_64: itself, i386 and x32).
+pub const MAX_ABIS: usize = 3;
+
 #[cfg(target_arch = "x86_64")]
-pub const NATIVE: Native = Native {
-    table: tables::X86_64,
-    audit_arch: AUDIT_ARCH_X86_64,
-    compat: Some((AUDIT_ARCH_I386, "SCMP_ARCH_X86")),
-    x32: true,
-};
+pub const ABIS: &[Abi] = &[
+    Abi {
+        arch: "SCMP_ARCH_X86_64",
+        audit_arch: AUDIT_ARCH_X86_64,
+        table: tables::X86_64,
+        base: 0,
+        wide: true,
+    },
+    Abi {
+        arch: "SCMP_ARCH_X86",
+        audit_arch: AUDIT_ARCH_I386,
+        table: tables::I386,
+        base: 0,
+        wide: false,
+    },
+    Abi {
+        arch: "SCMP_ARCH_X32",
+        audit_arch: AUDIT_ARCH_X86_64,
+        table: tables::X32,
+        base: X32_SYSCALL_BIT,
+        wide: false,
+    },
+];
 
 #[cfg(target_arch = "aarch64")]
-pub const NATIVE: Native = Native {
-    table: tables::AARCH64,
-    audit_arch: AUDIT_ARCH_AARCH64,
-    compat: Some((AUDIT_ARCH_ARM, "SCMP_ARCH_ARM")),
-    x32: false,
-};
+pub const ABIS: &[Abi] = &[
+    Abi {
+        arch: "SCMP_ARCH_AARCH64",
+        audit_arch: AUDIT_ARCH_AARCH64,
+        table: tables::AARCH64,
+        base: 0,
+        wide: true,
+    },
+    Abi {
+        arch: "SCMP_ARCH_ARM",
+        audit_arch: AUDIT_ARCH_ARM,
+        table: tables::ARM,
+        base: 0,
+        wide: false,
+    },
+];
 
 #[cfg(target_arch = "arm")]
-pub const NATIVE: Native = Native {
-    table: tables::ARM,
+pub const ABIS: &[Abi] = &[Abi {
+    arch: "SCMP_ARCH_ARM",
     audit_arch: AUDIT_ARCH_ARM,
-    compat: None,
-    x32: false,
-};
+    table: tables::ARM,
+    base: 0,
+    wide: false,
+}];
 
 /// Other architectures: no table, and `compile` refuses every profile.
 #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64", target_arch = "arm")))]
-pub const NATIVE: Native = Native {
-    table: &[],
-    audit_arch: 0,
-    compat: None,
-    x32: false,
-};
+pub const ABIS: &[Abi] = &[];
+
+const _: () = assert!(ABIS.len() <= MAX_ABIS);
+
+/// x86_64 only: x32 syscalls arrive with the native `AUDIT_ARCH` and
+/// `nr | X32_SYSCALL_BIT`.
+pub const HAS_X32: bool = cfg!(target_arch = "x86_64");
 
 /// The syscall number of `name` on this architecture.
 pub fn lookup(name: &str) -> Option<u32> {
-    lookup_in(NATIVE.table, name)
+    lookup_in(ABIS.first()?.table, name)
 }
 
 /// The number of `name` in a table sorted by name.

@@ -2,7 +2,7 @@
 //! interpreter written here and in the kernel (a forked child loads the filter).
 
 use crate::seccomp::bpf::{ALU_AND_K, JA, JEQ_K, JGE_K, JGT_K, JSET_K, LD_W_ABS, RET_K};
-use crate::seccomp::names::{self, AUDIT_ARCH_AARCH64, NATIVE};
+use crate::seccomp::names::{self, ABIS, AUDIT_ARCH_AARCH64};
 use crate::seccomp::{compile, tables, Program, MAX_BPF_INSNS};
 use crate::spec::{parse_unvalidated, Seccomp};
 
@@ -34,7 +34,7 @@ impl Data {
         a[..args.len()].copy_from_slice(args);
         Data {
             nr,
-            arch: NATIVE.audit_arch,
+            arch: ABIS[0].audit_arch,
             args: a,
         }
     }
@@ -155,7 +155,8 @@ fn podman_names_become_bits() {
 fn podman_profile_decides_like_runc() {
     let prog = with_profile(PODMAN, |s| compile(s).unwrap());
     let p = prog.as_slice();
-    assert!(p.len() < 400, "{} instructions", p.len());
+    // 3 ABIs (x86_64: native, i386, x32) against the kernel's 4096.
+    assert!(p.len() < 1200, "{} instructions", p.len());
     let enosys = errno(38);
     let call = |name: &str, args: &[u64]| run(p, &Data::native(name, args));
     assert_eq!(call("read", &[]), ALLOW);
@@ -181,26 +182,45 @@ fn podman_profile_decides_like_runc() {
             assert_eq!(call("personality", &[v]), enosys, "{v:#x}");
         }
     }
-    // Numbers no table has, and -1 from a tracer: the default.
+    // setns: allowed by the first rule naming it; the later ERRNO(1) rule is ignored
+    // (libseccomp: the first unconditional rule wins).
+    assert_eq!(call("setns", &[]), ALLOW);
+    // Numbers above the highest the profile names: ENOSYS (runc's stub), whatever the
+    // default; -1 too on architectures without x32.
     assert_eq!(run(p, &Data::nr(470, &[])), enosys);
     assert_eq!(run(p, &Data::nr(0x3fff_ffff, &[])), enosys);
-    assert_eq!(run(p, &Data::nr(u32::MAX, &[])), enosys);
     let mut d = Data::native("read", &[]);
-    if NATIVE.x32 {
-        // x86_64: arch_prctl is allowed; x32 and i386 (listed) get the default, as
-        // their numbers are not in dory's tables - never ALLOW.
+    if names::HAS_X32 {
         assert_eq!(call("arch_prctl", &[]), ALLOW);
-        assert_eq!(run(p, &Data::nr(0x4000_0000, &[])), enosys);
-        assert_eq!(run(p, &Data::nr(0x4000_0000 | 0x200, &[])), enosys);
+        // x32 (listed): judged with x32's numbers; above its highest: ENOSYS.
+        let x32 = |name: &str| tables::X32.iter().find(|(n, _)| *n == name).unwrap().1;
+        assert_eq!(run(p, &Data::nr(x32("read"), &[])), ALLOW);
+        assert_eq!(run(p, &Data::nr(x32("kexec_load"), &[])), errno(1));
+        assert_eq!(run(p, &Data::nr(x32("add_key"), &[])), enosys);
+        assert_eq!(run(p, &Data::nr(0x4000_0000 | 0x300, &[])), enosys);
+        // i386 (listed): its own numbers (write is 4 there, stat on x86_64).
+        let i386 = |name: &str| tables::I386.iter().find(|(n, _)| *n == name).unwrap().1;
         d.arch = names::AUDIT_ARCH_I386;
+        for (name, want) in [
+            ("write", ALLOW),
+            ("socketcall", ALLOW),
+            ("kexec_load", errno(1)),
+        ] {
+            d.nr = i386(name);
+            assert_eq!(run(p, &d), want, "{name}");
+        }
+        d.nr = i386("personality");
+        d.args[0] = 0x1_0000_0008; // low word 8: allowed on a 32-bit ABI
+        assert_eq!(run(p, &d), ALLOW);
+        d.nr = 1000;
         assert_eq!(run(p, &d), enosys);
-    } else if let Some((compat, _)) = NATIVE.compat {
+    } else if let Some(compat) = ABIS.get(1) {
         // aarch64: 32-bit arm is not listed by podman's profile: killed.
-        d.arch = compat;
+        d.arch = compat.audit_arch;
         assert_eq!(run(p, &d), KILL_PROCESS);
     }
     // Any other architecture: killed.
-    d.arch = if NATIVE.audit_arch == AUDIT_ARCH_AARCH64 {
+    d.arch = if ABIS[0].audit_arch == AUDIT_ARCH_AARCH64 {
         names::AUDIT_ARCH_X86_64
     } else {
         AUDIT_ARCH_AARCH64
@@ -212,7 +232,7 @@ fn podman_profile_decides_like_runc() {
 fn every_native_syscall_gets_its_rule() {
     // A deny-list profile: default ALLOW; rule i denies with errno i + 1 (distinct
     // results show that every number reaches its own rule through the search tree).
-    let table = NATIVE.table;
+    let table = ABIS[0].table;
     let chunk = table.len().div_ceil(60);
     let mut rules = Vec::new();
     for (i, names) in table.chunks(chunk).enumerate() {
@@ -244,134 +264,164 @@ fn every_native_syscall_gets_its_rule() {
     }
     // Between and beyond the table's numbers: the default.
     assert_eq!(run(prog.as_slice(), &Data::nr(5000, &[])), ALLOW);
-    // A listed non-native architecture with a permissive default is killed, not
-    // allowed: the rules cannot be applied to it.
+    // A listed 32-bit ABI is judged by the same rules with its own numbers; an
+    // unlisted or foreign one is killed.
     let prog = compiled(
-        r#"{"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86", "SCMP_ARCH_ARM", "SCMP_ARCH_X32"], "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ERRNO"}]}"#,
+        r#"{"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86", "SCMP_ARCH_X32"], "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ERRNO"}]}"#,
     );
     let mut d = Data::native("write", &[]);
     assert_eq!(run(prog.as_slice(), &d), ALLOW);
+    if names::HAS_X32 {
+        d.arch = names::AUDIT_ARCH_I386;
+        for (nr, want) in [(3, errno(1)), (4, ALLOW)] {
+            d.nr = nr;
+            assert_eq!(run(prog.as_slice(), &d), want, "i386 {nr}");
+        }
+        for (nr, want) in [(0x4000_0000, errno(1)), (0x4000_0001, ALLOW)] {
+            assert_eq!(
+                run(prog.as_slice(), &Data::nr(nr, &[])),
+                want,
+                "x32 {nr:#x}"
+            );
+        }
+    }
     for arch in [
-        names::AUDIT_ARCH_I386,
         names::AUDIT_ARCH_ARM,
         names::AUDIT_ARCH_X86_64,
         AUDIT_ARCH_AARCH64,
     ] {
-        if arch != NATIVE.audit_arch {
+        if arch != ABIS[0].audit_arch {
             d.arch = arch;
             assert_eq!(run(prog.as_slice(), &d), KILL_PROCESS, "{arch:#x}");
         }
     }
-    if NATIVE.x32 {
-        assert_eq!(
-            run(prog.as_slice(), &Data::nr(0x4000_0001, &[])),
-            KILL_PROCESS
-        );
-    }
 }
 
-/// What libseccomp's comparison means on full 64-bit unsigned values.
-fn reference(op: &str, arg: u64, value: u64, two: u64) -> bool {
-    match op {
-        "SCMP_CMP_NE" => arg != value,
-        "SCMP_CMP_LT" => arg < value,
-        "SCMP_CMP_LE" => arg <= value,
-        "SCMP_CMP_EQ" => arg == value,
-        "SCMP_CMP_GE" => arg >= value,
-        "SCMP_CMP_GT" => arg > value,
-        "SCMP_CMP_MASKED_EQ" => arg & value == two,
-        _ => unreachable!(),
-    }
+/// A profile with default `default` and these rules.
+fn profile(default: &str, rules: &[&str]) -> Program {
+    compiled(&format!(
+        r#"{{"defaultAction": "{default}", "syscalls": [{}]}}"#,
+        rules.join(",")
+    ))
 }
 
 #[test]
-fn comparisons_use_both_words() {
-    comparisons(cfg!(target_pointer_width = "64"));
-}
-
-/// What a 32-bit arch (arm) gets, checked on any host: low words only.
-#[test]
-fn comparisons_on_32_bit_arguments() {
-    comparisons(false);
-}
-
-fn comparisons(wide: bool) {
-    let values: &[u64] = &[
-        0,
-        1,
-        5,
-        0x7fff_ffff,
-        0xffff_ffff,
-        0x1_0000_0000,
-        0x1_0000_0001,
-        0x5_0000_0005,
-        0x5_0000_0004,
-        0x4_0000_0006,
-        0x8000_0000_0000_0000,
-        u64::MAX,
-    ];
-    let ops = [
-        "SCMP_CMP_NE",
-        "SCMP_CMP_LT",
-        "SCMP_CMP_LE",
-        "SCMP_CMP_EQ",
-        "SCMP_CMP_GE",
-        "SCMP_CMP_GT",
-        "SCMP_CMP_MASKED_EQ",
-    ];
-    for op in ops {
-        for &value in values {
-            let two = value & 0x0000_0004_0000_0004;
-            let text = config(&format!(
-                r#"{{"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 2, "syscalls": [{{"names": ["read"], "action": "SCMP_ACT_ALLOW", "args": [{{"index": 3, "value": {value}, "valueTwo": {two}, "op": "{op}"}}]}}]}}"#
-            ));
-            let (prog, _) =
-                with_profile(&text, |s| crate::seccomp::compile::build(s, wide).unwrap());
-            for &arg in values {
-                // On 32-bit arches only the low words exist.
-                let (a, v, t) = if wide {
-                    (arg, value, two)
-                } else {
-                    (arg & 0xffff_ffff, value & 0xffff_ffff, two & 0xffff_ffff)
-                };
-                let want = if reference(op, a, v, t) {
-                    ALLOW
-                } else {
-                    errno(2)
-                };
-                let d = Data::native("read", &[0, 0, 0, a]);
-                assert_eq!(
-                    run(prog.as_slice(), &d),
-                    want,
-                    "{op} arg {arg:#x} value {value:#x}"
-                );
-            }
-        }
-    }
-}
-
-#[test]
-fn most_restrictive_matching_rule_wins_whatever_the_order() {
+fn precedence_is_libseccomps() {
     let allow = r#"{"names": ["socket", "read"], "action": "SCMP_ACT_ALLOW"}"#;
     let vsock = r#"{"names": ["socket"], "action": "SCMP_ACT_ERRNO", "errnoRet": 97, "args": [{"index": 0, "value": 40, "op": "SCMP_CMP_EQ"}]}"#;
     let trap = r#"{"names": ["socket"], "action": "SCMP_ACT_TRAP", "args": [{"index": 1, "value": 3, "op": "SCMP_CMP_EQ"}]}"#;
-    for rules in [
-        format!("{allow},{vsock},{trap}"),
-        format!("{vsock},{trap},{allow}"),
-        format!("{trap},{allow},{vsock}"),
-    ] {
-        let prog = compiled(&format!(
-            r#"{{"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [{rules}]}}"#
-        ));
-        let call = |args: &[u64]| run(prog.as_slice(), &Data::native("socket", args));
-        assert_eq!(call(&[2, 1]), ALLOW);
-        assert_eq!(call(&[40, 1]), errno(97));
-        assert_eq!(call(&[2, 3]), libc::SECCOMP_RET_TRAP);
-        assert_eq!(call(&[40, 3]), libc::SECCOMP_RET_TRAP);
-        assert_eq!(run(prog.as_slice(), &Data::native("read", &[])), ALLOW);
-        // Default errno: EPERM.
-        assert_eq!(run(prog.as_slice(), &Data::native("write", &[])), errno(1));
+    let call = |p: &Program, args: &[u64]| run(p.as_slice(), &Data::native("socket", args));
+    // An unconditional rule wins over conditional ones before or after it.
+    for rules in [[allow, vsock, trap], [vsock, trap, allow]] {
+        let p = profile("SCMP_ACT_ERRNO", &rules);
+        assert_eq!(call(&p, &[40, 3]), ALLOW);
+        assert_eq!(run(p.as_slice(), &Data::native("write", &[])), errno(1));
     }
+    // Conditional rules: higher argument index first, whatever the config order.
+    for rules in [[vsock, trap], [trap, vsock]] {
+        let p = profile("SCMP_ACT_ALLOW", &rules);
+        assert_eq!(call(&p, &[40, 1]), errno(97));
+        assert_eq!(call(&p, &[2, 3]), libc::SECCOMP_RET_TRAP);
+        assert_eq!(call(&p, &[40, 3]), libc::SECCOMP_RET_TRAP);
+        assert_eq!(call(&p, &[2, 1]), ALLOW);
+    }
+    // The first unconditional rule wins; a rule with the default's action is dropped.
+    let errno5 = r#"{"names": ["read"], "action": "SCMP_ACT_ERRNO", "errnoRet": 5}"#;
+    let eperm = r#"{"names": ["read"], "action": "SCMP_ACT_ERRNO"}"#;
+    let p = profile("SCMP_ACT_ERRNO", &[eperm, errno5, allow]);
+    assert_eq!(run(p.as_slice(), &Data::native("read", &[])), errno(5));
+    // One argument: EQ/NE before LT/LE before GT/GE; larger values first (LT: smaller).
+    let rule = |op: &str, v: u64, e: u32| {
+        format!(
+            r#"{{"names": ["read"], "action": "SCMP_ACT_ERRNO", "errnoRet": {e}, "args": [{{"index": 0, "value": {v}, "op": "{op}"}}]}}"#
+        )
+    };
+    let (gt5, gt9, lt20, lt30, eq7) = (
+        rule("SCMP_CMP_GT", 5, 11),
+        rule("SCMP_CMP_GT", 9, 12),
+        rule("SCMP_CMP_LT", 20, 13),
+        rule("SCMP_CMP_LT", 30, 14),
+        rule("SCMP_CMP_EQ", 7, 15),
+    );
+    let p = profile("SCMP_ACT_ALLOW", &[&gt5, &gt9, &lt30, &lt20, &eq7]);
+    let read = |v: u64| run(p.as_slice(), &Data::native("read", &[v]));
+    assert_eq!(read(7), errno(15));
+    assert_eq!(read(6), errno(13));
+    assert_eq!(read(25), errno(14));
+    assert_eq!(read(40), errno(12));
+    // MASKED_EQ compares the value masked too; a zero mask makes the rule unconditional.
+    let masked = |mask: u64, v: u64, e: u32| {
+        format!(
+            r#"{{"names": ["write"], "action": "SCMP_ACT_ERRNO", "errnoRet": {e}, "args": [{{"index": 1, "value": {mask}, "valueTwo": {v}, "op": "SCMP_CMP_MASKED_EQ"}}]}}"#
+        )
+    };
+    let p = profile("SCMP_ACT_ALLOW", &[&masked(0xf0, 0x1f3, 21)]);
+    assert_eq!(
+        run(p.as_slice(), &Data::native("write", &[0, 0xf5])),
+        errno(21)
+    );
+    let p = profile(
+        "SCMP_ACT_ALLOW",
+        &[&masked(0, 3, 22), &masked(0xf0, 0x10, 23)],
+    );
+    assert_eq!(
+        run(p.as_slice(), &Data::native("write", &[0, 0x10])),
+        errno(22)
+    );
+}
+
+#[test]
+fn conflicting_rules_are_refused_as_libseccomp_does() {
+    let rule = |e: u32, extra: &str| {
+        format!(
+            r#"{{"names": ["read"], "action": "SCMP_ACT_ERRNO", "errnoRet": {e}, "args": [{{"index": 0, "value": 1, "op": "SCMP_CMP_EQ"}}{extra}]}}"#
+        )
+    };
+    let longer = r#", {"index": 1, "value": 2, "op": "SCMP_CMP_EQ"}"#;
+    let err = |rules: &[&str]| {
+        compile_err(&format!(
+            r#"{{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{}]}}"#,
+            rules.join(",")
+        ))
+    };
+    assert!(err(&[&rule(5, ""), &rule(6, "")]).starts_with(
+        "config.json: linux.seccomp.syscalls[1]: an earlier rule for one of its syscalls has the same checks"
+    ));
+    assert!(err(&[&rule(5, longer), &rule(6, "")])
+        .starts_with("config.json: linux.seccomp.syscalls[1]:"));
+    // Range rules on one argument share their high-word checks (runc: "file exists").
+    let flock = |args: &str, e: u32| {
+        format!(
+            r#"{{"names": ["flock"], "action": "SCMP_ACT_ERRNO", "errnoRet": {e}, "args": [{args}]}}"#
+        )
+    };
+    let lt = |v: u32| format!(r#"{{"index": 0, "value": {v}, "op": "SCMP_CMP_LT"}}"#);
+    let ne = r#"{"index": 1, "value": 501, "op": "SCMP_CMP_NE"}"#;
+    let (a, b) = (
+        flock(&format!("{}, {ne}", lt(1000)), 30),
+        flock(&lt(1001), 1),
+    );
+    assert!(err(&[&a, &b]).starts_with("config.json: linux.seccomp.syscalls[1]:"));
+    // Values equal in their low words conflict on a 32-bit ABI only (as under runc).
+    let personality = |v: u64, e: u32| {
+        format!(
+            r#"{{"names": ["personality"], "action": "SCMP_ACT_ERRNO", "errnoRet": {e}, "args": [{{"index": 0, "value": {v}, "op": "SCMP_CMP_EQ"}}]}}"#
+        )
+    };
+    let (nine, nine_hi) = (personality(9, 61), personality((1 << 32) + 9, 62));
+    profile("SCMP_ACT_ALLOW", &[&nine, &nine_hi]);
+    if names::HAS_X32 {
+        let text = format!(
+            r#"{{"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86"], "syscalls": [{nine}, {nine_hi}]}}"#
+        );
+        assert!(compile_err(&text).starts_with("config.json: linux.seccomp.syscalls[1]:"));
+    }
+    // A longer rule after a shorter one is ignored; the same rule twice is fine.
+    let p = profile(
+        "SCMP_ACT_ALLOW",
+        &[&rule(5, ""), &rule(6, longer), &rule(5, "")],
+    );
+    assert_eq!(run(p.as_slice(), &Data::native("read", &[1, 2])), errno(5));
 }
 
 #[test]
@@ -401,7 +451,7 @@ fn actions_and_flags() {
         ("SCMP_ACT_KILL_PROCESS", "", KILL_PROCESS),
         ("SCMP_ACT_TRAP", "", libc::SECCOMP_RET_TRAP),
         ("SCMP_ACT_ERRNO", "", errno(1)),
-        ("SCMP_ACT_ERRNO", r#", "errnoRet": 4095"#, errno(4095)),
+        ("SCMP_ACT_ERRNO", r#", "errnoRet": 4094"#, errno(4094)),
         ("SCMP_ACT_TRACE", "", libc::SECCOMP_RET_TRACE | 1),
         (
             "SCMP_ACT_TRACE",
@@ -444,8 +494,8 @@ fn errors_name_the_field() {
         "config.json: linux.seccomp.listenerPath: must be set when a rule uses SCMP_ACT_NOTIFY (the agent's unix socket)"
     );
     assert_eq!(
-        rule(r#"{"names": ["read"], "action": "SCMP_ACT_ERRNO", "errnoRet": 4096}"#),
-        "config.json: linux.seccomp.syscalls[1].errnoRet: an errno must be at most 4095"
+        rule(r#"{"names": ["read"], "action": "SCMP_ACT_ERRNO", "errnoRet": 4095}"#),
+        "config.json: linux.seccomp.syscalls[1].errnoRet: an errno must be at most 4094 (libseccomp's limit)"
     );
     assert_eq!(
         rule(r#"{"names": ["read"], "action": "SCMP_ACT_TRACE", "errnoRet": 65536}"#),
@@ -465,7 +515,7 @@ fn errors_name_the_field() {
     );
     assert_eq!(
         compile_err(r#"{"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 5000}"#),
-        "config.json: linux.seccomp.defaultErrnoRet: an errno must be at most 4095"
+        "config.json: linux.seccomp.defaultErrnoRet: an errno must be at most 4094 (libseccomp's limit)"
     );
     assert_eq!(
         compile_err(
@@ -496,23 +546,28 @@ fn errors_name_the_field() {
 /// A profile whose rule i names the first i + 1 syscalls with six conditions each:
 /// every syscall has its own plan of up to 64 rules.
 fn huge(rules: usize, conds: usize) -> String {
-    let names: Vec<String> = NATIVE
+    let names: Vec<String> = ABIS[0]
         .table
         .iter()
         .take(64)
         .map(|(n, _)| format!("\"{n}\""))
         .collect();
     let cond = r#"{"index": 0, "value": 1, "op": "SCMP_CMP_EQ"}"#;
-    let args: Vec<String> = (0..conds)
-        .map(|i| cond.replace("\"index\": 0", &format!("\"index\": {i}")))
-        .collect();
+    let args = |rule: usize| -> Vec<String> {
+        (0..conds)
+            .map(|i| {
+                cond.replace("\"index\": 0", &format!("\"index\": {i}"))
+                    .replace("\"value\": 1", &format!("\"value\": {}", rule + 1))
+            })
+            .collect()
+    };
     let list: Vec<String> = (0..rules)
         .map(|i| {
             format!(
                 r#"{{"names": [{}], "action": "SCMP_ACT_ERRNO", "errnoRet": {}, "args": [{}]}}"#,
                 names[..=i].join(","),
                 i + 1,
-                args.join(",")
+                args(i).join(",")
             )
         })
         .collect();
@@ -528,11 +583,12 @@ fn far_jumps_and_the_size_limit() {
     let prog = compiled(&huge(12, 6));
     assert!(prog.as_slice().len() > 600, "{}", prog.as_slice().len());
     assert!(prog.as_slice().iter().any(|i| i.code == JA && i.k > 255));
-    for (j, (name, _)) in NATIVE.table.iter().take(12).enumerate() {
-        // Syscall j is named by rules j.., all matching: the first of them wins.
-        let d = Data::native(name, &[1, 1, 1, 1, 1, 1]);
+    for (j, (name, _)) in ABIS[0].table.iter().take(12).enumerate() {
+        // Syscall j is named by rules j.., rule i matching arguments all i + 1.
+        let v = j as u64 + 1;
+        let d = Data::native(name, &[v; 6]);
         assert_eq!(run(prog.as_slice(), &d), errno(j as u32 + 1), "{name}");
-        let d = Data::native(name, &[1, 1, 1, 1, 1, 2]);
+        let d = Data::native(name, &[v, v, v, v, v, 0]);
         assert_eq!(run(prog.as_slice(), &d), ALLOW, "{name}");
     }
     assert_eq!(
@@ -626,14 +682,59 @@ fn capacities_name_the_field() {
         parse_err(&format!(
             r#"{{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{rules}]}}"#
         )),
-        "config.json: linux.seccomp.syscalls: more than 64 entries (limit 64)"
+        "config.json: linux.seccomp.syscalls: more than 1024 entries (limit 1024)"
     );
     assert_eq!(
         parse_err(r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ERRNO", "args": [{"index": 0, "value": -1, "op": "SCMP_CMP_EQ"}]}]}"#),
         "config.json: linux.seccomp.syscalls[0].args[0].value: expected an integer from 0 to 18446744073709551615"
     );
-    // At the limits it parses (64 rules, 1024 names of which one is known).
+    // At the limits it parses (1024 rules, 1024 names of which one is known).
     let rules = vec![rule; crate::seccomp::MAX_SECCOMP_RULES].join(",");
     let spec = format!(r#"{{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{rules}]}}"#);
     crate::spec::parse(config(&spec).as_bytes()).unwrap();
+}
+
+/// Item 11: program lengths of real and worst-case profiles against the kernel's 4096.
+#[test]
+fn real_profiles_fit_the_kernel_limit() {
+    let len = |text: &str| with_profile(text, |s| compile(s).unwrap().as_slice().len());
+    let podman = len(PODMAN);
+    // podman's profile as one rule per name (as older profiles are written).
+    let c: serde_json::Value = serde_json::from_str(PODMAN).unwrap();
+    let mut split = Vec::new();
+    for r in c["linux"]["seccomp"]["syscalls"].as_array().unwrap() {
+        for n in r["names"].as_array().unwrap() {
+            let mut one = r.clone();
+            one["names"] = serde_json::json!([n]);
+            split.push(one);
+        }
+    }
+    let mut p = c["linux"]["seccomp"].clone();
+    p["syscalls"] = serde_json::Value::from(split);
+    let text = PODMAN.replace(
+        &serde_json::to_string(&c["linux"]["seccomp"]).unwrap(),
+        &serde_json::to_string(&p).unwrap(),
+    );
+    let split_len = len(&text);
+    // Worst case for the search trees: every syscall of every ABI its own errno.
+    let names: Vec<String> = ABIS[0].table.iter().map(|(n, _)| n.to_string()).collect();
+    let rules: Vec<String> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| {
+            format!(
+                r#"{{"names": ["{n}"], "action": "SCMP_ACT_ERRNO", "errnoRet": {}}}"#,
+                i + 1
+            )
+        })
+        .collect();
+    let worst = compiled(&format!(
+        r#"{{"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86", "SCMP_ARCH_X32", "SCMP_ARCH_ARM"], "syscalls": [{}]}}"#,
+        rules.join(",")
+    ))
+    .as_slice()
+    .len();
+    eprintln!("BPF instructions: podman {podman}, podman one rule per name {split_len}, one errno per syscall {worst} (limit {MAX_BPF_INSNS})");
+    assert!(podman < 1200 && split_len == podman, "{podman} {split_len}");
+    assert!(worst < MAX_BPF_INSNS, "{worst}");
 }

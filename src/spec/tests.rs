@@ -563,12 +563,12 @@ fn seccomp_errors_name_the_field() {
         "config.json: linux.seccomp.syscalls[0].action: missing (required)"
     );
     let args = r#"{"index": 0, "value": 1, "op": "SCMP_CMP_EQ"}"#;
-    let seven = [args; 7].join(",");
+    let too_many = [args; crate::spec::MAX_ARGS_PER_RULE + 1].join(",");
     assert_eq!(
         with(&format!(
-            r#"{{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{{"names": ["read"], "action": "SCMP_ACT_ERRNO", "args": [{seven}]}}]}}"#
+            r#"{{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{{"names": ["read"], "action": "SCMP_ACT_ERRNO", "args": [{too_many}]}}]}}"#
         )),
-        "config.json: linux.seccomp.syscalls[0].args: more than 6 entries (limit 6)"
+        "config.json: linux.seccomp.syscalls[0].args: more than 32 entries (limit 32)"
     );
     parse(
         seed_plus(

@@ -108,15 +108,25 @@ pub fn write(dir: BorrowedFd<'_>, rel: &CStr, value: &[u8]) -> Result<(), Errno>
 /// Reopens the caller's fd `fd` with `flags` through `<root>/self/fd/<fd>`: the magic
 /// link is the kernel's own, in a procfs the container cannot reach or cover.
 pub fn reopen(root: BorrowedFd<'_>, fd: RawFd, flags: libc::c_int) -> Result<OwnedFd, Errno> {
+    reopen_in(fd_dir(root)?.as_fd(), fd, flags)
+}
+
+/// `<root>/self/fd`, checked like every path under `root`: the first half of [`reopen`],
+/// for a caller that wants its failures before it blocks in the second.
+pub fn fd_dir(root: BorrowedFd<'_>) -> Result<OwnedFd, Errno> {
     let own = own_dir(root)?;
-    let fds = open_beneath(own.as_fd(), c"fd", libc::O_PATH | libc::O_DIRECTORY)?;
+    open_beneath(own.as_fd(), c"fd", libc::O_PATH | libc::O_DIRECTORY)
+}
+
+/// Reopens fd `fd` through `fds` (from [`fd_dir`]).
+pub fn reopen_in(fds: BorrowedFd<'_>, fd: RawFd, flags: libc::c_int) -> Result<OwnedFd, Errno> {
     let mut name = [0u8; 24];
     let len = decimal(u64::try_from(fd).map_err(|_| Errno::EBADF)?, &mut name);
     let name = CStr::from_bytes_with_nul(name.get(..=len).ok_or(Errno::EINVAL)?)
         .map_err(|_| Errno::EINVAL)?;
     // A plain openat: the last component is the magic link to the object.
     nix::fcntl::openat(
-        fds.as_fd(),
+        fds,
         name,
         nix::fcntl::OFlag::from_bits_retain(flags | libc::O_CLOEXEC),
         nix::sys::stat::Mode::empty(),
