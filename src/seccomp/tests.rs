@@ -401,7 +401,14 @@ fn conflicting_rules_are_refused_as_libseccomp_does() {
         flock(&format!("{}, {ne}", lt(1000)), 30),
         flock(&lt(1001), 1),
     );
-    assert!(err(&[&a, &b]).starts_with("config.json: linux.seccomp.syscalls[1]:"));
+    // Only where the native ABI is 64-bit: a 32-bit ABI has one check per comparison and
+    // no shared high-word node, so libseccomp (and dory) accept the pair on armv7.
+    let native_wide = names::ABIS.first().is_some_and(|abi| abi.wide);
+    if native_wide {
+        assert!(err(&[&a, &b]).starts_with("config.json: linux.seccomp.syscalls[1]:"));
+    } else {
+        profile("SCMP_ACT_ALLOW", &[&a, &b]);
+    }
     // Values equal in their low words conflict on a 32-bit ABI only (as under runc).
     let personality = |v: u64, e: u32| {
         format!(
@@ -409,7 +416,13 @@ fn conflicting_rules_are_refused_as_libseccomp_does() {
         )
     };
     let (nine, nine_hi) = (personality(9, 61), personality((1 << 32) + 9, 62));
-    profile("SCMP_ACT_ALLOW", &[&nine, &nine_hi]);
+    if native_wide {
+        profile("SCMP_ACT_ALLOW", &[&nine, &nine_hi]);
+    } else {
+        let text =
+            format!(r#"{{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{nine}, {nine_hi}]}}"#);
+        assert!(compile_err(&text).starts_with("config.json: linux.seccomp.syscalls[1]:"));
+    }
     if names::HAS_X32 {
         let text = format!(
             r#"{{"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86"], "syscalls": [{nine}, {nine_hi}]}}"#
