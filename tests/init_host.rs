@@ -608,6 +608,87 @@ fn init_failing_health_probe_restarts_service() {
     assert!(init.wait_exit(20).success());
 }
 
+/// A hostile image's health check: its `/bin/healthcheck` mounts a procfs of its own and
+/// writes a host-wide sysctl (kernel.printk_ratelimit), and reports the capabilities it
+/// runs with. Probes used to run with PID 1's privileges outside the container's cgroup,
+/// where the write worked (exit 4) and the capabilities were all of them (exit 3);
+/// through the exec path the probe has the container's three capabilities, and every
+/// probe passes with the host's value untouched.
+#[test]
+fn init_health_probe_from_the_image_gets_only_the_containers_privileges() {
+    use std::os::unix::fs::PermissionsExt;
+    if !is_root("init_health_probe_from_the_image_gets_only_the_containers_privileges") {
+        return;
+    }
+    let d = TempDir::new("probe-escape");
+    let r = rootfs(&d.0);
+    const SYSCTL: &str = "/proc/sys/kernel/printk_ratelimit";
+    let before = fs::read_to_string(SYSCTL).unwrap();
+    struct Restore(String);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let _ = fs::write(SYSCTL, &self.0);
+        }
+    }
+    let _restore = Restore(before.clone());
+    let hostile: u32 = before.trim().parse::<u32>().unwrap() + 1234;
+    // The seed's capabilities: AUDIT_WRITE (29), KILL (5), NET_BIND_SERVICE (10).
+    let script = format!(
+        "#!/bin/sh\n\
+         mkdir -p /dev/p\n\
+         mount -t proc proc /dev/p 2>/dev/null && echo {hostile} >/dev/p/sys/kernel/printk_ratelimit && exit 4\n\
+         grep -q \"^CapEff:.0000000020000420$\" /proc/self/status || exit 3\n\
+         exit 0\n"
+    );
+    let hc = r.join("bin/healthcheck");
+    fs::write(&hc, script).unwrap();
+    fs::set_permissions(&hc, fs::Permissions::from_mode(0o755)).unwrap();
+    let svc = bundle(
+        &d.0,
+        &r,
+        "svc",
+        "trap 'exit 0' TERM; while :; do sleep 0.1; done",
+        true,
+    );
+    let board = format!(
+        r#"{{"containers":[
+        {{"id":"ih-probed","bundle":"{s}","stopGraceMs":2000,
+          "health":{{"args":["/bin/healthcheck"],"intervalMs":200,"timeoutMs":2000,"failures":100}}}}]}}"#,
+        s = svc.display()
+    );
+    fs::write(d.0.join("board.json"), board).unwrap();
+    let mut init = Init::start(
+        &d.0,
+        &["ih-probed"],
+        &[],
+        &[
+            "--config",
+            d.0.join("board.json").to_str().unwrap(),
+            "--debug",
+        ],
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let log = init.log();
+        assert!(
+            !log.contains("health probe failed"),
+            "the image's health check wrote a host sysctl (status 4) or held other \
+             capabilities than the container's (status 3):\n{log}"
+        );
+        assert_eq!(fs::read_to_string(SYSCTL).unwrap(), before, "{log}");
+        if log.matches("dory: ih-probed health probe ok").count() >= 3 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no three probes ran; console:\n{log}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    init.signal("USR2");
+    assert!(init.wait_exit(20).success());
+}
+
 #[test]
 fn init_reaps_orphans() {
     if !is_root("init_reaps_orphans") {

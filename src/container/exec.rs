@@ -280,6 +280,15 @@ pub fn exec(c: &Container, req: &ExecRequest<'_>) -> Result<i32, (String, i32)> 
 
     // execCPUAffinity.initial: this side runs there until the child is in the cgroup; the
     // child inherits it and sets `final` once inside (as runc).
+    // Restored after the clone: the caller may be PID 1 running a probe, which must not
+    // stay pinned to the container's initial CPUs.
+    let own_cpus = RestoreCpus(
+        process
+            .attrs
+            .initial_cpus
+            .as_ref()
+            .and_then(|_| nix::sched::sched_getaffinity(Pid::from_raw(0)).ok()),
+    );
     if let Some(m) = &process.attrs.initial_cpus {
         sys::sched::sched_setaffinity(&m.0).map_err(|e| {
             fail1(format!(
@@ -328,14 +337,23 @@ pub fn exec(c: &Container, req: &ExecRequest<'_>) -> Result<i32, (String, i32)> 
     if let Some(ns) = own_pid_ns {
         ns.restore();
     }
+    drop(own_cpus);
     let pid = cloned.map_err(|e| fail1(format!("clone: {}", e.desc())))?;
     drop(child_sock);
     drop(ns_fds);
     drop(task_fds);
 
-    // Wait for exec (EOF), a pty master, or a failure record.
+    // Wait for exec (EOF), a pty master, or a failure record; in slices that pet PID 1's
+    // watchdog, and (PID 1: a health probe) no longer than its step timeout.
     let mut master: Option<OwnedFd> = None;
+    let deadline = super::waits::deadline(None);
     loop {
+        if let Err(e) = super::await_message(parent_sock.as_fd(), deadline) {
+            let child = Pid::from_raw(pid);
+            let _ = nix::sys::signal::kill(child, nix::sys::signal::Signal::SIGKILL);
+            let _ = waitpid(child, None);
+            return Err(fail1(e.to_string()));
+        }
         let mut msg = [0u8; 16];
         match sys::recv_fd(parent_sock.as_fd(), &mut msg) {
             Ok(None) => break,
@@ -368,6 +386,17 @@ pub fn exec(c: &Container, req: &ExecRequest<'_>) -> Result<i32, (String, i32)> 
         None if req.hook_stdio.is_some() => Ok(pid),
         None => Ok(0),
         Some(sfd) => Ok(run::attach(pid, &sfd, master.as_ref().map(|m| m.as_fd()))),
+    }
+}
+
+/// The caller's CPU affinity, put back on drop (after an exec's initial CPUs).
+struct RestoreCpus(Option<nix::sched::CpuSet>);
+
+impl Drop for RestoreCpus {
+    fn drop(&mut self) {
+        if let Some(cpus) = &self.0 {
+            let _ = nix::sched::sched_setaffinity(Pid::from_raw(0), cpus);
+        }
     }
 }
 

@@ -647,7 +647,10 @@ fn finish_parent(
 /// Waits until the child's end of the handshake has something for us (a message, an fd,
 /// or EOF), in slices that let PID 1 pet its watchdog; past `deadline` (PID 1's
 /// `stepTimeoutSecs`; the CLI has none, as runc) the setup counts as hung.
-fn await_message(sock: BorrowedFd<'_>, deadline: Option<std::time::Instant>) -> Result<(), Error> {
+pub(super) fn await_message(
+    sock: BorrowedFd<'_>,
+    deadline: Option<std::time::Instant>,
+) -> Result<(), Error> {
     use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
     loop {
         let mut fds = [PollFd::new(sock, PollFlags::POLLIN)];

@@ -553,13 +553,12 @@ impl<'a> Supervisor<'a> {
             Some(_) => {}
             None if now >= s.probe.next_ms => {
                 s.probe.next_ms = now + u64::from(health.interval_ms);
-                let Some(pid) = s.pid else { return };
-                match super::probe::exec_in(pid.as_raw(), &health.args) {
+                if s.pid.is_none() {
+                    return;
+                }
+                match super::probe::start(Path::new(STATE_ROOT), id, &health.args) {
                     Ok(ppid) => s.probe.running = Some((ppid, now + u64::from(health.timeout_ms))),
-                    Err(e) => {
-                        let text = e.to_string();
-                        self.probe_failed(id, &text, now);
-                    }
+                    Err(e) => self.probe_failed(id, &e, now),
                 }
             }
             None => {}
@@ -1195,32 +1194,19 @@ impl<'a> Supervisor<'a> {
     }
 }
 
-/// Kills a probe: the command itself (the middle process's child, inside the container's
-/// pid namespace) first, so the middle process reaps it and no zombie is left for the
-/// container's init; the middle process then exits and is reaped by the loop. Without a
-/// child (still joining namespaces), the middle process is killed.
 /// What long waits in the container path call between polls.
 fn pet_watchdog() {
     let _ = watchdog::pet_if_due();
 }
 
-fn kill_probe(middle: Pid) {
-    let path = format!("/proc/{middle}/task/{middle}/children");
-    let kids = std::fs::read_to_string(path).unwrap_or_default();
-    let mut killed = false;
-    for pid in kids
-        .split_whitespace()
-        .filter_map(|p| p.parse::<i32>().ok())
-    {
-        killed |= kill(Pid::from_raw(pid), Signal::SIGKILL).is_ok();
-    }
-    if !killed {
-        let _ = kill(middle, Signal::SIGKILL);
-    }
+/// Kills a probe: its process group (the probe leads a session of its own, so what it
+/// started and left in its group goes too), then the probe itself should it have left
+/// the group. The loop reaps it; what escaped the group stays in the container's cgroup.
+fn kill_probe(probe: Pid) {
+    let _ = nix::sys::signal::killpg(probe, Signal::SIGKILL);
+    let _ = kill(probe, Signal::SIGKILL);
 }
 
-/// A pipe for a container's stdout and stderr (both the same write end) and /dev/null as
-/// stdin; returns the non-blocking read end and the launch stdio.
 /// stdin, stdout and stderr on /dev/console, for a `"stdio": "console"` container: its
 /// output is not logged (it is already on the console).
 fn console_stdio() -> nix::Result<(Option<OwnedFd>, Stdio)> {
@@ -1245,6 +1231,8 @@ fn console_stdio() -> nix::Result<(Option<OwnedFd>, Stdio)> {
     ))
 }
 
+/// A pipe for a container's stdout and stderr (both the same write end) and /dev/null as
+/// stdin; returns the non-blocking read end and the launch stdio.
 fn log_pipe() -> nix::Result<(OwnedFd, Stdio)> {
     let (r, w) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
     set_nonblocking(r.as_fd())?;
