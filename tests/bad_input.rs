@@ -879,7 +879,8 @@ fn run_init_test_mode(board: &Path, dir: &Path) -> Result<Out, String> {
 
 /// What a refused command left behind: a state entry, a cgroup directory of one of `ids`
 /// in any hierarchy (under the tests' parent or at the top), a process whose command line
-/// mentions the bundle's directory or an id, a host mount that was not there `before`.
+/// mentions the bundle's directory or an id, a host mount that was not there `before`
+/// (but for other tests' mounts in their own temp directories).
 fn leftovers(b: &Bundle, ids: &[String], before: &[String]) -> Vec<String> {
     let mut found = Vec::new();
     let entries: Vec<_> = std::fs::read_dir(&b.state_root)
@@ -920,10 +921,18 @@ fn leftovers(b: &Bundle, ids: &[String], before: &[String]) -> Vec<String> {
     found.extend(
         after
             .iter()
-            .filter(|l| !before.contains(l))
+            .filter(|l| !before.contains(l) && !another_tests(l, &b.base))
             .map(|l| format!("new host mount: {l}")),
     );
     found
+}
+
+/// Whether the mountinfo line `line` is a mount another test (in this process or in a
+/// test binary running at the same time) made in its own temp directory, not ours.
+fn another_tests(line: &str, ours: &Path) -> bool {
+    let others = std::env::temp_dir().join("dory-test-");
+    let point = line.split(' ').nth(4).unwrap_or("");
+    point.starts_with(others.to_str().unwrap()) && !Path::new(point).starts_with(ours)
 }
 
 /// Runs one row in a bundle of its own; returns what was wrong with the refusal.
