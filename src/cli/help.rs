@@ -187,14 +187,19 @@ const FEATURES: &str = "usage: dory features
 Prints what this build implements as JSON (runtime-spec's features document).
 ";
 
-const INIT: &str = "usage: dory init --config FILE [--boot-root DIR] [--ctl-socket PATH] [--debug]
+const INIT: &str =
+    "usage: dory init --config FILE [--boot-root DIR] [--ctl-socket PATH] [--debug] [--test]
+       dory init --check [--config FILE]
 
 Runs as PID 1 of a board (the kernel starts dory as init and finds /etc/dory/board.json);
 from a shell it runs the same supervisor for tests, ending on SIGTERM.
 
-  --config FILE        the board config (board.json)
+  --config FILE        the board config (board.json; default /etc/dory/board.json)
+  --check              read and validate the board config, start nothing: prints ok
+                       (exit 0) or the error naming the field and its limit (exit 1)
   --boot-root DIR      where the early filesystems are mounted (tests)
   --ctl-socket PATH    the control socket (default /run/dory/ctl.sock)
+  --test               test mode as PID 1 of a pid namespace (exits at shutdown)
   --debug              log more
 ";
 
@@ -234,6 +239,10 @@ mod tests {
             ("exec", crate::cli::lifecycle::EXEC_FLAGS),
             ("update", crate::cli::update::UPDATE_FLAGS),
         ];
+        let init = usage("init").unwrap();
+        for f in crate::init::FLAGS {
+            assert!(init.contains(f), "`dory init --help` lacks {f}");
+        }
         for (command, flags) in tables {
             let text = usage(command).unwrap();
             for f in flags {

@@ -219,7 +219,9 @@ pub fn cmd_kill(g: &Global, argv: &[String]) -> i32 {
         [id, s] => match lifecycle::parse_signal(s) {
             Some(sig) => (id.as_str(), sig),
             None => {
-                log_error!("dory kill: unknown signal \"{s}\"");
+                log_error!(
+                    "dory kill: unknown signal \"{s}\" (a name such as TERM or SIGKILL, or a number from 0 to 31)"
+                );
                 return 1;
             }
         },

@@ -52,7 +52,7 @@ commands:
   exec      run a new process in a running container
   update    change a running container's resource limits
   events    print resource usage (--stats: once)
-  init      run as PID 1 with a board config (dory init --config FILE)
+  init      run as PID 1 with a board config (dory init --config FILE; --check: validate it)
   ctl       talk to a running dory PID 1 (status, start, stop, restart, logs, reboot, poweroff)
 
 global options:
@@ -122,7 +122,7 @@ pub fn main() -> i32 {
             return 0;
         }
     }
-    if needs_root(command) && !nix::unistd::geteuid().is_root() {
+    if needs_root(command, cmd_args) && !nix::unistd::geteuid().is_root() {
         log_error!(
             "dory {command}: needs root (rootless containers are not supported yet): run it as root, e.g. with sudo"
         );
@@ -180,9 +180,11 @@ pub fn main() -> i32 {
 }
 
 /// Every command but these works on root's state, cgroups and namespaces; saying so up
-/// front beats a permission error from deep inside. `ctl` is left to its socket's mode.
-fn needs_root(command: &str) -> bool {
-    !matches!(command, "spec" | "features" | "help" | "ctl")
+/// front beats a permission error from deep inside. `ctl` is left to its socket's mode;
+/// `init --check` only reads a file.
+fn needs_root(command: &str, args: &[String]) -> bool {
+    let check_only = command == "init" && args.iter().any(|a| a == "--check");
+    !check_only && !matches!(command, "spec" | "features" | "help" | "ctl")
 }
 
 /// The arguments as text; the first that is not UTF-8 is an error naming its position

@@ -56,8 +56,14 @@ fn num<T: std::str::FromStr>(flag: &str, v: &str) -> Result<T, String> {
 }
 
 fn bytes(flag: &str, v: &str) -> Result<i64, String> {
-    parse_bytes(v).ok_or_else(|| format!("--{flag} \"{v}\": not a size (bytes, or with k, m, g)"))
+    parse_bytes(v).ok_or_else(|| {
+        format!("--{flag} \"{v}\": not a size (bytes at least 0, with k, m, g or t, or -1 for unlimited)")
+    })
 }
+
+/// Largest `--resources` file read (the same cap as config.json, whose
+/// `linux.resources` it holds).
+const MAX_RESOURCES_BYTES: usize = crate::spec::MAX_CONFIG_BYTES;
 
 pub fn cmd_update(g: &Global, argv: &[String]) -> i32 {
     let p = match parse_or_usage("update", argv, UPDATE_FLAGS) {
@@ -68,17 +74,8 @@ pub fn cmd_update(g: &Global, argv: &[String]) -> i32 {
         eprintln!("dory update: requires the container id");
         return 1;
     };
-    let c = match Container::load(&g.root, id) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("dory update: {e}");
-            return 1;
-        }
-    };
-    if c.status() == Status::Stopped {
-        eprintln!("dory update: container {id} is not running");
-        return 1;
-    }
+    // Every flag and the resources file are checked before the container is looked at:
+    // bad input is refused the same whether or not the container exists.
     for unsupported in [
         "l3-cache-schema",
         "mem-bw-schema",
@@ -92,36 +89,39 @@ pub fn cmd_update(g: &Global, argv: &[String]) -> i32 {
             return 1;
         }
     }
-    let file_text;
-    let mut res: Resources<'_> = match p.get("resources") {
-        Some(path) => {
-            let read = if path == "-" {
-                let mut s = Vec::new();
-                std::io::Read::read_to_end(&mut std::io::stdin(), &mut s).map(|_| s)
-            } else {
-                std::fs::read(path)
-            };
-            file_text = match read {
-                Ok(t) => t,
-                Err(e) => {
-                    eprintln!("dory update: --resources {path}: {e}");
-                    return 1;
-                }
-            };
-            match serde_json_core::from_slice::<Resources<'_>>(&file_text) {
-                Ok((r, _)) => r,
-                Err(_) => {
-                    eprintln!(
-                        "dory update: --resources {path}: not a valid linux.resources JSON object"
-                    );
-                    return 1;
-                }
-            }
+    let file_text = match p.get("resources").map(read_resources) {
+        Some(Ok(t)) => Some(t),
+        Some(Err(e)) => {
+            eprintln!("dory update: {e}");
+            return 1;
         }
-        None => Resources::default(),
+        None => None,
+    };
+    let mut res: Resources<'_> = match (&file_text, p.get("resources")) {
+        (Some(text), Some(path)) => match serde_json_core::from_slice::<Resources<'_>>(text) {
+            Ok((r, _)) => r,
+            Err(_) => {
+                eprintln!(
+                    "dory update: --resources {path}: not a valid linux.resources JSON object"
+                );
+                return 1;
+            }
+        },
+        _ => Resources::default(),
     };
     if let Err(e) = apply_flags(&p, &mut res) {
         eprintln!("dory update: {e}");
+        return 1;
+    }
+    let c = match Container::load(&g.root, id) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("dory update: {e}");
+            return 1;
+        }
+    };
+    if c.status() == Status::Stopped {
+        eprintln!("dory update: container {id} is not running");
         return 1;
     }
     match c.cgroup().and_then(|cg| {
@@ -134,6 +134,33 @@ pub fn cmd_update(g: &Global, argv: &[String]) -> i32 {
             1
         }
     }
+}
+
+/// The `--resources` file (`-`: stdin), at most [`MAX_RESOURCES_BYTES`]; a path must be
+/// a regular file (a FIFO without a writer would block, /dev/zero never ends).
+fn read_resources(path: &str) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    let fail = |e: std::io::Error| format!("--resources {path}: {}", crate::spec::io_text(&e));
+    let mut text = Vec::new();
+    let limit = MAX_RESOURCES_BYTES as u64 + 1;
+    let read = if path == "-" {
+        std::io::stdin().take(limit).read_to_end(&mut text)
+    } else {
+        let file = crate::spec::open_regular(std::path::Path::new(path)).map_err(|e| match e {
+            crate::spec::OpenError::Io(e) => fail(e),
+            crate::spec::OpenError::NotRegular(what) => {
+                format!("--resources {path}: is {what}: it must be a regular file")
+            }
+        })?;
+        file.take(limit).read_to_end(&mut text)
+    };
+    read.map_err(fail)?;
+    if text.len() > MAX_RESOURCES_BYTES {
+        return Err(format!(
+            "--resources {path}: larger than {MAX_RESOURCES_BYTES} bytes (limit {MAX_RESOURCES_BYTES})"
+        ));
+    }
+    Ok(text)
 }
 
 fn apply_flags<'a>(p: &'a super::args::Parsed, res: &mut Resources<'a>) -> Result<(), String> {

@@ -17,7 +17,9 @@ const MAX_STATE_BYTES: usize = 16 * 1024;
 /// this copy, never the bundle.
 pub const CONFIG: &str = "config.json";
 
-/// Checks a container id: non-empty, no `/`, not `.`/`..`, no NUL, bounded length.
+/// Checks a container id as runc does: 1 to [`MAX_ID_LEN`] bytes of A-Z a-z 0-9 `_` `+`
+/// `-` `.`, and not `.` or `..`. The id names a directory under the state root (no `/`,
+/// no `..`) and appears in `list` output and logs (no spaces, newlines or controls).
 pub fn validate_id(id: &str) -> Result<(), String> {
     if id.is_empty() {
         return Err("container id must not be empty".into());
@@ -27,9 +29,10 @@ pub fn validate_id(id: &str) -> Result<(), String> {
             "container id is longer than {MAX_ID_LEN} bytes (limit {MAX_ID_LEN})"
         ));
     }
-    if id == "." || id == ".." || id.contains('/') || id.contains('\0') {
+    let allowed = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'+' | b'-' | b'.');
+    if id == "." || id == ".." || !id.bytes().all(allowed) {
         return Err(format!(
-            "invalid container id \"{}\": it must not contain '/' or be '.' or '..'",
+            "invalid container id \"{}\": it must be made of A-Z a-z 0-9 _ + - . and not be '.' or '..' (so no '/')",
             id.escape_default()
         ));
     }
@@ -354,6 +357,10 @@ mod tests {
         assert!(validate_id("").is_err());
         assert!(validate_id("a/b").unwrap_err().contains("'/'"));
         assert!(validate_id("..").is_err());
+        assert!(validate_id("a-b_c+d.e").is_ok());
+        for bad in ["a b", "a\nb", "a\0b", "é", "a:b"] {
+            assert!(validate_id(bad).is_err(), "{bad:?}");
+        }
         assert!(validate_id(&"x".repeat(MAX_ID_LEN + 1))
             .unwrap_err()
             .contains("limit 1024"));

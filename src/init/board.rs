@@ -156,6 +156,10 @@ pub enum Error {
     Read {
         errno: nix::Error,
     },
+    /// A FIFO, a device, a directory… (`what` says which), not a regular file.
+    NotRegular {
+        what: &'static str,
+    },
     /// The file is larger than [`MAX_BOARD_BYTES`].
     TooLarge,
     /// Not JSON: byte offset and what was expected there.
@@ -203,6 +207,7 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::Read { errno } => write!(f, "cannot read: {errno}"),
+            Error::NotRegular { what } => write!(f, "is {what}: it must be a regular file"),
             Error::TooLarge => write!(f, "larger than {MAX_BOARD_BYTES} bytes (MAX_BOARD_BYTES)"),
             Error::Syntax { at, expected } => {
                 write!(f, "invalid JSON at byte {at}: expected {expected}")
@@ -946,8 +951,12 @@ pub fn parse(text: &[u8]) -> Result<Board<'_>, Error> {
 /// the bytes read.
 pub fn read<'b>(path: &str, buf: &'b mut [u8]) -> Result<&'b [u8], Error> {
     use std::io::Read;
-    let mut f = std::fs::File::open(path).map_err(|e| Error::Read {
-        errno: io_errno(&e),
+    // A FIFO would block PID 1 for ever; a device such as /dev/zero never ends.
+    let mut f = crate::spec::open_regular(std::path::Path::new(path)).map_err(|e| match e {
+        crate::spec::OpenError::Io(e) => Error::Read {
+            errno: io_errno(&e),
+        },
+        crate::spec::OpenError::NotRegular(what) => Error::NotRegular { what },
     })?;
     let mut n = 0;
     loop {

@@ -16,6 +16,8 @@
 //!   command line into init's environment, and a test-mode PID 1 exits at shutdown,
 //!   which panics the kernel. The machine's init ignores `--test` too (the kernel passes
 //!   unknown words of its command line as init's arguments); see [`is_machine_init`].
+//! - `dory init --check [--config FILE]`: reads and validates the board config as PID 1
+//!   would and exits (0 and `ok`, or 1 and the error); starts nothing.
 //! - [`ctl_main`]: `dory ctl …` (see [`ctl`]).
 //!
 //! Kernel command-line options are described in [`cmdline`]; the board format in [`board`].
@@ -59,10 +61,13 @@ struct Options {
     boot_root: Option<String>,
     debug: bool,
     ctl_socket: String,
+    /// `--check`: validate the board config and exit.
+    check: bool,
 }
 
 const USAGE: &str =
-    "usage: dory init [--config FILE] [--test] [--boot-root DIR] [--debug] [--ctl-socket PATH]";
+    "usage: dory init [--config FILE] [--test] [--boot-root DIR] [--debug] [--ctl-socket PATH]
+       dory init --check [--config FILE]";
 
 /// Whether this process is the machine's init: PID 1 of the initial pid namespace. When
 /// that cannot be told (no /proc yet, as at boot), it is assumed: the safe side, since
@@ -106,14 +111,25 @@ pub fn main_as_pid1() -> i32 {
     code
 }
 
-/// `dory init ARGS…` (`args` are the words after `init`).
-pub fn main_from_cli(args: &[String]) -> i32 {
+/// The flags `dory init` takes, for the unit tests that check that [`parse_options`]
+/// knows each and that `dory init --help` names each.
+#[cfg(test)]
+pub const FLAGS: &[&str] = &[
+    "--config",
+    "--boot-root",
+    "--ctl-socket",
+    "--test",
+    "--debug",
+    "--check",
+];
+
+/// The options of `dory init ARGS…`, and the first word not understood.
+fn parse_options(args: &[String]) -> (Options, Option<String>) {
     let mut o = Options {
         ctl_socket: ctl::CTL_SOCKET.into(),
         ..Options::default()
     };
     let mut it = args.iter();
-    let mut bad: Option<String> = None;
     while let Some(a) = it.next() {
         match a.as_str() {
             "--config" => o.config = it.next().cloned(),
@@ -125,11 +141,23 @@ pub fn main_from_cli(args: &[String]) -> i32 {
             }
             "--test" => o.test = true,
             "--debug" => o.debug = true,
-            other => {
-                bad = Some(other.to_string());
-                break;
-            }
+            "--check" => o.check = true,
+            other => return (o, Some(other.to_string())),
         }
+    }
+    (o, None)
+}
+
+/// `dory init ARGS…` (`args` are the words after `init`).
+pub fn main_from_cli(args: &[String]) -> i32 {
+    let (mut o, bad) = parse_options(args);
+    // The machine's init never exits, so it never just checks (nor stops on a bad word).
+    if o.check && !is_machine_init() {
+        if let Some(word) = bad {
+            eprintln!("dory init: unknown argument \"{word}\"\n{USAGE}");
+            return 2;
+        }
+        return check_board(o.config.as_deref().unwrap_or(DEFAULT_BOARD));
     }
     let pid1 = std::process::id() == 1;
     if o.test && is_machine_init() {
@@ -148,6 +176,23 @@ pub fn main_from_cli(args: &[String]) -> i32 {
         o.boot_root = Some("/".into());
     }
     run(o)
+}
+
+/// `dory init --check`: reads and validates the board as PID 1 would, starts nothing;
+/// prints `ok` (exit 0) or the error naming the field and the limit (exit 1).
+fn check_board(path: &str) -> i32 {
+    let mut buf = vec![0u8; MAX_BOARD_BYTES];
+    let checked = board::read(path, &mut buf).and_then(|text| board::parse(text).map(|_| ()));
+    match checked {
+        Ok(()) => {
+            println!("ok");
+            0
+        }
+        Err(e) => {
+            eprintln!("dory init: {path}: {e}");
+            1
+        }
+    }
 }
 
 /// Boot, supervise, shut down. Returns only in test mode.
@@ -347,5 +392,27 @@ fn finish(
     // PID 1 never returns.
     loop {
         std::thread::sleep(Duration::from_secs(3600));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_documented_flag_is_parsed() {
+        for f in FLAGS {
+            let args = [f.to_string(), "value".to_string()];
+            let (_, bad) = parse_options(&args[..1]);
+            assert_eq!(bad, None, "{f} alone");
+            let (_, bad) = parse_options(&args);
+            // Flags with a value take "value"; switches leave it as an unknown word.
+            assert!(bad.is_none() || bad.as_deref() == Some("value"), "{f}");
+        }
+        let (o, bad) = parse_options(&["--check".into(), "--config".into(), "/b.json".into()]);
+        assert!(o.check && bad.is_none());
+        assert_eq!(o.config.as_deref(), Some("/b.json"));
+        let (_, bad) = parse_options(&["--chek".into()]);
+        assert_eq!(bad.as_deref(), Some("--chek"));
     }
 }

@@ -97,6 +97,8 @@ pub enum ErrorKind {
         path: Text<256>,
         err: std::io::Error,
     },
+    /// The path is a FIFO, a device, a directory…: `what` says which.
+    NotRegular { path: Text<256>, what: &'static str },
     /// The file is bigger than the read buffer.
     TooLarge { limit: usize },
     /// The bytes are not UTF-8.
@@ -145,6 +147,8 @@ pub enum ErrorKind {
         value: i128,
         limit: i128,
     },
+    /// A text longer than the kernel (or dory) takes; `len` is its unescaped length.
+    TooLong { len: usize, limit: usize },
     /// A path refused as written, with the rule it breaks.
     PathRefused { path: Quoted, why: &'static str },
     /// Any other constraint, stated in the message.
@@ -159,6 +163,9 @@ impl fmt::Display for ErrorKind {
                 "{path} does not exist (write one with `dory spec`, or give the bundle directory with --bundle DIR)"
             ),
             ErrorKind::Read { path, err } => write!(f, "cannot read {path}: {}", io_text(err)),
+            ErrorKind::NotRegular { path, what } => {
+                write!(f, "{path} is {what}: it must be a regular file")
+            }
             ErrorKind::TooLarge { limit } => {
                 write!(f, "file is larger than {limit} bytes (limit {limit})")
             }
@@ -197,6 +204,9 @@ impl fmt::Display for ErrorKind {
             }
             ErrorKind::AboveLimit { what, value, limit } => {
                 write!(f, "{what}{value} is more than {limit} (limit)")
+            }
+            ErrorKind::TooLong { len, limit } => {
+                write!(f, "{len} bytes is longer than {limit} bytes (limit {limit})")
             }
             ErrorKind::PathRefused { path, why } => write!(f, "\"{path}\" {why}"),
             ErrorKind::Invalid(msg) => f.write_str(msg),

@@ -23,7 +23,7 @@ pub use error::{io_text, ErrorKind, FieldPath, SpecError, Text};
 pub use model::*;
 pub use names::{rlimit_resource, NamespaceKind, CLONE_NEWTIME};
 pub use pseudofs::names_pseudo_fs;
-pub use read::{parse, read_config};
+pub use read::{open_regular, parse, read_config, OpenError};
 pub use unescape::unescape_into;
 // For the tests: the parser's halves and the error's location.
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! Reading config.json into a caller's fixed buffer, and the parse entry points.
 
 use std::io::Read;
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::Path;
 
 use crate::spec::error::{ErrorKind, SpecError, Text};
@@ -18,7 +19,13 @@ pub fn read_config<'b>(bundle: &Path, buf: &'b mut [u8]) -> Result<&'b [u8], Spe
             err,
         })
     };
-    let mut file = std::fs::File::open(&path).map_err(fail)?;
+    let mut file = open_regular(&path).map_err(|e| match e {
+        OpenError::Io(err) => fail(err),
+        OpenError::NotRegular(what) => SpecError::file(ErrorKind::NotRegular {
+            path: Text::from_fmt(format_args!("{}", path.display())),
+            what,
+        }),
+    })?;
     let limit = buf.len().min(MAX_CONFIG_BYTES);
     let buf = buf.get_mut(..limit).unwrap_or_default();
     let mut n = 0;
@@ -41,6 +48,43 @@ pub fn read_config<'b>(bundle: &Path, buf: &'b mut [u8]) -> Result<&'b [u8], Spe
         }
     }
     Ok(buf.get(..n).unwrap_or_default())
+}
+
+/// Why [`open_regular`] refused a file.
+#[derive(Debug)]
+pub enum OpenError {
+    Io(std::io::Error),
+    /// Not a regular file: what it is instead ("a FIFO", "a character device", …).
+    NotRegular(&'static str),
+}
+
+/// Opens `path` for reading only if it is a regular file. O_NONBLOCK: opening a FIFO
+/// without a writer would otherwise wait for ever; the type is then checked on the open
+/// file (fstat), so a swap between a check and the open cannot slip a FIFO or a device
+/// such as /dev/zero past it. O_NONBLOCK changes nothing for reading a regular file.
+pub fn open_regular(path: &Path) -> Result<std::fs::File, OpenError> {
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(OpenError::Io)?;
+    let kind = file.metadata().map_err(OpenError::Io)?.file_type();
+    if kind.is_file() {
+        return Ok(file);
+    }
+    Err(OpenError::NotRegular(if kind.is_fifo() {
+        "a FIFO"
+    } else if kind.is_char_device() {
+        "a character device"
+    } else if kind.is_block_device() {
+        "a block device"
+    } else if kind.is_dir() {
+        "a directory"
+    } else if kind.is_socket() {
+        "a socket"
+    } else {
+        "of an unusual type"
+    }))
 }
 
 /// Parses and validates config.json bytes: the structural scan (syntax, nesting,

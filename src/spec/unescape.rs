@@ -144,6 +144,22 @@ pub fn unescape_into(raw: &str, out: &mut [u8]) -> Result<usize, UnescapeError> 
     Ok(n)
 }
 
+/// The length in bytes of `raw` once its escapes are undone (what [`unescape_into`]
+/// would write), without a buffer.
+pub fn unescaped_len(raw: &str) -> Result<usize, UnescapeError> {
+    let raw = raw.as_bytes();
+    let (mut i, mut n) = (0, 0);
+    while i < raw.len() {
+        let (unit, next) = next_unit(raw, i).map_err(|(_, e)| e)?;
+        n += match unit {
+            Unit::Byte(_) => 1,
+            Unit::Char(c) => c.len_utf8(),
+        };
+        i = next;
+    }
+    Ok(n)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,12 +7,16 @@ use crate::spec::error::{ErrorKind, FieldPath, Quoted, SpecError};
 use crate::spec::model::*;
 use crate::spec::names::{rlimit_resource, NamespaceKind, ROOTFS_PROPAGATION};
 use crate::spec::pseudofs;
-use crate::spec::unescape::unescape_into;
+use crate::spec::unescape::{unescape_into, unescaped_len};
 
 /// Longest sysctl name accepted, in bytes (the kernel's are below 100).
 const MAX_SYSCTL_NAME: usize = 256;
 /// Longest mount destination checked, in bytes (the kernel's PATH_MAX).
 pub const MAX_DESTINATION_BYTES: usize = 4096;
+/// Longest path accepted anywhere in the config, in bytes (PATH_MAX).
+pub const MAX_PATH_BYTES: usize = 4096;
+/// Longest hostname and domainname (the kernel's `__NEW_UTS_LEN`).
+pub const MAX_UTS_NAME_BYTES: usize = 64;
 /// Longest hook timeout, in seconds (a day). runc takes any int and multiplies it into a
 /// Go duration, which wraps; dory refuses what it cannot wait for exactly.
 pub const MAX_HOOK_TIMEOUT_SECS: i64 = 86_400;
@@ -41,6 +45,57 @@ fn absolute(value: &str, args: core::fmt::Arguments<'_>) -> Result<(), SpecError
     }
 }
 
+/// `value` (as written), unescaped, is at most `limit` bytes: refused here, by name, rather
+/// than by the kernel (ENAMETOOLONG, EINVAL) after processes and mounts exist.
+fn at_most(value: &str, limit: usize, args: core::fmt::Arguments<'_>) -> Result<(), SpecError> {
+    // The scanner checked every escape; a failure here counts as too long.
+    let len = unescaped_len(value).unwrap_or(usize::MAX);
+    if len > limit {
+        return Err(at(args, ErrorKind::TooLong { len, limit }));
+    }
+    Ok(())
+}
+
+/// Whether the lexical path `path` climbs above `/` (`/../etc`, `/tmp/../..`): inside a
+/// rootfs that would name something outside it.
+fn climbs_above_root(path: &str) -> bool {
+    let mut depth: usize = 0;
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." if depth == 0 => return true,
+            ".." => depth -= 1,
+            _ => depth += 1,
+        }
+    }
+    false
+}
+
+/// A path inside the container (a mask, a read-only path): absolute, at most
+/// [`MAX_PATH_BYTES`], not climbing above `/` once unescaped.
+fn container_path(value: &str, args: core::fmt::Arguments<'_>) -> Result<(), SpecError> {
+    absolute(value, args)?;
+    at_most(value, MAX_PATH_BYTES, args)?;
+    let mut buf = [0u8; MAX_PATH_BYTES];
+    let text = unescape_into(value, &mut buf)
+        .ok()
+        .and_then(|n| buf.get(..n))
+        .and_then(|b| core::str::from_utf8(b).ok());
+    if text.is_some_and(climbs_above_root) {
+        return Err(at(
+            args,
+            ErrorKind::PathRefused {
+                path: quoted(value),
+                why: CLIMBS,
+            },
+        ));
+    }
+    Ok(())
+}
+
+/// Why a path with too many `..` is refused.
+const CLIMBS: &str = "climbs above the container's root with \"..\" (not allowed)";
+
 /// Refuses a non-empty security label dory cannot apply.
 fn no_label(value: Option<&str>, what: &'static str, msg: &'static str) -> Result<(), SpecError> {
     match value {
@@ -62,7 +117,7 @@ pub fn validate(spec: &Spec<'_>) -> Result<(), SpecError> {
         Some(root) if root.path.is_empty() => {
             return Err(at(format_args!("root.path"), ErrorKind::Empty));
         }
-        Some(_) => {}
+        Some(root) => at_most(root.path, MAX_PATH_BYTES, format_args!("root.path"))?,
     }
     let Some(process) = &spec.process else {
         return Err(at(
@@ -76,6 +131,9 @@ pub fn validate(spec: &Spec<'_>) -> Result<(), SpecError> {
     for (i, m) in spec.mounts.iter().enumerate() {
         absolute(m.destination, format_args!("mounts[{i}].destination"))?;
         validate_destination(i, m)?;
+        if let Some(source) = m.source {
+            at_most(source, MAX_PATH_BYTES, format_args!("mounts[{i}].source"))?;
+        }
         id_map_ranges(format_args!("mounts[{i}].uidMappings"), &m.uid_mappings)?;
         id_map_ranges(format_args!("mounts[{i}].gidMappings"), &m.gid_mappings)?;
     }
@@ -85,6 +143,9 @@ pub fn validate(spec: &Spec<'_>) -> Result<(), SpecError> {
     let linux = spec.linux.as_ref();
     let has_ns = |kind: NamespaceKind| linux.is_some_and(|l| has_namespace(l, kind));
     for (field, value) in [("hostname", spec.hostname), ("domainname", spec.domainname)] {
+        if let Some(v) = value {
+            at_most(v, MAX_UTS_NAME_BYTES, format_args!("{field}"))?;
+        }
         if value.is_some_and(|v| !v.is_empty()) && !has_ns(NamespaceKind::Uts) {
             return Err(at(
                 format_args!("{field}"),
@@ -142,6 +203,15 @@ fn validate_destination(i: usize, m: &Mount<'_>) -> Result<(), SpecError> {
             ErrorKind::Invalid("longer than 4096 bytes (limit) or not valid text"),
         ));
     };
+    if climbs_above_root(dest) {
+        return Err(at(
+            format_args!("mounts[{i}].destination"),
+            ErrorKind::PathRefused {
+                path: quoted(m.destination),
+                why: CLIMBS,
+            },
+        ));
+    }
     let bind = m.kind == Some("bind") || m.options.iter().any(|o| matches!(*o, "bind" | "rbind"));
     match pseudofs::refusal(dest, m.kind, bind, m.source) {
         None => Ok(()),
@@ -162,6 +232,7 @@ fn validate_process(p: &Process<'_>) -> Result<(), SpecError> {
         Some(_) => {}
     }
     absolute(p.cwd, format_args!("process.cwd"))?;
+    at_most(p.cwd, MAX_PATH_BYTES, format_args!("process.cwd"))?;
     for (i, e) in p.env.iter().enumerate() {
         match e.find('=') {
             Some(n) if n > 0 => {}
@@ -465,6 +536,7 @@ fn validate_linux(l: &Linux<'_>) -> Result<(), SpecError> {
         }
     }
     if let Some(r) = &l.resources {
+        memory_limits(r)?;
         for (i, rule) in r.devices.iter().enumerate() {
             if let Some(kind) = rule.kind {
                 if !matches!(kind, "a" | "c" | "b") {
@@ -516,7 +588,7 @@ fn validate_linux(l: &Linux<'_>) -> Result<(), SpecError> {
     ];
     for (field, list) in paths {
         for (i, p) in list.iter().enumerate() {
-            absolute(p, format_args!("linux.{field}[{i}]"))?;
+            container_path(p, format_args!("linux.{field}[{i}]"))?;
         }
     }
     for (key, _) in l.sysctl.iter() {
@@ -558,6 +630,25 @@ fn validate_linux(l: &Linux<'_>) -> Result<(), SpecError> {
         "SELinux mount labels are not supported",
     )?;
     net_devices(l)
+}
+
+/// Memory limits are byte counts, or -1 for unlimited (as runc and the kernel read them);
+/// any other negative number the kernel would refuse only once the cgroup exists.
+fn memory_limits(r: &Resources<'_>) -> Result<(), SpecError> {
+    let Some(m) = &r.memory else { return Ok(()) };
+    for (name, value) in [
+        ("limit", m.limit),
+        ("reservation", m.reservation),
+        ("swap", m.swap),
+    ] {
+        if value.is_some_and(|v| v < -1) {
+            return Err(at(
+                format_args!("linux.resources.memory.{name}"),
+                ErrorKind::Invalid("must be -1 (unlimited) or a byte count of at least 0"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Longest network interface name (IFNAMSIZ 16 with its NUL).

@@ -19,6 +19,9 @@ use nix::errno::Errno;
 const SEALS: c_int =
     libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
 
+/// How often sealing the copy is tried when the kernel answers EBUSY (2 ms apart).
+const SEAL_TRIES: usize = 50;
+
 /// How the running executable is protected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExeProtection {
@@ -112,10 +115,18 @@ fn sealed_copy(exe: BorrowedFd<'_>) -> Result<OwnedFd, Errno> {
             Err(e) => return Err(e),
         }
     }
-    // SAFETY: F_ADD_SEALS takes the seal bits as an integer.
-    let ret = unsafe { libc::fcntl(memfd.as_raw_fd(), libc::F_ADD_SEALS, SEALS) };
-    Errno::result(ret)?;
-    Ok(memfd)
+    // The kernel refuses F_SEAL_WRITE with EBUSY while a page of the copy still holds an
+    // extra reference (seen, rarely, right after sendfile under load): retry briefly.
+    for _ in 0..SEAL_TRIES {
+        // SAFETY: F_ADD_SEALS takes the seal bits as an integer.
+        let ret = unsafe { libc::fcntl(memfd.as_raw_fd(), libc::F_ADD_SEALS, SEALS) };
+        match Errno::result(ret) {
+            Ok(_) => return Ok(memfd),
+            Err(Errno::EBUSY) => std::thread::sleep(std::time::Duration::from_millis(2)),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(Errno::EBUSY)
 }
 
 /// `execveat(2)` of `fd` with this process's arguments and environment. Returns the error.
