@@ -954,6 +954,80 @@ fn init_console_that_does_not_drain_never_stalls_the_loop() {
     drain.join().unwrap();
 }
 
+#[test]
+fn init_console_that_drains_slowly_loses_no_lines() {
+    if !is_root("init_console_that_drains_slowly_loses_no_lines") {
+        return;
+    }
+    // A console that drains, only slower than a burst arrives (a serial line at boot): a
+    // 4 KiB pipe read 256 bytes every 2 ms. A service prints 300 numbered lines at once;
+    // every one must reach the console, in order, with no "lines dropped". Before: the
+    // first write that met a full pipe dropped its line (boots lost lines this way).
+    const LINES: usize = 300;
+    let d = TempDir::new("slowdrain");
+    let r = rootfs(&d.0);
+    let burst = bundle(
+        &d.0,
+        &r,
+        "burst",
+        "i=0; while [ $i -lt 300 ]; do echo burst-line-$i-0123456789abcdef; i=$((i+1)); done; exec sleep 1000",
+        true,
+    );
+    let board = format!(
+        r#"{{"containers":[{{"id":"sd-burst","bundle":"{b}"}}]}}"#,
+        b = burst.display()
+    );
+    fs::write(d.0.join("board.json"), board).unwrap();
+    let (read_end, write_end) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
+    nix::fcntl::fcntl(&write_end, nix::fcntl::FcntlArg::F_SETPIPE_SZ(4096)).unwrap();
+    let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
+    let reader = std::thread::spawn(move || {
+        let mut console = fs::File::from(read_end);
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 256];
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while stop_rx.try_recv().is_err() && Instant::now() < deadline {
+            match std::io::Read::read(&mut console, &mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => seen.extend_from_slice(&buf[..n]),
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        // Then drain without pacing until dory closes the pipe.
+        let _ = std::io::Read::read_to_end(&mut console, &mut seen);
+        String::from_utf8_lossy(&seen).into_owned()
+    });
+    let mut init = Init::start_on(
+        write_end,
+        d.0.join("unused.log"),
+        &["sd-burst"],
+        &[],
+        &["--config", d.0.join("board.json").to_str().unwrap()],
+    );
+    // The burst takes well under a second to drain at this pace; give it ten.
+    std::thread::sleep(Duration::from_secs(10));
+    let _ = stop_tx.send(());
+    init.signal("USR2");
+    let ended = init.wait_exit(30).success();
+    drop(init);
+    let console = reader.join().unwrap();
+    assert!(ended, "dory init did not end cleanly:\n{console}");
+    assert!(
+        !console.contains("lines dropped"),
+        "a draining console lost lines:\n{console}"
+    );
+    let got: Vec<usize> = console
+        .lines()
+        .filter_map(|l| l.split("burst-line-").nth(1))
+        .filter_map(|rest| rest.split('-').next()?.parse().ok())
+        .collect();
+    assert_eq!(
+        got,
+        (0..LINES).collect::<Vec<_>>(),
+        "the burst's lines, in order, each once:\n{console}"
+    );
+}
+
 /// Adds `hooks.createRuntime` = [`sh -c script`] to a bundle's config.json.
 fn with_create_runtime_hook(bundle: &Path, script: &str) {
     let path = bundle.join("config.json");
