@@ -223,6 +223,37 @@ pub fn launch(opts: LaunchOptions<'_>) -> Result<Started, Error> {
     launched
 }
 
+/// The kernel calls dory cannot do without (`close_range`, Linux 5.9; the fd-based mount
+/// API and `openat2` are older), and on a kernel without `mount_setattr` (before 5.12)
+/// the mounts that need it: recursive attributes and idmapped mounts, refused naming the
+/// mount. Everything else falls back at run time (`mount(2)` remounts, an fd walk).
+fn kernel_can_run(plan: &Plan) -> Result<(), Error> {
+    sys::close_range_available().map_err(|e| {
+        Error::Parent(
+            "this kernel lacks close_range: dory needs Linux 5.9 or later (tested on 5.10)",
+            e,
+        )
+    })?;
+    if sys::mount_api::has_set_attr() {
+        return Ok(());
+    }
+    for (i, m) in plan.mounts.iter().enumerate() {
+        let what = if m.idmap.is_some() {
+            "idmapped mounts need mount_setattr (Linux 5.12); this kernel lacks it"
+        } else if m.flags.rec_set != 0 || m.flags.rec_clear != 0 {
+            "recursive mount attributes (rro, rnosuid, ...) need mount_setattr (Linux 5.12); \
+             this kernel lacks it"
+        } else {
+            continue;
+        };
+        return Err(Error::Plan(PlanError {
+            field: format!("mounts[{i}].options"),
+            message: what.into(),
+        }));
+    }
+    Ok(())
+}
+
 /// [`launch`] once the config is parsed: everything up to the container's exec.
 fn launch_parsed(
     opts: LaunchOptions<'_>,
@@ -237,14 +268,9 @@ fn launch_parsed(
     let listener = seccomp_listener(spec).map_err(Error::Spec)?;
     // Parsing left ~300 KiB of stack resident; give it back before the child copies it.
     sys::trim_stack();
-    // Every mount is made through the fd-based mount API: refuse an older kernel up front
-    // rather than half-work.
-    sys::mount_api::available().map_err(|e| {
-        Error::Parent(
-            "this kernel lacks mount_setattr: dory needs Linux 5.12 or later",
-            e,
-        )
-    })?;
+    // Refuse a kernel too old, or a config asking what this one cannot do, before
+    // anything exists.
+    kernel_can_run(&plan)?;
     // As runc: a console socket is for the pty of a terminal, nothing else would use it.
     if opts.console_socket.is_some() && !plan.process.terminal {
         return Err(Error::Plan(PlanError {

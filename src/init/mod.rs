@@ -209,9 +209,15 @@ fn run(o: Options) -> i32 {
     // Console on stdio first, so every later step can report (a kernel-provided console
     // is kept if /dev does not exist yet; retried after devtmpfs).
     let mut have_console = real && boot::console_stdio("/");
+    // The kernel's release: what runs where, in a field log (fallbacks depend on it).
+    let uname = nix::sys::utsname::uname().ok();
     say!(
-        "dory: starting{}",
-        if o.test { " (test mode)" } else { " as PID 1" }
+        "dory: starting{} (Linux {})",
+        if o.test { " (test mode)" } else { " as PID 1" },
+        uname
+            .as_ref()
+            .and_then(|u| u.release().to_str())
+            .unwrap_or("?")
     );
 
     // Off the initramfs before anything is mounted on it: the copy sees one filesystem
