@@ -80,6 +80,42 @@ fn spec_bundle_flag_writes_elsewhere() {
     assert!(out.stderr.contains("missing"), "{}", out.stderr);
 }
 
+/// `spec --check` validates a bundle as `create` would, unprivileged, and creates nothing:
+/// ok for the default config over a rootfs; the field named for a bad one; no rootfs,
+/// no config are errors.
+#[test]
+fn spec_check_validates_a_bundle_without_running_it() {
+    let t = TempDir::new("cli-spec-check");
+    let b = t.path.to_str().unwrap();
+    let out = dory(&["spec", "--check", "--bundle", b]);
+    assert_eq!(out.code, 1, "no config.json: {out:?}");
+    assert!(out.stderr.contains("config.json"), "{}", out.stderr);
+    dory(&["spec", "--bundle", b]).expect_code(0);
+    let out = dory(&["spec", "--check", "--bundle", b]);
+    assert_eq!(out.code, 1, "no rootfs: {out:?}");
+    assert!(out.stderr.contains("root.path"), "{}", out.stderr);
+    std::fs::create_dir(t.path.join("rootfs")).unwrap();
+    let out = dory(&["spec", "--check", "--bundle", b]);
+    out.expect_code(0);
+    assert_eq!(out.stdout, "ok\n");
+    let config = t.path.join("config.json");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, text.replace("\"CAP_KILL\"", "\"CAP_BOGUS\"")).unwrap();
+    let out = dory(&["spec", "--check", "--bundle", b]);
+    assert_eq!(out.code, 1, "unknown capability: {out:?}");
+    assert!(
+        out.message().contains("process.capabilities.bounding[1]")
+            && out.message().contains("CAP_BOGUS"),
+        "{}",
+        out.stderr
+    );
+    let mut left: Vec<_> = std::fs::read_dir(&t.path)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    left.sort();
+    assert_eq!(left, ["config.json", "rootfs"], "--check created something");
+}
 #[test]
 fn unknown_flag_is_a_usage_error() {
     // run and list tell an ordinary user first that they need root.

@@ -46,11 +46,16 @@ pub fn usage(command: &str) -> Option<&'static str> {
 }
 
 const SPEC: &str = "usage: dory spec [--bundle DIR]
+       dory spec --check [--bundle DIR]
 
 Writes the default config.json (an interactive `sh`, as runc's) into the bundle; never
 overwrites one. Put the container's root filesystem in DIR/rootfs.
 
   -b, --bundle DIR     bundle directory (default: the current directory)
+      --check          read and validate the bundle's config.json as `create` would (the
+                       rootfs must exist; mount sources are checked only at start), print
+                       ok or the error naming the field and limit; exit 0/1; needs no root
+      --rootless       refused: rootless containers are not supported
 ";
 
 const RUN: &str = "usage: dory run [flags] ID
@@ -233,7 +238,8 @@ mod tests {
     #[test]
     fn every_parsed_flag_is_documented() {
         use crate::cli::args::FlagSpec;
-        let tables: [(&str, &[FlagSpec]); 4] = [
+        let tables: [(&str, &[FlagSpec]); 5] = [
+            ("spec", crate::cli::SPEC_FLAGS),
             ("run", crate::cli::RUN_FLAGS),
             ("create", crate::cli::lifecycle::CREATE_FLAGS),
             ("exec", crate::cli::lifecycle::EXEC_FLAGS),

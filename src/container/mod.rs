@@ -223,6 +223,18 @@ pub fn launch(opts: LaunchOptions<'_>) -> Result<Started, Error> {
     launched
 }
 
+/// `dory spec --check`: reads, validates and plans the bundle's config as `create` would
+/// (the rootfs must exist; mount sources are only looked at when the container starts),
+/// and creates nothing. For bundles made on one machine to run on another (a board's).
+pub fn check_bundle(bundle: &Path) -> Result<(), Error> {
+    let mut buf = vec![0u8; spec::MAX_CONFIG_BYTES];
+    let bytes = spec::read_config(bundle, &mut buf).map_err(Error::Spec)?;
+    let spec = spec::parse(bytes).map_err(Error::Spec)?;
+    Plan::build(&spec, bundle).map_err(Error::Plan)?;
+    seccomp_listener(&spec).map_err(Error::Spec)?;
+    Ok(())
+}
+
 /// The kernel calls dory cannot do without (`close_range`, Linux 5.9; the fd-based mount
 /// API and `openat2` are older), and on a kernel without `mount_setattr` (before 5.12)
 /// the mounts that need it: recursive attributes and idmapped mounts, refused naming the
