@@ -230,7 +230,7 @@ pub fn check_bundle(bundle: &Path) -> Result<(), Error> {
     let mut buf = vec![0u8; spec::MAX_CONFIG_BYTES];
     let bytes = spec::read_config(bundle, &mut buf).map_err(Error::Spec)?;
     let spec = spec::parse(bytes).map_err(Error::Spec)?;
-    Plan::build(&spec, bundle).map_err(Error::Plan)?;
+    Plan::build_with(&spec, bundle, crate::plan::BindSources::Unchecked).map_err(Error::Plan)?;
     seccomp_listener(&spec).map_err(Error::Spec)?;
     Ok(())
 }

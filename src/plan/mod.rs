@@ -477,9 +477,29 @@ const DEFAULT_DEVICES: &[(&str, u32, u32)] = &[
     ("/dev/tty", 5, 0),
 ];
 
+/// Whether planning looks at bind mount sources (they must exist: a file source makes a
+/// file mount point). A bundle checked on the machine that builds a board's image has its
+/// sources on the board, not there.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum BindSources {
+    /// Stat each source, as `create` must.
+    Stat,
+    /// Take each source as a directory, unlooked at (`dory spec --check`).
+    Unchecked,
+}
+
 impl Plan {
     /// Translates `spec` (already validated by `spec::parse`) for the bundle at `bundle`.
     pub fn build(spec: &Spec<'_>, bundle: &Path) -> Result<Box<Plan>, PlanError> {
+        Plan::build_with(spec, bundle, BindSources::Stat)
+    }
+
+    /// [`Plan::build`], with bind sources looked at or not.
+    pub fn build_with(
+        spec: &Spec<'_>,
+        bundle: &Path,
+        sources: BindSources,
+    ) -> Result<Box<Plan>, PlanError> {
         let mut plan = Box::new(Plan {
             strings: Arena::new(),
             clone_flags: 0,
@@ -506,7 +526,7 @@ impl Plan {
         });
         plan.plan_root(spec, bundle)?;
         plan.plan_namespaces(spec)?;
-        plan.plan_mounts(spec, bundle)?;
+        plan.plan_mounts(spec, bundle, sources)?;
         plan.plan_devices(spec)?;
         plan.plan_paths(spec)?;
         plan.plan_process(spec)?;
@@ -629,7 +649,12 @@ impl Plan {
         Ok(())
     }
 
-    fn plan_mounts(&mut self, spec: &Spec<'_>, bundle: &Path) -> Result<(), PlanError> {
+    fn plan_mounts(
+        &mut self,
+        spec: &Spec<'_>,
+        bundle: &Path,
+        sources: BindSources,
+    ) -> Result<(), PlanError> {
         for (i, m) in spec.mounts.iter().enumerate() {
             let field = format!("mounts[{i}]");
             let (mut flags, data) = mount_options(m, &field)?;
@@ -681,13 +706,15 @@ impl Plan {
                 }
                 // A relative bind source is relative to the bundle, as in runc.
                 let full = bundle.join(src);
-                let meta = std::fs::metadata(&full).map_err(|e| {
-                    err(
-                        format!("{field}.source"),
-                        format!("{}: {e}", full.display()),
-                    )
-                })?;
-                dest_is_file = !meta.is_dir();
+                if sources == BindSources::Stat {
+                    let meta = std::fs::metadata(&full).map_err(|e| {
+                        err(
+                            format!("{field}.source"),
+                            format!("{}: {e}", full.display()),
+                        )
+                    })?;
+                    dest_is_file = !meta.is_dir();
+                }
                 let text = full
                     .to_str()
                     .ok_or_else(|| err(format!("{field}.source"), "path is not UTF-8"))?;
