@@ -246,7 +246,9 @@ fn overrides_set_env_cmd_capabilities_resources_and_mounts() {
         r#"{"env": ["BOARD=test-board", "GREETING=replaced"],
             "cmd": ["one"],
             "capabilities": {"add": ["CAP_NET_RAW"], "drop": ["CAP_KILL"]},
-            "resources": {"pids": {"limit": 32}},
+            "resources": {"pids": {"limit": 32},
+                          "devices": [{"allow": true, "type": "c", "major": 1, "minor": 3,
+                                       "access": "rwm"}]},
             "mounts": [{"destination": "/scratch", "type": "tmpfs", "source": "tmpfs",
                         "options": ["nosuid", "nodev", "size=64k"]}]}"#,
     )
@@ -260,6 +262,12 @@ fn overrides_set_env_cmd_capabilities_resources_and_mounts() {
     assert_eq!(
         caps["bounding"],
         serde_json::json!(["CAP_AUDIT_WRITE", "CAP_NET_BIND_SERVICE", "CAP_NET_RAW"])
+    );
+    // Device rules come after the default's deny-all (lists are appended).
+    assert_eq!(
+        b.config["linux"]["resources"]["devices"],
+        serde_json::json!([{"allow": false, "access": "rwm"},
+                           {"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rwm"}])
     );
     let mut want: BTreeMap<&str, &[&str]> = APP.iter().copied().collect();
     want.insert("argc", &["1"]);
