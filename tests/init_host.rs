@@ -132,8 +132,9 @@ struct Init {
     status: Option<ExitStatus>,
 }
 
-const SCRIPT: &str =
-    "mount -t tmpfs tmpfs /run && mount -t proc proc /proc && exec \"$0\" init --test \"$@\"";
+const SCRIPT: &str = "mount -t tmpfs tmpfs /run && mount -t proc proc /proc && \
+     { [ -z \"$DORY_TEST_DATA\" ] || mount --bind \"$DORY_TEST_DATA\" /data; } && \
+     exec \"$0\" init --test \"$@\"";
 
 impl Init {
     fn start(dir: &Path, ids: &[&str], unshare_extra: &[&str], args: &[&str]) -> Init {
@@ -150,6 +151,19 @@ impl Init {
         unshare_extra: &[&str],
         args: &[&str],
     ) -> Init {
+        Init::start_with_data(out, log, ids, unshare_extra, args, None)
+    }
+
+    /// Like [`Init::start_on`]; `data` (a host directory) is bound at /data in the board's
+    /// mount namespace (the host's /data must exist as a mount point).
+    fn start_with_data(
+        out: std::os::fd::OwnedFd,
+        log: PathBuf,
+        ids: &[&str],
+        unshare_extra: &[&str],
+        args: &[&str],
+        data: Option<&Path>,
+    ) -> Init {
         let out = fs::File::from(out);
         let mut cmd = Command::new("unshare");
         cmd.args([
@@ -164,6 +178,10 @@ impl Init {
         ]);
         cmd.args(unshare_extra);
         cmd.args(["sh", "-c", SCRIPT, DORY]).args(args);
+        cmd.env(
+            "DORY_TEST_DATA",
+            data.map(Path::as_os_str).unwrap_or_default(),
+        );
         cmd.stdin(Stdio::null())
             .stdout(out.try_clone().unwrap())
             .stderr(out);
@@ -1025,6 +1043,119 @@ fn init_console_that_drains_slowly_loses_no_lines() {
         got,
         (0..LINES).collect::<Vec<_>>(),
         "the burst's lines, in order, each once:\n{console}"
+    );
+}
+
+/// Adds a read-write bind of `source` at `dest` to a bundle's config.json.
+fn with_bind(bundle: &Path, source: &str, dest: &str) {
+    let path = bundle.join("config.json");
+    let mut cfg: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
+    cfg["mounts"].as_array_mut().unwrap().push(
+        serde_json::json!({"destination": dest, "type": "bind", "source": source,
+                           "options": ["rbind", "rw"]}),
+    );
+    fs::write(&path, serde_json::to_string_pretty(&cfg).unwrap()).unwrap();
+}
+
+/// The host's /data for the duration of a test: made (and removed after) when missing,
+/// as the mount point tests bind their own data directory onto in a private namespace.
+struct HostData(bool);
+
+impl HostData {
+    fn ensure() -> HostData {
+        HostData(fs::create_dir("/data").is_ok())
+    }
+}
+
+impl Drop for HostData {
+    fn drop(&mut self) {
+        if self.0 {
+            let _ = fs::remove_dir("/data");
+        }
+    }
+}
+
+#[test]
+fn init_data_symlink_left_by_a_container_is_not_followed_to_the_host() {
+    if !is_root("init_data_symlink_left_by_a_container_is_not_followed_to_the_host") {
+        return;
+    }
+    // Two board containers share /data/writer: "writer" (hostile) replaces the shared
+    // volume's directory with a symlink to a host directory; "victim" binds
+    // /data/writer/shared. Following the link would bind the host directory into the
+    // victim. Before: the victim listed the host's secret.
+    let _host_data = HostData::ensure();
+    let d = TempDir::new("datalink");
+    let r = rootfs(&d.0);
+    let data = d.0.join("data");
+    fs::create_dir_all(data.join("writer/shared")).unwrap();
+    let secret = d.0.join("host-secret");
+    fs::create_dir(&secret).unwrap();
+    fs::write(secret.join("token"), "host-only").unwrap();
+    for dest in ["/w", "/shared"] {
+        fs::create_dir_all(r.join(dest.trim_start_matches('/'))).unwrap();
+    }
+    let writer = bundle(
+        &d.0,
+        &r,
+        "writer",
+        &format!(
+            "rm -rf /w/shared && ln -s {} /w/shared && echo writer-linked",
+            secret.display()
+        ),
+        true,
+    );
+    with_bind(&writer, "/data/writer", "/w");
+    let victim = bundle(
+        &d.0,
+        &r,
+        "victim",
+        "if [ -e /shared/token ]; then echo ESCAPED-$(cat /shared/token); else echo victim-safe; fi",
+        true,
+    );
+    with_bind(&victim, "/data/writer/shared", "/shared");
+    let board = format!(
+        r#"{{"containers":[
+        {{"id":"dl-writer","bundle":"{w}","kind":"oneshot","onFailure":"ignore","data":true}},
+        {{"id":"dl-victim","bundle":"{v}","kind":"oneshot","onFailure":"ignore"}},
+        {{"id":"dl-idle","bundle":"{i}","kind":"service"}}]}}"#,
+        w = writer.display(),
+        v = victim.display(),
+        i = bundle(&d.0, &r, "idle", "echo idle-up; exec sleep 1000", true).display()
+    );
+    fs::write(d.0.join("board.json"), board).unwrap();
+    let log = d.0.join("console.log");
+    let out = fs::File::create(&log).unwrap();
+    let mut init = Init::start_with_data(
+        out.into(),
+        log,
+        &["dl-writer", "dl-victim", "dl-idle"],
+        &[],
+        &["--config", d.0.join("board.json").to_str().unwrap()],
+        Some(&data),
+    );
+    let text = init.wait_for("idle-up", 30);
+    init.signal("USR2");
+    let _ = init.wait_exit(30);
+    assert!(
+        text.contains("writer-linked"),
+        "the attack did not run:\n{text}"
+    );
+    assert!(
+        fs::symlink_metadata(data.join("writer/shared"))
+            .unwrap()
+            .file_type()
+            .is_symlink(),
+        "the writer's link is not there"
+    );
+    assert!(
+        !text.contains("ESCAPED"),
+        "the victim saw the host directory through the link:\n{text}"
+    );
+    assert!(
+        text.contains("cannot start dl-victim") && !text.contains("victim-safe"),
+        "the victim should fail to start on the link (ELOOP), naming its mount:\n{text}"
     );
 }
 

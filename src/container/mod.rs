@@ -71,6 +71,9 @@ pub struct LaunchOptions<'a> {
     /// Host files bound read-only (nosuid, nodev) at container paths after the config's
     /// mounts: PID 1 gives a `"ctl": true` container its control socket and client.
     pub extra_ro_binds: &'a [(&'a Path, &'a str)],
+    /// Bind sources under `/data/` are opened beneath `/data` with no symlink followed
+    /// (PID 1's containers: what lies there, a container wrote).
+    pub confine_data_binds: bool,
 }
 
 impl<'a> LaunchOptions<'a> {
@@ -88,6 +91,7 @@ impl<'a> LaunchOptions<'a> {
             allow_no_pivot: false,
             no_pivot: false,
             extra_ro_binds: &[],
+            confine_data_binds: false,
         }
     }
 }
@@ -274,6 +278,7 @@ fn launch_parsed(
     spec: &spec::Spec<'_>,
 ) -> Result<Started, Error> {
     let mut plan = Plan::build(spec, bundle).map_err(Error::Plan)?;
+    plan.confine_data_binds = opts.confine_data_binds;
     for (source, dest) in opts.extra_ro_binds {
         plan.add_ro_bind(source, dest).map_err(Error::Plan)?;
     }

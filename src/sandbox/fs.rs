@@ -423,6 +423,12 @@ fn mount_one(
     set_propagation(proc, mnt, m.flags.propagation).map_err(on_err)
 }
 
+/// `source` below `/data/` (`/data/app/vol` → `app/vol`).
+fn data_relative(source: &CStr) -> Option<&CStr> {
+    let rest = source.to_bytes_with_nul().strip_prefix(b"/data/")?;
+    CStr::from_bytes_with_nul(rest).ok()
+}
+
 /// A detached copy of a bind mount's source (with its submounts for `rbind`) with every
 /// attribute the entry asks for; `userns` makes it idmapped (the parent does that: it
 /// takes privilege over the source's filesystem that a container's user namespace lacks).
@@ -432,7 +438,26 @@ pub fn detached_bind(
     userns: Option<BorrowedFd<'_>>,
 ) -> Result<OwnedFd, Errno> {
     let recursive = m.flags.flags & libc::MS_REC != 0;
-    let tree = mount_api::clone_mount_at(plan.strings.get(m.source), recursive)?;
+    let source = plan.strings.get(m.source);
+    let tree = match data_relative(source) {
+        Some(rest) if plan.confine_data_binds => {
+            // A board's /data holds what its containers wrote: a symlink a container left
+            // there (a volume replaced by a link to /) must not be followed to the host.
+            let data = nix::fcntl::open(
+                c"/data",
+                OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+                Mode::empty(),
+            )?;
+            let src = sys::openat2(
+                data.as_fd(),
+                rest,
+                libc::O_PATH | libc::O_NOFOLLOW,
+                libc::RESOLVE_BENEATH | libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS,
+            )?;
+            mount_api::clone_mount(src.as_fd(), recursive)?
+        }
+        _ => mount_api::clone_mount_at(source, recursive)?,
+    };
     // Only what was asked for is set: a bind keeps the restrictions of its source.
     set_attr_detached(tree.as_fd(), false, mount_attr(m.flags.flags))?;
     set_recursive(tree.as_fd(), &m.flags)?;
