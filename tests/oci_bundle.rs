@@ -173,6 +173,7 @@ const APP: &[(&str, &[&str])] = &[
     ("groups", &["2345 29 3456"]),
     ("greeting", &["hello from the image"]),
     ("home", &["/home/app"]),
+    ("homeowner", &["1234:2345"]),
     ("board", &["unset"]),
     ("whiteout", &["gone"]),
     ("opaque", &["new.txt"]),
