@@ -264,9 +264,11 @@ pub fn exec(c: &Container, req: &ExecRequest<'_>) -> Result<i32, (String, i32)> 
     // The host's procfs, checked, for the child's own oom_score_adj.
     let proc_root =
         sys::procfs::open_root().map_err(|e| fail1(format!("open /proc: {}", e.desc())))?;
+    let exec_args = sandbox::ExecArgs::new(&strings, &process);
     let ctx = ExecContext {
         strings: &strings,
         process: &process,
+        exec_args: &exec_args,
         sync: child_sock.as_fd(),
         ns_fds: &raw_ns,
         cgroup_tasks: &task_raw,

@@ -379,8 +379,11 @@ fn launch_parsed(
     };
     // The host's procfs, checked to be one, for the child's writes and reopens.
     let proc_root = sys::procfs::open_root().map_err(|e| Error::Parent("open /proc", e))?;
+    // argv and envp as execve takes them, so the child needs no arrays of its own.
+    let exec_args = sandbox::ExecArgs::new(&plan.strings, &plan.process);
     let mut ctx = ChildContext {
         plan: &plan,
+        exec_args: &exec_args,
         sync: child_sock.as_fd(),
         join_fds: &raw_joins,
         proc: proc_root.as_fd(),

@@ -18,7 +18,7 @@ pub use attrs::{FinalCpus, ProcessAttrs};
 pub use mounts::MountKind;
 use mounts::{MountFlags, Parsed};
 
-use crate::spec::{self, NamespaceKind, Spec};
+use crate::spec::{self, List, NamespaceKind, Spec};
 
 /// Mount entries (config mounts).
 pub const MAX_MOUNT_STEPS: usize = spec::MAX_MOUNTS;
@@ -146,14 +146,14 @@ pub struct RlimitStep {
 
 /// Everything the container's process needs at exec time.
 pub struct ProcessPlan {
-    pub args: Vec<CStrId, { spec::MAX_ARGS }>,
-    pub env: Vec<CStrId, { spec::MAX_ENV }>,
+    pub args: List<CStrId, { spec::MAX_ARGS }>,
+    pub env: List<CStrId, { spec::MAX_ENV }>,
     /// `PATH` from `env`, searched when `args[0]` has no slash.
     pub path_var: Option<CStrId>,
     pub cwd: CStrId,
     pub uid: u32,
     pub gid: u32,
-    pub additional_gids: Vec<u32, { spec::MAX_ADDITIONAL_GIDS }>,
+    pub additional_gids: List<u32, { spec::MAX_ADDITIONAL_GIDS }>,
     pub umask: Option<u32>,
     /// No `process.capabilities` means no capabilities at all, as with runc.
     pub caps: CapMasks,
@@ -170,13 +170,13 @@ impl ProcessPlan {
     /// An empty plan (no args), filled by [`ProcessPlan::build`].
     pub const fn empty() -> ProcessPlan {
         ProcessPlan {
-            args: Vec::new(),
-            env: Vec::new(),
+            args: List::new(),
+            env: List::new(),
             path_var: None,
             cwd: CStrId::ZERO,
             uid: 0,
             gid: 0,
-            additional_gids: Vec::new(),
+            additional_gids: List::new(),
             umask: None,
             caps: CapMasks {
                 bounding: 0,
@@ -323,8 +323,8 @@ fn absolute_paths(
     strings: &mut Arena,
     raw: &[&str],
     field: &str,
-) -> Result<Vec<CStrId, { spec::MAX_PATHS }>, PlanError> {
-    let mut out = Vec::new();
+) -> Result<List<CStrId, { spec::MAX_PATHS }>, PlanError> {
+    let mut out = List::new();
     for (i, p) in raw.iter().enumerate() {
         let name = format!("{field}[{i}]");
         let id = strings.push_json(b"", p).map_err(|e| arena_err(&name, e))?;
@@ -401,17 +401,17 @@ pub struct Plan {
     /// With shared root propagation: the host mount holding the rootfs, made private in
     /// the container's namespace so pivot_root(2) accepts the new root.
     pub rootfs_parent_mount: Option<CStrId>,
-    pub mounts: Vec<MountStep, MAX_MOUNT_STEPS>,
+    pub mounts: List<MountStep, MAX_MOUNT_STEPS>,
     /// `--no-pivot` (or the board's fallback): host mount points detached in the
     /// container's mount namespace before the rootfs moves onto `/`, deepest first.
-    pub no_pivot_detach: Vec<CStrId, MAX_NO_PIVOT_DETACH>,
+    pub no_pivot_detach: List<CStrId, MAX_NO_PIVOT_DETACH>,
     /// Whether the config mounts a fresh /dev (then default devices are created).
     pub creates_dev: bool,
-    pub devices: Vec<DeviceNode, MAX_DEVICE_NODES>,
-    pub masked_paths: Vec<CStrId, { spec::MAX_PATHS }>,
-    pub readonly_paths: Vec<CStrId, { spec::MAX_PATHS }>,
+    pub devices: List<DeviceNode, MAX_DEVICE_NODES>,
+    pub masked_paths: List<CStrId, { spec::MAX_PATHS }>,
+    pub readonly_paths: List<CStrId, { spec::MAX_PATHS }>,
     /// (`/proc/sys/...` path, value).
-    pub sysctls: Vec<(CStrId, CStrId), { spec::MAX_SYSCTLS }>,
+    pub sysctls: List<(CStrId, CStrId), { spec::MAX_SYSCTLS }>,
     pub hostname: Option<CStrId>,
     pub domainname: Option<CStrId>,
     /// cgroup v1 hierarchies to show under a `cgroup` mount: (directory name, options).
@@ -489,13 +489,13 @@ impl Plan {
             rootfs_readonly: false,
             rootfs_propagation: 0,
             rootfs_parent_mount: None,
-            mounts: Vec::new(),
-            no_pivot_detach: Vec::new(),
+            mounts: List::new(),
+            no_pivot_detach: List::new(),
             creates_dev: false,
-            devices: Vec::new(),
-            masked_paths: Vec::new(),
-            readonly_paths: Vec::new(),
-            sysctls: Vec::new(),
+            devices: List::new(),
+            masked_paths: List::new(),
+            readonly_paths: List::new(),
+            sysctls: List::new(),
             hostname: None,
             domainname: None,
             cgroup_v1: Vec::new(),

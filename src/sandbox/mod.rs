@@ -133,6 +133,8 @@ impl Failure {
 /// What the child gets besides the plan: fds opened by the parent before clone.
 pub struct ChildContext<'p> {
     pub plan: &'p Plan,
+    /// `plan.process`'s argv and envp, ready for execve.
+    pub exec_args: &'p ExecArgs<'p>,
     /// The child's end of the sync socket (close-on-exec).
     pub sync: BorrowedFd<'p>,
     /// Namespaces to join, opened by the parent (same order as `plan.joins`).
@@ -173,6 +175,8 @@ pub struct StartGate {
 pub struct ExecContext<'p> {
     pub strings: &'p Arena,
     pub process: &'p ProcessPlan,
+    /// `process`'s argv and envp, ready for execve.
+    pub exec_args: &'p ExecArgs<'p>,
     pub sync: BorrowedFd<'p>,
     /// Namespaces of the container's init (the pid namespace is entered by the parent).
     pub ns_fds: &'p [(NamespaceKind, RawFd)],
@@ -331,6 +335,7 @@ fn setup_and_exec(ctx: &ChildContext<'_>) -> Result<Never, Failure> {
     apply_process(
         &plan.strings,
         &plan.process,
+        ctx.exec_args,
         ctx.sync,
         StartGate {
             proc: Some(ctx.proc.as_raw_fd()),
@@ -458,7 +463,14 @@ fn exec_setup(ctx: &ExecContext<'_>) -> Result<Never, Failure> {
         preserve_fds: ctx.preserve_fds,
         proc: None,
     };
-    apply_process(ctx.strings, ctx.process, ctx.sync, start, ctx.seccomp)
+    apply_process(
+        ctx.strings,
+        ctx.process,
+        ctx.exec_args,
+        ctx.sync,
+        start,
+        ctx.seccomp,
+    )
 }
 
 fn wait_for_parent(sync: BorrowedFd<'_>) -> StepResult {
@@ -526,6 +538,7 @@ fn install_stdio(i: RawFd, o: RawFd, e: RawFd) -> StepResult {
 fn apply_process(
     strings: &Arena,
     p: &ProcessPlan,
+    exec_args: &ExecArgs<'_>,
     sync: BorrowedFd<'_>,
     start: StartGate,
     filter: Option<&crate::seccomp::Program>,
@@ -634,7 +647,7 @@ fn apply_process(
     if let Some(f) = late_filter {
         load_filter(f, sync)?;
     }
-    Err(fail(Step::Exec, 0, exec(strings, p)))
+    Err(fail(Step::Exec, 0, exec(strings, p, exec_args)))
 }
 
 /// Loads the seccomp filter. Its listener, if any, goes to the parent at once (which
@@ -756,26 +769,29 @@ fn search_path(
     result
 }
 
+/// The process's argv and envp as execve takes them: pointers into the plan's strings,
+/// built by the parent before clone (the child allocates nothing).
+pub struct ExecArgs<'s> {
+    argv: sys::CStrArray<'s>,
+    envp: sys::CStrArray<'s>,
+}
+
+impl<'s> ExecArgs<'s> {
+    pub fn new(strings: &'s Arena, p: &ProcessPlan) -> Self {
+        ExecArgs {
+            argv: sys::CStrArray::new(p.args.iter().map(|a| strings.get(*a))),
+            envp: sys::CStrArray::new(p.env.iter().map(|e| strings.get(*e))),
+        }
+    }
+}
+
 /// execve of args[0], searched in the container's PATH when it has no slash.
-fn exec(strings: &Arena, p: &ProcessPlan) -> Errno {
-    let mut argv: heapless::Vec<&CStr, { crate::spec::MAX_ARGS }> = heapless::Vec::new();
-    for a in &p.args {
-        let _ = argv.push(strings.get(*a));
-    }
-    let mut envp: heapless::Vec<&CStr, { crate::spec::MAX_ENV }> = heapless::Vec::new();
-    for e in &p.env {
-        let _ = envp.push(strings.get(*e));
-    }
-    let Some(&prog) = argv.first() else {
+fn exec(strings: &Arena, p: &ProcessPlan, args: &ExecArgs<'_>) -> Errno {
+    let Some(prog) = p.args.first().map(|a| strings.get(*a)) else {
         return Errno::ENOENT;
     };
     // execve returns only on failure: its errno is the attempt's error.
-    let run = |path: &CStr| {
-        Err(sys::execve_stack::<
-            { crate::spec::MAX_ARGS + 1 },
-            { crate::spec::MAX_ENV + 1 },
-        >(path, &argv, &envp))
-    };
+    let run = |path: &CStr| Err(sys::execve(path, &args.argv, &args.envp));
     match search_path(strings, p, prog, run) {
         Ok(()) => Errno::ENOENT,
         Err(e) => e,
