@@ -268,7 +268,7 @@ fn setup_and_exec(ctx: &ChildContext<'_>) -> Result<Never, Failure> {
     fs::mount_all(plan, root.as_fd(), ctx.proc)?;
     // Device nodes go into the fresh /dev the mounts made.
     if plan.creates_dev {
-        fs::create_devices(plan, root.as_fd())?;
+        fs::create_devices(plan, root.as_fd(), ctx.proc)?;
     }
     // A missing working directory is made while we are still root and the rootfs writable
     // (as runc). Best effort: whatever stays wrong, chdir reports with the field's name.
