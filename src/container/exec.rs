@@ -16,7 +16,7 @@ use nix::unistd::Pid;
 use super::lifecycle::{Container, Status};
 use super::{hand_over_pty, run, write_pid_file};
 use crate::plan::attrs::exec_attrs;
-use crate::plan::{Arena, ProcessPlan};
+use crate::plan::{rlimit_steps, Arena, ProcessPlan};
 use crate::sandbox::{self, ExecContext, Failure};
 use crate::spec::{self, NamespaceKind};
 use crate::sys;
@@ -103,6 +103,19 @@ fn build_process(
         let mut plan = ProcessPlan::build(&p, strings).map_err(|e| e.to_string())?;
         plan.attrs = exec_attrs(cfg.process.as_ref(), Some(&p), cfg.linux.as_ref())
             .map_err(|e| e.to_string())?;
+        if let Some(own) = cfg.process.as_ref() {
+            // As runc: the container's oomScoreAdj, whatever the file says (runc writes the
+            // config's value for every process it starts in the container; dory takes the
+            // file's only when the config has none). Rlimits: the file's when it lists any,
+            // else the container's (runc's initConfig order; a shim's process.json without
+            // rlimits would otherwise leave the shim's own nofile limit in the container).
+            if own.oom_score_adj.is_some() {
+                plan.oom_score_adj = own.oom_score_adj;
+            }
+            if plan.rlimits.is_empty() {
+                plan.rlimits = rlimit_steps(&own.rlimits).map_err(|e| e.to_string())?;
+            }
+        }
         plan
     } else {
         let p = cfg
@@ -166,8 +179,9 @@ fn build_process(
     }
     plan.add_home(Path::new(c.state().rootfs), strings)
         .map_err(|e| e.to_string())?;
-    // The container's rlimits and OOM score apply to the new process too (it is forked
-    // from this `dory exec`, whose own values it would otherwise keep).
+    // The container's rlimits and OOM score apply to the new process too, with or without
+    // --process (it is forked from this `dory exec`, whose own values it would otherwise
+    // keep: a shim's OOM score, its nofile limit).
     Ok((plan, (filter, listener)))
 }
 

@@ -240,21 +240,7 @@ impl ProcessPlan {
             })
             .unwrap_or_default();
         out.no_new_privileges = p.no_new_privileges;
-        for (i, r) in p.rlimits.iter().enumerate() {
-            let resource = spec::rlimit_resource(r.kind).ok_or_else(|| {
-                err(
-                    format!("process.rlimits[{i}].type"),
-                    format!("unknown rlimit \"{}\"", r.kind),
-                )
-            })?;
-            out.rlimits
-                .push(RlimitStep {
-                    resource,
-                    soft: r.soft,
-                    hard: r.hard,
-                })
-                .map_err(|_| too_many("process.rlimits", spec::MAX_RLIMITS))?;
-        }
+        out.rlimits = rlimit_steps(&p.rlimits)?;
         out.oom_score_adj = p.oom_score_adj;
         out.terminal = p.terminal;
         out.console_size = p.console_size.as_ref().map(|c| (c.height, c.width));
@@ -316,6 +302,28 @@ impl ProcessPlan {
         }
         Ok(())
     }
+}
+
+/// `process.rlimits` as setrlimit(2) takes them.
+pub fn rlimit_steps(
+    list: &[spec::Rlimit<'_>],
+) -> Result<Vec<RlimitStep, { spec::MAX_RLIMITS }>, PlanError> {
+    let mut out = Vec::new();
+    for (i, r) in list.iter().enumerate() {
+        let resource = spec::rlimit_resource(r.kind).ok_or_else(|| {
+            err(
+                format!("process.rlimits[{i}].type"),
+                format!("unknown rlimit \"{}\"", r.kind),
+            )
+        })?;
+        out.push(RlimitStep {
+            resource,
+            soft: r.soft,
+            hard: r.hard,
+        })
+        .map_err(|_| too_many("process.rlimits", spec::MAX_RLIMITS))?;
+    }
+    Ok(out)
 }
 
 /// A list of absolute container paths (masked or read-only paths) as C strings.
