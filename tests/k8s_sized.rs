@@ -258,7 +258,8 @@ fn every_capacity_holds_its_limit_and_refuses_one_more() {
 
     // One more of each is refused, naming the field and the limit; nothing is created.
     let full = b.config.clone();
-    let cases: [(&str, fn(&mut Value)); 5] = [
+    type Edit = fn(&mut Value);
+    let cases: [(&str, Edit); 5] = [
         ("linux.devices: more than 1024 entries (limit 1024)", |c| {
             c["linux"]["devices"]
                 .as_array_mut()
