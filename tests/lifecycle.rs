@@ -825,6 +825,78 @@ fn exec_with_a_process_file_gets_the_containers_oom_score_and_rlimits() {
     b.assert_nothing_left();
 }
 
+/// Whether this host runs AppArmor (runc's check: securityfs entry and the module on).
+fn host_has_apparmor() -> bool {
+    std::path::Path::new("/sys/kernel/security/apparmor").exists()
+        && std::fs::read("/sys/module/apparmor/parameters/enabled")
+            .is_ok_and(|v| v.first() == Some(&b'Y'))
+}
+
+#[test]
+fn an_apparmor_profile_runs_and_is_only_ignored_where_the_host_has_no_apparmor() {
+    needs_root!();
+    // containerd gives unprivileged containers a profile on AppArmor hosts. "unconfined"
+    // is valid on every AppArmor host; on one without AppArmor, dory runs the container
+    // and says, as a warning, that the profile was not applied.
+    let mut b = Bundle::new("apparmor", &["sleep", "30"]);
+    b.config["process"]["apparmorProfile"] = Value::from("unconfined");
+    b.write_config();
+    let dir = b.dir.to_str().unwrap().to_owned();
+    let created = dory_in(&b, &["create", "--bundle", &dir, &b.id]);
+    dory_in(&b, &["start", &b.id]).expect_code(0);
+    let process = b.base.join("process.json");
+    std::fs::write(
+        &process,
+        serde_json::json!({"args": ["echo", "from-file"], "cwd": "/",
+            "user": {"uid": 0, "gid": 0}, "env": ["PATH=/bin"],
+            "apparmorProfile": "unconfined"})
+        .to_string(),
+    )
+    .unwrap();
+    let execs = [
+        dory_in(&b, &["exec", &b.id, "echo", "from-config"]),
+        dory_in(
+            &b,
+            &[
+                "exec",
+                "--apparmor",
+                "unconfined",
+                &b.id,
+                "echo",
+                "from-flag",
+            ],
+        ),
+        dory_in(&b, &["exec", "--process", process.to_str().unwrap(), &b.id]),
+    ];
+    dory_in(&b, &["delete", "--force", &b.id]).expect_code(0);
+    created.expect_code(0);
+    let notes = [
+        "config.json: process.apparmorProfile",
+        "process.apparmorProfile",
+        "--apparmor",
+        "process.apparmorProfile",
+    ];
+    let outs = std::iter::once(&created).chain(execs.iter());
+    for ((out, field), said) in outs
+        .zip(notes)
+        .zip(["", "from-config", "from-flag", "from-file"])
+    {
+        out.expect_code(0);
+        assert_eq!(out.stdout.trim(), said, "{out:?}");
+        let warned = format!("{field}: \\\"unconfined\\\" not applied: AppArmor is not enabled");
+        if host_has_apparmor() {
+            assert!(!out.stderr.contains("not applied"), "{out:?}");
+        } else {
+            assert!(
+                out.stderr.contains("level=warning") && out.stderr.contains(&warned),
+                "want a warning {warned:?}: {out:?}"
+            );
+            assert!(!out.stderr.contains("level=error"), "{out:?}");
+        }
+    }
+    b.assert_nothing_left();
+}
+
 #[test]
 fn a_strict_seccomp_profile_without_close_range_or_getcwd_runs() {
     needs_root!();

@@ -2,6 +2,7 @@
 //!
 //! `dory run` and PID 1 (`init`) both start containers through [`launch`].
 
+mod apparmor;
 pub mod exec;
 pub mod hooks;
 mod idmap;
@@ -231,6 +232,10 @@ fn launch_parsed(
     spec: &spec::Spec<'_>,
 ) -> Result<Started, Error> {
     let mut plan = Plan::build(spec, bundle).map_err(Error::Plan)?;
+    // A profile where the host runs no AppArmor is dropped with a warning.
+    let p = &mut *plan;
+    let field = "config.json: process.apparmorProfile";
+    apparmor::unless_enabled(&mut p.process, &p.strings, Path::new("/sys"), field);
     for (source, dest) in opts.extra_ro_binds {
         plan.add_ro_bind(source, dest).map_err(Error::Plan)?;
     }
@@ -993,6 +998,10 @@ pub fn describe_failure(plan: &Plan, f: &Failure) -> String {
         }
         Step::Sysctl => format!("config.json: linux.sysctl[{i}]: {err}"),
         Step::Rlimit => format!("config.json: process.rlimits[{i}]: setrlimit: {err}"),
+        Step::AppArmor => format!(
+            "config.json: process.apparmorProfile: \"{}\": write /proc/self/attr/apparmor/exec: {err}",
+            crate::plan::apparmor::profile_of(plan.strings.text(plan.process.apparmor.unwrap_or_default()))
+        ),
         Step::Hostname => format!("config.json: hostname: {err}"),
         Step::Domainname => format!("config.json: domainname: {err}"),
         Step::ReadonlyRoot => format!("config.json: root.readonly: remount: {err}"),

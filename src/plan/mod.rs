@@ -3,6 +3,7 @@
 //! string as a C string. No syscalls except reading the bundle's metadata; unit-tested
 //! without root.
 
+pub mod apparmor;
 pub mod arena;
 pub mod attrs;
 pub mod mounts;
@@ -160,6 +161,9 @@ pub struct ProcessPlan {
     pub no_new_privileges: bool,
     pub rlimits: Vec<RlimitStep, { spec::MAX_RLIMITS }>,
     pub oom_score_adj: Option<i32>,
+    /// `exec <profile>` for `/proc/self/attr/apparmor/exec` (see [`apparmor`]); dropped by
+    /// the container side where the host has no AppArmor.
+    pub apparmor: Option<CStrId>,
     pub terminal: bool,
     pub console_size: Option<(u16, u16)>,
     /// Scheduler, I/O priority, CPU affinity, personality, memory policy.
@@ -188,6 +192,7 @@ impl ProcessPlan {
             no_new_privileges: false,
             rlimits: Vec::new(),
             oom_score_adj: None,
+            apparmor: None,
             terminal: false,
             console_size: None,
             attrs: ProcessAttrs::NONE,
@@ -242,6 +247,7 @@ impl ProcessPlan {
         out.no_new_privileges = p.no_new_privileges;
         out.rlimits = rlimit_steps(&p.rlimits)?;
         out.oom_score_adj = p.oom_score_adj;
+        out.apparmor = apparmor_attr(p.apparmor_profile, strings)?;
         out.terminal = p.terminal;
         out.console_size = p.console_size.as_ref().map(|c| (c.height, c.width));
         out.attrs = ProcessAttrs::of_process(p)?;
@@ -301,6 +307,21 @@ impl ProcessPlan {
             );
         }
         Ok(())
+    }
+}
+
+/// `process.apparmorProfile` (as written) as the attribute text the process writes.
+pub fn apparmor_attr(raw: Option<&str>, strings: &mut Arena) -> Result<Option<CStrId>, PlanError> {
+    const FIELD: &str = "process.apparmorProfile";
+    let Some(raw) = raw.filter(|r| !r.is_empty()) else {
+        return Ok(None);
+    };
+    let name = strings
+        .push_json(b"", raw)
+        .map_err(|e| arena_err(FIELD, e))?;
+    match apparmor::exec_attr(strings.text(name)) {
+        Some(text) => Ok(Some(strings.push(&text).map_err(|e| arena_err(FIELD, e))?)),
+        None => Ok(None),
     }
 }
 

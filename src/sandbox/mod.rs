@@ -16,7 +16,7 @@ use nix::sched::CloneFlags;
 use nix::unistd::{Gid, Uid};
 
 use crate::plan::attrs::BitMask;
-use crate::plan::{Arena, FinalCpus, Plan, ProcessAttrs, ProcessPlan};
+use crate::plan::{apparmor, Arena, FinalCpus, Plan, ProcessAttrs, ProcessPlan};
 use crate::spec::NamespaceKind;
 use crate::sys;
 
@@ -65,6 +65,7 @@ steps! {
     Hostname,
     Domainname,
     Rlimit,
+    AppArmor,
     Affinity,
     Scheduler,
     IoPriority,
@@ -337,6 +338,7 @@ fn setup_and_exec(ctx: &ChildContext<'_>) -> Result<Never, Failure> {
         &plan.process,
         ctx.exec_args,
         ctx.sync,
+        ctx.proc,
         StartGate {
             proc: Some(ctx.proc.as_raw_fd()),
             ..ctx.start
@@ -468,6 +470,7 @@ fn exec_setup(ctx: &ExecContext<'_>) -> Result<Never, Failure> {
         ctx.process,
         ctx.exec_args,
         ctx.sync,
+        ctx.proc,
         start,
         ctx.seccomp,
     )
@@ -540,9 +543,17 @@ fn apply_process(
     p: &ProcessPlan,
     exec_args: &ExecArgs<'_>,
     sync: BorrowedFd<'_>,
+    proc: BorrowedFd<'_>,
     start: StartGate,
     filter: Option<&crate::seccomp::Program>,
 ) -> Result<Never, Failure> {
+    // The AppArmor profile for the exec, first (as runc, before the user, capabilities and
+    // seccomp change): through the host's verified procfs, never the container's /proc,
+    // which the image or a mount could shape into another file.
+    if let Some(attr) = p.apparmor {
+        sys::procfs::write_own_attr(proc, &apparmor::ATTR_FILES, strings.bytes(attr))
+            .map_err(at(Step::AppArmor))?;
+    }
     for (i, r) in p.rlimits.iter().enumerate() {
         sys::setrlimit(r.resource, r.soft, r.hard).map_err(|e| fail(Step::Rlimit, i, e))?;
     }

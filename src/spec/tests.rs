@@ -584,13 +584,28 @@ fn seccomp_errors_name_the_field() {
 }
 
 #[test]
-fn security_labels_are_refused() {
+fn selinux_labels_are_refused_apparmor_profiles_taken() {
+    // An AppArmor profile is applied, or ignored where the host has no AppArmor (see
+    // `container::apparmor`); SELinux is not supported.
+    let text = seed_plus(
+        "\"process\": {",
+        "\"apparmorProfile\": \"cri-containerd.apparmor.d\"",
+    );
+    let spec = parse(text.as_bytes()).unwrap();
+    let mut strings = crate::plan::Arena::new();
+    let plan =
+        crate::plan::ProcessPlan::build(spec.process.as_ref().unwrap(), &mut strings).unwrap();
+    assert_eq!(
+        strings.text(plan.apparmor.unwrap()),
+        "exec cri-containerd.apparmor.d"
+    );
+    let long = "p".repeat(4092);
     assert_eq!(
         err(&seed_plus(
             "\"process\": {",
-            "\"apparmorProfile\": \"docker-default\""
+            &format!("\"apparmorProfile\": \"{long}\"")
         )),
-        "config.json: process.apparmorProfile: AppArmor profiles are not supported"
+        "config.json: process.apparmorProfile: 4092 bytes is longer than 4091 bytes (limit 4091)"
     );
     assert_eq!(
         err(&seed_plus(
