@@ -231,7 +231,7 @@ fn launch_parsed(
     bytes: &[u8],
     spec: &spec::Spec<'_>,
 ) -> Result<Started, Error> {
-    let mut plan = Plan::build(spec, bundle).map_err(Error::Plan)?;
+    let mut plan = Plan::build(spec, bytes.len(), bundle).map_err(Error::Plan)?;
     // A profile where the host runs no AppArmor is dropped with a warning.
     let p = &mut *plan;
     let field = "config.json: process.apparmorProfile";

@@ -52,6 +52,15 @@ impl Arena {
         Arena { buf: Vec::new() }
     }
 
+    /// An arena that holds `bytes` without growing: a config's strings take at most its
+    /// length. One allocation instead of a series of doublings, each leaving the old
+    /// buffer behind in the allocator; pages not written to are never touched.
+    pub fn with_capacity(bytes: usize) -> Self {
+        Arena {
+            buf: Vec::with_capacity(bytes.min(ARENA_BYTES)),
+        }
+    }
+
     /// Appends `bytes` whole, or nothing when they would not fit [`ARENA_BYTES`].
     fn extend(&mut self, bytes: &[u8]) -> Result<(), ArenaError> {
         if bytes.len() > ARENA_BYTES - self.buf.len() {

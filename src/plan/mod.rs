@@ -507,10 +507,16 @@ const DEFAULT_DEVICES: &[(&str, u32, u32)] = &[
 ];
 
 impl Plan {
-    /// Translates `spec` (already validated by `spec::parse`) for the bundle at `bundle`.
-    pub fn build(spec: &Spec<'_>, bundle: &Path) -> Result<Box<Plan>, PlanError> {
+    /// Translates `spec` (already validated by `spec::parse`, from `config_len` bytes) for
+    /// the bundle at `bundle`.
+    pub fn build(
+        spec: &Spec<'_>,
+        config_len: usize,
+        bundle: &Path,
+    ) -> Result<Box<Plan>, PlanError> {
         let mut plan = Box::new(Plan {
-            strings: Arena::new(),
+            // The config's strings, unescaped, plus what is derived from them.
+            strings: Arena::with_capacity(config_len + 4096),
             clone_flags: 0,
             new_cgroup_ns: false,
             joins: Vec::new(),

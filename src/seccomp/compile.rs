@@ -29,8 +29,6 @@
 //! 6.12): they differ only for a profile that names syscalls newer than the
 //! libseccomp runc was built with.
 
-use heapless::Vec;
-
 use crate::seccomp::bpf::{Asm, AsmError, Target, JEQ_K, JGE_K, JGT_K, MAX_BPF_INSNS};
 use crate::seccomp::error::{SeccompError, SeccompErrorKind};
 use crate::seccomp::merge::{self, Cond, Entry, Plan, Rule};
@@ -297,7 +295,7 @@ fn rules(s: &Seccomp<'_>) -> Result<std::vec::Vec<Rule>, SeccompError> {
             format_args!("linux.seccomp.syscalls[{i}].action"),
             format_args!("linux.seccomp.syscalls[{i}].errnoRet"),
         )?;
-        let mut conds: Vec<Cond, MAX_ARGS_PER_RULE> = Vec::new();
+        let mut conds: crate::spec::List<Cond, MAX_ARGS_PER_RULE> = crate::spec::List::new();
         let mut seen = 0u8;
         let mut any = false;
         for (j, a) in r.args.iter().enumerate() {
