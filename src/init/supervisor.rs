@@ -734,8 +734,19 @@ impl<'a> Supervisor<'a> {
                 return;
             }
         };
+        if s.c.data {
+            if let Err(e) = make_data_dir(id) {
+                say!("dory: cannot start {id}: /data/{id}: {e}");
+                self.after_exit(i, Exit::Code(127), now);
+                return;
+            }
+        }
+        let Some(s) = self.slots.get_mut(i) else {
+            return;
+        };
         let mut opts = LaunchOptions::new(id, Path::new(s.c.bundle), Path::new(STATE_ROOT), stdio);
         opts.allow_no_pivot = self.mode.allow_no_pivot;
+        opts.confine_data_binds = true;
         // `"ctl": true`: the control socket and this binary as its client (read-only).
         let ctl_binds = [
             (Path::new(&self.mode.ctl_socket), CTL_SOCKET_IN_CONTAINER),
@@ -1229,6 +1240,22 @@ fn console_stdio() -> nix::Result<(Option<OwnedFd>, Stdio)> {
             stderr: err,
         },
     ))
+}
+
+/// `"data": true`: `/data/<id>` (0700, root's) for the container's config to bind, made
+/// beneath an fd of /data (`mkdirat` creates and never follows a symlink) when missing.
+fn make_data_dir(id: &str) -> nix::Result<()> {
+    use nix::fcntl::OFlag;
+    use nix::sys::stat::Mode;
+    let data = nix::fcntl::open(
+        "/data",
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )?;
+    match nix::sys::stat::mkdirat(data.as_fd(), id, Mode::from_bits_truncate(0o700)) {
+        Ok(()) | Err(nix::errno::Errno::EEXIST) => Ok(()),
+        Err(e) => Err(e),
+    }
 }
 
 /// A pipe for a container's stdout and stderr (both the same write end) and /dev/null as

@@ -426,6 +426,9 @@ pub struct Plan {
     /// Absolute host path of the rootfs.
     pub rootfs: CStrId,
     pub rootfs_readonly: bool,
+    /// A board's container (PID 1): bind sources under `/data/` are opened beneath
+    /// `/data` without following any symlink (the container can write there).
+    pub confine_data_binds: bool,
     pub rootfs_propagation: c_ulong,
     /// With shared root propagation: the host mount holding the rootfs, made private in
     /// the container's namespace so pivot_root(2) accepts the new root.
@@ -522,6 +525,7 @@ impl Plan {
             joins: Vec::new(),
             rootfs: CStrId::default(),
             rootfs_readonly: false,
+            confine_data_binds: false,
             rootfs_propagation: 0,
             rootfs_parent_mount: None,
             mounts: List::new(),

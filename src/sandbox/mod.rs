@@ -308,11 +308,11 @@ fn setup_and_exec(ctx: &ChildContext<'_>) -> Result<Never, Failure> {
         fs::mask_path(root.as_fd(), plan.strings.get(*p), i)?;
     }
     for (i, p) in plan.readonly_paths.iter().enumerate() {
-        fs::readonly_path(root.as_fd(), plan.strings.get(*p))
+        fs::readonly_path(root.as_fd(), plan.strings.get(*p), ctx.proc)
             .map_err(|e| fail(Step::ReadonlyPath, i, e))?;
     }
     if plan.rootfs_readonly {
-        fs::remount_readonly(root.as_fd()).map_err(at(Step::ReadonlyRoot))?;
+        fs::remount_readonly(root.as_fd(), ctx.proc).map_err(at(Step::ReadonlyRoot))?;
     }
     // The new root gets the propagation asked for (it was bound under a private parent,
     // or kept private to be bound at all), once the masks no longer bind from it.

@@ -154,8 +154,22 @@ pub fn reopen_in(fds: BorrowedFd<'_>, fd: RawFd, flags: libc::c_int) -> Result<O
     )
 }
 
+/// `/proc/thread-self/fd` of the caller's current `/proc`, checked to be procfs: the
+/// kernel's own list of the caller's open fds.
+pub fn open_fd_dir() -> Result<OwnedFd, Errno> {
+    let root = open_root()?;
+    let fd = super::openat2(
+        root.as_fd(),
+        c"thread-self/fd",
+        libc::O_RDONLY | libc::O_DIRECTORY,
+        libc::RESOLVE_NO_MAGICLINKS | libc::RESOLVE_NO_XDEV | libc::RESOLVE_BENEATH,
+    )?;
+    is_procfs(fd.as_fd())?;
+    Ok(fd)
+}
+
 /// Writes `n` in decimal into `out` followed by a NUL; returns the digits' length.
-fn decimal(mut n: u64, out: &mut [u8; 24]) -> usize {
+pub(super) fn decimal(mut n: u64, out: &mut [u8; 24]) -> usize {
     let mut digits = [0u8; 20];
     let mut len = 0;
     loop {
