@@ -1013,7 +1013,14 @@ impl<'a> Supervisor<'a> {
                     let data = buf.get(..n).unwrap_or_default();
                     if !self.first_output_seen {
                         self.first_output_seen = true;
-                        say!("dory: boot: first container output at +{} ms", now_ms());
+                        // /proc/uptime: since the kernel started (a real root's dory
+                        // restarted its own clock at the switch).
+                        let since_kernel = kernel_uptime_ms()
+                            .map_or_else(|| "?".to_string(), |ms| ms.to_string());
+                        say!(
+                            "dory: boot: first container output at +{} ms ({since_kernel} ms after the kernel started)",
+                            now_ms()
+                        );
                     }
                     s.ring.push(data);
                     s.split.feed(data, |l| container_line(id, l));
@@ -1240,6 +1247,15 @@ fn console_stdio() -> nix::Result<(Option<OwnedFd>, Stdio)> {
             stderr: err,
         },
     ))
+}
+
+/// Milliseconds since the kernel started (`/proc/uptime`, centisecond resolution).
+fn kernel_uptime_ms() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/uptime").ok()?;
+    let (secs, frac) = text.split_whitespace().next()?.split_once('.')?;
+    let secs: u64 = secs.parse().ok()?;
+    let cs: u64 = frac.get(..2)?.parse().ok()?;
+    secs.checked_mul(1000)?.checked_add(cs.checked_mul(10)?)
 }
 
 /// `"data": true`: `/data/<id>` (0700, root's) for the container's config to bind, made
