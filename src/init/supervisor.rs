@@ -1015,8 +1015,8 @@ impl<'a> Supervisor<'a> {
                         self.first_output_seen = true;
                         // /proc/uptime: since the kernel started (a real root's dory
                         // restarted its own clock at the switch).
-                        let since_kernel = kernel_uptime_ms()
-                            .map_or_else(|| "?".to_string(), |ms| ms.to_string());
+                        let since_kernel =
+                            kernel_uptime_ms().map_or_else(|| "?".to_string(), |ms| ms.to_string());
                         say!(
                             "dory: boot: first container output at +{} ms ({since_kernel} ms after the kernel started)",
                             now_ms()
