@@ -187,21 +187,21 @@ fn broken_stdout_pipe_does_not_panic() {
     }
 }
 
-/// A bundle whose config.json has 33 mounts (the limit is 32): refused while parsing,
+/// A bundle whose config.json has 1025 mounts (the limit is 1024): refused while parsing,
 /// before anything is created.
 fn bundle_with_too_many_mounts(t: &TempDir) -> std::path::PathBuf {
     let bundle = t.path.join("bundle");
     std::fs::create_dir(&bundle).unwrap();
     let mut config: serde_json::Value = serde_json::from_str(SEED_CONFIG).unwrap();
     let mounts = config["mounts"].as_array_mut().unwrap();
-    while mounts.len() < 33 {
+    while mounts.len() < 1025 {
         mounts.push(serde_json::json!({"destination": "/mnt", "type": "tmpfs", "source": "tmpfs"}));
     }
     std::fs::write(bundle.join("config.json"), config.to_string()).unwrap();
     bundle
 }
 
-const TOO_MANY_MOUNTS: &str = "config.json: mounts: more than 32 entries (limit 32)";
+const TOO_MANY_MOUNTS: &str = "config.json: mounts: more than 1024 entries (limit 1024)";
 
 /// logrus's time: RFC 3339 in whole seconds, UTC ("2026-12-03T21:02:58Z").
 fn is_logrus_time(t: &str) -> bool {

@@ -149,8 +149,9 @@ what follows ID is the command and its own arguments.
       --preserve-fds N      pass N fds after stdio into the process
       --ignore-paused       exec even when the container is paused
       --cgroup [CTRL:]PATH  run in this sub-cgroup of the container's cgroup
-      --process-label L, --apparmor P
-                            refused when given (no SELinux/AppArmor on dory's hosts)
+      --apparmor PROFILE    AppArmor profile for the process (ignored, with a warning,
+                            where the host runs no AppArmor)
+      --process-label L     refused when given (no SELinux support)
 ";
 
 const UPDATE: &str = "usage: dory update [flags] ID

@@ -8,7 +8,9 @@ use nix::errno::Errno;
 use nix::fcntl::{openat, OFlag};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sys::stat::{mkdirat, Mode};
-use nix::unistd::{chdir, chroot, fchownat, pivot_root, symlinkat, Gid, Uid};
+use nix::unistd::{
+    chdir, chroot, fchownat, pivot_root, symlinkat, unlinkat, Gid, Uid, UnlinkatFlags,
+};
 
 use linux_raw_sys::general as raw;
 
@@ -559,22 +561,46 @@ fn mount_cgroup(
     Ok(())
 }
 
+/// The standard /dev symlinks (runc's `setupDevSymlinks` and `setupPtmx`): (target, name).
+/// `/dev/core` only where the host has `/proc/kcore` (CONFIG_PROC_KCORE), as runc.
+const DEV_SYMLINKS: [(&CStr, &CStr); 6] = [
+    (c"/proc/self/fd", c"fd"),
+    (c"/proc/self/fd/0", c"stdin"),
+    (c"/proc/self/fd/1", c"stdout"),
+    (c"/proc/self/fd/2", c"stderr"),
+    (c"pts/ptmx", c"ptmx"),
+    (c"/proc/kcore", c"core"),
+];
+
 /// Creates the device nodes and the standard /dev symlinks in the container's /dev.
-pub fn create_devices(plan: &Plan, root: BorrowedFd<'_>) -> Result<(), Failure> {
+/// `proc` is the host's verified procfs (whether `/proc/kcore` exists).
+pub fn create_devices(
+    plan: &Plan,
+    root: BorrowedFd<'_>,
+    proc: BorrowedFd<'_>,
+) -> Result<(), Failure> {
     for (i, d) in plan.devices.iter().enumerate() {
         make_device(plan, d, root).map_err(|e| fail(Step::Device, i, e))?;
     }
     let dev = sys::open_in_root(root, c"/dev", libc::O_DIRECTORY)
         .map_err(|e| fail(Step::DevSymlink, 0, e))?;
-    let links: [(&CStr, &CStr); 6] = [
-        (c"/proc/self/fd", c"fd"),
-        (c"/proc/self/fd/0", c"stdin"),
-        (c"/proc/self/fd/1", c"stdout"),
-        (c"/proc/self/fd/2", c"stderr"),
-        (c"pts/ptmx", c"ptmx"),
-        (c"/proc/kcore", c"core"),
-    ];
-    for (i, (target, name)) in links.iter().enumerate() {
+    let kcore = match sys::procfs::open_beneath(proc, c"kcore", libc::O_PATH) {
+        Ok(_) => true,
+        Err(Errno::ENOENT) => false,
+        Err(e) => return Err(fail(Step::DevSymlink, 5, e)),
+    };
+    for (i, (target, name)) in DEV_SYMLINKS.iter().enumerate() {
+        if *name == c"core" && !kcore {
+            continue;
+        }
+        // A privileged config lists the host's /dev/ptmx (char 5:2): runc replaces the
+        // node with the link to this /dev/pts's own multiplexer.
+        if *name == c"ptmx" {
+            match unlinkat(dev.as_fd(), *name, UnlinkatFlags::NoRemoveDir) {
+                Ok(()) | Err(Errno::ENOENT) => {}
+                Err(e) => return Err(fail(Step::DevSymlink, i, e)),
+            }
+        }
         match symlinkat(*target, dev.as_fd(), *name) {
             Ok(()) | Err(Errno::EEXIST) => {}
             Err(e) => return Err(fail(Step::DevSymlink, i, e)),

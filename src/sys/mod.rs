@@ -93,24 +93,32 @@ struct OpenHow {
     resolve: u64,
 }
 
-/// `execve(2)` with argv/envp built on the stack from C strings (no allocation).
-pub fn execve_stack<const N: usize, const M: usize>(
-    path: &CStr,
-    argv: &[&CStr],
-    envp: &[&CStr],
-) -> Errno {
-    let mut a: [*const c_char; N] = [std::ptr::null(); N];
-    let mut e: [*const c_char; M] = [std::ptr::null(); M];
-    // Leave the last slot null: the arrays are null-terminated.
-    for (slot, s) in a.iter_mut().take(N.saturating_sub(1)).zip(argv) {
-        *slot = s.as_ptr();
+/// A NULL-terminated array of pointers to C strings, as execve(2) takes argv and envp.
+/// Built in the parent before clone (the child only reads it): a stack array sized for the
+/// largest argv and envp (`MAX_ARGS` + `MAX_ENV` pointers) would put ~40 KiB on the
+/// child's stack, every page of it touched by the stack probes.
+pub struct CStrArray<'s> {
+    ptrs: Vec<*const c_char>,
+    strings: core::marker::PhantomData<&'s CStr>,
+}
+
+impl<'s> CStrArray<'s> {
+    pub fn new<I: IntoIterator<Item = &'s CStr>>(items: I) -> Self {
+        let mut ptrs: Vec<*const c_char> = items.into_iter().map(CStr::as_ptr).collect();
+        ptrs.push(std::ptr::null());
+        CStrArray {
+            ptrs,
+            strings: core::marker::PhantomData,
+        }
     }
-    for (slot, s) in e.iter_mut().take(M.saturating_sub(1)).zip(envp) {
-        *slot = s.as_ptr();
-    }
-    // SAFETY: path and every pointer refer to NUL-terminated strings that outlive the
-    // call; both arrays end with a null pointer.
-    unsafe { libc::execve(path.as_ptr(), a.as_ptr(), e.as_ptr()) };
+}
+
+/// `execve(2)`; returns only on failure, with its errno.
+pub fn execve(path: &CStr, argv: &CStrArray<'_>, envp: &CStrArray<'_>) -> Errno {
+    // SAFETY: `path` is NUL-terminated; every pointer in both arrays refers to a
+    // NUL-terminated string borrowed for `'s` (alive here) and each array ends with a null
+    // pointer (see `CStrArray::new`).
+    unsafe { libc::execve(path.as_ptr(), argv.ptrs.as_ptr(), envp.ptrs.as_ptr()) };
     Errno::last()
 }
 

@@ -94,15 +94,36 @@ pub fn open_ns(root: BorrowedFd<'_>, pid: Option<i32>, ns: &CStr) -> Result<Owne
 /// Writes all of `value` to `rel` beneath the procfs directory `dir` (see [`open_beneath`]).
 pub fn write(dir: BorrowedFd<'_>, rel: &CStr, value: &[u8]) -> Result<(), Errno> {
     let fd = open_beneath(dir, rel, libc::O_WRONLY)?;
+    write_all(fd.as_fd(), value)
+}
+
+fn write_all(fd: BorrowedFd<'_>, value: &[u8]) -> Result<(), Errno> {
     let mut rest = value;
     while !rest.is_empty() {
-        let n = nix::unistd::write(fd.as_fd(), rest)?;
+        let n = nix::unistd::write(fd, rest)?;
         if n == 0 {
             return Err(Errno::EIO);
         }
         rest = rest.get(n..).unwrap_or_default();
     }
     Ok(())
+}
+
+/// Writes `value` to the first of `files` (paths under the caller's own `/proc/self`
+/// below the verified `root`) that exists: an LSM attribute such as AppArmor's
+/// `attr/apparmor/exec`, with `attr/exec` as the older kernels' name. ENOENT when none
+/// does.
+pub fn write_own_attr(root: BorrowedFd<'_>, files: &[&CStr], value: &[u8]) -> Result<(), Errno> {
+    let own = own_dir(root)?;
+    for file in files {
+        let fd = match open_beneath(own.as_fd(), file, libc::O_WRONLY) {
+            Err(Errno::ENOENT) => continue,
+            other => other?,
+        };
+        // The write's own ENOENT (AppArmor: no such profile loaded) is the answer.
+        return write_all(fd.as_fd(), value);
+    }
+    Err(Errno::ENOENT)
 }
 
 /// Reopens the caller's fd `fd` with `flags` through `<root>/self/fd/<fd>`: the magic
