@@ -1159,6 +1159,75 @@ fn init_data_symlink_left_by_a_container_is_not_followed_to_the_host() {
     );
 }
 
+#[test]
+fn init_data_volume_directories_are_made_and_links_are_not_followed() {
+    if !is_root("init_data_volume_directories_are_made_and_links_are_not_followed") {
+        return;
+    }
+    // A new /data: "vol" binds /data/dv-vol/cache/a, which does not exist yet; dory makes
+    // it (a fresh card would otherwise fail the container). "linked" binds
+    // /data/dv-linked/v/w where v is a link to a host directory: making w through it would
+    // write on the host, so the start fails and the host directory stays empty.
+    let _host_data = HostData::ensure();
+    let d = TempDir::new("datavol");
+    let r = rootfs(&d.0);
+    let data = d.0.join("data");
+    let outside = d.0.join("outside");
+    fs::create_dir_all(data.join("dv-linked")).unwrap();
+    fs::create_dir(&outside).unwrap();
+    std::os::unix::fs::symlink(&outside, data.join("dv-linked/v")).unwrap();
+    fs::create_dir_all(r.join("vol")).unwrap();
+    let vol = bundle(
+        &d.0,
+        &r,
+        "vol",
+        "echo kept > /vol/file && echo vol-wrote",
+        true,
+    );
+    with_bind(&vol, "/data/dv-vol/cache/a", "/vol");
+    let linked = bundle(&d.0, &r, "linked", "echo linked-ran", true);
+    with_bind(&linked, "/data/dv-linked/v/w", "/vol");
+    let board = format!(
+        r#"{{"containers":[
+        {{"id":"dv-vol","bundle":"{v}","kind":"oneshot","onFailure":"ignore","data":true}},
+        {{"id":"dv-linked","bundle":"{l}","kind":"oneshot","onFailure":"ignore","data":true}},
+        {{"id":"dv-idle","bundle":"{i}","kind":"service"}}]}}"#,
+        v = vol.display(),
+        l = linked.display(),
+        i = bundle(&d.0, &r, "idle", "echo idle-up; exec sleep 1000", true).display()
+    );
+    fs::write(d.0.join("board.json"), board).unwrap();
+    let log = d.0.join("console.log");
+    let out = fs::File::create(&log).unwrap();
+    let mut init = Init::start_with_data(
+        out.into(),
+        log,
+        &["dv-vol", "dv-linked", "dv-idle"],
+        &[],
+        &["--config", d.0.join("board.json").to_str().unwrap()],
+        Some(&data),
+    );
+    let text = init.wait_for("idle-up", 30);
+    init.signal("USR2");
+    let _ = init.wait_exit(30);
+    assert!(
+        text.contains("vol-wrote"),
+        "the volume was not made:\n{text}"
+    );
+    assert_eq!(
+        fs::read_to_string(data.join("dv-vol/cache/a/file")).unwrap(),
+        "kept\n"
+    );
+    assert!(
+        text.contains("cannot start dv-linked") && !text.contains("linked-ran"),
+        "a volume through a link should fail to start:\n{text}"
+    );
+    assert!(
+        fs::read_dir(&outside).unwrap().next().is_none(),
+        "dory made a directory through the link, on the host"
+    );
+}
+
 /// Adds `hooks.createRuntime` = [`sh -c script`] to a bundle's config.json.
 fn with_create_runtime_hook(bundle: &Path, script: &str) {
     let path = bundle.join("config.json");

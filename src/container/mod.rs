@@ -75,6 +75,9 @@ pub struct LaunchOptions<'a> {
     /// Bind sources under `/data/` are opened beneath `/data` with no symlink followed
     /// (PID 1's containers: what lies there, a container wrote).
     pub confine_data_binds: bool,
+    /// A board container's `"data": true`: bind sources under `/data/<id>/` that do not
+    /// exist yet (a volume on a new /data) are made before planning.
+    pub make_data_sources: bool,
 }
 
 impl<'a> LaunchOptions<'a> {
@@ -93,6 +96,7 @@ impl<'a> LaunchOptions<'a> {
             no_pivot: false,
             extra_ro_binds: &[],
             confine_data_binds: false,
+            make_data_sources: false,
         }
     }
 }
@@ -277,6 +281,39 @@ fn kernel_can_run(plan: &Plan) -> Result<(), Error> {
     Ok(())
 }
 
+/// Makes the bind sources under `/data/<id>/` that are missing (directories, 0755), one
+/// component at a time beneath an fd of `/data/<id>`: `mkdirat` never follows a symlink and
+/// each component is opened `O_NOFOLLOW`, so a link the container left there stops it.
+fn make_data_sources(id: &str, spec: &spec::Spec<'_>) -> Result<(), Error> {
+    use nix::fcntl::OFlag;
+    use nix::sys::stat::Mode;
+    let prefix = format!("/data/{id}/");
+    let dir_flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    for (i, m) in spec.mounts.iter().enumerate() {
+        let Some(rest) = m.source.and_then(|s| s.strip_prefix(prefix.as_str())) else {
+            continue;
+        };
+        let fail = |e: nix::Error| {
+            Error::Plan(PlanError {
+                field: format!("mounts[{i}].source"),
+                message: format!("cannot make {prefix}{rest} for the container: {e}"),
+            })
+        };
+        let mut dir = nix::fcntl::open(prefix.as_str(), dir_flags, Mode::empty()).map_err(fail)?;
+        for part in rest.split('/').filter(|p| !p.is_empty() && *p != ".") {
+            if part == ".." {
+                return Err(fail(nix::Error::EINVAL));
+            }
+            match nix::sys::stat::mkdirat(dir.as_fd(), part, Mode::from_bits_truncate(0o755)) {
+                Ok(()) | Err(nix::Error::EEXIST) => {}
+                Err(e) => return Err(fail(e)),
+            }
+            dir = nix::fcntl::openat(dir.as_fd(), part, dir_flags, Mode::empty()).map_err(fail)?;
+        }
+    }
+    Ok(())
+}
+
 /// [`launch`] once the config is parsed: everything up to the container's exec.
 fn launch_parsed(
     opts: LaunchOptions<'_>,
@@ -284,6 +321,9 @@ fn launch_parsed(
     bytes: &[u8],
     spec: &spec::Spec<'_>,
 ) -> Result<Started, Error> {
+    if opts.make_data_sources {
+        make_data_sources(opts.id, spec)?;
+    }
     let mut plan = Plan::build(spec, bytes.len(), bundle).map_err(Error::Plan)?;
     plan.confine_data_binds = opts.confine_data_binds;
     // A profile where the host runs no AppArmor is dropped with a warning.

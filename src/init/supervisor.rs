@@ -747,6 +747,7 @@ impl<'a> Supervisor<'a> {
         let mut opts = LaunchOptions::new(id, Path::new(s.c.bundle), Path::new(STATE_ROOT), stdio);
         opts.allow_no_pivot = self.mode.allow_no_pivot;
         opts.confine_data_binds = true;
+        opts.make_data_sources = s.c.data;
         // `"ctl": true`: the control socket and this binary as its client (read-only).
         let ctl_binds = [
             (Path::new(&self.mode.ctl_socket), CTL_SOCKET_IN_CONTAINER),
