@@ -51,6 +51,7 @@ Writes the default config.json (an interactive `sh`, as runc's) into the bundle;
 overwrites one. Put the container's root filesystem in DIR/rootfs.
 
   -b, --bundle DIR     bundle directory (default: the current directory)
+      --rootless       refused (rootless containers are not supported)
 ";
 
 const RUN: &str = "usage: dory run [flags] ID
@@ -96,7 +97,8 @@ const KILL: &str = "usage: dory kill [--all] ID [SIGNAL]
 
 Sends SIGNAL (a name, KILL or SIGKILL, or a number; default TERM) to container ID's process.
 
-  -a, --all     signal every process in the container's cgroup
+  -a, --all       signal every process in the container's cgroup
+  -p, --pid PID   accepted and ignored (runc's old flag; the signal goes to the container)
 ";
 
 const DELETE: &str = "usage: dory delete [--force] ID
@@ -232,20 +234,13 @@ mod tests {
     /// parser but not to the text).
     #[test]
     fn every_parsed_flag_is_documented() {
-        use crate::cli::args::FlagSpec;
-        let tables: [(&str, &[FlagSpec]); 4] = [
-            ("run", crate::cli::RUN_FLAGS),
-            ("create", crate::cli::lifecycle::CREATE_FLAGS),
-            ("exec", crate::cli::lifecycle::EXEC_FLAGS),
-            ("update", crate::cli::update::UPDATE_FLAGS),
-        ];
         let init = usage("init").unwrap();
         for f in crate::init::FLAGS {
             assert!(init.contains(f), "`dory init --help` lacks {f}");
         }
-        for (command, flags) in tables {
+        for (command, flags, _) in crate::cli::COMMANDS {
             let text = usage(command).unwrap();
-            for f in flags {
+            for f in *flags {
                 assert!(
                     text.contains(&format!("--{}", f.long)),
                     "`dory {command} --help` lacks --{}",

@@ -441,6 +441,14 @@ impl<'a> Scanner<'a> {
                 expected: "a non-negative integer",
             });
         }
+        // JSON has no leading zeros (serde-json-core refuses them, without a field).
+        if digits.len() > 1 && digits.first() == Some(&b'0') {
+            let text = core::str::from_utf8(digits).unwrap_or_default();
+            return Err(Error::Invalid {
+                field: self.path.render(),
+                problem: format!("{text}: a JSON number has no leading zeros"),
+            });
+        }
         let mut v: u64 = 0;
         for d in digits {
             v = v.saturating_mul(10).saturating_add(u64::from(d - b'0'));
@@ -1008,6 +1016,22 @@ mod tests {
 
     fn err(text: &str) -> String {
         parse(text.as_bytes()).unwrap_err().to_string()
+    }
+
+    /// Found by the board fuzz target: the scan took `050`, serde-json-core refused it,
+    /// and the error named neither the field nor the position.
+    #[test]
+    fn a_number_with_a_leading_zero_names_its_field() {
+        assert_eq!(
+            err(r#"{"containers":[{"id":"a","bundle":"/a","restart":{"initialDelayMs":050}}]}"#),
+            "containers[0].restart.initialDelayMs: 050: a JSON number has no leading zeros"
+        );
+        assert_eq!(
+            err(r#"{"stepTimeoutSecs":00,"containers":[]}"#),
+            "stepTimeoutSecs: 00: a JSON number has no leading zeros"
+        );
+        // A single zero is a number.
+        assert!(parse(br#"{"containers":[{"id":"a","bundle":"/a","stopGraceMs":0}]}"#).is_ok());
     }
 
     #[test]

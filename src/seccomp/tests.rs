@@ -1,7 +1,8 @@
 //! Compiling real and synthetic profiles and running the programs, in a classic-BPF
 //! interpreter written here and in the kernel (a forked child loads the filter).
 
-use crate::seccomp::bpf::{ALU_AND_K, JA, JEQ_K, JGE_K, JGT_K, JSET_K, LD_W_ABS, RET_K};
+use crate::seccomp::bpf::JA;
+use crate::seccomp::interp;
 use crate::seccomp::names::{self, ABIS, AUDIT_ARCH_AARCH64};
 use crate::seccomp::{compile, tables, Program, MAX_BPF_INSNS};
 use crate::spec::{parse_unvalidated, Seccomp};
@@ -15,74 +16,30 @@ fn errno(e: u32) -> u32 {
     libc::SECCOMP_RET_ERRNO | e
 }
 
-/// `struct seccomp_data` as the filter sees it.
-#[derive(Debug, Clone, Copy)]
-struct Data {
-    nr: u32,
-    arch: u32,
-    args: [u64; 6],
-}
+/// Builds the `seccomp_data` of a call (instruction pointer 0).
+struct Data;
 
 impl Data {
-    fn native(name: &str, args: &[u64]) -> Data {
+    fn native(name: &str, args: &[u64]) -> interp::Data {
         let nr = names::lookup(name).unwrap_or_else(|| panic!("{name} is not in the table"));
         Self::nr(nr, args)
     }
 
-    fn nr(nr: u32, args: &[u64]) -> Data {
+    fn nr(nr: u32, args: &[u64]) -> interp::Data {
         let mut a = [0u64; 6];
         a[..args.len()].copy_from_slice(args);
-        Data {
+        interp::Data {
             nr,
             arch: ABIS[0].audit_arch,
             args: a,
         }
     }
-
-    /// The 32-bit word at byte `offset`, in native byte order.
-    fn word(&self, offset: u32) -> u32 {
-        let mut bytes = [0u8; 64];
-        bytes[0..4].copy_from_slice(&self.nr.to_ne_bytes());
-        bytes[4..8].copy_from_slice(&self.arch.to_ne_bytes());
-        for (i, a) in self.args.iter().enumerate() {
-            bytes[16 + 8 * i..24 + 8 * i].copy_from_slice(&a.to_ne_bytes());
-        }
-        let o = offset as usize;
-        assert!(o.is_multiple_of(4) && o + 4 <= 64, "bad load offset {o}");
-        u32::from_ne_bytes(bytes[o..o + 4].try_into().unwrap())
-    }
 }
 
-/// Runs a classic BPF program (the subset the compiler emits) and returns what it
-/// returns. Panics on anything the kernel's checker would refuse.
-fn run(prog: &[libc::sock_filter], d: &Data) -> u32 {
-    assert!(!prog.is_empty() && prog.len() <= MAX_BPF_INSNS);
-    let mut a = 0u32;
-    let mut pc = 0usize;
-    loop {
-        let ins = prog
-            .get(pc)
-            .unwrap_or_else(|| panic!("fell off the end at {pc}"));
-        let k = ins.k;
-        let jump = |cond: bool| pc + 1 + usize::from(if cond { ins.jt } else { ins.jf });
-        pc = match ins.code {
-            LD_W_ABS => {
-                a = d.word(k);
-                pc + 1
-            }
-            ALU_AND_K => {
-                a &= k;
-                pc + 1
-            }
-            RET_K => return k,
-            JA => pc + 1 + k as usize,
-            JEQ_K => jump(a == k),
-            JGT_K => jump(a > k),
-            JGE_K => jump(a >= k),
-            JSET_K => jump(a & k != 0),
-            c => panic!("unexpected opcode {c:#x} at {pc}"),
-        };
-    }
+/// Runs a program in the interpreter (`interp.rs`); panics on anything the kernel's
+/// checker would refuse.
+fn run(prog: &[libc::sock_filter], d: &interp::Data) -> u32 {
+    interp::run(prog, d).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// The `linux.seccomp` of a config with the given seccomp object.
