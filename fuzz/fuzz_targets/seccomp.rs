@@ -10,13 +10,25 @@
 //!
 //! The reference below is the documented semantics (runc + libseccomp 2.5, see dory's
 //! `seccomp/merge.rs` and `compile.rs` module docs), written from the rules, not from
-//! dory's code. Where libseccomp's tree decides among several matching conditional rules
-//! by its internal order, the reference only knows the set of actions that may win;
-//! everywhere else (unconditional rules, no rule matching, architectures, x32, runc's
-//! ENOSYS stub, invalid values) it knows the one result. Errors: the reference predicts
-//! every invalid value; dory may refuse a valid profile only with libseccomp's conflict
-//! error, for a conditional rule that shares a syscall with an earlier rule of another
-//! action. Only for x86_64 hosts (the numbers below are x86_64's ABIs).
+//! dory's code. It knows the one result of a call everywhere but in one place:
+//! architectures, x32, runc's ENOSYS stub, rules with the default's action, rules naming
+//! an argument twice, zero masks, the first unconditional rule, a syscall with one
+//! conditional rule (or none). Where two or more conditional rules name the call's
+//! syscall, libseccomp merges them into its tree of 32-bit checks, which decides by its
+//! own order and has quirks that dory reproduces on purpose. Two, found by this target
+//! and checked against runc 1.1.5 (libseccomp 2.5.4) with `flock`: a rule whose first
+//! check equals an earlier rule's last one loses its other branch (`a0 GE 7` → ERRNO(10),
+//! then `a1 NE 2^32 && a0 GE 0` → ERRNO(20): `flock(0, 2^64-2^32)` is allowed), and
+//! rules share the level after equal checks, so one rule's later checks are reached from
+//! another's path (`a0 LE 255 && a1 GT 1` → ERRNO(10), `a0 LE 2^31 && a1 EQ 0` →
+//! ERRNO(20): `flock(2^31, 2^31)`, which neither rule matches, gets ERRNO(10)). There
+//! the reference only bounds the result: an action of one of those rules, or the
+//! default. Errors: the
+//! reference predicts every invalid value; dory may refuse a valid profile only with
+//! libseccomp's conflict error, for a conditional rule that shares a syscall with an
+//! earlier rule of another action. Only for x86_64 hosts (the numbers below are x86_64's
+//! ABIs).
+//! `DORY_FUZZ_SHOW=1` prints each input's config.json (to turn a finding into a test).
 #![no_main]
 
 #[cfg(target_arch = "x86_64")]
@@ -447,10 +459,17 @@ mod reference {
             })
             .map(|e| e.ret)
             .collect();
-        if matching.is_empty() {
-            one(default)
-        } else {
-            matching
+        match entries.len() {
+            0 | 1 if matching.is_empty() => one(default),
+            0 | 1 => matching,
+            // libseccomp's merged tree (see the module doc): any of the rules' actions
+            // or the default (KILL_THREAD: its 64-bit range adjustment can copy a missing
+            // action as 0).
+            _ => entries
+                .iter()
+                .map(|e| e.ret)
+                .chain([default, RET_KILL_THREAD])
+                .collect(),
         }
     }
 
@@ -533,6 +552,10 @@ mod reference {
     pub fn one(data: &[u8]) {
         let p = profile(&mut Bytes(data));
         let text = config(&p);
+        if std::env::var_os("DORY_FUZZ_SHOW").is_some() {
+            // To turn a finding into a unit test: the config it compiled.
+            eprintln!("{text}");
+        }
         let compiled = dory::fuzz::seccomp_compile(text.as_bytes());
         let prog = match (invalid(&p), compiled) {
             (Some(why), Ok(_)) => panic!("dory accepted an invalid profile ({why}):\n{text}"),

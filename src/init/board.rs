@@ -29,7 +29,8 @@
 //!
 //! Defaults: `kind` service; `onFailure` rescue; restart `{"policy":"always",
 //! "initialDelayMs":100,"factor":2,"maxDelayMs":5000,"maxRetries":5,"resetWindowSecs":60}`
-//! (each restart key may be given alone); `onGiveUp` ignore; `stopSignal` SIGTERM;
+//! (each restart key may be given alone; `factor` and `resetWindowSecs` at least 1);
+//! `onGiveUp` ignore; `stopSignal` SIGTERM;
 //! `stopGraceMs` 5000; health `intervalMs` 10000, `timeoutMs` 1000, `failures` 3.
 //! `restart`, `health`, `after` and `onGiveUp` are for services only; `onFailure` for
 //! oneshots only.
@@ -754,6 +755,14 @@ fn restart_spec(
     if spec.factor == 0 {
         return Err(invalid(at("restart.factor"), "must be at least 1".into()));
     }
+    // Every run lasts at least 0 s: the count would start over at each exit, so the
+    // backoff would never grow and maxRetries never be reached (a crash loop for ever).
+    if spec.reset_window_secs == 0 {
+        return Err(invalid(
+            at("restart.resetWindowSecs"),
+            "must be at least 1 (0 would start the retry count over at every exit: no backoff, never giving up)".into(),
+        ));
+    }
     Ok(spec)
 }
 
@@ -1016,6 +1025,16 @@ mod tests {
 
     fn err(text: &str) -> String {
         parse(text.as_bytes()).unwrap_err().to_string()
+    }
+
+    /// Found by the board fuzz target: with `resetWindowSecs: 0` every run counted as
+    /// healthy, so a crash loop restarted for ever at the first delay.
+    #[test]
+    fn a_zero_reset_window_is_refused() {
+        assert_eq!(
+            err(r#"{"containers":[{"id":"a","bundle":"/a","restart":{"resetWindowSecs":0}}]}"#),
+            "containers[0].restart.resetWindowSecs: must be at least 1 (0 would start the retry count over at every exit: no backoff, never giving up)"
+        );
     }
 
     /// Found by the board fuzz target: the scan took `050`, serde-json-core refused it,

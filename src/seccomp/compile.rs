@@ -37,7 +37,7 @@ use crate::seccomp::merge::{self, Cond, Entry, Plan, Rule};
 use crate::seccomp::model::{Seccomp, MAX_ARGS_PER_RULE, SYSCALL_SLOTS};
 use crate::seccomp::names::{self, ActionKind, Flag, ABIS, MAX_ABIS, X32_SYSCALL_BIT};
 use crate::seccomp::notify;
-use crate::seccomp::tree::Tree;
+use crate::seccomp::tree::{Refused, Tree};
 
 /// `struct seccomp_data` offsets.
 const OFF_NR: u32 = 0;
@@ -352,12 +352,13 @@ fn intervals(
                 .get(e.rule)
                 .is_some_and(|r| r.names.contains(k, slot))
         });
-        let plan = merge::plan(named, wide).map_err(|rule| {
+        let plan = merge::plan(named, wide).map_err(|(rule, why)| {
             SeccompError::at(
                 format_args!("linux.seccomp.syscalls[{rule}]"),
-                SeccompErrorKind::Invalid(
-                    "an earlier rule for one of its syscalls has the same checks (or a prefix of them) with another action: libseccomp refuses it (EEXIST), and so does runc",
-                ),
+                SeccompErrorKind::Invalid(match why {
+                    Refused::Conflict => "an earlier rule for one of its syscalls has the same checks (or a prefix of them) with another action: libseccomp refuses it (EEXIST), and so does runc",
+                    Refused::Cycle => "internal error: merging its checks with an earlier rule's would make the argument tree loop",
+                }),
             )
         })?;
         let p = plans.index(plan, wide)?;

@@ -708,3 +708,33 @@ fn real_profiles_fit_the_kernel_limit() {
     assert!(podman < 1200 && split_len == podman, "{podman} {split_len}");
     assert!(worst < MAX_BPF_INSNS, "{worst}");
 }
+
+/// Found by the seccomp fuzz target. A 64-bit range check hangs the next condition from
+/// two nodes (the high word greater; the high word equal and the low word greater), so
+/// merging a second such rule visited that level twice: the second visit linked a node
+/// before itself and the compiler looped for ever (libseccomp 2.5.4 does the same:
+/// `runc run` with this profile spins in `runc init`). The level is merged once, and
+/// the rules decide as written (the higher argument's check first).
+#[test]
+fn merged_rules_cannot_loop_the_tree() {
+    let profile = r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+        {"names": ["getpid"], "action": "SCMP_ACT_KILL_THREAD", "args": [{"index": 1, "value": 5, "op": "SCMP_CMP_EQ"}, {"index": 0, "value": 7, "op": "SCMP_CMP_GT"}]},
+        {"names": ["getpid"], "action": "SCMP_ACT_TRAP", "args": [{"index": 0, "value": 7, "op": "SCMP_CMP_GT"}, {"index": 5, "value": 1, "op": "SCMP_CMP_EQ"}]}]}"#;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(compiled(profile));
+    });
+    let prog = rx
+        .recv_timeout(std::time::Duration::from_secs(20))
+        .expect("compiling two merged range rules did not end in 20 s");
+    let call = |args: &[u64]| run(prog.as_slice(), &Data::native("getpid", args));
+    let (kill, trap) = (libc::SECCOMP_RET_KILL_THREAD, libc::SECCOMP_RET_TRAP);
+    // a0 > 7 through either word: its high word, or its low word with a zero high word.
+    for a0 in [8, 1 << 32] {
+        assert_eq!(call(&[a0, 5]), kill, "{a0:#x}");
+        assert_eq!(call(&[a0, 0, 0, 0, 0, 1]), trap, "{a0:#x}");
+        assert_eq!(call(&[a0, 5, 0, 0, 0, 1]), trap, "{a0:#x}");
+        assert_eq!(call(&[a0, 4, 0, 0, 0, 2]), ALLOW, "{a0:#x}");
+    }
+    assert_eq!(call(&[7, 5, 0, 0, 0, 1]), ALLOW);
+}

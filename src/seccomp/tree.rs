@@ -75,9 +75,18 @@ enum Slot {
     False(usize),
 }
 
-/// libseccomp refuses the rule (`EEXIST`).
-#[derive(Debug)]
-pub struct Conflict;
+/// Why a rule cannot join the tree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    /// libseccomp refuses the rule (`EEXIST`).
+    Conflict,
+    /// The tree's links would go round in a circle. Not expected: this guards the walks
+    /// over levels (bounded by the node count), so that a mistake here is an error and
+    /// never a compiler that does not end.
+    Cycle,
+}
+
+use Refused::{Conflict, Cycle};
 
 impl Tree {
     /// The chain of one rule, `None` if it has no check left (then it is unconditional).
@@ -257,7 +266,7 @@ impl Tree {
     }
 
     /// Merges the chain of a later rule into the tree (`_db_tree_add`).
-    pub fn add(&mut self, other: Tree) -> Result<(), Conflict> {
+    pub fn add(&mut self, other: Tree) -> Result<(), Refused> {
         let base = self.nodes.len();
         let shift = |i: Option<usize>| i.map(|i| i + base);
         for mut n in other.nodes {
@@ -286,31 +295,47 @@ impl Tree {
         }
     }
 
-    fn n(&self, i: usize) -> Result<&Node, Conflict> {
-        self.nodes.get(i).ok_or(Conflict)
+    fn n(&self, i: usize) -> Result<&Node, Refused> {
+        self.nodes.get(i).ok_or(Cycle)
     }
 
-    fn n_mut(&mut self, i: usize) -> Result<&mut Node, Conflict> {
-        self.nodes.get_mut(i).ok_or(Conflict)
+    fn n_mut(&mut self, i: usize) -> Result<&mut Node, Refused> {
+        self.nodes.get_mut(i).ok_or(Cycle)
+    }
+
+    /// The nodes of the level of `n`, first to last (at most every node of the tree).
+    fn level(&self, n: usize) -> Result<std::vec::Vec<usize>, Refused> {
+        let mut out = std::vec::Vec::new();
+        let mut i = Some(self.level_start(n)?);
+        while let Some(at) = i {
+            if out.len() >= self.nodes.len() {
+                return Err(Cycle);
+            }
+            out.push(at);
+            i = self.n(at)?.lvl_nxt;
+        }
+        Ok(out)
     }
 
     /// `_db_tree_add`: `new` (a chain's node) into the level hanging from `slot`.
-    fn merge(&mut self, slot: Slot, new: usize) -> Result<(), Conflict> {
-        let mut x = self.get(slot).ok_or(Conflict)?;
-        loop {
+    ///
+    /// Unlike libseccomp 2.5, a level is walked from its first node, and a node already
+    /// in it is not added again. A 64-bit range check hangs the next condition from two
+    /// of its nodes (see [`Tree::link`]), so one chain can reach the same level twice;
+    /// libseccomp then links the node before itself and loops for ever (`runc run`
+    /// with such a profile spins in `runc init`).
+    fn merge(&mut self, slot: Slot, new: usize) -> Result<(), Refused> {
+        let head = self.get(slot).ok_or(Cycle)?;
+        let level = self.level(head)?;
+        if level.contains(&new) {
+            return Ok(());
+        }
+        for &x in &level {
             let (xn, nn) = (self.n(x)?, self.n(new)?);
             if same(xn, nn) {
                 return self.merge_equal(x, new);
             }
             if !lt(xn, nn) {
-                match xn.lvl_nxt {
-                    Some(next) => x = next,
-                    None => {
-                        self.n_mut(new)?.lvl_prv = Some(x);
-                        self.n_mut(x)?.lvl_nxt = Some(new);
-                        return Ok(());
-                    }
-                }
                 continue;
             }
             // Insert before x.
@@ -325,10 +350,15 @@ impl Tree {
             }
             return Ok(());
         }
+        // After the last node of the level.
+        let last = level.last().copied().ok_or(Cycle)?;
+        self.n_mut(new)?.lvl_prv = Some(last);
+        self.n_mut(last)?.lvl_nxt = Some(new);
+        Ok(())
     }
 
     /// Merges node `new` into the equal node `x`: both sides, then the next levels.
-    fn merge_equal(&mut self, x: usize, new: usize) -> Result<(), Conflict> {
+    fn merge_equal(&mut self, x: usize, new: usize) -> Result<(), Refused> {
         for side in [true, false] {
             self.merge_action(x, new, side)?;
         }
@@ -359,7 +389,7 @@ impl Tree {
     }
 
     /// One side's action of `new` onto the equal node `x`.
-    fn merge_action(&mut self, x: usize, new: usize, side: bool) -> Result<(), Conflict> {
+    fn merge_action(&mut self, x: usize, new: usize, side: bool) -> Result<(), Refused> {
         let (xn, nn) = (self.n(x)?, self.n(new)?);
         let (x_act, x_next, n_act) = if side {
             (xn.act_t, xn.nxt_t, nn.act_t)
@@ -410,50 +440,66 @@ impl Tree {
     }
 
     /// `_db_tree_act_check`: every action under the level of `n` is `action`.
-    fn check_actions(&self, n: usize, action: u32) -> Result<(), Conflict> {
-        let mut i = self.level_start(n)?;
-        loop {
+    fn check_actions(&self, n: usize, action: u32) -> Result<(), Refused> {
+        self.check_actions_below(n, action, 0)
+    }
+
+    /// [`Tree::check_actions`] `depth` levels down (at most one level per node).
+    fn check_actions_below(&self, n: usize, action: u32, depth: usize) -> Result<(), Refused> {
+        if depth > self.nodes.len() {
+            return Err(Cycle);
+        }
+        for i in self.level(n)? {
             let node = self.n(i)?;
             if node.act_t.is_some_and(|a| a != action) || node.act_f.is_some_and(|a| a != action) {
                 return Err(Conflict);
             }
             for next in [node.nxt_t, node.nxt_f].into_iter().flatten() {
-                self.check_actions(next, action)?;
-            }
-            match node.lvl_nxt {
-                Some(next) => i = next,
-                None => return Ok(()),
+                self.check_actions_below(next, action, depth + 1)?;
             }
         }
+        Ok(())
     }
 
-    fn level_start(&self, mut n: usize) -> Result<usize, Conflict> {
-        while let Some(p) = self.n(n)?.lvl_prv {
-            n = p;
+    /// The first node of the level of `n`.
+    fn level_start(&self, mut n: usize) -> Result<usize, Refused> {
+        for _ in 0..self.nodes.len() {
+            match self.n(n)?.lvl_prv {
+                Some(p) => n = p,
+                None => return Ok(n),
+            }
         }
-        Ok(n)
+        Err(Cycle)
     }
 
     /// Emits the checks; a call no rule decides goes to `default` (a bound-later label).
     /// `words`: the offsets of an argument's low and high words.
+    /// A tree whose links go round in a circle ([`Refused::Cycle`], not expected) makes
+    /// the program fail to assemble rather than the emitter loop.
     pub fn emit(&self, asm: &mut Asm, default: Target, words: &dyn Fn(u32) -> (u32, u32)) {
-        self.emit_level(asm, self.root, default, words);
+        self.emit_level(asm, self.root, default, words, 0);
     }
 
-    /// One level: each node's check, then its sides; `out`: where the level ends.
-    fn emit_level(&self, asm: &mut Asm, n: usize, out: Target, words: &dyn Fn(u32) -> (u32, u32)) {
-        let Ok(mut i) = self.level_start(n) else {
-            asm.goto(out);
-            return;
+    /// One level: each node's check, then its sides; `out`: where the level ends;
+    /// `depth`: levels above (at most one per node).
+    fn emit_level(
+        &self,
+        asm: &mut Asm,
+        n: usize,
+        out: Target,
+        words: &dyn Fn(u32) -> (u32, u32),
+        depth: usize,
+    ) {
+        let level = match self.level(n) {
+            Ok(l) if depth <= self.nodes.len() => l,
+            _ => return asm.refuse(),
         };
-        loop {
+        for (k, &i) in level.iter().enumerate() {
             let Some(node) = self.nodes.get(i) else {
-                return;
+                return asm.refuse();
             };
-            let next = match node.lvl_nxt {
-                Some(_) => asm.label(),
-                None => out,
-            };
+            let last = k + 1 == level.len();
+            let next = if last { out } else { asm.label() };
             let (lo, hi) = words(node.arg);
             // Every check loads its word: a node is also reached from the end of the
             // previous node's next level, which loaded another one.
@@ -473,17 +519,13 @@ impl Tree {
             for (label, nxt, act) in [(t, node.nxt_t, node.act_t), (f, node.nxt_f, node.act_f)] {
                 asm.bind(label);
                 match (nxt, act) {
-                    (Some(sub), _) => self.emit_level(asm, sub, next, words),
+                    (Some(sub), _) => self.emit_level(asm, sub, next, words, depth + 1),
                     (None, Some(a)) => asm.ret(a),
                     (None, None) => asm.goto(next),
                 }
             }
-            match node.lvl_nxt {
-                Some(j) => {
-                    asm.bind(next);
-                    i = j;
-                }
-                None => return,
+            if !last {
+                asm.bind(next);
             }
         }
     }
