@@ -9,7 +9,7 @@
 //! - [`board`]: board.json as PID 1 takes it: scan, parse, validation, start order, and
 //!   the restart policy of each service over its retries.
 //! - [`cli`]: the words of a command line (NUL-separated), see `cli/fuzz.rs`.
-//! - [`seccomp_compile`] and [`bpf_run`]: for the seccomp target, which writes the
+//! - [`seccomp_compile`] and [`CheckedBpf`]: for the seccomp target, which writes the
 //!   profiles and judges the programs against its own evaluation of the rules.
 #![allow(
     clippy::panic,
@@ -186,24 +186,19 @@ pub fn cli(data: &[u8]) {
     let _ = crate::cli::fuzz::words(&argv);
 }
 
-/// Compiles the `linux.seccomp` of a config.json text for this machine: the program, or
-/// the error as dory prints it. `Ok(None)`: the config has no seccomp section.
-pub fn seccomp_compile(config: &[u8]) -> Result<Option<Vec<libc::sock_filter>>, String> {
-    let spec = spec::parse(config).map_err(|e| e.to_string())?;
-    match crate::plan::compile_seccomp(&spec) {
-        Ok(Some(p)) => Ok(Some(p.as_slice().to_vec())),
-        Ok(None) => Ok(None),
-        Err(e) => Err(e.to_string()),
-    }
-}
+/// A BPF program checked as the kernel checks it at load time, and the call data it
+/// judges (see `seccomp/interp.rs`).
+pub use crate::seccomp::interp::{Checked as CheckedBpf, Data as SeccompData};
 
-/// What `prog` returns for a call (see `seccomp/interp.rs`); `Err` if the kernel would
-/// refuse the program or it does not return.
-pub fn bpf_run(
-    prog: &[libc::sock_filter],
-    nr: u32,
-    arch: u32,
-    args: [u64; 6],
-) -> Result<u32, String> {
-    interp::run(prog, &interp::Data { nr, arch, args })
+/// Compiles the `linux.seccomp` of a config.json text for this machine: the program, or
+/// the error as dory prints it. `Ok(None)`: the config has no seccomp section. (Parsed
+/// without the validation pass, whose seccomp part is this same compilation.)
+pub fn seccomp_compile(config: &[u8]) -> Result<Option<Vec<libc::sock_filter>>, String> {
+    let spec = spec::parse_unvalidated(config).map_err(|e| e.to_string())?;
+    match spec.linux.as_ref().and_then(|l| l.seccomp.as_ref()) {
+        Some(s) => crate::seccomp::compile(s)
+            .map(|p| Some(p.as_slice().to_vec()))
+            .map_err(|e| e.to_string()),
+        None => Ok(None),
+    }
 }

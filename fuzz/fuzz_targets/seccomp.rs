@@ -582,6 +582,8 @@ mod reference {
             (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
         });
         let mut rng = Rng(seed | 1);
+        let bpf = dory::fuzz::CheckedBpf::new(&prog)
+            .unwrap_or_else(|e| panic!("the kernel would refuse the program: {e}\n{text}"));
         for _ in 0..64 {
             let arch = rng.pick(&[
                 AUDIT_ARCH_X86_64,
@@ -595,8 +597,9 @@ mod reference {
             for a in &mut args {
                 *a = rng.pick(&vals);
             }
-            let got = dory::fuzz::bpf_run(&prog, nr, arch, args)
-                .unwrap_or_else(|e| panic!("program refused or stuck: {e}\n{text}"));
+            let got = bpf
+                .run(&dory::fuzz::SeccompData { nr, arch, args })
+                .unwrap_or_else(|e| panic!("the program did not return: {e}\n{text}"));
             let want = expected(&p, arch, nr, &args);
             assert!(
                 want.contains(&got),

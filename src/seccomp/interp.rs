@@ -42,6 +42,23 @@ impl Data {
     }
 }
 
+/// A program that passed [`check`], to run on many calls.
+#[derive(Debug, Clone, Copy)]
+pub struct Checked<'p>(&'p [libc::sock_filter]);
+
+impl<'p> Checked<'p> {
+    /// [`check`]s `prog`.
+    pub fn new(prog: &'p [libc::sock_filter]) -> Result<Self, String> {
+        check(prog)?;
+        Ok(Self(prog))
+    }
+
+    /// What the program returns for `d`.
+    pub fn run(&self, d: &Data) -> Result<u32, String> {
+        execute(self.0, d)
+    }
+}
+
 /// Checks `prog` as the kernel does when it is loaded; the error says where and why.
 pub fn check(prog: &[libc::sock_filter]) -> Result<(), String> {
     if prog.is_empty() || prog.len() > MAX_BPF_INSNS {
@@ -78,8 +95,13 @@ pub fn check(prog: &[libc::sock_filter]) -> Result<(), String> {
 }
 
 /// Checks `prog` ([`check`]) and runs it on `d`: what it returns.
+#[cfg(test)]
 pub fn run(prog: &[libc::sock_filter], d: &Data) -> Result<u32, String> {
-    check(prog)?;
+    Checked::new(prog)?.run(d)
+}
+
+/// Runs a checked program.
+fn execute(prog: &[libc::sock_filter], d: &Data) -> Result<u32, String> {
     let mut a = 0u32;
     let mut pc = 0usize;
     for _ in 0..prog.len() {
