@@ -43,7 +43,7 @@ pub(crate) fn words(argv: &[String]) -> Result<(), String> {
             let (_, bad) = crate::init::parse_options(words);
             return bad.map_or(Ok(()), Err);
         }
-        "ctl" => return crate::init::ctl::client_request(words).map(|_| ()),
+        "ctl" => return ctl_words(words),
         _ => {}
     }
     let Some((_, flags, stop)) = COMMANDS.iter().find(|(n, _, _)| n == command) else {
@@ -51,6 +51,21 @@ pub(crate) fn words(argv: &[String]) -> Result<(), String> {
     };
     let p = parsed(words, flags, *stop)?;
     values(command, &p)
+}
+
+/// `dory ctl`'s words as `ctl_main` takes them apart (an optional leading `ctl`, then
+/// `--socket PATH`), then the request line PID 1 parses.
+fn ctl_words(words: &[String]) -> Result<(), String> {
+    let mut w = words;
+    if w.first().map(String::as_str) == Some("ctl") {
+        w = w.get(1..).unwrap_or_default();
+    }
+    if w.first().map(String::as_str) == Some("--socket") {
+        w = w.get(2..).ok_or("--socket needs a path")?;
+    }
+    crate::init::ctl::parse_request(&w.join(" "))
+        .map(|_| ())
+        .map_err(|e| e.to_string())
 }
 
 /// [`args::parse`], checked against a parse of its own result written canonically.

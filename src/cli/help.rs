@@ -51,7 +51,7 @@ Writes the default config.json (an interactive `sh`, as runc's) into the bundle;
 overwrites one. Put the container's root filesystem in DIR/rootfs.
 
   -b, --bundle DIR     bundle directory (default: the current directory)
-      --rootless       refused (rootless containers are not supported)
+      --rootless       refused (not supported)
 ";
 
 const RUN: &str = "usage: dory run [flags] ID
@@ -98,7 +98,7 @@ const KILL: &str = "usage: dory kill [--all] ID [SIGNAL]
 Sends SIGNAL (a name, KILL or SIGKILL, or a number; default TERM) to container ID's process.
 
   -a, --all       signal every process in the container's cgroup
-  -p, --pid PID   accepted and ignored (runc's old flag; the signal goes to the container)
+  -p, --pid PID   ignored (an old runc flag)
 ";
 
 const DELETE: &str = "usage: dory delete [--force] ID

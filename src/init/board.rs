@@ -760,7 +760,7 @@ fn restart_spec(
     if spec.reset_window_secs == 0 {
         return Err(invalid(
             at("restart.resetWindowSecs"),
-            "must be at least 1 (0 would start the retry count over at every exit: no backoff, never giving up)".into(),
+            "must be at least 1 (0: a crash loop for ever)".into(),
         ));
     }
     Ok(spec)
@@ -1033,7 +1033,7 @@ mod tests {
     fn a_zero_reset_window_is_refused() {
         assert_eq!(
             err(r#"{"containers":[{"id":"a","bundle":"/a","restart":{"resetWindowSecs":0}}]}"#),
-            "containers[0].restart.resetWindowSecs: must be at least 1 (0 would start the retry count over at every exit: no backoff, never giving up)"
+            "containers[0].restart.resetWindowSecs: must be at least 1 (0: a crash loop for ever)"
         );
     }
 

@@ -118,8 +118,8 @@ pub fn format_status<'a>(out: &mut String, rows: impl Iterator<Item = StatusRow<
 
 const CLIENT_USAGE: &str = "usage: dory ctl [--socket PATH] status | start ID | stop ID | restart ID | logs ID | reboot | poweroff | halt";
 
-/// The socket and the request line of `dory ctl ARGS…` (checked), or the usage error.
-pub(crate) fn client_request(args: &[String]) -> Result<(String, String), String> {
+/// `dory ctl ARGS…`: `args` are the words after `ctl` (a leading `ctl` is skipped too).
+pub fn ctl_main(args: &[String]) -> i32 {
     let mut args = args;
     if args.first().map(String::as_str) == Some("ctl") {
         args = args.get(1..).unwrap_or_default();
@@ -128,24 +128,18 @@ pub(crate) fn client_request(args: &[String]) -> Result<(String, String), String
     if args.first().map(String::as_str) == Some("--socket") {
         match args.get(1) {
             Some(p) => socket = p.clone(),
-            None => return Err("--socket needs a path".into()),
+            None => {
+                eprintln!("dory ctl: --socket needs a path\n{CLIENT_USAGE}");
+                return 2;
+            }
         }
         args = args.get(2..).unwrap_or_default();
     }
     let line = args.join(" ");
-    parse_request(&line).map_err(|e| e.to_string())?;
-    Ok((socket, line))
-}
-
-/// `dory ctl ARGS…`: `args` are the words after `ctl` (a leading `ctl` is skipped too).
-pub fn ctl_main(args: &[String]) -> i32 {
-    let (socket, line) = match client_request(args) {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("dory ctl: {e}\n{CLIENT_USAGE}");
-            return 2;
-        }
-    };
+    if let Err(e) = parse_request(&line) {
+        eprintln!("dory ctl: {e}\n{CLIENT_USAGE}");
+        return 2;
+    }
     match exchange(&socket, &line) {
         Ok(reply) => {
             let failed = reply.starts_with("error: ");

@@ -58,6 +58,9 @@ const MAX_PLANS: usize = MAX_ABIS * SYSCALL_SLOTS + 1;
 /// Intervals of one ABI's number line: each slot can start one and end one.
 const MAX_INTERVALS: usize = 2 * SYSCALL_SLOTS + 2;
 const ENOSYS: u32 = libc::ENOSYS as u32;
+/// A program the compiler found inconsistent (a jump without a valid target, argument
+/// checks whose links go round in a circle): never expected, refused rather than loaded.
+const INTERNAL: &str = "internal error: the filter's jumps or argument checks are inconsistent";
 
 /// A compiled filter, ready for [`crate::sys::seccomp::install_filter`].
 pub struct Program {
@@ -224,7 +227,7 @@ pub(super) fn build(
         Err(AsmError::TooLarge) => Err(too_large()),
         Err(AsmError::BadLabel) => Err(SeccompError::at(
             format_args!("linux.seccomp"),
-            SeccompErrorKind::Invalid("internal error: a BPF jump has no valid target"),
+            SeccompErrorKind::Invalid(INTERNAL),
         )),
     }
 }
@@ -357,7 +360,7 @@ fn intervals(
                 format_args!("linux.seccomp.syscalls[{rule}]"),
                 SeccompErrorKind::Invalid(match why {
                     Refused::Conflict => "an earlier rule for one of its syscalls has the same checks (or a prefix of them) with another action: libseccomp refuses it (EEXIST), and so does runc",
-                    Refused::Cycle => "internal error: merging its checks with an earlier rule's would make the argument tree loop",
+                    Refused::Cycle => INTERNAL,
                 }),
             )
         })?;

@@ -304,17 +304,12 @@ impl Tree {
     }
 
     /// The nodes of the level of `n`, first to last (at most every node of the tree).
-    fn level(&self, n: usize) -> Result<std::vec::Vec<usize>, Refused> {
-        let mut out = std::vec::Vec::new();
-        let mut i = Some(self.level_start(n)?);
-        while let Some(at) = i {
-            if out.len() >= self.nodes.len() {
-                return Err(Cycle);
-            }
-            out.push(at);
-            i = self.n(at)?.lvl_nxt;
-        }
-        Ok(out)
+    fn level(&self, n: usize) -> Result<Level<'_>, Refused> {
+        Ok(Level {
+            tree: self,
+            at: Some(self.level_start(n)?),
+            steps: 0,
+        })
     }
 
     /// `_db_tree_add`: `new` (a chain's node) into the level hanging from `slot`.
@@ -326,19 +321,28 @@ impl Tree {
     /// with such a profile spins in `runc init`).
     fn merge(&mut self, slot: Slot, new: usize) -> Result<(), Refused> {
         let head = self.get(slot).ok_or(Cycle)?;
-        let level = self.level(head)?;
-        if level.contains(&new) {
-            return Ok(());
+        for x in self.level(head)? {
+            if x? == new {
+                return Ok(());
+            }
         }
-        for &x in &level {
+        let mut last = head;
+        let mut place = None;
+        for x in self.level(head)? {
+            let x = x?;
             let (xn, nn) = (self.n(x)?, self.n(new)?);
-            if same(xn, nn) {
+            if same(xn, nn) || lt(xn, nn) {
+                place = Some((x, same(xn, nn)));
+                break;
+            }
+            last = x;
+        }
+        if let Some((x, equal)) = place {
+            if equal {
                 return self.merge_equal(x, new);
             }
-            if !lt(xn, nn) {
-                continue;
-            }
             // Insert before x.
+            let xn = self.n(x)?;
             if let Some(p) = xn.lvl_prv {
                 self.n_mut(p)?.lvl_nxt = Some(new);
                 self.n_mut(new)?.lvl_prv = Some(p);
@@ -351,7 +355,6 @@ impl Tree {
             return Ok(());
         }
         // After the last node of the level.
-        let last = level.last().copied().ok_or(Cycle)?;
         self.n_mut(new)?.lvl_prv = Some(last);
         self.n_mut(last)?.lvl_nxt = Some(new);
         Ok(())
@@ -450,7 +453,7 @@ impl Tree {
             return Err(Cycle);
         }
         for i in self.level(n)? {
-            let node = self.n(i)?;
+            let node = self.n(i?)?;
             if node.act_t.is_some_and(|a| a != action) || node.act_f.is_some_and(|a| a != action) {
                 return Err(Conflict);
             }
@@ -494,11 +497,11 @@ impl Tree {
             Ok(l) if depth <= self.nodes.len() => l,
             _ => return asm.refuse(),
         };
-        for (k, &i) in level.iter().enumerate() {
-            let Some(node) = self.nodes.get(i) else {
+        for i in level {
+            let Some(node) = i.ok().and_then(|i| self.nodes.get(i)) else {
                 return asm.refuse();
             };
-            let last = k + 1 == level.len();
+            let last = node.lvl_nxt.is_none();
             let next = if last { out } else { asm.label() };
             let (lo, hi) = words(node.arg);
             // Every check loads its word: a node is also reached from the end of the
@@ -528,6 +531,29 @@ impl Tree {
                 asm.bind(next);
             }
         }
+    }
+}
+
+/// The nodes of one level, first to last; a walk longer than the tree's node count
+/// (links gone round in a circle) ends with [`Refused::Cycle`].
+struct Level<'t> {
+    tree: &'t Tree,
+    at: Option<usize>,
+    steps: usize,
+}
+
+impl Iterator for Level<'_> {
+    type Item = Result<usize, Refused>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let at = self.at?;
+        if self.steps >= self.tree.nodes.len() {
+            self.at = None;
+            return Some(Err(Cycle));
+        }
+        self.steps += 1;
+        self.at = self.tree.nodes.get(at).and_then(|n| n.lvl_nxt);
+        Some(Ok(at))
     }
 }
 
