@@ -729,8 +729,11 @@ fn merged_rules_cannot_loop_the_tree() {
         .expect("compiling two merged range rules did not end in 20 s");
     let call = |args: &[u64]| run(prog.as_slice(), &Data::native("getpid", args));
     let (kill, trap) = (libc::SECCOMP_RET_KILL_THREAD, libc::SECCOMP_RET_TRAP);
-    // a0 > 7 through either word: its high word, or its low word with a zero high word.
-    for a0 in [8, 1 << 32] {
+    // a0 > 7 through either word: its high word, or its low word with a zero high word
+    // (a 32-bit ABI, armv7's, compares the low word only: there the loop cannot arise).
+    let wide = ABIS.first().is_some_and(|abi| abi.wide);
+    let a0s: &[u64] = if wide { &[8, 1 << 32] } else { &[8] };
+    for &a0 in a0s {
         assert_eq!(call(&[a0, 5]), kill, "{a0:#x}");
         assert_eq!(call(&[a0, 0, 0, 0, 0, 1]), trap, "{a0:#x}");
         assert_eq!(call(&[a0, 5, 0, 0, 0, 1]), trap, "{a0:#x}");
