@@ -64,7 +64,7 @@ pub fn config(data: &[u8]) {
             return;
         }
     };
-    match Plan::build(&spec, bundle()) {
+    match Plan::build(&spec, data.len(), bundle()) {
         Ok(plan) => {
             // The seccomp program the child would load passes the kernel's checks.
             if let Some(prog) = &plan.seccomp {

@@ -172,8 +172,8 @@ fn config_rows() -> Vec<Row> {
         ),
         row(
             "args-huge-array",
-            Config(|_, c| c["process"]["args"] = json!(vec!["x"; 1000])),
-            &["process.args", "limit 128"],
+            Config(|_, c| c["process"]["args"] = json!(vec!["x"; 1025])),
+            &["process.args", "limit 1024"],
         ),
         row(
             "env-huge-array",
@@ -181,12 +181,12 @@ fn config_rows() -> Vec<Row> {
                 c["process"]["env"] =
                     json!((0..5000).map(|i| format!("V{i}=1")).collect::<Vec<_>>())
             }),
-            &["process.env", "limit 128"],
+            &["process.env", "limit 4096"],
         ),
         row(
             "arg-overlong",
             Config(|_, c| c["process"]["args"][2] = json!("x".repeat(200_000))),
-            &["process.args[2]", "limit 32768"],
+            &["process.args[2]", "limit 131071"],
         ),
         row(
             "capabilities-huge-array",
@@ -210,16 +210,16 @@ fn config_rows() -> Vec<Row> {
             "mounts-huge-array",
             Config(|_, c| {
                 let m = json!({"destination": "/tmp/m", "type": "tmpfs", "source": "tmpfs"});
-                c["mounts"] = json!(vec![m; 33]);
+                c["mounts"] = json!(vec![m; 1025]);
             }),
-            &["config.json: mounts", "limit 32"],
+            &["config.json: mounts", "limit 1024"],
         ),
         row(
             "hooks-huge-array",
             Config(|_, c| {
                 c["hooks"] = json!({"prestart": vec![json!({"path": "/bin/true"}); 100]})
             }),
-            &["hooks.prestart", "limit 4"],
+            &["hooks.prestart", "limit 32"],
         ),
         row(
             "mount-destination-dotdot",
@@ -358,11 +358,11 @@ fn raw_rows() -> Vec<Row> {
             Raw(|t| [&b"\xEF\xBB\xBF"[..], t.as_bytes()].concat()),
             &["config.json: line 1, column 1"],
         ),
-        // Valid JSON padded with whitespace past the 256 KiB cap.
+        // Valid JSON padded with whitespace past the 1 MiB cap.
         row(
             "file-oversize",
             Raw(|t| {
-                let pad = 256 * 1024 + 1 - t.len();
+                let pad = 1024 * 1024 + 1 - t.len();
                 [
                     &t.as_bytes()[..t.len() - 1],
                     " ".repeat(pad).as_bytes(),
@@ -371,8 +371,8 @@ fn raw_rows() -> Vec<Row> {
                 .concat()
             }),
             &[
-                "config.json: file is larger than 262144 bytes",
-                "limit 262144",
+                "config.json: file is larger than 1048576 bytes",
+                "limit 1048576",
             ],
         ),
         row(

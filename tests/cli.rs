@@ -80,6 +80,42 @@ fn spec_bundle_flag_writes_elsewhere() {
     assert!(out.stderr.contains("missing"), "{}", out.stderr);
 }
 
+/// `spec --check` validates a bundle as `create` would, unprivileged, and creates nothing:
+/// ok for the default config over a rootfs; the field named for a bad one; no rootfs,
+/// no config are errors.
+#[test]
+fn spec_check_validates_a_bundle_without_running_it() {
+    let t = TempDir::new("cli-spec-check");
+    let b = t.path.to_str().unwrap();
+    let out = dory(&["spec", "--check", "--bundle", b]);
+    assert_eq!(out.code, 1, "no config.json: {out:?}");
+    assert!(out.stderr.contains("config.json"), "{}", out.stderr);
+    dory(&["spec", "--bundle", b]).expect_code(0);
+    let out = dory(&["spec", "--check", "--bundle", b]);
+    assert_eq!(out.code, 1, "no rootfs: {out:?}");
+    assert!(out.stderr.contains("root.path"), "{}", out.stderr);
+    std::fs::create_dir(t.path.join("rootfs")).unwrap();
+    let out = dory(&["spec", "--check", "--bundle", b]);
+    out.expect_code(0);
+    assert_eq!(out.stdout, "ok\n");
+    let config = t.path.join("config.json");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, text.replace("\"CAP_KILL\"", "\"CAP_BOGUS\"")).unwrap();
+    let out = dory(&["spec", "--check", "--bundle", b]);
+    assert_eq!(out.code, 1, "unknown capability: {out:?}");
+    assert!(
+        out.message().contains("process.capabilities.bounding[1]")
+            && out.message().contains("CAP_BOGUS"),
+        "{}",
+        out.stderr
+    );
+    let mut left: Vec<_> = std::fs::read_dir(&t.path)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    left.sort();
+    assert_eq!(left, ["config.json", "rootfs"], "--check created something");
+}
 #[test]
 fn unknown_flag_is_a_usage_error() {
     // run and list tell an ordinary user first that they need root.
@@ -151,21 +187,21 @@ fn broken_stdout_pipe_does_not_panic() {
     }
 }
 
-/// A bundle whose config.json has 33 mounts (the limit is 32): refused while parsing,
+/// A bundle whose config.json has 1025 mounts (the limit is 1024): refused while parsing,
 /// before anything is created.
 fn bundle_with_too_many_mounts(t: &TempDir) -> std::path::PathBuf {
     let bundle = t.path.join("bundle");
     std::fs::create_dir(&bundle).unwrap();
     let mut config: serde_json::Value = serde_json::from_str(SEED_CONFIG).unwrap();
     let mounts = config["mounts"].as_array_mut().unwrap();
-    while mounts.len() < 33 {
+    while mounts.len() < 1025 {
         mounts.push(serde_json::json!({"destination": "/mnt", "type": "tmpfs", "source": "tmpfs"}));
     }
     std::fs::write(bundle.join("config.json"), config.to_string()).unwrap();
     bundle
 }
 
-const TOO_MANY_MOUNTS: &str = "config.json: mounts: more than 32 entries (limit 32)";
+const TOO_MANY_MOUNTS: &str = "config.json: mounts: more than 1024 entries (limit 1024)";
 
 /// logrus's time: RFC 3339 in whole seconds, UTC ("2026-12-03T21:02:58Z").
 fn is_logrus_time(t: &str) -> bool {

@@ -132,8 +132,9 @@ struct Init {
     status: Option<ExitStatus>,
 }
 
-const SCRIPT: &str =
-    "mount -t tmpfs tmpfs /run && mount -t proc proc /proc && exec \"$0\" init --test \"$@\"";
+const SCRIPT: &str = "mount -t tmpfs tmpfs /run && mount -t proc proc /proc && \
+     { [ -z \"$DORY_TEST_DATA\" ] || mount --bind \"$DORY_TEST_DATA\" /data; } && \
+     exec \"$0\" init --test \"$@\"";
 
 impl Init {
     fn start(dir: &Path, ids: &[&str], unshare_extra: &[&str], args: &[&str]) -> Init {
@@ -150,6 +151,19 @@ impl Init {
         unshare_extra: &[&str],
         args: &[&str],
     ) -> Init {
+        Init::start_with_data(out, log, ids, unshare_extra, args, None)
+    }
+
+    /// Like [`Init::start_on`]; `data` (a host directory) is bound at /data in the board's
+    /// mount namespace (the host's /data must exist as a mount point).
+    fn start_with_data(
+        out: std::os::fd::OwnedFd,
+        log: PathBuf,
+        ids: &[&str],
+        unshare_extra: &[&str],
+        args: &[&str],
+        data: Option<&Path>,
+    ) -> Init {
         let out = fs::File::from(out);
         let mut cmd = Command::new("unshare");
         cmd.args([
@@ -164,6 +178,10 @@ impl Init {
         ]);
         cmd.args(unshare_extra);
         cmd.args(["sh", "-c", SCRIPT, DORY]).args(args);
+        cmd.env(
+            "DORY_TEST_DATA",
+            data.map(Path::as_os_str).unwrap_or_default(),
+        );
         cmd.stdin(Stdio::null())
             .stdout(out.try_clone().unwrap())
             .stderr(out);
@@ -952,6 +970,262 @@ fn init_console_that_does_not_drain_never_stalls_the_loop() {
     assert!(init.wait_exit(30).success());
     drop(init);
     drain.join().unwrap();
+}
+
+#[test]
+fn init_console_that_drains_slowly_loses_no_lines() {
+    if !is_root("init_console_that_drains_slowly_loses_no_lines") {
+        return;
+    }
+    // A console that drains, only slower than a burst arrives (a serial line at boot): a
+    // 4 KiB pipe read 256 bytes every 2 ms. A service prints 300 numbered lines at once;
+    // every one must reach the console, in order, with no "lines dropped". Before: the
+    // first write that met a full pipe dropped its line (boots lost lines this way).
+    const LINES: usize = 300;
+    let d = TempDir::new("slowdrain");
+    let r = rootfs(&d.0);
+    let burst = bundle(
+        &d.0,
+        &r,
+        "burst",
+        "i=0; while [ $i -lt 300 ]; do echo burst-line-$i-0123456789abcdef; i=$((i+1)); done; exec sleep 1000",
+        true,
+    );
+    let board = format!(
+        r#"{{"containers":[{{"id":"sd-burst","bundle":"{b}"}}]}}"#,
+        b = burst.display()
+    );
+    fs::write(d.0.join("board.json"), board).unwrap();
+    let (read_end, write_end) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
+    nix::fcntl::fcntl(&write_end, nix::fcntl::FcntlArg::F_SETPIPE_SZ(4096)).unwrap();
+    let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
+    let reader = std::thread::spawn(move || {
+        let mut console = fs::File::from(read_end);
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 256];
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while stop_rx.try_recv().is_err() && Instant::now() < deadline {
+            match std::io::Read::read(&mut console, &mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => seen.extend_from_slice(&buf[..n]),
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        // Then drain without pacing until dory closes the pipe.
+        let _ = std::io::Read::read_to_end(&mut console, &mut seen);
+        String::from_utf8_lossy(&seen).into_owned()
+    });
+    let mut init = Init::start_on(
+        write_end,
+        d.0.join("unused.log"),
+        &["sd-burst"],
+        &[],
+        &["--config", d.0.join("board.json").to_str().unwrap()],
+    );
+    // The burst takes well under a second to drain at this pace; give it ten.
+    std::thread::sleep(Duration::from_secs(10));
+    let _ = stop_tx.send(());
+    init.signal("USR2");
+    let ended = init.wait_exit(30).success();
+    drop(init);
+    let console = reader.join().unwrap();
+    assert!(ended, "dory init did not end cleanly:\n{console}");
+    assert!(
+        !console.contains("lines dropped"),
+        "a draining console lost lines:\n{console}"
+    );
+    let got: Vec<usize> = console
+        .lines()
+        .filter_map(|l| l.split("burst-line-").nth(1))
+        .filter_map(|rest| rest.split('-').next()?.parse().ok())
+        .collect();
+    assert_eq!(
+        got,
+        (0..LINES).collect::<Vec<_>>(),
+        "the burst's lines, in order, each once:\n{console}"
+    );
+}
+
+/// Adds a read-write bind of `source` at `dest` to a bundle's config.json.
+fn with_bind(bundle: &Path, source: &str, dest: &str) {
+    let path = bundle.join("config.json");
+    let mut cfg: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
+    cfg["mounts"].as_array_mut().unwrap().push(
+        serde_json::json!({"destination": dest, "type": "bind", "source": source,
+                           "options": ["rbind", "rw"]}),
+    );
+    fs::write(&path, serde_json::to_string_pretty(&cfg).unwrap()).unwrap();
+}
+
+/// The host's /data for the duration of a test: made (and removed after) when missing,
+/// as the mount point tests bind their own data directory onto in a private namespace.
+struct HostData(bool);
+
+impl HostData {
+    fn ensure() -> HostData {
+        HostData(fs::create_dir("/data").is_ok())
+    }
+}
+
+impl Drop for HostData {
+    fn drop(&mut self) {
+        if self.0 {
+            let _ = fs::remove_dir("/data");
+        }
+    }
+}
+
+#[test]
+fn init_data_symlink_left_by_a_container_is_not_followed_to_the_host() {
+    if !is_root("init_data_symlink_left_by_a_container_is_not_followed_to_the_host") {
+        return;
+    }
+    // Two board containers share /data/writer: "writer" (hostile) replaces the shared
+    // volume's directory with a symlink to a host directory; "victim" binds
+    // /data/writer/shared. Following the link would bind the host directory into the
+    // victim. Before: the victim listed the host's secret.
+    let _host_data = HostData::ensure();
+    let d = TempDir::new("datalink");
+    let r = rootfs(&d.0);
+    let data = d.0.join("data");
+    fs::create_dir_all(data.join("writer/shared")).unwrap();
+    let secret = d.0.join("host-secret");
+    fs::create_dir(&secret).unwrap();
+    fs::write(secret.join("token"), "host-only").unwrap();
+    for dest in ["/w", "/shared"] {
+        fs::create_dir_all(r.join(dest.trim_start_matches('/'))).unwrap();
+    }
+    let writer = bundle(
+        &d.0,
+        &r,
+        "writer",
+        &format!(
+            "rm -rf /w/shared && ln -s {} /w/shared && echo writer-linked",
+            secret.display()
+        ),
+        true,
+    );
+    with_bind(&writer, "/data/writer", "/w");
+    let victim = bundle(
+        &d.0,
+        &r,
+        "victim",
+        "if [ -e /shared/token ]; then echo ESCAPED-$(cat /shared/token); else echo victim-safe; fi",
+        true,
+    );
+    with_bind(&victim, "/data/writer/shared", "/shared");
+    let board = format!(
+        r#"{{"containers":[
+        {{"id":"dl-writer","bundle":"{w}","kind":"oneshot","onFailure":"ignore","data":true}},
+        {{"id":"dl-victim","bundle":"{v}","kind":"oneshot","onFailure":"ignore"}},
+        {{"id":"dl-idle","bundle":"{i}","kind":"service"}}]}}"#,
+        w = writer.display(),
+        v = victim.display(),
+        i = bundle(&d.0, &r, "idle", "echo idle-up; exec sleep 1000", true).display()
+    );
+    fs::write(d.0.join("board.json"), board).unwrap();
+    let log = d.0.join("console.log");
+    let out = fs::File::create(&log).unwrap();
+    let mut init = Init::start_with_data(
+        out.into(),
+        log,
+        &["dl-writer", "dl-victim", "dl-idle"],
+        &[],
+        &["--config", d.0.join("board.json").to_str().unwrap()],
+        Some(&data),
+    );
+    let text = init.wait_for("idle-up", 30);
+    init.signal("USR2");
+    let _ = init.wait_exit(30);
+    assert!(
+        text.contains("writer-linked"),
+        "the attack did not run:\n{text}"
+    );
+    assert!(
+        fs::symlink_metadata(data.join("writer/shared"))
+            .unwrap()
+            .file_type()
+            .is_symlink(),
+        "the writer's link is not there"
+    );
+    assert!(
+        !text.contains("ESCAPED"),
+        "the victim saw the host directory through the link:\n{text}"
+    );
+    assert!(
+        text.contains("cannot start dl-victim") && !text.contains("victim-safe"),
+        "the victim should fail to start on the link (ELOOP), naming its mount:\n{text}"
+    );
+}
+
+#[test]
+fn init_data_volume_directories_are_made_and_links_are_not_followed() {
+    if !is_root("init_data_volume_directories_are_made_and_links_are_not_followed") {
+        return;
+    }
+    // A new /data: "vol" binds /data/dv-vol/cache/a, which does not exist yet; dory makes
+    // it (a fresh card would otherwise fail the container). "linked" binds
+    // /data/dv-linked/v/w where v is a link to a host directory: making w through it would
+    // write on the host, so the start fails and the host directory stays empty.
+    let _host_data = HostData::ensure();
+    let d = TempDir::new("datavol");
+    let r = rootfs(&d.0);
+    let data = d.0.join("data");
+    let outside = d.0.join("outside");
+    fs::create_dir_all(data.join("dv-linked")).unwrap();
+    fs::create_dir(&outside).unwrap();
+    std::os::unix::fs::symlink(&outside, data.join("dv-linked/v")).unwrap();
+    fs::create_dir_all(r.join("vol")).unwrap();
+    let vol = bundle(
+        &d.0,
+        &r,
+        "vol",
+        "echo kept > /vol/file && echo vol-wrote",
+        true,
+    );
+    with_bind(&vol, "/data/dv-vol/cache/a", "/vol");
+    let linked = bundle(&d.0, &r, "linked", "echo linked-ran", true);
+    with_bind(&linked, "/data/dv-linked/v/w", "/vol");
+    let board = format!(
+        r#"{{"containers":[
+        {{"id":"dv-vol","bundle":"{v}","kind":"oneshot","onFailure":"ignore","data":true}},
+        {{"id":"dv-linked","bundle":"{l}","kind":"oneshot","onFailure":"ignore","data":true}},
+        {{"id":"dv-idle","bundle":"{i}","kind":"service"}}]}}"#,
+        v = vol.display(),
+        l = linked.display(),
+        i = bundle(&d.0, &r, "idle", "echo idle-up; exec sleep 1000", true).display()
+    );
+    fs::write(d.0.join("board.json"), board).unwrap();
+    let log = d.0.join("console.log");
+    let out = fs::File::create(&log).unwrap();
+    let mut init = Init::start_with_data(
+        out.into(),
+        log,
+        &["dv-vol", "dv-linked", "dv-idle"],
+        &[],
+        &["--config", d.0.join("board.json").to_str().unwrap()],
+        Some(&data),
+    );
+    let text = init.wait_for("idle-up", 30);
+    init.signal("USR2");
+    let _ = init.wait_exit(30);
+    assert!(
+        text.contains("vol-wrote"),
+        "the volume was not made:\n{text}"
+    );
+    assert_eq!(
+        fs::read_to_string(data.join("dv-vol/cache/a/file")).unwrap(),
+        "kept\n"
+    );
+    assert!(
+        text.contains("cannot start dv-linked") && !text.contains("linked-ran"),
+        "a volume through a link should fail to start:\n{text}"
+    );
+    assert!(
+        fs::read_dir(&outside).unwrap().next().is_none(),
+        "dory made a directory through the link, on the host"
+    );
 }
 
 /// Adds `hooks.createRuntime` = [`sh -c script`] to a bundle's config.json.

@@ -780,6 +780,124 @@ fn exec_gets_the_containers_oom_score_and_rlimits() {
 }
 
 #[test]
+fn exec_with_a_process_file_gets_the_containers_oom_score_and_rlimits() {
+    needs_root!();
+    // What a shim (`--process process.json`) or Docker's exec hands over often lacks the
+    // container's oomScoreAdj and rlimits: the process must still get them, not the
+    // caller's. As runc: the config's oomScoreAdj even over the file's; the file's rlimits
+    // when it lists some.
+    let mut b = Bundle::new("exec-p-limits", &["sleep", "30"]);
+    b.config["process"]["oomScoreAdj"] = Value::from(123);
+    b.config["process"]["rlimits"] = serde_json::json!([
+        {"type": "RLIMIT_NOFILE", "hard": 888, "soft": 777},
+        {"type": "RLIMIT_NPROC", "hard": 4321, "soft": 1234}
+    ]);
+    create(&b);
+    dory_in(&b, &["start", &b.id]).expect_code(0);
+    let report = "echo $(cat /proc/self/oom_score_adj) $(ulimit -n) $(ulimit -Hn) \
+                  $(ulimit -u) $(ulimit -Hu)";
+    let bare = serde_json::json!({
+        "args": ["sh", "-c", report],
+        "cwd": "/",
+        "user": {"uid": 0, "gid": 0},
+        "env": ["PATH=/bin:/usr/bin"]
+    });
+    let mut own = bare.clone();
+    own["oomScoreAdj"] = Value::from(456);
+    own["rlimits"] = serde_json::json!([{"type": "RLIMIT_NOFILE", "hard": 555, "soft": 444}]);
+    let exec_file = |name: &str, process: &Value| {
+        let path = b.base.join(name);
+        std::fs::write(&path, process.to_string()).unwrap();
+        dory_in(&b, &["exec", "--process", path.to_str().unwrap(), &b.id])
+    };
+    let bare_out = exec_file("bare.json", &bare);
+    let own_out = exec_file("own.json", &own);
+    dory_in(&b, &["delete", "--force", &b.id]).expect_code(0);
+    bare_out.expect_code(0);
+    own_out.expect_code(0);
+    assert_eq!(
+        bare_out.stdout.trim(),
+        "123 777 888 1234 4321",
+        "{bare_out:?}"
+    );
+    let own_fields: Vec<&str> = own_out.stdout.split_whitespace().collect();
+    assert_eq!(own_fields[..3], ["123", "444", "555"], "{own_out:?}");
+    b.assert_nothing_left();
+}
+
+/// Whether this host runs AppArmor (runc's check: securityfs entry and the module on).
+fn host_has_apparmor() -> bool {
+    std::path::Path::new("/sys/kernel/security/apparmor").exists()
+        && std::fs::read("/sys/module/apparmor/parameters/enabled")
+            .is_ok_and(|v| v.first() == Some(&b'Y'))
+}
+
+#[test]
+fn an_apparmor_profile_runs_and_is_only_ignored_where_the_host_has_no_apparmor() {
+    needs_root!();
+    // containerd gives unprivileged containers a profile on AppArmor hosts. "unconfined"
+    // is valid on every AppArmor host; on one without AppArmor, dory runs the container
+    // and says, as a warning, that the profile was not applied.
+    let mut b = Bundle::new("apparmor", &["sleep", "30"]);
+    b.config["process"]["apparmorProfile"] = Value::from("unconfined");
+    b.write_config();
+    let dir = b.dir.to_str().unwrap().to_owned();
+    let created = dory_in(&b, &["create", "--bundle", &dir, &b.id]);
+    dory_in(&b, &["start", &b.id]).expect_code(0);
+    let process = b.base.join("process.json");
+    std::fs::write(
+        &process,
+        serde_json::json!({"args": ["echo", "from-file"], "cwd": "/",
+            "user": {"uid": 0, "gid": 0}, "env": ["PATH=/bin"],
+            "apparmorProfile": "unconfined"})
+        .to_string(),
+    )
+    .unwrap();
+    let execs = [
+        dory_in(&b, &["exec", &b.id, "echo", "from-config"]),
+        dory_in(
+            &b,
+            &[
+                "exec",
+                "--apparmor",
+                "unconfined",
+                &b.id,
+                "echo",
+                "from-flag",
+            ],
+        ),
+        dory_in(&b, &["exec", "--process", process.to_str().unwrap(), &b.id]),
+    ];
+    dory_in(&b, &["delete", "--force", &b.id]).expect_code(0);
+    created.expect_code(0);
+    let notes = [
+        "config.json: process.apparmorProfile",
+        "process.apparmorProfile",
+        "--apparmor",
+        "process.apparmorProfile",
+    ];
+    let outs = std::iter::once(&created).chain(execs.iter());
+    for ((out, field), said) in outs
+        .zip(notes)
+        .zip(["", "from-config", "from-flag", "from-file"])
+    {
+        out.expect_code(0);
+        assert_eq!(out.stdout.trim(), said, "{out:?}");
+        let warned = format!("{field}: \\\"unconfined\\\" not applied: AppArmor is not enabled");
+        if host_has_apparmor() {
+            assert!(!out.stderr.contains("not applied"), "{out:?}");
+        } else {
+            assert!(
+                out.stderr.contains("level=warning") && out.stderr.contains(&warned),
+                "want a warning {warned:?}: {out:?}"
+            );
+            assert!(!out.stderr.contains("level=error"), "{out:?}");
+        }
+    }
+    b.assert_nothing_left();
+}
+
+#[test]
 fn a_strict_seccomp_profile_without_close_range_or_getcwd_runs() {
     needs_root!();
     // A profile that denies everything but what a shell (and the runtime's own last steps:

@@ -46,12 +46,16 @@ pub fn usage(command: &str) -> Option<&'static str> {
 }
 
 const SPEC: &str = "usage: dory spec [--bundle DIR]
+       dory spec --check [--bundle DIR]
 
 Writes the default config.json (an interactive `sh`, as runc's) into the bundle; never
 overwrites one. Put the container's root filesystem in DIR/rootfs.
 
   -b, --bundle DIR     bundle directory (default: the current directory)
-      --rootless       refused (not supported)
+      --check          read and validate the bundle's config.json as `create` would (the
+                       rootfs must exist; mount sources are checked only at start), print
+                       ok or the error naming the field and limit; exit 0/1; needs no root
+      --rootless       refused: rootless containers are not supported
 ";
 
 const RUN: &str = "usage: dory run [flags] ID
@@ -146,8 +150,9 @@ what follows ID is the command and its own arguments.
       --preserve-fds N      pass N fds after stdio into the process
       --ignore-paused       exec even when the container is paused
       --cgroup [CTRL:]PATH  run in this sub-cgroup of the container's cgroup
-      --process-label L, --apparmor P
-                            refused when given (no SELinux/AppArmor on dory's hosts)
+      --apparmor PROFILE    AppArmor profile for the process (ignored, with a warning,
+                            where the host runs no AppArmor)
+      --process-label L     refused when given (no SELinux support)
 ";
 
 const UPDATE: &str = "usage: dory update [flags] ID

@@ -356,7 +356,7 @@ const FEATURES_JSON: &str = r#"{
       "knownFlags": ["SECCOMP_FILTER_FLAG_LOG","SECCOMP_FILTER_FLAG_SPEC_ALLOW","SECCOMP_FILTER_FLAG_TSYNC","SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"],
       "supportedFlags": ["SECCOMP_FILTER_FLAG_LOG","SECCOMP_FILTER_FLAG_SPEC_ALLOW","SECCOMP_FILTER_FLAG_TSYNC","SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"]
     },
-    "apparmor": {"enabled": false},
+    "apparmor": {"enabled": true},
     "selinux": {"enabled": false},
     "intelRdt": {"enabled": false},
     "memoryPolicy": {"modes": ["MPOL_BIND","MPOL_DEFAULT","MPOL_INTERLEAVE","MPOL_LOCAL","MPOL_PREFERRED","MPOL_PREFERRED_MANY","MPOL_WEIGHTED_INTERLEAVE"], "flags": ["MPOL_F_NUMA_BALANCING","MPOL_F_RELATIVE_NODES","MPOL_F_STATIC_NODES"]},
@@ -401,11 +401,9 @@ pub fn cmd_exec(g: &Global, argv: &[String]) -> i32 {
         log_error!("dory exec: requires the container id and a command (or --process FILE)");
         return 1;
     };
-    for unsupported in ["process-label", "apparmor"] {
-        if p.get(unsupported).is_some_and(|v| !v.is_empty()) {
-            log_error!("dory exec: --{unsupported} is not supported (no LSM support in dory)");
-            return 1;
-        }
+    if p.get("process-label").is_some_and(|v| !v.is_empty()) {
+        log_error!("dory exec: --process-label is not supported (no SELinux support in dory)");
+        return 1;
     }
     let user = match p.get("user").map(parse_ids) {
         None => None,
@@ -454,6 +452,10 @@ pub fn cmd_exec(g: &Global, argv: &[String]) -> i32 {
         console_socket: p.get("console-socket").map(Path::new),
         preserve_fds,
         ignore_paused: p.has("ignore-paused"),
+        apparmor: p
+            .get("apparmor")
+            .filter(|v| !v.is_empty())
+            .map(str::to_string),
         cgroup,
         hook_stdio: None,
     };

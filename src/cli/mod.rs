@@ -273,9 +273,10 @@ fn single_id<'p>(command: &str, p: &'p Parsed) -> Result<&'p str, i32> {
     }
 }
 
-const SPEC_FLAGS: &[FlagSpec] = &[
+pub(super) const SPEC_FLAGS: &[FlagSpec] = &[
     flag("bundle", Some('b'), true),
     flag("rootless", None, false),
+    flag("check", None, false),
 ];
 
 fn cmd_spec(argv: &[String]) -> i32 {
@@ -288,6 +289,18 @@ fn cmd_spec(argv: &[String]) -> i32 {
         return 1;
     }
     let dir = Path::new(p.get("bundle").unwrap_or("."));
+    if p.has("check") {
+        return match crate::container::check_bundle(dir) {
+            Ok(()) => {
+                println!("ok");
+                0
+            }
+            Err(e) => {
+                log_error!("dory spec --check: {e}");
+                1
+            }
+        };
+    }
     let path = dir.join("config.json");
     // create_new: never overwrite, as runc refuses to.
     match std::fs::OpenOptions::new()

@@ -16,7 +16,7 @@ use nix::unistd::Pid;
 use super::lifecycle::{Container, Status};
 use super::{hand_over_pty, run, write_pid_file};
 use crate::plan::attrs::exec_attrs;
-use crate::plan::{Arena, ProcessPlan};
+use crate::plan::{apparmor, apparmor_attr, rlimit_steps, Arena, ProcessPlan};
 use crate::sandbox::{self, ExecContext, Failure};
 use crate::spec::{self, NamespaceKind};
 use crate::sys;
@@ -38,6 +38,8 @@ pub struct ExecRequest<'a> {
     pub pid_file: Option<&'a Path>,
     pub console_socket: Option<&'a Path>,
     pub preserve_fds: u32,
+    /// `--apparmor PROFILE`: instead of the process's or the container's.
+    pub apparmor: Option<String>,
     /// `--ignore-paused`: exec into a paused container too (the process starts frozen).
     pub ignore_paused: bool,
     /// `--cgroup`: a sub-cgroup of the container's for the process.
@@ -103,6 +105,24 @@ fn build_process(
         let mut plan = ProcessPlan::build(&p, strings).map_err(|e| e.to_string())?;
         plan.attrs = exec_attrs(cfg.process.as_ref(), Some(&p), cfg.linux.as_ref())
             .map_err(|e| e.to_string())?;
+        if let Some(own) = cfg.process.as_ref() {
+            // As runc: the container's oomScoreAdj, whatever the file says (runc writes the
+            // config's value for every process it starts in the container; dory takes the
+            // file's only when the config has none). Rlimits: the file's when it lists any,
+            // else the container's (runc's initConfig order; a shim's process.json without
+            // rlimits would otherwise leave the shim's own nofile limit in the container).
+            if own.oom_score_adj.is_some() {
+                plan.oom_score_adj = own.oom_score_adj;
+            }
+            if plan.rlimits.is_empty() {
+                plan.rlimits = rlimit_steps(&own.rlimits).map_err(|e| e.to_string())?;
+            }
+            // The file's AppArmor profile, else the container's (runc).
+            if plan.apparmor.is_none() {
+                plan.apparmor =
+                    apparmor_attr(own.apparmor_profile, strings).map_err(|e| e.to_string())?;
+            }
+        }
         plan
     } else {
         let p = cfg
@@ -164,10 +184,21 @@ fn build_process(
     if req.no_new_privs {
         plan.no_new_privileges = true;
     }
+    let mut field = "process.apparmorProfile";
+    if let Some(text) = req.apparmor.as_deref().and_then(apparmor::exec_attr) {
+        plan.apparmor = Some(
+            strings
+                .push(&text)
+                .map_err(|_| "--apparmor: too long".to_string())?,
+        );
+        field = "--apparmor";
+    }
+    super::apparmor::unless_enabled(&mut plan, strings, Path::new("/sys"), field);
     plan.add_home(Path::new(c.state().rootfs), strings)
         .map_err(|e| e.to_string())?;
-    // The container's rlimits and OOM score apply to the new process too (it is forked
-    // from this `dory exec`, whose own values it would otherwise keep).
+    // The container's rlimits and OOM score apply to the new process too, with or without
+    // --process (it is forked from this `dory exec`, whose own values it would otherwise
+    // keep: a shim's OOM score, its nofile limit).
     Ok((plan, (filter, listener)))
 }
 
@@ -264,9 +295,11 @@ pub fn exec(c: &Container, req: &ExecRequest<'_>) -> Result<i32, (String, i32)> 
     // The host's procfs, checked, for the child's own oom_score_adj.
     let proc_root =
         sys::procfs::open_root().map_err(|e| fail1(format!("open /proc: {}", e.desc())))?;
+    let exec_args = sandbox::ExecArgs::new(&strings, &process);
     let ctx = ExecContext {
         strings: &strings,
         process: &process,
+        exec_args: &exec_args,
         sync: child_sock.as_fd(),
         ns_fds: &raw_ns,
         cgroup_tasks: &task_raw,
@@ -422,6 +455,17 @@ fn describe(strings: &Arena, process: &ProcessPlan, f: &Failure) -> (String, i32
         | sandbox::Step::IoPriority
         | sandbox::Step::Personality
         | sandbox::Step::MemoryPolicy => (super::describe_attr_failure(f, &process.attrs), 1),
+        sandbox::Step::AppArmor => (
+            format!(
+                "apparmor profile \"{}\": write /proc/self/attr/apparmor/exec: {}",
+                process
+                    .apparmor
+                    .map(|a| apparmor::profile_of(strings.text(a)))
+                    .unwrap_or(""),
+                f.errno.desc()
+            ),
+            1,
+        ),
         sandbox::Step::CwdOutsideRoot => (
             format!(
                 "cwd \"{}\": not inside the container's root",

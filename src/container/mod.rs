@@ -2,6 +2,7 @@
 //!
 //! `dory run` and PID 1 (`init`) both start containers through [`launch`].
 
+mod apparmor;
 pub mod exec;
 pub mod hooks;
 mod idmap;
@@ -71,6 +72,12 @@ pub struct LaunchOptions<'a> {
     /// Host files bound read-only (nosuid, nodev) at container paths after the config's
     /// mounts: PID 1 gives a `"ctl": true` container its control socket and client.
     pub extra_ro_binds: &'a [(&'a Path, &'a str)],
+    /// Bind sources under `/data/` are opened beneath `/data` with no symlink followed
+    /// (PID 1's containers: what lies there, a container wrote).
+    pub confine_data_binds: bool,
+    /// A board container's `"data": true`: bind sources under `/data/<id>/` that do not
+    /// exist yet (a volume on a new /data) are made before planning.
+    pub make_data_sources: bool,
 }
 
 impl<'a> LaunchOptions<'a> {
@@ -88,6 +95,8 @@ impl<'a> LaunchOptions<'a> {
             allow_no_pivot: false,
             no_pivot: false,
             extra_ro_binds: &[],
+            confine_data_binds: false,
+            make_data_sources: false,
         }
     }
 }
@@ -223,6 +232,88 @@ pub fn launch(opts: LaunchOptions<'_>) -> Result<Started, Error> {
     launched
 }
 
+/// `dory spec --check`: reads, validates and plans the bundle's config as `create` would
+/// (the rootfs must exist; mount sources are only looked at when the container starts),
+/// and creates nothing. For bundles made on one machine to run on another (a board's).
+pub fn check_bundle(bundle: &Path) -> Result<(), Error> {
+    let mut buf = vec![0u8; spec::MAX_CONFIG_BYTES];
+    let bytes = spec::read_config(bundle, &mut buf).map_err(Error::Spec)?;
+    let spec = spec::parse(bytes).map_err(Error::Spec)?;
+    Plan::build_with(
+        &spec,
+        bytes.len(),
+        bundle,
+        crate::plan::BindSources::Unchecked,
+    )
+    .map_err(Error::Plan)?;
+    seccomp_listener(&spec).map_err(Error::Spec)?;
+    Ok(())
+}
+
+/// The kernel calls dory cannot do without (`close_range`, Linux 5.9; the fd-based mount
+/// API and `openat2` are older), and on a kernel without `mount_setattr` (before 5.12)
+/// the mounts that need it: recursive attributes and idmapped mounts, refused naming the
+/// mount. Everything else falls back at run time (`mount(2)` remounts, an fd walk).
+fn kernel_can_run(plan: &Plan) -> Result<(), Error> {
+    sys::close_range_available().map_err(|e| {
+        Error::Parent(
+            "this kernel lacks close_range: dory needs Linux 5.9 or later (tested on 5.10)",
+            e,
+        )
+    })?;
+    if sys::mount_api::has_set_attr() {
+        return Ok(());
+    }
+    for (i, m) in plan.mounts.iter().enumerate() {
+        let what = if m.idmap.is_some() {
+            "idmapped mounts need mount_setattr (Linux 5.12); this kernel lacks it"
+        } else if m.flags.rec_set != 0 || m.flags.rec_clear != 0 {
+            "recursive mount attributes (rro, rnosuid, ...) need mount_setattr (Linux 5.12); \
+             this kernel lacks it"
+        } else {
+            continue;
+        };
+        return Err(Error::Plan(PlanError {
+            field: format!("mounts[{i}].options"),
+            message: what.into(),
+        }));
+    }
+    Ok(())
+}
+
+/// Makes the bind sources under `/data/<id>/` that are missing (directories, 0755), one
+/// component at a time beneath an fd of `/data/<id>`: `mkdirat` never follows a symlink and
+/// each component is opened `O_NOFOLLOW`, so a link the container left there stops it.
+fn make_data_sources(id: &str, spec: &spec::Spec<'_>) -> Result<(), Error> {
+    use nix::fcntl::OFlag;
+    use nix::sys::stat::Mode;
+    let prefix = format!("/data/{id}/");
+    let dir_flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    for (i, m) in spec.mounts.iter().enumerate() {
+        let Some(rest) = m.source.and_then(|s| s.strip_prefix(prefix.as_str())) else {
+            continue;
+        };
+        let fail = |e: nix::Error| {
+            Error::Plan(PlanError {
+                field: format!("mounts[{i}].source"),
+                message: format!("cannot make {prefix}{rest} for the container: {e}"),
+            })
+        };
+        let mut dir = nix::fcntl::open(prefix.as_str(), dir_flags, Mode::empty()).map_err(fail)?;
+        for part in rest.split('/').filter(|p| !p.is_empty() && *p != ".") {
+            if part == ".." {
+                return Err(fail(nix::Error::EINVAL));
+            }
+            match nix::sys::stat::mkdirat(dir.as_fd(), part, Mode::from_bits_truncate(0o755)) {
+                Ok(()) | Err(nix::Error::EEXIST) => {}
+                Err(e) => return Err(fail(e)),
+            }
+            dir = nix::fcntl::openat(dir.as_fd(), part, dir_flags, Mode::empty()).map_err(fail)?;
+        }
+    }
+    Ok(())
+}
+
 /// [`launch`] once the config is parsed: everything up to the container's exec.
 fn launch_parsed(
     opts: LaunchOptions<'_>,
@@ -230,21 +321,25 @@ fn launch_parsed(
     bytes: &[u8],
     spec: &spec::Spec<'_>,
 ) -> Result<Started, Error> {
-    let mut plan = Plan::build(spec, bundle).map_err(Error::Plan)?;
+    if opts.make_data_sources {
+        make_data_sources(opts.id, spec)?;
+    }
+    let mut plan = Plan::build(spec, bytes.len(), bundle).map_err(Error::Plan)?;
+    plan.confine_data_binds = opts.confine_data_binds;
+    // A profile where the host runs no AppArmor is dropped with a warning.
+    let p = &mut *plan;
+    let field = "config.json: process.apparmorProfile";
+    apparmor::unless_enabled(&mut p.process, &p.strings, Path::new("/sys"), field);
     for (source, dest) in opts.extra_ro_binds {
         plan.add_ro_bind(source, dest).map_err(Error::Plan)?;
     }
     let listener = seccomp_listener(spec).map_err(Error::Spec)?;
-    // Parsing left ~300 KiB of stack resident; give it back before the child copies it.
+    // Whatever stack parsing and planning left resident goes back before the child copies
+    // it (parsing into inline lists once took ~350 KiB; now a few KiB, more with seccomp).
     sys::trim_stack();
-    // Every mount is made through the fd-based mount API: refuse an older kernel up front
-    // rather than half-work.
-    sys::mount_api::available().map_err(|e| {
-        Error::Parent(
-            "this kernel lacks mount_setattr: dory needs Linux 5.12 or later",
-            e,
-        )
-    })?;
+    // Refuse a kernel too old, or a config asking what this one cannot do, before
+    // anything exists.
+    kernel_can_run(&plan)?;
     // As runc: a console socket is for the pty of a terminal, nothing else would use it.
     if opts.console_socket.is_some() && !plan.process.terminal {
         return Err(Error::Plan(PlanError {
@@ -379,8 +474,11 @@ fn launch_parsed(
     };
     // The host's procfs, checked to be one, for the child's writes and reopens.
     let proc_root = sys::procfs::open_root().map_err(|e| Error::Parent("open /proc", e))?;
+    // argv and envp as execve takes them, so the child needs no arrays of its own.
+    let exec_args = sandbox::ExecArgs::new(&plan.strings, &plan.process);
     let mut ctx = ChildContext {
         plan: &plan,
+        exec_args: &exec_args,
         sync: child_sock.as_fd(),
         join_fds: &raw_joins,
         proc: proc_root.as_fd(),
@@ -990,6 +1088,10 @@ pub fn describe_failure(plan: &Plan, f: &Failure) -> String {
         }
         Step::Sysctl => format!("config.json: linux.sysctl[{i}]: {err}"),
         Step::Rlimit => format!("config.json: process.rlimits[{i}]: setrlimit: {err}"),
+        Step::AppArmor => format!(
+            "config.json: process.apparmorProfile: \"{}\": write /proc/self/attr/apparmor/exec: {err}",
+            crate::plan::apparmor::profile_of(plan.strings.text(plan.process.apparmor.unwrap_or_default()))
+        ),
         Step::Hostname => format!("config.json: hostname: {err}"),
         Step::Domainname => format!("config.json: domainname: {err}"),
         Step::ReadonlyRoot => format!("config.json: root.readonly: remount: {err}"),

@@ -45,6 +45,15 @@
 //! limit (a hook without `timeout`, the container's setup answering, a cgroup emptying).
 //! The watchdog is petted meanwhile; past it the step fails and the container with it.
 //!
+//! A real root (a board on a disk rather than all in an initramfs): `"modules"` (top
+//! level) names kernel modules dory loads first, with their dependencies from the image's
+//! `/lib/modules/<release>/modules.dep`; `"root": {"device":"PARTUUID=d0e1f2a3-02",
+//! "fstype":"squashfs","timeoutSecs":10}` is mounted read-only and becomes `/` (the
+//! initramfs is freed); `"data": {"device":"PARTUUID=d0e1f2a3-03","fstype":"ext4"}` is
+//! mounted read-write at `/data`. Devices are named by MBR `PARTUUID` (disk signature,
+//! partition number) or as `/dev/...`. A container's `"data": true` gets `/data/<id>`
+//! made for it before each start (its config binds what it needs from there).
+//!
 //! `"unsafeNoPivot": true` (top level, default false) lets containers fall back to
 //! MS_MOVE + chroot where pivot_root is refused (the board could not leave its initramfs
 //! root): the board's whole root then stays mounted under every container, as with runc's
@@ -73,6 +82,13 @@ pub const DEFAULT_STEP_TIMEOUT_SECS: u32 = 30;
 pub const MAX_STEP_TIMEOUT_SECS: u32 = 3600;
 /// Longest hostname (the kernel's limit).
 pub const MAX_HOSTNAME_LEN: usize = 64;
+/// Kernel modules a board may name (`modules`).
+pub const MAX_MODULES: usize = 32;
+/// Longest module name.
+pub const MAX_MODULE_NAME: usize = 56;
+/// `root.timeoutSecs` when not given, and its largest value.
+pub const DEFAULT_ROOT_TIMEOUT_SECS: u32 = 10;
+pub const MAX_ROOT_TIMEOUT_SECS: u32 = 300;
 /// Deepest nesting of objects and arrays a board can have (containers[i].health.args).
 const MAX_DEPTH: usize = 5;
 
@@ -126,6 +142,16 @@ pub struct Container<'a> {
     /// client, both bound read-only (see [`CTL_SOCKET_IN_CONTAINER`]). A privilege: it can
     /// stop, start and restart every container and reboot or power off the board.
     pub ctl: bool,
+    /// `"data": true`: `/data/<id>` is made (if missing) before each start.
+    pub data: bool,
+}
+
+/// A block device with a filesystem: `root` or `data`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Volume<'a> {
+    /// `PARTUUID=<8 hex>-<2 digits>` (MBR) or a `/dev/` path.
+    pub device: &'a str,
+    pub fstype: &'a str,
 }
 
 /// Where a `"ctl": true` container finds the control socket and the client.
@@ -147,6 +173,14 @@ pub struct Board<'a> {
     pub step_timeout_secs: u32,
     /// `unsafeNoPivot`: allow the MS_MOVE + chroot fallback where pivot_root is refused.
     pub unsafe_no_pivot: bool,
+    /// `modules`: loaded (with dependencies) before the root is looked for.
+    pub modules: Vec<&'a str, MAX_MODULES>,
+    /// `root`: the real root, mounted read-only as `/`.
+    pub root: Option<Volume<'a>>,
+    /// `root.timeoutSecs`: how long to wait for the root and data devices.
+    pub root_timeout_secs: u32,
+    /// `data`: mounted read-write at `/data`.
+    pub data: Option<Volume<'a>>,
     pub containers: Vec<Container<'a>, MAX_CONTAINERS>,
 }
 
@@ -295,12 +329,22 @@ const CONTAINER_KEYS: &[Key] = &[
     opt("health", Ty::Obj(HEALTH_KEYS)),
     opt("stdio", Ty::Str),
     opt("ctl", Ty::Bool),
+    opt("data", Ty::Bool),
 ];
+const ROOT_KEYS: &[Key] = &[
+    req("device", Ty::Str),
+    req("fstype", Ty::Str),
+    opt("timeoutSecs", Ty::UInt),
+];
+const DATA_KEYS: &[Key] = &[req("device", Ty::Str), req("fstype", Ty::Str)];
 const BOARD_KEYS: &[Key] = &[
     opt("hostname", Ty::Str),
     opt("watchdog", Ty::Obj(WATCHDOG_KEYS)),
     opt("stepTimeoutSecs", Ty::UInt),
     opt("unsafeNoPivot", Ty::Bool),
+    opt("modules", Ty::StrArr(MAX_MODULES, "MAX_MODULES")),
+    opt("root", Ty::Obj(ROOT_KEYS)),
+    opt("data", Ty::Obj(DATA_KEYS)),
     req(
         "containers",
         Ty::ObjArr(CONTAINER_KEYS, MAX_CONTAINERS, "MAX_CONTAINERS"),
@@ -639,6 +683,15 @@ struct RawContainer<'a> {
     health: Option<RawHealth<'a>>,
     stdio: Option<&'a str>,
     ctl: Option<bool>,
+    data: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawVolume<'a> {
+    device: &'a str,
+    fstype: &'a str,
+    timeout_secs: Option<u32>,
 }
 
 #[derive(Deserialize)]
@@ -656,6 +709,12 @@ struct RawBoard<'a> {
     watchdog: Option<RawWatchdog<'a>>,
     step_timeout_secs: Option<u32>,
     unsafe_no_pivot: Option<bool>,
+    #[serde(borrow)]
+    modules: Option<Vec<&'a str, MAX_MODULES>>,
+    #[serde(borrow)]
+    root: Option<RawVolume<'a>>,
+    #[serde(borrow)]
+    data: Option<RawVolume<'a>>,
     #[serde(borrow)]
     containers: Vec<RawContainer<'a>, MAX_CONTAINERS>,
 }
@@ -899,6 +958,42 @@ fn container<'a>(i: usize, raw: &RawContainer<'a>) -> Result<Container<'a>, Erro
             }
         },
         ctl: raw.ctl.unwrap_or(false),
+        data: raw.data.unwrap_or(false),
+    })
+}
+
+/// A module name as modprobe takes it: 1-[`MAX_MODULE_NAME`] of a-z A-Z 0-9 _ -.
+fn valid_module(name: &str) -> bool {
+    (1..=MAX_MODULE_NAME).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// `root` or `data`: a device dory can find and a filesystem it knows to mount.
+fn volume<'a>(name: &str, raw: &RawVolume<'a>) -> Result<Volume<'a>, Error> {
+    if super::realroot::DeviceName::parse(raw.device).is_none() {
+        return Err(invalid(
+            format!("{name}.device"),
+            format!(
+                "\"{}\" is neither PARTUUID=<8 hex digits>-<2 digits> nor a /dev/ path",
+                raw.device
+            ),
+        ));
+    }
+    if !super::realroot::FSTYPES.contains(&raw.fstype) {
+        return Err(invalid(
+            format!("{name}.fstype"),
+            format!(
+                "\"{}\" is not one of {}",
+                raw.fstype,
+                super::realroot::FSTYPES.join(", ")
+            ),
+        ));
+    }
+    Ok(Volume {
+        device: raw.device,
+        fstype: raw.fstype,
     })
 }
 
@@ -937,6 +1032,31 @@ pub fn parse(text: &[u8]) -> Result<Board<'_>, Error> {
             format!("{step_timeout_secs} is outside 1-{MAX_STEP_TIMEOUT_SECS} (limit)"),
         ));
     }
+    if let Some(i) = raw.modules.iter().flatten().position(|m| !valid_module(m)) {
+        return Err(invalid(
+            format!("modules[{i}]"),
+            format!("not a module name (1-{MAX_MODULE_NAME} of a-z A-Z 0-9 _ -)"),
+        ));
+    }
+    let root = raw.root.as_ref().map(|r| volume("root", r)).transpose()?;
+    let data = raw.data.as_ref().map(|d| volume("data", d)).transpose()?;
+    if data.is_some() && root.is_none() {
+        return Err(invalid(
+            "data".into(),
+            "needs a root (data is mounted when dory switches to the real root)".into(),
+        ));
+    }
+    let root_timeout_secs = raw
+        .root
+        .as_ref()
+        .and_then(|r| r.timeout_secs)
+        .unwrap_or(DEFAULT_ROOT_TIMEOUT_SECS);
+    if !(1..=MAX_ROOT_TIMEOUT_SECS).contains(&root_timeout_secs) {
+        return Err(invalid(
+            "root.timeoutSecs".into(),
+            format!("{root_timeout_secs} is outside 1-{MAX_ROOT_TIMEOUT_SECS} (limit)"),
+        ));
+    }
     let mut containers: Vec<Container<'_>, MAX_CONTAINERS> = Vec::new();
     for (i, rc) in raw.containers.iter().enumerate() {
         let c = container(i, rc)?;
@@ -958,6 +1078,10 @@ pub fn parse(text: &[u8]) -> Result<Board<'_>, Error> {
         watchdog,
         step_timeout_secs,
         unsafe_no_pivot: raw.unsafe_no_pivot.unwrap_or(false),
+        modules: raw.modules.unwrap_or_default(),
+        root,
+        root_timeout_secs,
+        data,
         containers,
     };
     super::order::start_order(&board)?;
@@ -1051,6 +1175,71 @@ mod tests {
         );
         // A single zero is a number.
         assert!(parse(br#"{"containers":[{"id":"a","bundle":"/a","stopGraceMs":0}]}"#).is_ok());
+    }
+
+    #[test]
+    fn a_real_root_with_modules_and_data() {
+        let text = r#"{"modules":["virtio_blk","ext4"],
+ "root":{"device":"PARTUUID=d0e1f2a3-01","fstype":"squashfs","timeoutSecs":20},
+ "data":{"device":"/dev/vda2","fstype":"ext4"},
+ "containers":[{"id":"c","bundle":"/containers/c","data":true}]}"#;
+        let b = parse(text.as_bytes()).unwrap();
+        assert_eq!(b.modules.as_slice(), ["virtio_blk", "ext4"]);
+        assert_eq!(
+            b.root,
+            Some(Volume {
+                device: "PARTUUID=d0e1f2a3-01",
+                fstype: "squashfs"
+            })
+        );
+        assert_eq!(b.root_timeout_secs, 20);
+        assert_eq!(b.data.map(|d| d.device), Some("/dev/vda2"));
+        assert!(b.containers[0].data);
+        let plain = parse(br#"{"containers":[]}"#).unwrap();
+        assert!(plain.root.is_none() && plain.modules.is_empty());
+        assert_eq!(plain.root_timeout_secs, DEFAULT_ROOT_TIMEOUT_SECS);
+    }
+
+    #[test]
+    fn real_root_errors_name_the_field() {
+        let c = r#""containers":[]"#;
+        for (text, want) in [
+            (
+                format!(r#"{{"root":{{"device":"LABEL=x","fstype":"ext4"}},{c}}}"#),
+                "root.device",
+            ),
+            (
+                format!(r#"{{"root":{{"device":"/dev/vda1","fstype":"vfat"}},{c}}}"#),
+                "root.fstype",
+            ),
+            (
+                format!(
+                    r#"{{"root":{{"device":"/dev/vda1","fstype":"ext4","timeoutSecs":0}},{c}}}"#
+                ),
+                "root.timeoutSecs: 0 is outside 1-300 (limit)",
+            ),
+            (
+                format!(r#"{{"data":{{"device":"/dev/vda2","fstype":"ext4"}},{c}}}"#),
+                "data: needs a root",
+            ),
+            (
+                format!(
+                    r#"{{"data":{{"device":"/dev/vda2","fstype":"ext4","timeoutSecs":3}},{c}}}"#
+                ),
+                "data.timeoutSecs",
+            ),
+            (
+                format!(r#"{{"modules":["ext4","../x"],{c}}}"#),
+                "modules[1]",
+            ),
+            (
+                format!(r#"{{"root":{{"device":"/dev/vda1"}},{c}}}"#),
+                "root.fstype",
+            ),
+        ] {
+            let e = err(&text);
+            assert!(e.contains(want), "{text}: {e}");
+        }
     }
 
     #[test]

@@ -262,6 +262,19 @@ pub fn console_stdio(root: &str) -> bool {
 /// Remounts the root filesystem read-only (the last step before reboot(2)).
 pub fn remount_root_readonly() {
     let flags = MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY;
+    // /data (a board with a real root) first: unmounted, its journal is clean and the
+    // next boot mounts it without a recovery.
+    if is_mount_point("/data") {
+        match umount2("/data", MntFlags::empty()) {
+            Ok(()) => say!("dory: /data unmounted"),
+            Err(e) => match mount(None::<&str>, "/data", None::<&str>, flags, None::<&str>) {
+                Ok(()) => say!("dory: /data busy ({e}), remounted read-only"),
+                Err(e2) => {
+                    say!("dory: /data: unmount failed ({e}), read-only remount failed ({e2})")
+                }
+            },
+        }
+    }
     match mount(None::<&str>, "/", None::<&str>, flags, None::<&str>) {
         Ok(()) => say!("dory: / remounted read-only"),
         // An initramfs root (rootfs/tmpfs) may refuse; nothing is lost there.
@@ -560,7 +573,7 @@ fn owner(st: &nix::sys::stat::FileStat) -> (Option<Uid>, Option<Gid>) {
 /// Deletes everything below `dir` that lives on device `dev` (busybox switch_root's
 /// delete_contents), so the initramfs's RAM is freed. Returns how many entries could not
 /// be removed.
-fn delete_tree(dir: BorrowedFd<'_>, dev: u64, depth: usize) -> u32 {
+pub(super) fn delete_tree(dir: BorrowedFd<'_>, dev: u64, depth: usize) -> u32 {
     let dir_flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
     let Ok(mut entries) = Dir::openat(dir, ".", dir_flags, Mode::empty()) else {
         return 1;
@@ -763,7 +776,7 @@ fn copy_root(
 }
 
 /// `mount --move NEW_ROOT /`, `chroot .`, `chdir /` (the switch_root sequence).
-fn switch_to(new_root: &str) -> Result<(), LeaveError> {
+pub(super) fn switch_to(new_root: &str) -> Result<(), LeaveError> {
     nix::unistd::chdir(new_root).map_err(LeaveError::MoveRoot)?;
     mount(Some("."), "/", None::<&str>, MsFlags::MS_MOVE, None::<&str>)
         .map_err(LeaveError::MoveRoot)?;

@@ -1,8 +1,9 @@
 //! Console output: each line is formatted into a stack buffer and written with one
 //! `write(2)` on fd 1, so lines from dory and from containers never interleave mid-line.
-//! Once [`make_nonblocking`] ran, a console that does not drain (a serial line held by
-//! flow control, a pipe nobody reads) costs dropped lines, counted and reported when it
-//! drains again, never a stalled PID 1.
+//! Once [`make_nonblocking`] ran, a console that drains slowly paces lines (each may wait
+//! [`LINE_WAIT_MS`]), and one that does not drain (a serial line held by flow control, a
+//! pipe nobody reads) costs dropped lines, counted and reported when it drains again,
+//! never a stalled PID 1.
 
 use core::fmt;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -21,6 +22,10 @@ static OUT: OnceLock<OwnedFd> = OnceLock::new();
 static DROPPED: AtomicU64 = AtomicU64::new(0);
 /// A line was cut short by a full console: the next output starts on a new line.
 static CUT: AtomicBool = AtomicBool::new(false);
+/// The second (of [`now_ms`]) that [`WAITED_MS`] counts waits in.
+static WAIT_SECOND: AtomicU64 = AtomicU64::new(0);
+/// Milliseconds spent waiting for the console in [`WAIT_SECOND`].
+static WAITED_MS: AtomicU64 = AtomicU64::new(0);
 
 /// Writes dory's console lines through a new, non-blocking open file description of
 /// whatever fd 1 is (through /proc/self/fd/1, so /proc must be mounted): fds 0-2 share
@@ -100,13 +105,46 @@ impl fmt::Write for Line {
     }
 }
 
-/// Writes as much of `bytes` as the console takes; false when it is full (EAGAIN).
-fn write_some(out: BorrowedFd<'_>, mut bytes: &[u8]) -> bool {
+/// How long one line may wait for a console that is draining (a serial line at 115200
+/// baud takes ~575 bytes in that time): a burst of boot lines is paced, not dropped. A
+/// console that is not draining costs this once, then lines are dropped without waiting
+/// until one gets through again.
+const LINE_WAIT_MS: u16 = 50;
+
+/// At most this much of any second goes to waiting for the console, however many lines
+/// a flood brings: the supervisor loop (and the watchdog it pets) keeps 3/4 of its time.
+const WAIT_BUDGET_MS_PER_SECOND: u64 = 250;
+
+/// How long the next line may wait: [`LINE_WAIT_MS`] within what is left of this
+/// second's budget, 0 once lines are being dropped (the console is not draining).
+fn line_wait_ms() -> u16 {
+    if DROPPED.load(Ordering::Relaxed) > 0 {
+        return 0;
+    }
+    let second = now_ms() / 1000;
+    if WAIT_SECOND.swap(second, Ordering::Relaxed) != second {
+        WAITED_MS.store(0, Ordering::Relaxed);
+    }
+    let left = WAIT_BUDGET_MS_PER_SECOND.saturating_sub(WAITED_MS.load(Ordering::Relaxed));
+    u16::try_from(left.min(u64::from(LINE_WAIT_MS))).unwrap_or(0)
+}
+
+/// Writes as much of `bytes` as the console takes, waiting up to `wait_ms` (spent across
+/// calls) for room; false when it stayed full (EAGAIN).
+fn write_some(out: BorrowedFd<'_>, mut bytes: &[u8], wait_ms: &mut u16) -> bool {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
     while !bytes.is_empty() {
         match nix::unistd::write(out, bytes) {
             Ok(0) => return true,
             Ok(n) => bytes = bytes.get(n..).unwrap_or_default(),
             Err(nix::errno::Errno::EINTR) => {}
+            Err(nix::errno::Errno::EAGAIN) if *wait_ms > 0 => {
+                let start = Instant::now();
+                let mut fds = [PollFd::new(out, PollFlags::POLLOUT)];
+                let _ = poll(&mut fds, PollTimeout::from(*wait_ms));
+                let spent = u16::try_from(start.elapsed().as_millis()).unwrap_or(u16::MAX);
+                *wait_ms = wait_ms.saturating_sub(spent.max(1));
+            }
             Err(nix::errno::Errno::EAGAIN) => {
                 // Cut mid-line: the next line that gets through starts afresh.
                 CUT.store(true, Ordering::Relaxed);
@@ -122,7 +160,15 @@ fn write_some(out: BorrowedFd<'_>, mut bytes: &[u8]) -> bool {
 fn write_all(bytes: &[u8]) {
     let stdout = std::io::stdout();
     let out = OUT.get().map_or(stdout.as_fd(), |fd| fd.as_fd());
-    if CUT.swap(false, Ordering::Relaxed) && !write_some(out, b"\n") {
+    let allowed = line_wait_ms();
+    let mut wait_ms = allowed;
+    write_line(out, bytes, &mut wait_ms);
+    let spent = u64::from(allowed.saturating_sub(wait_ms));
+    WAITED_MS.fetch_add(spent, Ordering::Relaxed);
+}
+
+fn write_line(out: BorrowedFd<'_>, bytes: &[u8], wait_ms: &mut u16) {
+    if CUT.swap(false, Ordering::Relaxed) && !write_some(out, b"\n", wait_ms) {
         DROPPED.fetch_add(1, Ordering::Relaxed);
         return;
     }
@@ -133,12 +179,12 @@ fn write_all(bytes: &[u8]) {
             &mut note,
             format_args!("dory: console: {lost} lines dropped (the console did not drain)"),
         );
-        if !write_some(out, note.finish()) {
+        if !write_some(out, note.finish(), wait_ms) {
             DROPPED.fetch_add(lost + 1, Ordering::Relaxed);
             return;
         }
     }
-    if !write_some(out, bytes) {
+    if !write_some(out, bytes, wait_ms) {
         DROPPED.fetch_add(1, Ordering::Relaxed);
     }
 }

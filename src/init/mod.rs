@@ -30,6 +30,7 @@ pub mod ctl;
 pub mod order;
 pub mod policy;
 pub mod probe;
+pub mod realroot;
 pub mod rescue;
 pub mod ring;
 pub mod signals;
@@ -209,15 +210,26 @@ fn run(o: Options) -> i32 {
     // Console on stdio first, so every later step can report (a kernel-provided console
     // is kept if /dev does not exist yet; retried after devtmpfs).
     let mut have_console = real && boot::console_stdio("/");
+    // The kernel's release: what runs where, in a field log (fallbacks depend on it).
+    let uname = nix::sys::utsname::uname().ok();
     say!(
-        "dory: starting{}",
-        if o.test { " (test mode)" } else { " as PID 1" }
+        "dory: starting{} (Linux {})",
+        if o.test { " (test mode)" } else { " as PID 1" },
+        uname
+            .as_ref()
+            .and_then(|u| u.release().to_str())
+            .unwrap_or("?")
     );
 
     // Off the initramfs before anything is mounted on it: the copy sees one filesystem
     // and nothing has to be moved or unmounted; every container then gets a root that
     // pivot_root(2) can leave. On success dory is re-executed from the new root (this
     // call does not return) and the boot starts over there.
+    // A board with a real root (board.json "root") is switched to it instead: modules,
+    // devices and mounts, then dory re-executed from there (this does not return).
+    if real && o.boot_root.as_deref() == Some("/") {
+        enter_real_root(o.config.as_deref());
+    }
     let stuck_on_initramfs = if real && o.boot_root.as_deref() == Some("/") {
         match boot::leave_initramfs() {
             boot::Root::NotInitramfs => None,
@@ -344,12 +356,37 @@ fn run(o: Options) -> i32 {
     finish(&o, action, &mut mounts, watchdog)
 }
 
+/// When `/` is the initramfs (a ramfs or tmpfs) and its board.json names a `root`: boots
+/// onto it (does not return). A board that cannot be read is left to the normal path,
+/// which reports it; a failed switch is reported and the boot carries on here.
+fn enter_real_root(config: Option<&str>) {
+    let magic = nix::sys::statfs::statfs("/").map(|s| i128::from(s.filesystem_type().0));
+    if !matches!(magic, Ok(0x8584_58f6 | 0x0102_1994)) {
+        return;
+    }
+    let path = config.unwrap_or(DEFAULT_BOARD);
+    let mut buf = vec![0u8; MAX_BOARD_BYTES];
+    let Ok(text) = board::read(path, &mut buf) else {
+        return;
+    };
+    let Ok(b) = board::parse(text) else {
+        return;
+    };
+    if let Some(e) = realroot::enter(&b) {
+        say!("dory: boot: cannot switch to the real root: {e}; staying on the initramfs");
+    }
+}
+
 fn empty_board<'a>() -> Box<Board<'a>> {
     Box::new(Board {
         hostname: None,
         watchdog: None,
         step_timeout_secs: board::DEFAULT_STEP_TIMEOUT_SECS,
         unsafe_no_pivot: false,
+        modules: heapless::Vec::new(),
+        root: None,
+        root_timeout_secs: board::DEFAULT_ROOT_TIMEOUT_SECS,
+        data: None,
         containers: heapless::Vec::new(),
     })
 }

@@ -734,8 +734,20 @@ impl<'a> Supervisor<'a> {
                 return;
             }
         };
+        if s.c.data {
+            if let Err(e) = make_data_dir(id) {
+                say!("dory: cannot start {id}: /data/{id}: {e}");
+                self.after_exit(i, Exit::Code(127), now);
+                return;
+            }
+        }
+        let Some(s) = self.slots.get_mut(i) else {
+            return;
+        };
         let mut opts = LaunchOptions::new(id, Path::new(s.c.bundle), Path::new(STATE_ROOT), stdio);
         opts.allow_no_pivot = self.mode.allow_no_pivot;
+        opts.confine_data_binds = true;
+        opts.make_data_sources = s.c.data;
         // `"ctl": true`: the control socket and this binary as its client (read-only).
         let ctl_binds = [
             (Path::new(&self.mode.ctl_socket), CTL_SOCKET_IN_CONTAINER),
@@ -1002,7 +1014,14 @@ impl<'a> Supervisor<'a> {
                     let data = buf.get(..n).unwrap_or_default();
                     if !self.first_output_seen {
                         self.first_output_seen = true;
-                        say!("dory: boot: first container output at +{} ms", now_ms());
+                        // /proc/uptime: since the kernel started (a real root's dory
+                        // restarted its own clock at the switch).
+                        let since_kernel =
+                            kernel_uptime_ms().map_or_else(|| "?".to_string(), |ms| ms.to_string());
+                        say!(
+                            "dory: boot: first container output at +{} ms ({since_kernel} ms after the kernel started)",
+                            now_ms()
+                        );
                     }
                     s.ring.push(data);
                     s.split.feed(data, |l| container_line(id, l));
@@ -1229,6 +1248,31 @@ fn console_stdio() -> nix::Result<(Option<OwnedFd>, Stdio)> {
             stderr: err,
         },
     ))
+}
+
+/// Milliseconds since the kernel started (`/proc/uptime`, centisecond resolution).
+fn kernel_uptime_ms() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/uptime").ok()?;
+    let (secs, frac) = text.split_whitespace().next()?.split_once('.')?;
+    let secs: u64 = secs.parse().ok()?;
+    let cs: u64 = frac.get(..2)?.parse().ok()?;
+    secs.checked_mul(1000)?.checked_add(cs.checked_mul(10)?)
+}
+
+/// `"data": true`: `/data/<id>` (0700, root's) for the container's config to bind, made
+/// beneath an fd of /data (`mkdirat` creates and never follows a symlink) when missing.
+fn make_data_dir(id: &str) -> nix::Result<()> {
+    use nix::fcntl::OFlag;
+    use nix::sys::stat::Mode;
+    let data = nix::fcntl::open(
+        "/data",
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )?;
+    match nix::sys::stat::mkdirat(data.as_fd(), id, Mode::from_bits_truncate(0o700)) {
+        Ok(()) | Err(nix::errno::Errno::EEXIST) => Ok(()),
+        Err(e) => Err(e),
+    }
 }
 
 /// A pipe for a container's stdout and stderr (both the same write end) and /dev/null as

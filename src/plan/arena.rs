@@ -1,15 +1,20 @@
 //! NUL-terminated strings for the child, built before clone in one fixed buffer.
 //!
 //! The child after clone must not allocate: every path, argument and environment string it
-//! needs is unescaped once, here, into a fixed-capacity byte arena and referred to by
-//! [`CStrId`]. `get` never panics: a bad id yields an empty string.
+//! needs is unescaped once, here, into a bounded byte arena and referred to by [`CStrId`].
+//! The arena's bytes are on the heap and grow with the config's strings up to
+//! [`ARENA_BYTES`] (a fixed inline buffer of that size would be copied through the stack
+//! whole); the child only reads them. `get` never panics: a bad id yields an empty string.
 
 use std::ffi::CStr;
 
 use crate::spec;
 
-/// Bytes available for all of one container's strings (paths, argv, envp, mount data).
-pub const ARENA_BYTES: usize = 32 * 1024;
+/// Bytes available for all of one container's strings (paths, argv, envp, mount data):
+/// a config's strings unescaped are never longer than the config, and the ones dory
+/// derives (bind sources joined to the bundle, `HOME`, id maps, cgroup names, the mount
+/// points `--no-pivot` detaches) fit in as much again.
+pub const ARENA_BYTES: usize = 2 * crate::spec::MAX_CONFIG_BYTES;
 
 /// A string stored in an [`Arena`]: byte offset and length including the NUL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -32,7 +37,8 @@ pub enum ArenaError {
 }
 
 pub struct Arena {
-    buf: heapless::Vec<u8, ARENA_BYTES>,
+    /// Never longer than [`ARENA_BYTES`].
+    buf: Vec<u8>,
 }
 
 impl Default for Arena {
@@ -43,13 +49,29 @@ impl Default for Arena {
 
 impl Arena {
     pub const fn new() -> Self {
+        Arena { buf: Vec::new() }
+    }
+
+    /// An arena that holds `bytes` without growing: a config's strings take at most its
+    /// length. One allocation instead of a series of doublings, each leaving the old
+    /// buffer behind in the allocator; pages not written to are never touched.
+    pub fn with_capacity(bytes: usize) -> Self {
         Arena {
-            buf: heapless::Vec::new(),
+            buf: Vec::with_capacity(bytes.min(ARENA_BYTES)),
         }
     }
 
+    /// Appends `bytes` whole, or nothing when they would not fit [`ARENA_BYTES`].
+    fn extend(&mut self, bytes: &[u8]) -> Result<(), ArenaError> {
+        if bytes.len() > ARENA_BYTES - self.buf.len() {
+            return Err(ArenaError::Full);
+        }
+        self.buf.extend_from_slice(bytes);
+        Ok(())
+    }
+
     fn finish(&mut self, start: usize) -> Result<CStrId, ArenaError> {
-        self.buf.push(0).map_err(|_| ArenaError::Full)?;
+        self.extend(&[0])?;
         let start32 = u32::try_from(start).map_err(|_| ArenaError::Full)?;
         let len = u32::try_from(self.buf.len() - start).map_err(|_| ArenaError::Full)?;
         Ok(CStrId {
@@ -66,9 +88,9 @@ impl Arena {
                 self.buf.truncate(start);
                 return Err(ArenaError::BadString);
             }
-            if self.buf.extend_from_slice(part).is_err() {
+            if let Err(e) = self.extend(part) {
                 self.buf.truncate(start);
-                return Err(ArenaError::Full);
+                return Err(e);
             }
         }
         self.finish(start).inspect_err(|_| self.buf.truncate(start))
@@ -82,7 +104,7 @@ impl Arena {
     /// Stores `prefix` followed by the JSON string `raw` with its escapes undone.
     pub fn push_json(&mut self, prefix: &[u8], raw: &str) -> Result<CStrId, ArenaError> {
         let start = self.buf.len();
-        if prefix.contains(&0) || self.buf.extend_from_slice(prefix).is_err() {
+        if prefix.contains(&0) || self.extend(prefix).is_err() {
             self.buf.truncate(start);
             return Err(ArenaError::Full);
         }
@@ -93,10 +115,7 @@ impl Arena {
             self.buf.truncate(start);
             return Err(ArenaError::Full);
         }
-        if self.buf.resize(used + raw.len(), 0).is_err() {
-            self.buf.truncate(start);
-            return Err(ArenaError::Full);
-        }
+        self.buf.resize(used + raw.len(), 0);
         let written = match self.buf.get_mut(used..) {
             Some(out) => spec::unescape_into(raw, out).map_err(|_| ArenaError::BadString),
             None => Err(ArenaError::Full),

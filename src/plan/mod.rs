@@ -3,6 +3,7 @@
 //! string as a C string. No syscalls except reading the bundle's metadata; unit-tested
 //! without root.
 
+pub mod apparmor;
 pub mod arena;
 pub mod attrs;
 pub mod mounts;
@@ -18,7 +19,7 @@ pub use attrs::{FinalCpus, ProcessAttrs};
 pub use mounts::MountKind;
 use mounts::{MountFlags, Parsed};
 
-use crate::spec::{self, NamespaceKind, Spec};
+use crate::spec::{self, List, NamespaceKind, Spec};
 
 /// Mount entries (config mounts).
 pub const MAX_MOUNT_STEPS: usize = spec::MAX_MOUNTS;
@@ -146,20 +147,23 @@ pub struct RlimitStep {
 
 /// Everything the container's process needs at exec time.
 pub struct ProcessPlan {
-    pub args: Vec<CStrId, { spec::MAX_ARGS }>,
-    pub env: Vec<CStrId, { spec::MAX_ENV }>,
+    pub args: List<CStrId, { spec::MAX_ARGS }>,
+    pub env: List<CStrId, { spec::MAX_ENV }>,
     /// `PATH` from `env`, searched when `args[0]` has no slash.
     pub path_var: Option<CStrId>,
     pub cwd: CStrId,
     pub uid: u32,
     pub gid: u32,
-    pub additional_gids: Vec<u32, { spec::MAX_ADDITIONAL_GIDS }>,
+    pub additional_gids: List<u32, { spec::MAX_ADDITIONAL_GIDS }>,
     pub umask: Option<u32>,
     /// No `process.capabilities` means no capabilities at all, as with runc.
     pub caps: CapMasks,
     pub no_new_privileges: bool,
     pub rlimits: Vec<RlimitStep, { spec::MAX_RLIMITS }>,
     pub oom_score_adj: Option<i32>,
+    /// `exec <profile>` for `/proc/self/attr/apparmor/exec` (see [`apparmor`]); dropped by
+    /// the container side where the host has no AppArmor.
+    pub apparmor: Option<CStrId>,
     pub terminal: bool,
     pub console_size: Option<(u16, u16)>,
     /// Scheduler, I/O priority, CPU affinity, personality, memory policy.
@@ -170,13 +174,13 @@ impl ProcessPlan {
     /// An empty plan (no args), filled by [`ProcessPlan::build`].
     pub const fn empty() -> ProcessPlan {
         ProcessPlan {
-            args: Vec::new(),
-            env: Vec::new(),
+            args: List::new(),
+            env: List::new(),
             path_var: None,
             cwd: CStrId::ZERO,
             uid: 0,
             gid: 0,
-            additional_gids: Vec::new(),
+            additional_gids: List::new(),
             umask: None,
             caps: CapMasks {
                 bounding: 0,
@@ -188,6 +192,7 @@ impl ProcessPlan {
             no_new_privileges: false,
             rlimits: Vec::new(),
             oom_score_adj: None,
+            apparmor: None,
             terminal: false,
             console_size: None,
             attrs: ProcessAttrs::NONE,
@@ -240,22 +245,9 @@ impl ProcessPlan {
             })
             .unwrap_or_default();
         out.no_new_privileges = p.no_new_privileges;
-        for (i, r) in p.rlimits.iter().enumerate() {
-            let resource = spec::rlimit_resource(r.kind).ok_or_else(|| {
-                err(
-                    format!("process.rlimits[{i}].type"),
-                    format!("unknown rlimit \"{}\"", r.kind),
-                )
-            })?;
-            out.rlimits
-                .push(RlimitStep {
-                    resource,
-                    soft: r.soft,
-                    hard: r.hard,
-                })
-                .map_err(|_| too_many("process.rlimits", spec::MAX_RLIMITS))?;
-        }
+        out.rlimits = rlimit_steps(&p.rlimits)?;
         out.oom_score_adj = p.oom_score_adj;
+        out.apparmor = apparmor_attr(p.apparmor_profile, strings)?;
         out.terminal = p.terminal;
         out.console_size = p.console_size.as_ref().map(|c| (c.height, c.width));
         out.attrs = ProcessAttrs::of_process(p)?;
@@ -318,13 +310,50 @@ impl ProcessPlan {
     }
 }
 
+/// `process.apparmorProfile` (as written) as the attribute text the process writes.
+pub fn apparmor_attr(raw: Option<&str>, strings: &mut Arena) -> Result<Option<CStrId>, PlanError> {
+    const FIELD: &str = "process.apparmorProfile";
+    let Some(raw) = raw.filter(|r| !r.is_empty()) else {
+        return Ok(None);
+    };
+    let name = strings
+        .push_json(b"", raw)
+        .map_err(|e| arena_err(FIELD, e))?;
+    match apparmor::exec_attr(strings.text(name)) {
+        Some(text) => Ok(Some(strings.push(&text).map_err(|e| arena_err(FIELD, e))?)),
+        None => Ok(None),
+    }
+}
+
+/// `process.rlimits` as setrlimit(2) takes them.
+pub fn rlimit_steps(
+    list: &[spec::Rlimit<'_>],
+) -> Result<Vec<RlimitStep, { spec::MAX_RLIMITS }>, PlanError> {
+    let mut out = Vec::new();
+    for (i, r) in list.iter().enumerate() {
+        let resource = spec::rlimit_resource(r.kind).ok_or_else(|| {
+            err(
+                format!("process.rlimits[{i}].type"),
+                format!("unknown rlimit \"{}\"", r.kind),
+            )
+        })?;
+        out.push(RlimitStep {
+            resource,
+            soft: r.soft,
+            hard: r.hard,
+        })
+        .map_err(|_| too_many("process.rlimits", spec::MAX_RLIMITS))?;
+    }
+    Ok(out)
+}
+
 /// A list of absolute container paths (masked or read-only paths) as C strings.
 fn absolute_paths(
     strings: &mut Arena,
     raw: &[&str],
     field: &str,
-) -> Result<Vec<CStrId, { spec::MAX_PATHS }>, PlanError> {
-    let mut out = Vec::new();
+) -> Result<List<CStrId, { spec::MAX_PATHS }>, PlanError> {
+    let mut out = List::new();
     for (i, p) in raw.iter().enumerate() {
         let name = format!("{field}[{i}]");
         let id = strings.push_json(b"", p).map_err(|e| arena_err(&name, e))?;
@@ -397,21 +426,24 @@ pub struct Plan {
     /// Absolute host path of the rootfs.
     pub rootfs: CStrId,
     pub rootfs_readonly: bool,
+    /// A board's container (PID 1): bind sources under `/data/` are opened beneath
+    /// `/data` without following any symlink (the container can write there).
+    pub confine_data_binds: bool,
     pub rootfs_propagation: c_ulong,
     /// With shared root propagation: the host mount holding the rootfs, made private in
     /// the container's namespace so pivot_root(2) accepts the new root.
     pub rootfs_parent_mount: Option<CStrId>,
-    pub mounts: Vec<MountStep, MAX_MOUNT_STEPS>,
+    pub mounts: List<MountStep, MAX_MOUNT_STEPS>,
     /// `--no-pivot` (or the board's fallback): host mount points detached in the
     /// container's mount namespace before the rootfs moves onto `/`, deepest first.
-    pub no_pivot_detach: Vec<CStrId, MAX_NO_PIVOT_DETACH>,
+    pub no_pivot_detach: List<CStrId, MAX_NO_PIVOT_DETACH>,
     /// Whether the config mounts a fresh /dev (then default devices are created).
     pub creates_dev: bool,
-    pub devices: Vec<DeviceNode, MAX_DEVICE_NODES>,
-    pub masked_paths: Vec<CStrId, { spec::MAX_PATHS }>,
-    pub readonly_paths: Vec<CStrId, { spec::MAX_PATHS }>,
+    pub devices: List<DeviceNode, MAX_DEVICE_NODES>,
+    pub masked_paths: List<CStrId, { spec::MAX_PATHS }>,
+    pub readonly_paths: List<CStrId, { spec::MAX_PATHS }>,
     /// (`/proc/sys/...` path, value).
-    pub sysctls: Vec<(CStrId, CStrId), { spec::MAX_SYSCTLS }>,
+    pub sysctls: List<(CStrId, CStrId), { spec::MAX_SYSCTLS }>,
     pub hostname: Option<CStrId>,
     pub domainname: Option<CStrId>,
     /// cgroup v1 hierarchies to show under a `cgroup` mount: (directory name, options).
@@ -477,25 +509,53 @@ const DEFAULT_DEVICES: &[(&str, u32, u32)] = &[
     ("/dev/tty", 5, 0),
 ];
 
+/// Whether planning looks at bind mount sources (they must exist: a file source makes a
+/// file mount point). A bundle checked on the machine that builds a board's image has its
+/// sources on the board, not there.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum BindSources {
+    /// Stat each source, as `create` must.
+    Stat,
+    /// Take each source as a directory, unlooked at (`dory spec --check`).
+    Unchecked,
+}
+
 impl Plan {
-    /// Translates `spec` (already validated by `spec::parse`) for the bundle at `bundle`.
-    pub fn build(spec: &Spec<'_>, bundle: &Path) -> Result<Box<Plan>, PlanError> {
+    /// Translates `spec` (already validated by `spec::parse`, from `config_len` bytes) for
+    /// the bundle at `bundle`.
+    pub fn build(
+        spec: &Spec<'_>,
+        config_len: usize,
+        bundle: &Path,
+    ) -> Result<Box<Plan>, PlanError> {
+        Plan::build_with(spec, config_len, bundle, BindSources::Stat)
+    }
+
+    /// [`Plan::build`], with bind sources looked at or not.
+    pub fn build_with(
+        spec: &Spec<'_>,
+        config_len: usize,
+        bundle: &Path,
+        sources: BindSources,
+    ) -> Result<Box<Plan>, PlanError> {
         let mut plan = Box::new(Plan {
-            strings: Arena::new(),
+            // The config's strings, unescaped, plus what is derived from them.
+            strings: Arena::with_capacity(config_len + 4096),
             clone_flags: 0,
             new_cgroup_ns: false,
             joins: Vec::new(),
             rootfs: CStrId::default(),
             rootfs_readonly: false,
+            confine_data_binds: false,
             rootfs_propagation: 0,
             rootfs_parent_mount: None,
-            mounts: Vec::new(),
-            no_pivot_detach: Vec::new(),
+            mounts: List::new(),
+            no_pivot_detach: List::new(),
             creates_dev: false,
-            devices: Vec::new(),
-            masked_paths: Vec::new(),
-            readonly_paths: Vec::new(),
-            sysctls: Vec::new(),
+            devices: List::new(),
+            masked_paths: List::new(),
+            readonly_paths: List::new(),
+            sysctls: List::new(),
             hostname: None,
             domainname: None,
             cgroup_v1: Vec::new(),
@@ -506,7 +566,7 @@ impl Plan {
         });
         plan.plan_root(spec, bundle)?;
         plan.plan_namespaces(spec)?;
-        plan.plan_mounts(spec, bundle)?;
+        plan.plan_mounts(spec, bundle, sources)?;
         plan.plan_devices(spec)?;
         plan.plan_paths(spec)?;
         plan.plan_process(spec)?;
@@ -629,7 +689,12 @@ impl Plan {
         Ok(())
     }
 
-    fn plan_mounts(&mut self, spec: &Spec<'_>, bundle: &Path) -> Result<(), PlanError> {
+    fn plan_mounts(
+        &mut self,
+        spec: &Spec<'_>,
+        bundle: &Path,
+        sources: BindSources,
+    ) -> Result<(), PlanError> {
         for (i, m) in spec.mounts.iter().enumerate() {
             let field = format!("mounts[{i}]");
             let (mut flags, data) = mount_options(m, &field)?;
@@ -681,13 +746,15 @@ impl Plan {
                 }
                 // A relative bind source is relative to the bundle, as in runc.
                 let full = bundle.join(src);
-                let meta = std::fs::metadata(&full).map_err(|e| {
-                    err(
-                        format!("{field}.source"),
-                        format!("{}: {e}", full.display()),
-                    )
-                })?;
-                dest_is_file = !meta.is_dir();
+                if sources == BindSources::Stat {
+                    let meta = std::fs::metadata(&full).map_err(|e| {
+                        err(
+                            format!("{field}.source"),
+                            format!("{}: {e}", full.display()),
+                        )
+                    })?;
+                    dest_is_file = !meta.is_dir();
+                }
                 let text = full
                     .to_str()
                     .ok_or_else(|| err(format!("{field}.source"), "path is not UTF-8"))?;

@@ -8,7 +8,9 @@ use nix::errno::Errno;
 use nix::fcntl::{openat, OFlag};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sys::stat::{mkdirat, Mode};
-use nix::unistd::{chdir, chroot, fchownat, pivot_root, symlinkat, Gid, Uid};
+use nix::unistd::{
+    chdir, chroot, fchownat, pivot_root, symlinkat, unlinkat, Gid, Uid, UnlinkatFlags,
+};
 
 use linux_raw_sys::general as raw;
 
@@ -174,7 +176,7 @@ pub fn mount_all(plan: &Plan, root: BorrowedFd<'_>, proc: BorrowedFd<'_>) -> Res
     for (i, m) in plan.mounts.iter().enumerate() {
         match m.kind {
             MountKind::Cgroup => {
-                mount_cgroup(plan, m, root).map_err(|e| fail(Step::MountCgroup, i, e))?
+                mount_cgroup(plan, m, root, proc).map_err(|e| fail(Step::MountCgroup, i, e))?
             }
             _ => mount_one(plan, m, root, i, proc)?,
         }
@@ -218,6 +220,49 @@ fn mount_attr(flags: libc::c_ulong) -> MountAttr {
     }
 }
 
+/// The caller's `/proc/<pid>/fd` beneath the verified procfs `proc`: where a kernel
+/// without `mount_setattr` reaches a mount fd by path (see [`mount_api::remount_attached`]).
+fn own_fd_dir(proc: BorrowedFd<'_>) -> Result<OwnedFd, Errno> {
+    let own = sys::procfs::own_dir(proc)?;
+    sys::procfs::open_beneath(own.as_fd(), c"fd", libc::O_PATH | libc::O_DIRECTORY)
+}
+
+/// `attr` on the mount `mnt`, attached or not, where the kernel has `mount_setattr`
+/// (5.12); before that, `mnt` must be attached and is remounted (`recursive` then applies
+/// to propagation only: mount(2) cannot remount a tree's flags in one call).
+fn set_attr_any(
+    proc: BorrowedFd<'_>,
+    mnt: BorrowedFd<'_>,
+    recursive: bool,
+    attr: MountAttr,
+) -> Result<(), Errno> {
+    if attr == MountAttr::default() {
+        return Ok(());
+    }
+    if mount_api::has_set_attr() {
+        return mount_api::set_attr(mnt, recursive, attr);
+    }
+    mount_api::remount_attached(own_fd_dir(proc)?.as_fd(), mnt, recursive, attr)
+}
+
+/// `attr` on a mount that is still detached, where the kernel can (`mount_setattr`);
+/// a kernel before 5.12 cannot change a detached mount: [`after_attach`] does it then.
+fn set_attr_detached(mnt: BorrowedFd<'_>, recursive: bool, attr: MountAttr) -> Result<(), Errno> {
+    if attr == MountAttr::default() || !mount_api::has_set_attr() {
+        return Ok(());
+    }
+    mount_api::set_attr(mnt, recursive, attr)
+}
+
+/// On a kernel without `mount_setattr`, the attributes [`set_attr_detached`] could not
+/// set, now that `mnt` is attached (before anything of the container runs or sees it).
+fn after_attach(proc: BorrowedFd<'_>, mnt: BorrowedFd<'_>, attr: MountAttr) -> Result<(), Errno> {
+    if attr == MountAttr::default() || mount_api::has_set_attr() {
+        return Ok(());
+    }
+    mount_api::remount_attached(own_fd_dir(proc)?.as_fd(), mnt, false, attr)
+}
+
 /// The `r*` options (`rro`, `rnoexec`, ...): `mount_setattr(AT_RECURSIVE)` on the detached
 /// mount, so every submount a recursive bind brought along gets them too, before anything
 /// in the container can see or use it.
@@ -233,6 +278,10 @@ fn set_recursive(
         clear: flags.rec_clear,
         propagation: 0,
     };
+    // Refused up front on such a kernel (launch names the mount); never silently dropped.
+    if !mount_api::has_set_attr() {
+        return Err(Errno::ENOSYS);
+    }
     mount_api::set_attr(mnt, true, attr)
 }
 
@@ -240,7 +289,11 @@ fn set_recursive(
 /// `mnt` refers to: by its fd, never by path.
 // c_ulong is 32 bits on armv7: the conversion is not useless there.
 #[allow(clippy::useless_conversion)]
-fn set_propagation(mnt: BorrowedFd<'_>, propagation: libc::c_ulong) -> Result<(), Errno> {
+fn set_propagation(
+    proc: BorrowedFd<'_>,
+    mnt: BorrowedFd<'_>,
+    propagation: libc::c_ulong,
+) -> Result<(), Errno> {
     if propagation == 0 {
         return Ok(());
     }
@@ -248,7 +301,7 @@ fn set_propagation(mnt: BorrowedFd<'_>, propagation: libc::c_ulong) -> Result<()
         propagation: u64::from(propagation & !libc::MS_REC),
         ..MountAttr::default()
     };
-    mount_api::set_attr(mnt, propagation & libc::MS_REC != 0, attr)
+    set_attr_any(proc, mnt, propagation & libc::MS_REC != 0, attr)
 }
 
 /// A new, detached mount of filesystem `fstype` (`fsopen`, `fsconfig`, `fsmount`): `data`
@@ -366,7 +419,16 @@ fn mount_one(
         made.as_fd()
     };
     mount_api::attach(mnt, target.as_fd()).map_err(on_err)?;
-    set_propagation(mnt, m.flags.propagation).map_err(on_err)
+    if m.kind == MountKind::Bind && m.prepared.is_none() {
+        after_attach(proc, mnt, mount_attr(m.flags.flags)).map_err(on_err)?;
+    }
+    set_propagation(proc, mnt, m.flags.propagation).map_err(on_err)
+}
+
+/// `source` below `/data/` (`/data/app/vol` → `app/vol`).
+fn data_relative(source: &CStr) -> Option<&CStr> {
+    let rest = source.to_bytes_with_nul().strip_prefix(b"/data/")?;
+    CStr::from_bytes_with_nul(rest).ok()
 }
 
 /// A detached copy of a bind mount's source (with its submounts for `rbind`) with every
@@ -378,12 +440,28 @@ pub fn detached_bind(
     userns: Option<BorrowedFd<'_>>,
 ) -> Result<OwnedFd, Errno> {
     let recursive = m.flags.flags & libc::MS_REC != 0;
-    let tree = mount_api::clone_mount_at(plan.strings.get(m.source), recursive)?;
+    let source = plan.strings.get(m.source);
+    let tree = match data_relative(source) {
+        Some(rest) if plan.confine_data_binds => {
+            // A board's /data holds what its containers wrote: a symlink a container left
+            // there (a volume replaced by a link to /) must not be followed to the host.
+            let data = nix::fcntl::open(
+                c"/data",
+                OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+                Mode::empty(),
+            )?;
+            let src = sys::openat2(
+                data.as_fd(),
+                rest,
+                libc::O_PATH | libc::O_NOFOLLOW,
+                libc::RESOLVE_BENEATH | libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS,
+            )?;
+            mount_api::clone_mount(src.as_fd(), recursive)?
+        }
+        _ => mount_api::clone_mount_at(source, recursive)?,
+    };
     // Only what was asked for is set: a bind keeps the restrictions of its source.
-    let attr = mount_attr(m.flags.flags);
-    if attr != MountAttr::default() {
-        mount_api::set_attr(tree.as_fd(), false, attr)?;
-    }
+    set_attr_detached(tree.as_fd(), false, mount_attr(m.flags.flags))?;
     set_recursive(tree.as_fd(), &m.flags)?;
     if let (Some(ns), Some(idmap)) = (userns, m.idmap) {
         mount_api::set_idmap(tree.as_fd(), idmap.recursive, ns)?;
@@ -394,24 +472,33 @@ pub fn detached_bind(
 /// Binds a host directory of the container's cgroup onto `onto`, read-only when `flags`
 /// say so: in a new user namespace, which may not mount cgroupfs. The host paths are
 /// still visible: this runs before pivot_root.
-fn bind_host_cgroup(host: &CStr, onto: BorrowedFd<'_>, flags: libc::c_ulong) -> Result<(), Errno> {
+fn bind_host_cgroup(
+    proc: BorrowedFd<'_>,
+    host: &CStr,
+    onto: BorrowedFd<'_>,
+    flags: libc::c_ulong,
+) -> Result<(), Errno> {
     let tree = mount_api::clone_mount_at(host, false)?;
     let attr = mount_attr(flags & libc::MS_RDONLY);
-    if attr != MountAttr::default() {
-        mount_api::set_attr(tree.as_fd(), false, attr)?;
-    }
-    mount_api::attach(tree.as_fd(), onto)
+    set_attr_detached(tree.as_fd(), false, attr)?;
+    mount_api::attach(tree.as_fd(), onto)?;
+    after_attach(proc, tree.as_fd(), attr)
 }
 
 /// A `cgroup` mount: cgroup2 on a v2 host; on a v1 host a tmpfs holding one cgroup mount
 /// per hierarchy, as runc shows it. Built through fds like [`mount_one`].
-fn mount_cgroup(plan: &Plan, m: &MountStep, root: BorrowedFd<'_>) -> Result<(), Errno> {
+fn mount_cgroup(
+    plan: &Plan,
+    m: &MountStep,
+    root: BorrowedFd<'_>,
+    proc: BorrowedFd<'_>,
+) -> Result<(), Errno> {
     let s = &plan.strings;
     let flags = m.flags.flags;
     let target = outside_pseudo_fs(m, resolve_create(root, s.get(m.dest), Create::Dir)?)?;
     if plan.cgroup_v1.is_empty() {
         if let Some(host) = plan.cgroup_host_dirs.first() {
-            return bind_host_cgroup(s.get(*host), target.as_fd(), flags);
+            return bind_host_cgroup(proc, s.get(*host), target.as_fd(), flags);
         }
         let mnt = new_fs(c"cgroup2", Some(c"cgroup2"), c"", flags)?;
         return mount_api::attach(mnt.as_fd(), target.as_fd());
@@ -436,7 +523,7 @@ fn mount_cgroup(plan: &Plan, m: &MountStep, root: BorrowedFd<'_>) -> Result<(), 
             Mode::empty(),
         )?;
         if let Some(host) = plan.cgroup_host_dirs.get(i) {
-            bind_host_cgroup(s.get(*host), sub.as_fd(), flags)?;
+            bind_host_cgroup(proc, s.get(*host), sub.as_fd(), flags)?;
         } else {
             let cg = new_fs(c"cgroup", Some(c"cgroup"), s.get(*options), flags)?;
             mount_api::attach(cg.as_fd(), sub.as_fd())?;
@@ -445,10 +532,9 @@ fn mount_cgroup(plan: &Plan, m: &MountStep, root: BorrowedFd<'_>) -> Result<(), 
                 let mine = sys::open_in_root(cg.as_fd(), s.get(own), libc::O_DIRECTORY)?;
                 let tree = mount_api::clone_mount(mine.as_fd(), false)?;
                 let attr = mount_attr(flags & libc::MS_RDONLY);
-                if attr != MountAttr::default() {
-                    mount_api::set_attr(tree.as_fd(), false, attr)?;
-                }
+                set_attr_detached(tree.as_fd(), false, attr)?;
                 mount_api::attach(tree.as_fd(), sub.as_fd())?;
+                after_attach(proc, tree.as_fd(), attr)?;
             }
         }
         // Co-mounted controllers ("cpu,cpuacct") also answer to each name, as on the host.
@@ -470,27 +556,51 @@ fn mount_cgroup(plan: &Plan, m: &MountStep, root: BorrowedFd<'_>) -> Result<(), 
     }
     if flags & libc::MS_RDONLY != 0 {
         let attr = mount_attr(libc::MS_RDONLY);
-        mount_api::set_attr(tmpfs.as_fd(), false, attr)?;
+        set_attr_any(proc, tmpfs.as_fd(), false, attr)?;
     }
     Ok(())
 }
 
+/// The standard /dev symlinks (runc's `setupDevSymlinks` and `setupPtmx`): (target, name).
+/// `/dev/core` only where the host has `/proc/kcore` (CONFIG_PROC_KCORE), as runc.
+const DEV_SYMLINKS: [(&CStr, &CStr); 6] = [
+    (c"/proc/self/fd", c"fd"),
+    (c"/proc/self/fd/0", c"stdin"),
+    (c"/proc/self/fd/1", c"stdout"),
+    (c"/proc/self/fd/2", c"stderr"),
+    (c"pts/ptmx", c"ptmx"),
+    (c"/proc/kcore", c"core"),
+];
+
 /// Creates the device nodes and the standard /dev symlinks in the container's /dev.
-pub fn create_devices(plan: &Plan, root: BorrowedFd<'_>) -> Result<(), Failure> {
+/// `proc` is the host's verified procfs (whether `/proc/kcore` exists).
+pub fn create_devices(
+    plan: &Plan,
+    root: BorrowedFd<'_>,
+    proc: BorrowedFd<'_>,
+) -> Result<(), Failure> {
     for (i, d) in plan.devices.iter().enumerate() {
         make_device(plan, d, root).map_err(|e| fail(Step::Device, i, e))?;
     }
     let dev = sys::open_in_root(root, c"/dev", libc::O_DIRECTORY)
         .map_err(|e| fail(Step::DevSymlink, 0, e))?;
-    let links: [(&CStr, &CStr); 6] = [
-        (c"/proc/self/fd", c"fd"),
-        (c"/proc/self/fd/0", c"stdin"),
-        (c"/proc/self/fd/1", c"stdout"),
-        (c"/proc/self/fd/2", c"stderr"),
-        (c"pts/ptmx", c"ptmx"),
-        (c"/proc/kcore", c"core"),
-    ];
-    for (i, (target, name)) in links.iter().enumerate() {
+    let kcore = match sys::procfs::open_beneath(proc, c"kcore", libc::O_PATH) {
+        Ok(_) => true,
+        Err(Errno::ENOENT) => false,
+        Err(e) => return Err(fail(Step::DevSymlink, 5, e)),
+    };
+    for (i, (target, name)) in DEV_SYMLINKS.iter().enumerate() {
+        if *name == c"core" && !kcore {
+            continue;
+        }
+        // A privileged config lists the host's /dev/ptmx (char 5:2): runc replaces the
+        // node with the link to this /dev/pts's own multiplexer.
+        if *name == c"ptmx" {
+            match unlinkat(dev.as_fd(), *name, UnlinkatFlags::NoRemoveDir) {
+                Ok(()) | Err(Errno::ENOENT) => {}
+                Err(e) => return Err(fail(Step::DevSymlink, i, e)),
+            }
+        }
         match symlinkat(*target, dev.as_fd(), *name) {
             Ok(()) | Err(Errno::EEXIST) => {}
             Err(e) => return Err(fail(Step::DevSymlink, i, e)),
@@ -731,19 +841,23 @@ pub fn mask_path(root: BorrowedFd<'_>, path: &CStr, index: usize) -> Result<(), 
 
 /// Makes a path of the container read-only (`linux.readonlyPaths`): a recursive copy of
 /// the mounts there, made read-only while detached, attached back onto the same fd.
-pub fn readonly_path(root: BorrowedFd<'_>, path: &CStr) -> Result<(), Errno> {
+/// Before Linux 5.12 (no `mount_setattr`) only the top mount is made read-only after the
+/// attach, as runc did on such kernels.
+pub fn readonly_path(root: BorrowedFd<'_>, path: &CStr, proc: BorrowedFd<'_>) -> Result<(), Errno> {
     let target = match sys::open_in_root(root, path, 0) {
         Ok(fd) => fd,
         Err(Errno::ENOENT) => return Ok(()),
         Err(e) => return Err(e),
     };
     let tree = mount_api::clone_mount(target.as_fd(), true)?;
-    mount_api::set_attr(tree.as_fd(), true, mount_attr(libc::MS_RDONLY))?;
-    mount_api::attach(tree.as_fd(), target.as_fd())
+    let attr = mount_attr(libc::MS_RDONLY);
+    set_attr_detached(tree.as_fd(), true, attr)?;
+    mount_api::attach(tree.as_fd(), target.as_fd())?;
+    after_attach(proc, tree.as_fd(), attr)
 }
 
 /// Makes the mount `root` refers to read-only (`root.readonly`); the flags the kernel
 /// locks stay as they are.
-pub fn remount_readonly(root: BorrowedFd<'_>) -> Result<(), Errno> {
-    mount_api::set_attr(root, false, mount_attr(libc::MS_RDONLY))
+pub fn remount_readonly(root: BorrowedFd<'_>, proc: BorrowedFd<'_>) -> Result<(), Errno> {
+    set_attr_any(proc, root, false, mount_attr(libc::MS_RDONLY))
 }

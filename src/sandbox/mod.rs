@@ -16,7 +16,7 @@ use nix::sched::CloneFlags;
 use nix::unistd::{Gid, Uid};
 
 use crate::plan::attrs::BitMask;
-use crate::plan::{Arena, FinalCpus, Plan, ProcessAttrs, ProcessPlan};
+use crate::plan::{apparmor, Arena, FinalCpus, Plan, ProcessAttrs, ProcessPlan};
 use crate::spec::NamespaceKind;
 use crate::sys;
 
@@ -65,6 +65,7 @@ steps! {
     Hostname,
     Domainname,
     Rlimit,
+    AppArmor,
     Affinity,
     Scheduler,
     IoPriority,
@@ -133,6 +134,8 @@ impl Failure {
 /// What the child gets besides the plan: fds opened by the parent before clone.
 pub struct ChildContext<'p> {
     pub plan: &'p Plan,
+    /// `plan.process`'s argv and envp, ready for execve.
+    pub exec_args: &'p ExecArgs<'p>,
     /// The child's end of the sync socket (close-on-exec).
     pub sync: BorrowedFd<'p>,
     /// Namespaces to join, opened by the parent (same order as `plan.joins`).
@@ -173,6 +176,8 @@ pub struct StartGate {
 pub struct ExecContext<'p> {
     pub strings: &'p Arena,
     pub process: &'p ProcessPlan,
+    /// `process`'s argv and envp, ready for execve.
+    pub exec_args: &'p ExecArgs<'p>,
     pub sync: BorrowedFd<'p>,
     /// Namespaces of the container's init (the pid namespace is entered by the parent).
     pub ns_fds: &'p [(NamespaceKind, RawFd)],
@@ -264,7 +269,7 @@ fn setup_and_exec(ctx: &ChildContext<'_>) -> Result<Never, Failure> {
     fs::mount_all(plan, root.as_fd(), ctx.proc)?;
     // Device nodes go into the fresh /dev the mounts made.
     if plan.creates_dev {
-        fs::create_devices(plan, root.as_fd())?;
+        fs::create_devices(plan, root.as_fd(), ctx.proc)?;
     }
     // A missing working directory is made while we are still root and the rootfs writable
     // (as runc). Best effort: whatever stays wrong, chdir reports with the field's name.
@@ -303,11 +308,11 @@ fn setup_and_exec(ctx: &ChildContext<'_>) -> Result<Never, Failure> {
         fs::mask_path(root.as_fd(), plan.strings.get(*p), i)?;
     }
     for (i, p) in plan.readonly_paths.iter().enumerate() {
-        fs::readonly_path(root.as_fd(), plan.strings.get(*p))
+        fs::readonly_path(root.as_fd(), plan.strings.get(*p), ctx.proc)
             .map_err(|e| fail(Step::ReadonlyPath, i, e))?;
     }
     if plan.rootfs_readonly {
-        fs::remount_readonly(root.as_fd()).map_err(at(Step::ReadonlyRoot))?;
+        fs::remount_readonly(root.as_fd(), ctx.proc).map_err(at(Step::ReadonlyRoot))?;
     }
     // The new root gets the propagation asked for (it was bound under a private parent,
     // or kept private to be bound at all), once the masks no longer bind from it.
@@ -331,7 +336,9 @@ fn setup_and_exec(ctx: &ChildContext<'_>) -> Result<Never, Failure> {
     apply_process(
         &plan.strings,
         &plan.process,
+        ctx.exec_args,
         ctx.sync,
+        ctx.proc,
         StartGate {
             proc: Some(ctx.proc.as_raw_fd()),
             ..ctx.start
@@ -458,7 +465,15 @@ fn exec_setup(ctx: &ExecContext<'_>) -> Result<Never, Failure> {
         preserve_fds: ctx.preserve_fds,
         proc: None,
     };
-    apply_process(ctx.strings, ctx.process, ctx.sync, start, ctx.seccomp)
+    apply_process(
+        ctx.strings,
+        ctx.process,
+        ctx.exec_args,
+        ctx.sync,
+        ctx.proc,
+        start,
+        ctx.seccomp,
+    )
 }
 
 fn wait_for_parent(sync: BorrowedFd<'_>) -> StepResult {
@@ -526,10 +541,19 @@ fn install_stdio(i: RawFd, o: RawFd, e: RawFd) -> StepResult {
 fn apply_process(
     strings: &Arena,
     p: &ProcessPlan,
+    exec_args: &ExecArgs<'_>,
     sync: BorrowedFd<'_>,
+    proc: BorrowedFd<'_>,
     start: StartGate,
     filter: Option<&crate::seccomp::Program>,
 ) -> Result<Never, Failure> {
+    // The AppArmor profile for the exec, first (as runc, before the user, capabilities and
+    // seccomp change): through the host's verified procfs, never the container's /proc,
+    // which the image or a mount could shape into another file.
+    if let Some(attr) = p.apparmor {
+        sys::procfs::write_own_attr(proc, &apparmor::ATTR_FILES, strings.bytes(attr))
+            .map_err(at(Step::AppArmor))?;
+    }
     for (i, r) in p.rlimits.iter().enumerate() {
         sys::setrlimit(r.resource, r.soft, r.hard).map_err(|e| fail(Step::Rlimit, i, e))?;
     }
@@ -634,7 +658,7 @@ fn apply_process(
     if let Some(f) = late_filter {
         load_filter(f, sync)?;
     }
-    Err(fail(Step::Exec, 0, exec(strings, p)))
+    Err(fail(Step::Exec, 0, exec(strings, p, exec_args)))
 }
 
 /// Loads the seccomp filter. Its listener, if any, goes to the parent at once (which
@@ -756,26 +780,29 @@ fn search_path(
     result
 }
 
+/// The process's argv and envp as execve takes them: pointers into the plan's strings,
+/// built by the parent before clone (the child allocates nothing).
+pub struct ExecArgs<'s> {
+    argv: sys::CStrArray<'s>,
+    envp: sys::CStrArray<'s>,
+}
+
+impl<'s> ExecArgs<'s> {
+    pub fn new(strings: &'s Arena, p: &ProcessPlan) -> Self {
+        ExecArgs {
+            argv: sys::CStrArray::new(p.args.iter().map(|a| strings.get(*a))),
+            envp: sys::CStrArray::new(p.env.iter().map(|e| strings.get(*e))),
+        }
+    }
+}
+
 /// execve of args[0], searched in the container's PATH when it has no slash.
-fn exec(strings: &Arena, p: &ProcessPlan) -> Errno {
-    let mut argv: heapless::Vec<&CStr, { crate::spec::MAX_ARGS }> = heapless::Vec::new();
-    for a in &p.args {
-        let _ = argv.push(strings.get(*a));
-    }
-    let mut envp: heapless::Vec<&CStr, { crate::spec::MAX_ENV }> = heapless::Vec::new();
-    for e in &p.env {
-        let _ = envp.push(strings.get(*e));
-    }
-    let Some(&prog) = argv.first() else {
+fn exec(strings: &Arena, p: &ProcessPlan, args: &ExecArgs<'_>) -> Errno {
+    let Some(prog) = p.args.first().map(|a| strings.get(*a)) else {
         return Errno::ENOENT;
     };
     // execve returns only on failure: its errno is the attempt's error.
-    let run = |path: &CStr| {
-        Err(sys::execve_stack::<
-            { crate::spec::MAX_ARGS + 1 },
-            { crate::spec::MAX_ENV + 1 },
-        >(path, &argv, &envp))
-    };
+    let run = |path: &CStr| Err(sys::execve(path, &args.argv, &args.envp));
     match search_path(strings, p, prog, run) {
         Ok(()) => Errno::ENOENT,
         Err(e) => e,

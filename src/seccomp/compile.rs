@@ -29,8 +29,6 @@
 //! 6.12): they differ only for a profile that names syscalls newer than the
 //! libseccomp runc was built with.
 
-use heapless::Vec;
-
 use crate::seccomp::bpf::{Asm, AsmError, Target, JEQ_K, JGE_K, JGT_K, MAX_BPF_INSNS};
 use crate::seccomp::error::{SeccompError, SeccompErrorKind};
 use crate::seccomp::merge::{self, Cond, Entry, Plan, Rule};
@@ -64,7 +62,9 @@ const INTERNAL: &str = "internal error: the filter's jumps or argument checks ar
 
 /// A compiled filter, ready for [`crate::sys::seccomp::install_filter`].
 pub struct Program {
-    insns: Vec<libc::sock_filter, MAX_BPF_INSNS>,
+    /// At most [`MAX_BPF_INSNS`] (`build` stops there). On the heap: inline, the 32 KiB
+    /// array was copied through the stack twice on its way into the plan's box.
+    insns: std::vec::Vec<libc::sock_filter>,
     flags: u32,
 }
 
@@ -136,10 +136,7 @@ pub fn compile(s: &Seccomp<'_>) -> Result<Program, SeccompError> {
     let listener = notify::check(s)?;
     let (code, flags) = build(s, WIDE_ARGS)?;
     let flags = notify::filter_flags(flags, listener);
-    let mut insns = Vec::new();
-    // Cannot fail: `build` stops at MAX_BPF_INSNS.
-    let _ = insns.extend_from_slice(&code);
-    Ok(Program { insns, flags })
+    Ok(Program { insns: code, flags })
 }
 
 /// Compiles `linux.seccomp` and returns the program's length: every check of
@@ -301,7 +298,7 @@ fn rules(s: &Seccomp<'_>) -> Result<std::vec::Vec<Rule>, SeccompError> {
             format_args!("linux.seccomp.syscalls[{i}].action"),
             format_args!("linux.seccomp.syscalls[{i}].errnoRet"),
         )?;
-        let mut conds: Vec<Cond, MAX_ARGS_PER_RULE> = Vec::new();
+        let mut conds: crate::spec::List<Cond, MAX_ARGS_PER_RULE> = crate::spec::List::new();
         let mut seen = 0u8;
         let mut any = false;
         for (j, a) in r.args.iter().enumerate() {

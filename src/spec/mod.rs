@@ -5,6 +5,7 @@
 //! nesting, escapes, types, capacities; see `scan.rs` and `schema.rs`) → serde-json-core
 //! into [`Spec`] → [`validate`] (names, paths, combinations).
 
+mod bounded;
 pub mod caps;
 mod default;
 mod error;

@@ -9,39 +9,69 @@
 //! which reports overflow (and wrong types, missing fields) with the field path and the
 //! limit before serde sees the document: change both together.
 
-// The planner reads these fields; until it is merged, most are unread.
-
 use heapless::{LinearMap, Vec};
 use serde::Deserialize;
 
+pub use crate::spec::bounded::{List, Map};
 // `linux.seccomp` lives in its own module; its types and capacities are part of the model.
 pub use crate::seccomp::model::*;
 
-/// Largest config.json read, in bytes (podman's are ≈11 KB with a seccomp profile).
-pub const MAX_CONFIG_BYTES: usize = 256 * 1024;
-pub const MAX_ARGS: usize = 128;
-pub const MAX_ENV: usize = 128;
+// Capacities. Lists and maps that Kubernetes grows with a pod (devices, environment,
+// mounts, annotations, hooks, capabilities, paths) are [`List`]s and [`Map`]s: their
+// items live on the heap, so memory follows what a config holds and a capacity costs
+// nothing until it is used; the small, fixed-shape ones stay inline (`heapless`). Sized
+// from the largest configs kubelet and containerd write, measured on this project's test
+// host (see the README's Kubernetes section and tests/k8s_sized.rs): a privileged pod
+// (containerd 1.6/1.7 adds every device under the host's /dev: 101 here), 100 Services in
+// the namespace (kubelet adds 7 variables per Service: 702 in all with PATH and
+// HOSTNAME), 100 volumes (112 mounts with containerd's 12 defaults), CRI's 7–10
+// annotations plus pod annotations passed through by a RuntimeClass, 41 capabilities per
+// set. Each limit leaves several times that.
+
+/// Largest config.json read, in bytes (podman's are ≈11 KB with a seccomp profile). The
+/// measured privileged pod with 100 Services and 100 volumes is 100 KiB (114 KiB with a
+/// seccomp profile); Kubernetes allows 256 KiB of annotations per object, which a
+/// RuntimeClass may pass through whole. Every list at its limit is about 800 KiB.
+pub const MAX_CONFIG_BYTES: usize = 1024 * 1024;
+/// `process.args` (a JVM's command line with its `-D` flags reaches a few hundred).
+pub const MAX_ARGS: usize = 1024;
+/// `process.env`: 702 for a pod in a namespace with 100 Services (7 per Service; a Service
+/// with more ports adds 4 per port), so room for about 580 Services.
+pub const MAX_ENV: usize = 4096;
 /// The kernel knows 41 capabilities (CAP_LAST_CAP = 40); leave room for new ones.
 pub const MAX_CAPS: usize = 64;
+/// One per `RLIMIT_*` (the kernel has 16).
 pub const MAX_RLIMITS: usize = 16;
-pub const MAX_ADDITIONAL_GIDS: usize = 32;
-pub const MAX_MOUNTS: usize = 32;
-pub const MAX_MOUNT_OPTIONS: usize = 16;
+/// `process.user.additionalGids`: the pod's supplementalGroups plus the image user's groups
+/// (containerd reads them from the image's /etc/group).
+pub const MAX_ADDITIONAL_GIDS: usize = 256;
+/// `mounts`: 112 for a pod with 100 volumes (containerd adds 12 of its own).
+pub const MAX_MOUNTS: usize = 1024;
+/// Options of one mount (containerd writes at most 7).
+pub const MAX_MOUNT_OPTIONS: usize = 32;
 pub const MAX_NAMESPACES: usize = 8;
+/// Id mappings (Kubernetes user namespaces write one range).
 pub const MAX_ID_MAPPINGS: usize = 8;
-pub const MAX_PATHS: usize = 32;
-pub const MAX_DEVICES: usize = 32;
-pub const MAX_DEVICE_RULES: usize = 64;
-pub const MAX_SYSCTLS: usize = 32;
-pub const MAX_ANNOTATIONS: usize = 32;
-/// Hooks per lifecycle point (nvidia's toolkit and podman's hooks.d add one or two).
-pub const MAX_HOOKS: usize = 4;
-pub const MAX_HOOK_ARGS: usize = 8;
-/// Hooks get their own, smaller env capacity: 6 lists × 8 hooks × `MAX_ENV` strings made
-/// `Spec` over 100 KB.
-pub const MAX_HOOK_ENV: usize = 8;
+/// `linux.maskedPaths` and `linux.readonlyPaths` (containerd: 11 and 6).
+pub const MAX_PATHS: usize = 128;
+/// `linux.devices`: 101 for a privileged container on the test host (every device under
+/// /dev); hosts with many disks, loop devices or consoles have several hundred.
+pub const MAX_DEVICES: usize = 1024;
+/// `linux.resources.devices`: containerd's 12 defaults plus one rule per device a device
+/// plugin adds.
+pub const MAX_DEVICE_RULES: usize = MAX_DEVICES + 64;
+/// `linux.sysctl` (a pod's securityContext.sysctls; Kubernetes' safe set has 10).
+pub const MAX_SYSCTLS: usize = 128;
+/// `annotations`: CRI writes 7–10, a RuntimeClass may pass the pod's own through.
+pub const MAX_ANNOTATIONS: usize = 1024;
+/// Hooks per lifecycle point (CDI specs and NRI plugins add a few each).
+pub const MAX_HOOKS: usize = 32;
+/// A hook's `args` (nvidia-ctk's create-symlinks takes one `--link` per library).
+pub const MAX_HOOK_ARGS: usize = 256;
+pub const MAX_HOOK_ENV: usize = 256;
 pub const MAX_HUGEPAGE_LIMITS: usize = 8;
-pub const MAX_UNIFIED: usize = 16;
+/// `linux.resources.unified` (kubelet's memory QoS writes a few keys).
+pub const MAX_UNIFIED: usize = 64;
 pub const MAX_TIME_OFFSETS: usize = 2;
 /// `process.scheduler.flags`: the kernel knows 7 `SCHED_FLAG_*` values.
 pub const MAX_SCHED_FLAGS: usize = 8;
@@ -68,11 +98,11 @@ pub struct Spec<'a> {
     pub hostname: Option<&'a str>,
     pub domainname: Option<&'a str>,
     #[serde(borrow, default)]
-    pub mounts: Vec<Mount<'a>, MAX_MOUNTS>,
+    pub mounts: List<Mount<'a>, MAX_MOUNTS>,
     #[serde(borrow)]
     pub hooks: Option<Hooks<'a>>,
     #[serde(borrow, default)]
-    pub annotations: LinearMap<&'a str, &'a str, MAX_ANNOTATIONS>,
+    pub annotations: Map<'a, &'a str, MAX_ANNOTATIONS>,
     #[serde(borrow)]
     pub linux: Option<Linux<'a>>,
 }
@@ -86,9 +116,9 @@ pub struct Process<'a> {
     #[serde(borrow)]
     pub user: User<'a>,
     #[serde(borrow, default)]
-    pub args: Vec<&'a str, MAX_ARGS>,
+    pub args: List<&'a str, MAX_ARGS>,
     #[serde(borrow, default)]
-    pub env: Vec<&'a str, MAX_ENV>,
+    pub env: List<&'a str, MAX_ENV>,
     pub cwd: &'a str,
     #[serde(borrow)]
     pub capabilities: Option<Capabilities<'a>>,
@@ -170,7 +200,7 @@ pub struct User<'a> {
     pub gid: u32,
     pub umask: Option<u32>,
     #[serde(default)]
-    pub additional_gids: Vec<u32, MAX_ADDITIONAL_GIDS>,
+    pub additional_gids: List<u32, MAX_ADDITIONAL_GIDS>,
     /// Windows only; accepted and ignored.
     // Windows only: parsed and ignored on purpose.
     #[allow(dead_code)]
@@ -181,15 +211,15 @@ pub struct User<'a> {
 #[derive(Debug, Default, Deserialize)]
 pub struct Capabilities<'a> {
     #[serde(borrow, default)]
-    pub bounding: Vec<&'a str, MAX_CAPS>,
+    pub bounding: List<&'a str, MAX_CAPS>,
     #[serde(borrow, default)]
-    pub effective: Vec<&'a str, MAX_CAPS>,
+    pub effective: List<&'a str, MAX_CAPS>,
     #[serde(borrow, default)]
-    pub inheritable: Vec<&'a str, MAX_CAPS>,
+    pub inheritable: List<&'a str, MAX_CAPS>,
     #[serde(borrow, default)]
-    pub permitted: Vec<&'a str, MAX_CAPS>,
+    pub permitted: List<&'a str, MAX_CAPS>,
     #[serde(borrow, default)]
-    pub ambient: Vec<&'a str, MAX_CAPS>,
+    pub ambient: List<&'a str, MAX_CAPS>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -214,38 +244,38 @@ pub struct Mount<'a> {
     pub kind: Option<&'a str>,
     pub source: Option<&'a str>,
     #[serde(borrow, default)]
-    pub options: Vec<&'a str, MAX_MOUNT_OPTIONS>,
+    pub options: List<&'a str, MAX_MOUNT_OPTIONS>,
     /// An idmapped bind mount: on-disk ids `containerID..` appear as `hostID..`.
     #[serde(default, rename = "uidMappings")]
-    pub uid_mappings: Vec<IdMapping, MAX_ID_MAPPINGS>,
+    pub uid_mappings: List<IdMapping, MAX_ID_MAPPINGS>,
     #[serde(default, rename = "gidMappings")]
-    pub gid_mappings: Vec<IdMapping, MAX_ID_MAPPINGS>,
+    pub gid_mappings: List<IdMapping, MAX_ID_MAPPINGS>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Hooks<'a> {
     #[serde(borrow, default)]
-    pub prestart: Vec<Hook<'a>, MAX_HOOKS>,
+    pub prestart: List<Hook<'a>, MAX_HOOKS>,
     #[serde(borrow, default)]
-    pub create_runtime: Vec<Hook<'a>, MAX_HOOKS>,
+    pub create_runtime: List<Hook<'a>, MAX_HOOKS>,
     #[serde(borrow, default)]
-    pub create_container: Vec<Hook<'a>, MAX_HOOKS>,
+    pub create_container: List<Hook<'a>, MAX_HOOKS>,
     #[serde(borrow, default)]
-    pub start_container: Vec<Hook<'a>, MAX_HOOKS>,
+    pub start_container: List<Hook<'a>, MAX_HOOKS>,
     #[serde(borrow, default)]
-    pub poststart: Vec<Hook<'a>, MAX_HOOKS>,
+    pub poststart: List<Hook<'a>, MAX_HOOKS>,
     #[serde(borrow, default)]
-    pub poststop: Vec<Hook<'a>, MAX_HOOKS>,
+    pub poststop: List<Hook<'a>, MAX_HOOKS>,
 }
 
 #[derive(Debug, Deserialize)]
 pub struct Hook<'a> {
     pub path: &'a str,
     #[serde(borrow, default)]
-    pub args: Vec<&'a str, MAX_HOOK_ARGS>,
+    pub args: List<&'a str, MAX_HOOK_ARGS>,
     #[serde(borrow, default)]
-    pub env: Vec<&'a str, MAX_HOOK_ENV>,
+    pub env: List<&'a str, MAX_HOOK_ENV>,
     pub timeout: Option<i64>,
 }
 
@@ -259,17 +289,17 @@ pub struct Linux<'a> {
     #[serde(default)]
     pub gid_mappings: Vec<IdMapping, MAX_ID_MAPPINGS>,
     #[serde(borrow, default)]
-    pub devices: Vec<Device<'a>, MAX_DEVICES>,
+    pub devices: List<Device<'a>, MAX_DEVICES>,
     pub cgroups_path: Option<&'a str>,
     #[serde(borrow)]
     pub resources: Option<Resources<'a>>,
     pub rootfs_propagation: Option<&'a str>,
     #[serde(borrow, default)]
-    pub masked_paths: Vec<&'a str, MAX_PATHS>,
+    pub masked_paths: List<&'a str, MAX_PATHS>,
     #[serde(borrow, default)]
-    pub readonly_paths: Vec<&'a str, MAX_PATHS>,
+    pub readonly_paths: List<&'a str, MAX_PATHS>,
     #[serde(borrow, default)]
-    pub sysctl: LinearMap<&'a str, &'a str, MAX_SYSCTLS>,
+    pub sysctl: Map<'a, &'a str, MAX_SYSCTLS>,
     pub mount_label: Option<&'a str>,
     /// Syscall names are mapped to this architecture's numbers while parsing; see
     /// `crate::seccomp` (model and compiler).
@@ -333,7 +363,7 @@ pub struct TimeOffset {
 #[serde(rename_all = "camelCase")]
 pub struct Resources<'a> {
     #[serde(borrow, default)]
-    pub devices: Vec<DeviceRule<'a>, MAX_DEVICE_RULES>,
+    pub devices: List<DeviceRule<'a>, MAX_DEVICE_RULES>,
     pub memory: Option<Memory>,
     #[serde(borrow)]
     pub cpu: Option<Cpu<'a>>,
@@ -348,7 +378,7 @@ pub struct Resources<'a> {
     #[serde(borrow, default)]
     pub rdma: LinearMap<&'a str, Rdma, MAX_RDMA_DEVICES>,
     #[serde(borrow, default)]
-    pub unified: LinearMap<&'a str, &'a str, MAX_UNIFIED>,
+    pub unified: Map<'a, &'a str, MAX_UNIFIED>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -417,15 +447,15 @@ pub struct BlockIo {
     pub weight: Option<u16>,
     pub leaf_weight: Option<u16>,
     #[serde(default)]
-    pub weight_device: Vec<WeightDevice, MAX_BLKIO_DEVICES>,
+    pub weight_device: List<WeightDevice, MAX_BLKIO_DEVICES>,
     #[serde(default)]
-    pub throttle_read_bps_device: Vec<ThrottleDevice, MAX_BLKIO_DEVICES>,
+    pub throttle_read_bps_device: List<ThrottleDevice, MAX_BLKIO_DEVICES>,
     #[serde(default)]
-    pub throttle_write_bps_device: Vec<ThrottleDevice, MAX_BLKIO_DEVICES>,
+    pub throttle_write_bps_device: List<ThrottleDevice, MAX_BLKIO_DEVICES>,
     #[serde(rename = "throttleReadIOPSDevice", default)]
-    pub throttle_read_iops_device: Vec<ThrottleDevice, MAX_BLKIO_DEVICES>,
+    pub throttle_read_iops_device: List<ThrottleDevice, MAX_BLKIO_DEVICES>,
     #[serde(rename = "throttleWriteIOPSDevice", default)]
-    pub throttle_write_iops_device: Vec<ThrottleDevice, MAX_BLKIO_DEVICES>,
+    pub throttle_write_iops_device: List<ThrottleDevice, MAX_BLKIO_DEVICES>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]

@@ -4,8 +4,10 @@
 //! recursive parser cannot overflow the stack, checks every string escape, and walks the
 //! [`schema`](super::schema) to report wrong types, out-of-range integers, lists and maps
 //! over their capacity, missing, duplicated and unsupported fields by their path.
-//! It allocates nothing and uses a fixed stack of [`MAX_DEPTH`] frames.
+//! It uses a fixed stack of [`MAX_DEPTH`] frames; the one allocation is the list of the
+//! open map's keys (for the duplicate check: up to `MAX_ANNOTATIONS` of them).
 
+use crate::spec::bounded::List;
 use crate::spec::error::{ErrorKind, FieldPath, SpecError};
 use crate::spec::schema::{Field, Presence, Ty, MAX_MAP_ENTRIES, SPEC};
 use crate::spec::unescape;
@@ -50,7 +52,7 @@ struct Scanner<'a> {
     i: usize,
     stack: heapless::Vec<Frame<'a>, MAX_DEPTH>,
     /// Keys of the innermost open map (maps do not nest in the schema).
-    map_keys: heapless::Vec<&'a str, MAX_MAP_ENTRIES>,
+    map_keys: List<&'a str, MAX_MAP_ENTRIES>,
 }
 
 /// Checks `bytes` as a config.json document; see the module doc.
@@ -62,7 +64,7 @@ pub(crate) fn scan(bytes: &[u8]) -> Result<(), SpecError> {
         b: bytes,
         i: 0,
         stack: heapless::Vec::new(),
-        map_keys: heapless::Vec::new(),
+        map_keys: List::new(),
     };
     s.run()
 }

@@ -15,6 +15,13 @@ const MAX_SYSCTL_NAME: usize = 256;
 pub const MAX_DESTINATION_BYTES: usize = 4096;
 /// Longest path accepted anywhere in the config, in bytes (PATH_MAX).
 pub const MAX_PATH_BYTES: usize = 4096;
+/// Longest single argument or environment string execve(2) takes, in bytes: the kernel's
+/// `MAX_ARG_STRLEN` (32 pages of 4 KiB) counts the NUL. A longer one fails the exec with
+/// E2BIG after the container exists; refused up front instead.
+pub const MAX_ARG_BYTES: usize = 32 * 4096 - 1;
+/// Longest AppArmor profile name written to `/proc/self/attr/apparmor/exec` (the kernel
+/// takes one page there).
+pub const MAX_APPARMOR_PROFILE: usize = 4096 - "exec ".len();
 /// Longest hostname and domainname (the kernel's `__NEW_UTS_LEN`).
 pub const MAX_UTS_NAME_BYTES: usize = 64;
 /// Longest hook timeout, in seconds (a day). runc takes any int and multiplies it into a
@@ -233,7 +240,11 @@ fn validate_process(p: &Process<'_>) -> Result<(), SpecError> {
     }
     absolute(p.cwd, format_args!("process.cwd"))?;
     at_most(p.cwd, MAX_PATH_BYTES, format_args!("process.cwd"))?;
+    for (i, a) in p.args.iter().enumerate() {
+        at_most(a, MAX_ARG_BYTES, format_args!("process.args[{i}]"))?;
+    }
     for (i, e) in p.env.iter().enumerate() {
+        at_most(e, MAX_ARG_BYTES, format_args!("process.env[{i}]"))?;
         match e.find('=') {
             Some(n) if n > 0 => {}
             _ => {
@@ -311,11 +322,13 @@ fn validate_process(p: &Process<'_>) -> Result<(), SpecError> {
             ));
         }
     }
-    no_label(
-        p.apparmor_profile,
-        "process.apparmorProfile",
-        "AppArmor profiles are not supported",
-    )?;
+    if let Some(profile) = p.apparmor_profile {
+        at_most(
+            profile,
+            MAX_APPARMOR_PROFILE,
+            format_args!("process.apparmorProfile"),
+        )?;
+    }
     no_label(
         p.selinux_label,
         "process.selinuxLabel",

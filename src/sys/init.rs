@@ -75,6 +75,24 @@ impl ExecArgs {
     }
 }
 
+/// `finit_module(2)`: loads the kernel module in the file `module` (no parameters).
+pub fn finit_module(module: BorrowedFd<'_>) -> Result<(), Errno> {
+    // SAFETY: an fd, an empty NUL-terminated parameter string and integer flags.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_finit_module,
+            module.as_raw_fd(),
+            c"".as_ptr(),
+            0 as libc::c_int,
+        )
+    };
+    if ret < 0 {
+        Err(Errno::last())
+    } else {
+        Ok(())
+    }
+}
+
 /// `ioctl(WDIOC_SETTIMEOUT)`: asks the watchdog for `secs`; returns the timeout it chose.
 pub fn watchdog_set_timeout(fd: BorrowedFd<'_>, secs: i32) -> nix::Result<i32> {
     // _IOWR('W', 6, int)

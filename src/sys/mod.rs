@@ -4,7 +4,7 @@
 pub mod seccomp;
 
 use std::ffi::CStr;
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 use libc::{c_char, c_int, c_ulong};
 use nix::errno::Errno;
@@ -93,24 +93,32 @@ struct OpenHow {
     resolve: u64,
 }
 
-/// `execve(2)` with argv/envp built on the stack from C strings (no allocation).
-pub fn execve_stack<const N: usize, const M: usize>(
-    path: &CStr,
-    argv: &[&CStr],
-    envp: &[&CStr],
-) -> Errno {
-    let mut a: [*const c_char; N] = [std::ptr::null(); N];
-    let mut e: [*const c_char; M] = [std::ptr::null(); M];
-    // Leave the last slot null: the arrays are null-terminated.
-    for (slot, s) in a.iter_mut().take(N.saturating_sub(1)).zip(argv) {
-        *slot = s.as_ptr();
+/// A NULL-terminated array of pointers to C strings, as execve(2) takes argv and envp.
+/// Built in the parent before clone (the child only reads it): a stack array sized for the
+/// largest argv and envp (`MAX_ARGS` + `MAX_ENV` pointers) would put ~40 KiB on the
+/// child's stack, every page of it touched by the stack probes.
+pub struct CStrArray<'s> {
+    ptrs: Vec<*const c_char>,
+    strings: core::marker::PhantomData<&'s CStr>,
+}
+
+impl<'s> CStrArray<'s> {
+    pub fn new<I: IntoIterator<Item = &'s CStr>>(items: I) -> Self {
+        let mut ptrs: Vec<*const c_char> = items.into_iter().map(CStr::as_ptr).collect();
+        ptrs.push(std::ptr::null());
+        CStrArray {
+            ptrs,
+            strings: core::marker::PhantomData,
+        }
     }
-    for (slot, s) in e.iter_mut().take(M.saturating_sub(1)).zip(envp) {
-        *slot = s.as_ptr();
-    }
-    // SAFETY: path and every pointer refer to NUL-terminated strings that outlive the
-    // call; both arrays end with a null pointer.
-    unsafe { libc::execve(path.as_ptr(), a.as_ptr(), e.as_ptr()) };
+}
+
+/// `execve(2)`; returns only on failure, with its errno.
+pub fn execve(path: &CStr, argv: &CStrArray<'_>, envp: &CStrArray<'_>) -> Errno {
+    // SAFETY: `path` is NUL-terminated; every pointer in both arrays refers to a
+    // NUL-terminated string borrowed for `'s` (alive here) and each array ends with a null
+    // pointer (see `CStrArray::new`).
+    unsafe { libc::execve(path.as_ptr(), argv.ptrs.as_ptr(), envp.ptrs.as_ptr()) };
     Errno::last()
 }
 
@@ -128,7 +136,10 @@ pub fn cwd_is_under_root() -> Result<(), Errno> {
     }
 }
 
-/// `close_range(2)` with `CLOSE_RANGE_CLOEXEC`: marks every fd from `first` close-on-exec.
+/// Marks every fd from `first` close-on-exec: `close_range(2)` with
+/// `CLOSE_RANGE_CLOEXEC` (Linux 5.11). A 5.9/5.10 kernel knows `close_range` but not the
+/// flag (EINVAL): then each open fd is listed from procfs ([`cloexec_listed`]), or, with no
+/// procfs to read, every number up to the fd limit gets `FD_CLOEXEC`.
 pub fn cloexec_from(first: u32) -> Result<(), Errno> {
     // SAFETY: plain integer arguments; no memory is passed.
     let ret = unsafe {
@@ -139,7 +150,98 @@ pub fn cloexec_from(first: u32) -> Result<(), Errno> {
             libc::CLOSE_RANGE_CLOEXEC,
         )
     };
-    check(ret).map(drop)
+    match check(ret) {
+        Err(Errno::EINVAL | Errno::ENOSYS) => {
+            cloexec_listed(first).or_else(|_| cloexec_walk(first))
+        }
+        other => other.map(drop),
+    }
+}
+
+/// Whether the kernel has `close_range(2)` (5.9): an empty range (first > last) gets
+/// EINVAL from a kernel that has it, ENOSYS from one that does not.
+pub fn close_range_available() -> Result<(), Errno> {
+    // SAFETY: integer arguments; an inverted range closes nothing.
+    let ret = unsafe { libc::syscall(libc::SYS_close_range, 1u32, 0u32, 0u32) };
+    match check(ret) {
+        Err(Errno::ENOSYS) => Err(Errno::ENOSYS),
+        _ => Ok(()),
+    }
+}
+
+/// `fcntl(2)` `F_SETFD` `FD_CLOEXEC` on `fd` (EBADF: nothing open there).
+fn set_cloexec(fd: c_int) -> Result<(), Errno> {
+    // SAFETY: F_SETFD takes an integer; an fd number that is not open gets EBADF.
+    let ret = unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+    match check(libc::c_long::from(ret)) {
+        Ok(_) | Err(Errno::EBADF) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// The fds from `first` that `/proc/thread-self/fd` lists (read with `getdents64` into a
+/// stack buffer: the child may not allocate), each made close-on-exec. `/proc` must be a
+/// procfs: whatever is mounted there, the kernel writes its listing.
+fn cloexec_listed(first: u32) -> Result<(), Errno> {
+    let dir = procfs::open_fd_dir()?;
+    let mut buf = [0u8; 1024];
+    loop {
+        let n = getdents64(dir.as_fd(), &mut buf)?;
+        if n == 0 {
+            return Ok(());
+        }
+        let mut at = 0usize;
+        while let Some(rec) = buf.get(at..n) {
+            // linux_dirent64: d_ino u64, d_off i64, d_reclen u16, d_type u8, d_name.
+            let (Some(len), Some(name)) = (
+                rec.get(16..18).and_then(|l| <[u8; 2]>::try_from(l).ok()),
+                rec.get(19..),
+            ) else {
+                break;
+            };
+            let reclen = usize::from(u16::from_ne_bytes(len));
+            if reclen == 0 {
+                break;
+            }
+            let name = name.get(..reclen.saturating_sub(19)).unwrap_or_default();
+            let name = name.split(|b| *b == 0).next().unwrap_or_default();
+            if let Some(fd) = parse_fd(name).filter(|fd| *fd >= first) {
+                set_cloexec(c_int::try_from(fd).map_err(|_| Errno::EBADF)?)?;
+            }
+            at = at.saturating_add(reclen);
+        }
+    }
+}
+
+/// A decimal fd number (`.` and `..` are not).
+fn parse_fd(name: &[u8]) -> Option<u32> {
+    if name.is_empty() || name.len() > 10 {
+        return None;
+    }
+    name.iter().try_fold(0u32, |n, b| {
+        let d = b.checked_sub(b'0').filter(|d| *d < 10)?;
+        n.checked_mul(10)?.checked_add(u32::from(d))
+    })
+}
+
+/// Every fd number from `first` below the open-files limit made close-on-exec: the last
+/// resort without procfs (fds are always below the soft limit they were opened under,
+/// and the limit can only have been lowered since by the container's own rlimits, so the
+/// hard limit bounds them).
+fn cloexec_walk(first: u32) -> Result<(), Errno> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes one rlimit we own.
+    check(libc::c_long::from(unsafe {
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim)
+    }))?;
+    let end = u32::try_from(lim.rlim_max.min(1 << 20)).unwrap_or(1 << 20);
+    for fd in first..end {
+        set_cloexec(c_int::try_from(fd).map_err(|_| Errno::EBADF)?)?;
+    }
+    Ok(())
 }
 
 /// Capability sets for `capset(2)`.
@@ -636,5 +738,75 @@ pub fn trim_stack() -> usize {
         len
     } else {
         0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_fd_takes_decimal_numbers_only() {
+        assert_eq!(parse_fd(b"0"), Some(0));
+        assert_eq!(parse_fd(b"1023"), Some(1023));
+        assert_eq!(parse_fd(b"4294967295"), Some(u32::MAX));
+        assert_eq!(parse_fd(b"4294967296"), None);
+        assert_eq!(parse_fd(b"."), None);
+        assert_eq!(parse_fd(b".."), None);
+        assert_eq!(parse_fd(b""), None);
+        assert_eq!(parse_fd(b"12a"), None);
+    }
+
+    /// In a forked child (the fallbacks change every fd of the process from `first`):
+    /// opens fds without close-on-exec, runs `mark`, and reports whether each fd from the
+    /// first of them is close-on-exec and the one below it untouched.
+    fn fallback_marks_fds(mark: fn(u32) -> Result<(), Errno>) -> bool {
+        // SAFETY: the child makes only async-signal-safe syscalls (no allocation) and
+        // leaves with _exit.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0, "fork failed");
+        if pid == 0 {
+            let flags = |fd: c_int| {
+                // SAFETY: F_GETFD on an integer fd.
+                unsafe { libc::fcntl(fd, libc::F_GETFD) }
+            };
+            let mut fds = [0 as c_int; 2];
+            // SAFETY: pipe writes two fds into the array we own.
+            let keep = unsafe { libc::pipe(fds.as_mut_ptr()) } == 0;
+            let below = fds[0];
+            let mut more = [0 as c_int; 2];
+            // SAFETY: as above.
+            let ok = keep && unsafe { libc::pipe(more.as_mut_ptr()) } == 0;
+            let high = 700;
+            // SAFETY: dup2 onto an integer fd number below the default limit.
+            let ok = ok && unsafe { libc::dup2(more[0], high) } == high;
+            let first = u32::try_from(more[0]).unwrap_or(u32::MAX);
+            let ok = ok
+                && mark(first).is_ok()
+                && [more[0], more[1], high]
+                    .iter()
+                    .all(|fd| flags(*fd) & libc::FD_CLOEXEC != 0)
+                && flags(below) & libc::FD_CLOEXEC == 0;
+            exit_now(if ok { 0 } else { 1 });
+        }
+        let mut status = 0;
+        // SAFETY: waits for the child we forked.
+        unsafe { libc::waitpid(pid, &mut status, 0) };
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0
+    }
+
+    #[test]
+    fn cloexec_from_procfs_listing_marks_every_open_fd_from_first() {
+        assert!(fallback_marks_fds(cloexec_listed));
+    }
+
+    #[test]
+    fn cloexec_walk_marks_every_open_fd_from_first() {
+        assert!(fallback_marks_fds(cloexec_walk));
+    }
+
+    #[test]
+    fn cloexec_from_marks_every_open_fd_from_first() {
+        assert!(fallback_marks_fds(cloexec_from));
     }
 }

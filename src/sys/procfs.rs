@@ -94,15 +94,36 @@ pub fn open_ns(root: BorrowedFd<'_>, pid: Option<i32>, ns: &CStr) -> Result<Owne
 /// Writes all of `value` to `rel` beneath the procfs directory `dir` (see [`open_beneath`]).
 pub fn write(dir: BorrowedFd<'_>, rel: &CStr, value: &[u8]) -> Result<(), Errno> {
     let fd = open_beneath(dir, rel, libc::O_WRONLY)?;
+    write_all(fd.as_fd(), value)
+}
+
+fn write_all(fd: BorrowedFd<'_>, value: &[u8]) -> Result<(), Errno> {
     let mut rest = value;
     while !rest.is_empty() {
-        let n = nix::unistd::write(fd.as_fd(), rest)?;
+        let n = nix::unistd::write(fd, rest)?;
         if n == 0 {
             return Err(Errno::EIO);
         }
         rest = rest.get(n..).unwrap_or_default();
     }
     Ok(())
+}
+
+/// Writes `value` to the first of `files` (paths under the caller's own `/proc/self`
+/// below the verified `root`) that exists: an LSM attribute such as AppArmor's
+/// `attr/apparmor/exec`, with `attr/exec` as the older kernels' name. ENOENT when none
+/// does.
+pub fn write_own_attr(root: BorrowedFd<'_>, files: &[&CStr], value: &[u8]) -> Result<(), Errno> {
+    let own = own_dir(root)?;
+    for file in files {
+        let fd = match open_beneath(own.as_fd(), file, libc::O_WRONLY) {
+            Err(Errno::ENOENT) => continue,
+            other => other?,
+        };
+        // The write's own ENOENT (AppArmor: no such profile loaded) is the answer.
+        return write_all(fd.as_fd(), value);
+    }
+    Err(Errno::ENOENT)
 }
 
 /// Reopens the caller's fd `fd` with `flags` through `<root>/self/fd/<fd>`: the magic
@@ -133,8 +154,22 @@ pub fn reopen_in(fds: BorrowedFd<'_>, fd: RawFd, flags: libc::c_int) -> Result<O
     )
 }
 
+/// `/proc/thread-self/fd` of the caller's current `/proc`, checked to be procfs: the
+/// kernel's own list of the caller's open fds.
+pub fn open_fd_dir() -> Result<OwnedFd, Errno> {
+    let root = open_root()?;
+    let fd = super::openat2(
+        root.as_fd(),
+        c"thread-self/fd",
+        libc::O_RDONLY | libc::O_DIRECTORY,
+        libc::RESOLVE_NO_MAGICLINKS | libc::RESOLVE_NO_XDEV | libc::RESOLVE_BENEATH,
+    )?;
+    is_procfs(fd.as_fd())?;
+    Ok(fd)
+}
+
 /// Writes `n` in decimal into `out` followed by a NUL; returns the digits' length.
-fn decimal(mut n: u64, out: &mut [u8; 24]) -> usize {
+pub(super) fn decimal(mut n: u64, out: &mut [u8; 24]) -> usize {
     let mut digits = [0u8; 20];
     let mut len = 0;
     loop {

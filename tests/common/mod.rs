@@ -740,6 +740,37 @@ impl Bundle {
         }
     }
 
+    /// A bundle another tool writes: `make(base, id)` must create `<base>/bundle` (its
+    /// config.json and rootfs); the config is read as written, then `linux.cgroupsPath`
+    /// is set as for every test bundle (write it with [`Bundle::write_config`] or
+    /// [`Bundle::run`]). Cleans up as [`Bundle::new`]'s does.
+    pub fn made_by(name: &str, make: impl FnOnce(&Path, &str)) -> Bundle {
+        let cgroups = CgroupParentLease::acquire();
+        let id = unique(name);
+        let tmp = TempDir::named(&format!("dory-test-{id}"));
+        let base = tmp.path.clone();
+        let dir = base.join("bundle");
+        let state_root = base.join("state");
+        make(&base, &id);
+        let text = std::fs::read_to_string(dir.join("config.json"))
+            .unwrap_or_else(|e| panic!("{}/config.json: {e}", dir.display()));
+        let mut config: Value = serde_json::from_str(&text).expect("config.json is JSON");
+        let rootfs = dir.join(config["root"]["path"].as_str().expect("root.path"));
+        config["linux"]["cgroupsPath"] = Value::from(format!("/{CGROUP_PARENT}/{id}"));
+        Bundle {
+            id,
+            base,
+            dir,
+            state_root,
+            rootfs,
+            config,
+            extra: Vec::new(),
+            tmp,
+            _rootfs: None,
+            _cgroups: cgroups,
+        }
+    }
+
     pub fn config_path(&self) -> PathBuf {
         self.dir.join("config.json")
     }

@@ -302,7 +302,7 @@ fn the_init_ignores_exec_cpu_affinity() {
     let rootfs = std::env::temp_dir();
     let text = text.replacen("\"path\": \"rootfs\"", &format!("\"path\": {rootfs:?}"), 1);
     let spec2 = parse(text.as_bytes()).unwrap();
-    let plan = crate::plan::Plan::build(&spec2, &rootfs).unwrap();
+    let plan = crate::plan::Plan::build(&spec2, 0, &rootfs).unwrap();
     assert_eq!(plan.process.attrs.initial_cpus, None);
     assert_eq!(plan.process.attrs.final_cpus, FinalCpus::Reset);
     // While an exec'd process from the same config gets it.
