@@ -56,8 +56,7 @@ enum Ins {
 pub enum AsmError {
     /// More than [`MAX_BPF_INSNS`] instructions.
     TooLarge,
-    /// A label used but never bound, or bound before its use (BPF jumps forward only),
-    /// or code its generator refused ([`Asm::refuse`]).
+    /// A label used but never bound, or bound before its use (BPF jumps forward only).
     BadLabel,
 }
 
@@ -67,8 +66,6 @@ pub struct Asm {
     /// Symbolic instruction index of each label, once bound; at most [`MAX_LABELS`].
     labels: std::vec::Vec<Option<u16>>,
     overflow: bool,
-    /// Set by [`Asm::refuse`]: the code is incomplete.
-    refused: bool,
 }
 
 impl Asm {
@@ -77,14 +74,7 @@ impl Asm {
             code: std::vec::Vec::new(),
             labels: std::vec::Vec::new(),
             overflow: false,
-            refused: false,
         }
-    }
-
-    /// Marks the program as not to be trusted ([`Asm::finish`] fails with
-    /// [`AsmError::BadLabel`]): for a generator that finds its input inconsistent.
-    pub fn refuse(&mut self) {
-        self.refused = true;
     }
 
     fn push(&mut self, ins: Ins) {
@@ -149,9 +139,6 @@ impl Asm {
 
     /// Lays out and encodes the program into `out` (cleared first).
     pub fn finish(&self, out: &mut std::vec::Vec<libc::sock_filter>) -> Result<(), AsmError> {
-        if self.refused {
-            return Err(AsmError::BadLabel);
-        }
         if self.overflow {
             return Err(AsmError::TooLarge);
         }

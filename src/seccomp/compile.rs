@@ -35,7 +35,7 @@ use crate::seccomp::merge::{self, Cond, Entry, Plan, Rule};
 use crate::seccomp::model::{Seccomp, MAX_ARGS_PER_RULE, SYSCALL_SLOTS};
 use crate::seccomp::names::{self, ActionKind, Flag, ABIS, MAX_ABIS, X32_SYSCALL_BIT};
 use crate::seccomp::notify;
-use crate::seccomp::tree::{Refused, Tree};
+use crate::seccomp::tree::Tree;
 
 /// `struct seccomp_data` offsets.
 const OFF_NR: u32 = 0;
@@ -56,9 +56,6 @@ const MAX_PLANS: usize = MAX_ABIS * SYSCALL_SLOTS + 1;
 /// Intervals of one ABI's number line: each slot can start one and end one.
 const MAX_INTERVALS: usize = 2 * SYSCALL_SLOTS + 2;
 const ENOSYS: u32 = libc::ENOSYS as u32;
-/// A program the compiler found inconsistent (a jump without a valid target, argument
-/// checks whose links go round in a circle): never expected, refused rather than loaded.
-const INTERNAL: &str = "internal error: the filter's jumps or argument checks are inconsistent";
 
 /// A compiled filter, ready for [`crate::sys::seccomp::install_filter`].
 pub struct Program {
@@ -224,7 +221,7 @@ pub(super) fn build(
         Err(AsmError::TooLarge) => Err(too_large()),
         Err(AsmError::BadLabel) => Err(SeccompError::at(
             format_args!("linux.seccomp"),
-            SeccompErrorKind::Invalid(INTERNAL),
+            SeccompErrorKind::Invalid("internal error: a BPF jump has no valid target"),
         )),
     }
 }
@@ -352,13 +349,12 @@ fn intervals(
                 .get(e.rule)
                 .is_some_and(|r| r.names.contains(k, slot))
         });
-        let plan = merge::plan(named, wide).map_err(|(rule, why)| {
+        let plan = merge::plan(named, wide).map_err(|rule| {
             SeccompError::at(
                 format_args!("linux.seccomp.syscalls[{rule}]"),
-                SeccompErrorKind::Invalid(match why {
-                    Refused::Conflict => "an earlier rule for one of its syscalls has the same checks (or a prefix of them) with another action: libseccomp refuses it (EEXIST), and so does runc",
-                    Refused::Cycle => INTERNAL,
-                }),
+                SeccompErrorKind::Invalid(
+                    "an earlier rule for one of its syscalls has the same checks (or a prefix of them) with another action: libseccomp refuses it (EEXIST), and so does runc",
+                ),
             )
         })?;
         let p = plans.index(plan, wide)?;

@@ -41,7 +41,7 @@ use heapless::Vec;
 
 use crate::seccomp::model::MAX_ARGS_PER_RULE;
 use crate::seccomp::names::Op;
-use crate::seccomp::tree::{Refused, Tree};
+use crate::seccomp::tree::Tree;
 
 /// Conditions in one rule after runc's split: at most one per argument.
 pub const MAX_CHAIN_CONDS: usize = 6;
@@ -117,19 +117,15 @@ pub fn entries(rules: &[Rule], default: u32) -> std::vec::Vec<Entry> {
 }
 
 /// The plan of a syscall named by `entries` (in config order); `wide`: 64-bit
-/// arguments. `Err((rule, why))`: that rule cannot join the tree (rule 6: libseccomp
-/// refuses it).
-pub fn plan<'e>(
-    entries: impl Iterator<Item = &'e Entry>,
-    wide: bool,
-) -> Result<Plan, (usize, Refused)> {
+/// arguments. `Err(rule)`: libseccomp refuses that rule (rule 6).
+pub fn plan<'e>(entries: impl Iterator<Item = &'e Entry>, wide: bool) -> Result<Plan, usize> {
     let mut tree: Option<Tree> = None;
     for e in entries {
         match (Tree::chain(&e.conds, e.ret, wide), tree.as_mut()) {
             // Rule 4: the first unconditional rule decides alone.
             (None, _) => return Ok(Plan::Ret(e.ret)),
             (Some(t), None) => tree = Some(t),
-            (Some(t), Some(x)) => x.add(t).map_err(|why| (e.rule, why))?,
+            (Some(t), Some(x)) => x.add(t).map_err(|_| e.rule)?,
         }
     }
     Ok(tree.map_or(Plan::Default, Plan::Tree))

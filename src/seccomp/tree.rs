@@ -75,18 +75,9 @@ enum Slot {
     False(usize),
 }
 
-/// Why a rule cannot join the tree.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Refused {
-    /// libseccomp refuses the rule (`EEXIST`).
-    Conflict,
-    /// The tree's links would go round in a circle. Not expected: this guards the walks
-    /// over levels (bounded by the node count), so that a mistake here is an error and
-    /// never a compiler that does not end.
-    Cycle,
-}
-
-use Refused::{Conflict, Cycle};
+/// libseccomp refuses the rule (`EEXIST`).
+#[derive(Debug)]
+pub struct Conflict;
 
 impl Tree {
     /// The chain of one rule, `None` if it has no check left (then it is unconditional).
@@ -266,7 +257,7 @@ impl Tree {
     }
 
     /// Merges the chain of a later rule into the tree (`_db_tree_add`).
-    pub fn add(&mut self, other: Tree) -> Result<(), Refused> {
+    pub fn add(&mut self, other: Tree) -> Result<(), Conflict> {
         let base = self.nodes.len();
         let shift = |i: Option<usize>| i.map(|i| i + base);
         for mut n in other.nodes {
@@ -295,54 +286,49 @@ impl Tree {
         }
     }
 
-    fn n(&self, i: usize) -> Result<&Node, Refused> {
-        self.nodes.get(i).ok_or(Cycle)
+    fn n(&self, i: usize) -> Result<&Node, Conflict> {
+        self.nodes.get(i).ok_or(Conflict)
     }
 
-    fn n_mut(&mut self, i: usize) -> Result<&mut Node, Refused> {
-        self.nodes.get_mut(i).ok_or(Cycle)
-    }
-
-    /// The nodes of the level of `n`, first to last (at most every node of the tree).
-    fn level(&self, n: usize) -> Result<Level<'_>, Refused> {
-        Ok(Level {
-            tree: self,
-            at: Some(self.level_start(n)?),
-            steps: 0,
-        })
+    fn n_mut(&mut self, i: usize) -> Result<&mut Node, Conflict> {
+        self.nodes.get_mut(i).ok_or(Conflict)
     }
 
     /// `_db_tree_add`: `new` (a chain's node) into the level hanging from `slot`.
     ///
-    /// Unlike libseccomp 2.5, a level is walked from its first node, and a node already
+    /// Unlike libseccomp 2.5, the level is walked from its first node, and a node already
     /// in it is not added again. A 64-bit range check hangs the next condition from two
-    /// of its nodes (see [`Tree::link`]), so one chain can reach the same level twice;
-    /// libseccomp then links the node before itself and loops for ever (`runc run`
-    /// with such a profile spins in `runc init`).
-    fn merge(&mut self, slot: Slot, new: usize) -> Result<(), Refused> {
-        let head = self.get(slot).ok_or(Cycle)?;
-        for x in self.level(head)? {
-            if x? == new {
-                return Ok(());
+    /// of its nodes (see [`Tree::link`]), so one chain reaches the same level twice, and
+    /// libseccomp then links that node before itself and loops for ever (`runc run` with
+    /// such a profile spins in `runc init`). Inserting a node into its own level is the
+    /// only way the level links could go round in a circle.
+    fn merge(&mut self, slot: Slot, new: usize) -> Result<(), Conflict> {
+        let mut x = self.level_start(self.get(slot).ok_or(Conflict)?)?;
+        let mut i = Some(x);
+        for _ in 0..self.nodes.len() {
+            match i {
+                Some(at) if at == new => return Ok(()),
+                Some(at) => i = self.n(at)?.lvl_nxt,
+                None => break,
             }
         }
-        let mut last = head;
-        let mut place = None;
-        for x in self.level(head)? {
-            let x = x?;
+        loop {
             let (xn, nn) = (self.n(x)?, self.n(new)?);
-            if same(xn, nn) || lt(xn, nn) {
-                place = Some((x, same(xn, nn)));
-                break;
-            }
-            last = x;
-        }
-        if let Some((x, equal)) = place {
-            if equal {
+            if same(xn, nn) {
                 return self.merge_equal(x, new);
             }
+            if !lt(xn, nn) {
+                match xn.lvl_nxt {
+                    Some(next) => x = next,
+                    None => {
+                        self.n_mut(new)?.lvl_prv = Some(x);
+                        self.n_mut(x)?.lvl_nxt = Some(new);
+                        return Ok(());
+                    }
+                }
+                continue;
+            }
             // Insert before x.
-            let xn = self.n(x)?;
             if let Some(p) = xn.lvl_prv {
                 self.n_mut(p)?.lvl_nxt = Some(new);
                 self.n_mut(new)?.lvl_prv = Some(p);
@@ -354,14 +340,10 @@ impl Tree {
             }
             return Ok(());
         }
-        // After the last node of the level.
-        self.n_mut(new)?.lvl_prv = Some(last);
-        self.n_mut(last)?.lvl_nxt = Some(new);
-        Ok(())
     }
 
     /// Merges node `new` into the equal node `x`: both sides, then the next levels.
-    fn merge_equal(&mut self, x: usize, new: usize) -> Result<(), Refused> {
+    fn merge_equal(&mut self, x: usize, new: usize) -> Result<(), Conflict> {
         for side in [true, false] {
             self.merge_action(x, new, side)?;
         }
@@ -392,7 +374,7 @@ impl Tree {
     }
 
     /// One side's action of `new` onto the equal node `x`.
-    fn merge_action(&mut self, x: usize, new: usize, side: bool) -> Result<(), Refused> {
+    fn merge_action(&mut self, x: usize, new: usize, side: bool) -> Result<(), Conflict> {
         let (xn, nn) = (self.n(x)?, self.n(new)?);
         let (x_act, x_next, n_act) = if side {
             (xn.act_t, xn.nxt_t, nn.act_t)
@@ -443,66 +425,54 @@ impl Tree {
     }
 
     /// `_db_tree_act_check`: every action under the level of `n` is `action`.
-    fn check_actions(&self, n: usize, action: u32) -> Result<(), Refused> {
-        self.check_actions_below(n, action, 0)
-    }
-
-    /// [`Tree::check_actions`] `depth` levels down (at most one level per node).
-    fn check_actions_below(&self, n: usize, action: u32, depth: usize) -> Result<(), Refused> {
-        if depth > self.nodes.len() {
-            return Err(Cycle);
-        }
-        for i in self.level(n)? {
-            let node = self.n(i?)?;
+    fn check_actions(&self, n: usize, action: u32) -> Result<(), Conflict> {
+        let mut i = self.level_start(n)?;
+        loop {
+            let node = self.n(i)?;
             if node.act_t.is_some_and(|a| a != action) || node.act_f.is_some_and(|a| a != action) {
                 return Err(Conflict);
             }
             for next in [node.nxt_t, node.nxt_f].into_iter().flatten() {
-                self.check_actions_below(next, action, depth + 1)?;
+                self.check_actions(next, action)?;
+            }
+            match node.lvl_nxt {
+                Some(next) => i = next,
+                None => return Ok(()),
             }
         }
-        Ok(())
     }
 
-    /// The first node of the level of `n`.
-    fn level_start(&self, mut n: usize) -> Result<usize, Refused> {
+    /// The first node of the level of `n` (a walk longer than the tree refuses the rule).
+    fn level_start(&self, mut n: usize) -> Result<usize, Conflict> {
         for _ in 0..self.nodes.len() {
             match self.n(n)?.lvl_prv {
                 Some(p) => n = p,
                 None => return Ok(n),
             }
         }
-        Err(Cycle)
+        Err(Conflict)
     }
 
     /// Emits the checks; a call no rule decides goes to `default` (a bound-later label).
     /// `words`: the offsets of an argument's low and high words.
-    /// A tree whose links go round in a circle ([`Refused::Cycle`], not expected) makes
-    /// the program fail to assemble rather than the emitter loop.
     pub fn emit(&self, asm: &mut Asm, default: Target, words: &dyn Fn(u32) -> (u32, u32)) {
-        self.emit_level(asm, self.root, default, words, 0);
+        self.emit_level(asm, self.root, default, words);
     }
 
-    /// One level: each node's check, then its sides; `out`: where the level ends;
-    /// `depth`: levels above (at most one per node).
-    fn emit_level(
-        &self,
-        asm: &mut Asm,
-        n: usize,
-        out: Target,
-        words: &dyn Fn(u32) -> (u32, u32),
-        depth: usize,
-    ) {
-        let level = match self.level(n) {
-            Ok(l) if depth <= self.nodes.len() => l,
-            _ => return asm.refuse(),
+    /// One level: each node's check, then its sides; `out`: where the level ends.
+    fn emit_level(&self, asm: &mut Asm, n: usize, out: Target, words: &dyn Fn(u32) -> (u32, u32)) {
+        let Ok(mut i) = self.level_start(n) else {
+            asm.goto(out);
+            return;
         };
-        for i in level {
-            let Some(node) = i.ok().and_then(|i| self.nodes.get(i)) else {
-                return asm.refuse();
+        loop {
+            let Some(node) = self.nodes.get(i) else {
+                return;
             };
-            let last = node.lvl_nxt.is_none();
-            let next = if last { out } else { asm.label() };
+            let next = match node.lvl_nxt {
+                Some(_) => asm.label(),
+                None => out,
+            };
             let (lo, hi) = words(node.arg);
             // Every check loads its word: a node is also reached from the end of the
             // previous node's next level, which loaded another one.
@@ -522,38 +492,19 @@ impl Tree {
             for (label, nxt, act) in [(t, node.nxt_t, node.act_t), (f, node.nxt_f, node.act_f)] {
                 asm.bind(label);
                 match (nxt, act) {
-                    (Some(sub), _) => self.emit_level(asm, sub, next, words, depth + 1),
+                    (Some(sub), _) => self.emit_level(asm, sub, next, words),
                     (None, Some(a)) => asm.ret(a),
                     (None, None) => asm.goto(next),
                 }
             }
-            if !last {
-                asm.bind(next);
+            match node.lvl_nxt {
+                Some(j) => {
+                    asm.bind(next);
+                    i = j;
+                }
+                None => return,
             }
         }
-    }
-}
-
-/// The nodes of one level, first to last; a walk longer than the tree's node count
-/// (links gone round in a circle) ends with [`Refused::Cycle`].
-struct Level<'t> {
-    tree: &'t Tree,
-    at: Option<usize>,
-    steps: usize,
-}
-
-impl Iterator for Level<'_> {
-    type Item = Result<usize, Refused>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        let at = self.at?;
-        if self.steps >= self.tree.nodes.len() {
-            self.at = None;
-            return Some(Err(Cycle));
-        }
-        self.steps += 1;
-        self.at = self.tree.nodes.get(at).and_then(|n| n.lvl_nxt);
-        Some(Ok(at))
     }
 }
 
