@@ -18,6 +18,11 @@ pub(super) const CREATE_FLAGS: &[FlagSpec] = &[
     flag("preserve-fds", None, true),
 ];
 
+pub(super) const KILL_FLAGS: &[FlagSpec] =
+    &[flag("all", Some('a'), false), flag("pid", Some('p'), true)];
+pub(super) const DELETE_FLAGS: &[FlagSpec] = &[flag("force", Some('f'), false)];
+pub(super) const PS_FLAGS: &[FlagSpec] = &[flag("format", Some('f'), true)];
+
 fn report(command: &str, r: Result<(), lifecycle::Error>) -> i32 {
     match r {
         Ok(()) => 0,
@@ -41,7 +46,7 @@ fn load(command: &str, g: &Global, id: &str) -> Result<Container, i32> {
 pub const MAX_PRESERVE_FDS: u32 = (1 << 20) - 3;
 
 /// `--preserve-fds N`: 0 when absent.
-fn preserve_fds(value: Option<&str>) -> Result<u32, String> {
+pub(super) fn preserve_fds(value: Option<&str>) -> Result<u32, String> {
     let Some(v) = value else {
         return Ok(0);
     };
@@ -206,11 +211,7 @@ fn with_container(
 }
 
 pub fn cmd_kill(g: &Global, argv: &[String]) -> i32 {
-    let p = match parse_or_usage(
-        "kill",
-        argv,
-        &[flag("all", Some('a'), false), flag("pid", Some('p'), true)],
-    ) {
+    let p = match parse_or_usage("kill", argv, KILL_FLAGS) {
         Ok(p) => p,
         Err(c) => return c,
     };
@@ -237,7 +238,7 @@ pub fn cmd_kill(g: &Global, argv: &[String]) -> i32 {
 }
 
 pub fn cmd_delete(g: &Global, argv: &[String]) -> i32 {
-    let p = match parse_or_usage("delete", argv, &[flag("force", Some('f'), false)]) {
+    let p = match parse_or_usage("delete", argv, DELETE_FLAGS) {
         Ok(p) => p,
         Err(c) => return c,
     };
@@ -264,7 +265,7 @@ pub fn cmd_pause(g: &Global, argv: &[String], pause: bool) -> i32 {
 }
 
 pub fn cmd_ps(g: &Global, argv: &[String]) -> i32 {
-    let p = match parse_or_usage("ps", argv, &[flag("format", Some('f'), true)]) {
+    let p = match parse_or_usage("ps", argv, PS_FLAGS) {
         Ok(p) => p,
         Err(c) => return c,
     };
@@ -384,7 +385,7 @@ pub(super) const EXEC_FLAGS: &[FlagSpec] = &[
     flag("cgroup", None, true),
 ];
 
-fn parse_ids(text: &str) -> Option<(u32, Option<u32>)> {
+pub(super) fn parse_ids(text: &str) -> Option<(u32, Option<u32>)> {
     match text.split_once(':') {
         Some((u, g)) => Some((u.parse().ok()?, Some(g.parse().ok()?))),
         None => Some((text.parse().ok()?, None)),

@@ -1,18 +1,16 @@
 //! `dory list`: runc's table, `--format json`, `-q`.
 
-use super::args::flag;
+use super::args::{flag, FlagSpec};
 use super::{parse_or_usage, Global};
 use crate::container::state;
 
+pub(super) const LIST_FLAGS: &[FlagSpec] = &[
+    flag("format", Some('f'), true),
+    flag("quiet", Some('q'), false),
+];
+
 pub fn cmd_list(g: &Global, argv: &[String]) -> i32 {
-    let p = match parse_or_usage(
-        "list",
-        argv,
-        &[
-            flag("format", Some('f'), true),
-            flag("quiet", Some('q'), false),
-        ],
-    ) {
+    let p = match parse_or_usage("list", argv, LIST_FLAGS) {
         Ok(p) => p,
         Err(c) => return c,
     };

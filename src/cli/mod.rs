@@ -9,6 +9,8 @@ macro_rules! log_error {
 }
 
 mod args;
+#[cfg(fuzzing)]
+pub(crate) mod fuzz;
 mod help;
 mod lifecycle;
 mod list;
@@ -61,6 +63,27 @@ global options:
   -h, --help          this text; `dory COMMAND --help` for a command's flags
   -v, --version       dory's version and the runtime-spec version it implements
 ";
+
+/// The commands that parse their words with [`args::parse`]: each one's flags and, for
+/// `exec`, the count of positional words after which the rest are the process's own.
+/// (`features` and `help` take no words; `init` and `ctl` parse theirs themselves.)
+#[cfg(any(test, fuzzing))]
+pub(crate) const COMMANDS: &[(&str, &[FlagSpec], Option<usize>)] = &[
+    ("spec", SPEC_FLAGS, None),
+    ("run", RUN_FLAGS, None),
+    ("create", lifecycle::CREATE_FLAGS, None),
+    ("start", &[], None),
+    ("state", &[], None),
+    ("kill", lifecycle::KILL_FLAGS, None),
+    ("delete", lifecycle::DELETE_FLAGS, None),
+    ("pause", &[], None),
+    ("resume", &[], None),
+    ("ps", lifecycle::PS_FLAGS, None),
+    ("exec", lifecycle::EXEC_FLAGS, Some(1)),
+    ("update", update::UPDATE_FLAGS, None),
+    ("events", update::EVENTS_FLAGS, None),
+    ("list", list::LIST_FLAGS, None),
+];
 
 /// Global options every command sees.
 pub struct Global {

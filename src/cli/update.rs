@@ -163,7 +163,10 @@ fn read_resources(path: &str) -> Result<Vec<u8>, String> {
     Ok(text)
 }
 
-fn apply_flags<'a>(p: &'a super::args::Parsed, res: &mut Resources<'a>) -> Result<(), String> {
+pub(super) fn apply_flags<'a>(
+    p: &'a super::args::Parsed,
+    res: &mut Resources<'a>,
+) -> Result<(), String> {
     let mut mem = res.memory.unwrap_or_default();
     let mut mem_set = res.memory.is_some();
     for (f, slot) in [
@@ -222,12 +225,11 @@ fn apply_flags<'a>(p: &'a super::args::Parsed, res: &mut Resources<'a>) -> Resul
     Ok(())
 }
 
+pub(super) const EVENTS_FLAGS: &[FlagSpec] =
+    &[flag("stats", None, false), flag("interval", None, true)];
+
 pub fn cmd_events(g: &Global, argv: &[String]) -> i32 {
-    let p = match parse_or_usage(
-        "events",
-        argv,
-        &[flag("stats", None, false), flag("interval", None, true)],
-    ) {
+    let p = match parse_or_usage("events", argv, EVENTS_FLAGS) {
         Ok(p) => p,
         Err(c) => return c,
     };
@@ -298,9 +300,9 @@ pub fn cmd_events(g: &Global, argv: &[String]) -> i32 {
 }
 
 /// Longest `events --interval` (a day).
-const MAX_EVENTS_INTERVAL: Duration = Duration::from_secs(86_400);
+pub(super) const MAX_EVENTS_INTERVAL: Duration = Duration::from_secs(86_400);
 
-fn parse_duration(t: &str) -> Option<Duration> {
+pub(super) fn parse_duration(t: &str) -> Option<Duration> {
     if let Some(ms) = t.strip_suffix("ms") {
         return ms.parse().ok().map(Duration::from_millis);
     }

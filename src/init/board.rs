@@ -29,7 +29,8 @@
 //!
 //! Defaults: `kind` service; `onFailure` rescue; restart `{"policy":"always",
 //! "initialDelayMs":100,"factor":2,"maxDelayMs":5000,"maxRetries":5,"resetWindowSecs":60}`
-//! (each restart key may be given alone); `onGiveUp` ignore; `stopSignal` SIGTERM;
+//! (each restart key may be given alone; `factor` and `resetWindowSecs` at least 1);
+//! `onGiveUp` ignore; `stopSignal` SIGTERM;
 //! `stopGraceMs` 5000; health `intervalMs` 10000, `timeoutMs` 1000, `failures` 3.
 //! `restart`, `health`, `after` and `onGiveUp` are for services only; `onFailure` for
 //! oneshots only.
@@ -485,6 +486,13 @@ impl<'a> Scanner<'a> {
                 expected: "a non-negative integer",
             });
         }
+        // JSON has no leading zeros (serde-json-core refuses them, without a field).
+        if digits.len() > 1 && digits.first() == Some(&b'0') {
+            return Err(Error::Invalid {
+                field: self.path.render(),
+                problem: "a JSON number has no leading zeros".into(),
+            });
+        }
         let mut v: u64 = 0;
         for d in digits {
             v = v.saturating_mul(10).saturating_add(u64::from(d - b'0'));
@@ -804,6 +812,14 @@ fn restart_spec(
     spec.reset_window_secs = r.reset_window_secs.unwrap_or(spec.reset_window_secs);
     if spec.factor == 0 {
         return Err(invalid(at("restart.factor"), "must be at least 1".into()));
+    }
+    // Every run lasts at least 0 s: the count would start over at each exit, so the
+    // backoff would never grow and maxRetries never be reached (a crash loop for ever).
+    if spec.reset_window_secs == 0 {
+        return Err(invalid(
+            at("restart.resetWindowSecs"),
+            "must be at least 1 (0: a crash loop for ever)".into(),
+        ));
     }
     Ok(spec)
 }
@@ -1132,6 +1148,32 @@ mod tests {
 
     fn err(text: &str) -> String {
         parse(text.as_bytes()).unwrap_err().to_string()
+    }
+
+    /// Found by the board fuzz target: with `resetWindowSecs: 0` every run counted as
+    /// healthy, so a crash loop restarted for ever at the first delay.
+    #[test]
+    fn a_zero_reset_window_is_refused() {
+        assert_eq!(
+            err(r#"{"containers":[{"id":"a","bundle":"/a","restart":{"resetWindowSecs":0}}]}"#),
+            "containers[0].restart.resetWindowSecs: must be at least 1 (0: a crash loop for ever)"
+        );
+    }
+
+    /// Found by the board fuzz target: the scan took `050`, serde-json-core refused it,
+    /// and the error named neither the field nor the position.
+    #[test]
+    fn a_number_with_a_leading_zero_names_its_field() {
+        assert_eq!(
+            err(r#"{"containers":[{"id":"a","bundle":"/a","restart":{"initialDelayMs":050}}]}"#),
+            "containers[0].restart.initialDelayMs: a JSON number has no leading zeros"
+        );
+        assert_eq!(
+            err(r#"{"stepTimeoutSecs":00,"containers":[]}"#),
+            "stepTimeoutSecs: a JSON number has no leading zeros"
+        );
+        // A single zero is a number.
+        assert!(parse(br#"{"containers":[{"id":"a","bundle":"/a","stopGraceMs":0}]}"#).is_ok());
     }
 
     #[test]

@@ -55,7 +55,7 @@ const PROC_PID_INIT_INO: u64 = 0xEFFF_FFFC;
 
 /// How this run of PID 1 was asked for.
 #[derive(Debug, Clone, Default)]
-struct Options {
+pub(crate) struct Options {
     config: Option<String>,
     test: bool,
     /// Where early boot mounts go: `/` on a board, a scratch dir in tests, none = skip.
@@ -125,7 +125,7 @@ pub const FLAGS: &[&str] = &[
 ];
 
 /// The options of `dory init ARGS…`, and the first word not understood.
-fn parse_options(args: &[String]) -> (Options, Option<String>) {
+pub(crate) fn parse_options(args: &[String]) -> (Options, Option<String>) {
     let mut o = Options {
         ctl_socket: ctl::CTL_SOCKET.into(),
         ..Options::default()

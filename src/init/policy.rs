@@ -74,10 +74,15 @@ pub struct RestartState {
     pub retries: u32,
 }
 
-/// Backoff delay before retry number `n` (0-based).
+/// Backoff delay before retry number `n` (0-based). At most 33 multiplications whatever
+/// `n`: a factor of 2 or more passes any u32 cap by then, and a factor of 1 (or an
+/// initial delay of 0) never grows the delay.
 pub fn backoff_ms(spec: &RestartSpec, n: u32) -> u64 {
     let cap = u64::from(spec.max_delay_ms);
     let mut d = u64::from(spec.initial_delay_ms);
+    if spec.factor <= 1 || d == 0 {
+        return d.min(cap);
+    }
     for _ in 0..n {
         if d >= cap {
             break;
@@ -333,5 +338,34 @@ mod tests {
             ..spec(Policy::Always)
         };
         assert_eq!(backoff_ms(&s, 50), 100);
+    }
+
+    /// Found by the board fuzz target: with a factor of 1 the delay never reached the cap,
+    /// so the delay of retry n took n multiplications; PID 1 computes it at every exit of
+    /// a crash-looping service (maxRetries up to 2^32-1), ever slower.
+    #[test]
+    fn backoff_takes_the_same_time_for_any_retry() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let one = RestartSpec {
+                factor: 1,
+                max_retries: u32::MAX,
+                ..spec(Policy::Always)
+            };
+            let zero = RestartSpec {
+                initial_delay_ms: 0,
+                ..one
+            };
+            let two = RestartSpec { factor: 2, ..one };
+            let _ = tx.send([
+                backoff_ms(&one, u32::MAX - 1),
+                backoff_ms(&zero, u32::MAX - 1),
+                backoff_ms(&two, u32::MAX - 1),
+            ]);
+        });
+        let got = rx
+            .recv_timeout(std::time::Duration::from_secs(2))
+            .expect("backoff_ms took more than 2 s");
+        assert_eq!(got, [100, 0, 1000]);
     }
 }

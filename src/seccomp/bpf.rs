@@ -21,7 +21,7 @@ pub const JA: u16 = (libc::BPF_JMP | libc::BPF_JA) as u16;
 pub const JEQ_K: u16 = (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16;
 pub const JGT_K: u16 = (libc::BPF_JMP | libc::BPF_JGT | libc::BPF_K) as u16;
 pub const JGE_K: u16 = (libc::BPF_JMP | libc::BPF_JGE | libc::BPF_K) as u16;
-#[cfg(test)] // the compiler compares with JEQ/JGT/JGE after an AND; the test interpreter knows JSET
+#[cfg(any(test, fuzzing))] // the compiler compares with JEQ/JGT/JGE after an AND; the interpreter knows JSET
 pub const JSET_K: u16 = (libc::BPF_JMP | libc::BPF_JSET | libc::BPF_K) as u16;
 
 /// Longest program: the kernel's `BPF_MAXINSNS`.

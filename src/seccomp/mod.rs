@@ -15,6 +15,8 @@
 mod bpf;
 pub(crate) mod compile;
 mod error;
+#[cfg(any(test, fuzzing))]
+pub mod interp;
 mod merge;
 pub mod model;
 mod names;
@@ -23,7 +25,7 @@ mod tables;
 mod tree;
 
 // The API the planner, the validator and the sandbox use.
-#[cfg(test)]
+#[cfg(any(test, fuzzing))]
 pub use bpf::MAX_BPF_INSNS;
 pub use compile::{check, compile, Program};
 pub use error::SeccompError;

@@ -1,7 +1,8 @@
 //! Compiling real and synthetic profiles and running the programs, in a classic-BPF
 //! interpreter written here and in the kernel (a forked child loads the filter).
 
-use crate::seccomp::bpf::{ALU_AND_K, JA, JEQ_K, JGE_K, JGT_K, JSET_K, LD_W_ABS, RET_K};
+use crate::seccomp::bpf::JA;
+use crate::seccomp::interp;
 use crate::seccomp::names::{self, ABIS, AUDIT_ARCH_AARCH64};
 use crate::seccomp::{compile, tables, Program, MAX_BPF_INSNS};
 use crate::spec::{parse_unvalidated, Seccomp};
@@ -15,74 +16,30 @@ fn errno(e: u32) -> u32 {
     libc::SECCOMP_RET_ERRNO | e
 }
 
-/// `struct seccomp_data` as the filter sees it.
-#[derive(Debug, Clone, Copy)]
-struct Data {
-    nr: u32,
-    arch: u32,
-    args: [u64; 6],
-}
+/// Builds the `seccomp_data` of a call (instruction pointer 0).
+struct Data;
 
 impl Data {
-    fn native(name: &str, args: &[u64]) -> Data {
+    fn native(name: &str, args: &[u64]) -> interp::Data {
         let nr = names::lookup(name).unwrap_or_else(|| panic!("{name} is not in the table"));
         Self::nr(nr, args)
     }
 
-    fn nr(nr: u32, args: &[u64]) -> Data {
+    fn nr(nr: u32, args: &[u64]) -> interp::Data {
         let mut a = [0u64; 6];
         a[..args.len()].copy_from_slice(args);
-        Data {
+        interp::Data {
             nr,
             arch: ABIS[0].audit_arch,
             args: a,
         }
     }
-
-    /// The 32-bit word at byte `offset`, in native byte order.
-    fn word(&self, offset: u32) -> u32 {
-        let mut bytes = [0u8; 64];
-        bytes[0..4].copy_from_slice(&self.nr.to_ne_bytes());
-        bytes[4..8].copy_from_slice(&self.arch.to_ne_bytes());
-        for (i, a) in self.args.iter().enumerate() {
-            bytes[16 + 8 * i..24 + 8 * i].copy_from_slice(&a.to_ne_bytes());
-        }
-        let o = offset as usize;
-        assert!(o.is_multiple_of(4) && o + 4 <= 64, "bad load offset {o}");
-        u32::from_ne_bytes(bytes[o..o + 4].try_into().unwrap())
-    }
 }
 
-/// Runs a classic BPF program (the subset the compiler emits) and returns what it
-/// returns. Panics on anything the kernel's checker would refuse.
-fn run(prog: &[libc::sock_filter], d: &Data) -> u32 {
-    assert!(!prog.is_empty() && prog.len() <= MAX_BPF_INSNS);
-    let mut a = 0u32;
-    let mut pc = 0usize;
-    loop {
-        let ins = prog
-            .get(pc)
-            .unwrap_or_else(|| panic!("fell off the end at {pc}"));
-        let k = ins.k;
-        let jump = |cond: bool| pc + 1 + usize::from(if cond { ins.jt } else { ins.jf });
-        pc = match ins.code {
-            LD_W_ABS => {
-                a = d.word(k);
-                pc + 1
-            }
-            ALU_AND_K => {
-                a &= k;
-                pc + 1
-            }
-            RET_K => return k,
-            JA => pc + 1 + k as usize,
-            JEQ_K => jump(a == k),
-            JGT_K => jump(a > k),
-            JGE_K => jump(a >= k),
-            JSET_K => jump(a & k != 0),
-            c => panic!("unexpected opcode {c:#x} at {pc}"),
-        };
-    }
+/// Runs a program in the interpreter (`interp.rs`); panics on anything the kernel's
+/// checker would refuse.
+fn run(prog: &[libc::sock_filter], d: &interp::Data) -> u32 {
+    interp::run(prog, d).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// The `linux.seccomp` of a config with the given seccomp object.
@@ -750,4 +707,37 @@ fn real_profiles_fit_the_kernel_limit() {
     eprintln!("BPF instructions: podman {podman}, podman one rule per name {split_len}, one errno per syscall {worst} (limit {MAX_BPF_INSNS})");
     assert!(podman < 1200 && split_len == podman, "{podman} {split_len}");
     assert!(worst < MAX_BPF_INSNS, "{worst}");
+}
+
+/// Found by the seccomp fuzz target. A 64-bit range check hangs the next condition from
+/// two nodes (the high word greater; the high word equal and the low word greater), so
+/// merging a second such rule visited that level twice: the second visit linked a node
+/// before itself and the compiler looped for ever (libseccomp 2.5.4 does the same:
+/// `runc run` with this profile spins in `runc init`). The level is merged once, and
+/// the rules decide as written (the higher argument's check first).
+#[test]
+fn merged_rules_cannot_loop_the_tree() {
+    let profile = r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+        {"names": ["getpid"], "action": "SCMP_ACT_KILL_THREAD", "args": [{"index": 1, "value": 5, "op": "SCMP_CMP_EQ"}, {"index": 0, "value": 7, "op": "SCMP_CMP_GT"}]},
+        {"names": ["getpid"], "action": "SCMP_ACT_TRAP", "args": [{"index": 0, "value": 7, "op": "SCMP_CMP_GT"}, {"index": 5, "value": 1, "op": "SCMP_CMP_EQ"}]}]}"#;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(compiled(profile));
+    });
+    let prog = rx
+        .recv_timeout(std::time::Duration::from_secs(20))
+        .expect("compiling two merged range rules did not end in 20 s");
+    let call = |args: &[u64]| run(prog.as_slice(), &Data::native("getpid", args));
+    let (kill, trap) = (libc::SECCOMP_RET_KILL_THREAD, libc::SECCOMP_RET_TRAP);
+    // a0 > 7 through either word: its high word, or its low word with a zero high word
+    // (a 32-bit ABI, armv7's, compares the low word only: there the loop cannot arise).
+    let wide = ABIS.first().is_some_and(|abi| abi.wide);
+    let a0s: &[u64] = if wide { &[8, 1 << 32] } else { &[8] };
+    for &a0 in a0s {
+        assert_eq!(call(&[a0, 5]), kill, "{a0:#x}");
+        assert_eq!(call(&[a0, 0, 0, 0, 0, 1]), trap, "{a0:#x}");
+        assert_eq!(call(&[a0, 5, 0, 0, 0, 1]), trap, "{a0:#x}");
+        assert_eq!(call(&[a0, 4, 0, 0, 0, 2]), ALLOW, "{a0:#x}");
+    }
+    assert_eq!(call(&[7, 5, 0, 0, 0, 1]), ALLOW);
 }

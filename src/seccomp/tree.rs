@@ -295,8 +295,23 @@ impl Tree {
     }
 
     /// `_db_tree_add`: `new` (a chain's node) into the level hanging from `slot`.
+    ///
+    /// Unlike libseccomp 2.5, the level is walked from its first node, and a node already
+    /// in it is not added again. A 64-bit range check hangs the next condition from two
+    /// of its nodes (see [`Tree::link`]), so one chain reaches the same level twice, and
+    /// libseccomp then links that node before itself and loops for ever (`runc run` with
+    /// such a profile spins in `runc init`). Inserting a node into its own level is the
+    /// only way the level links could go round in a circle.
     fn merge(&mut self, slot: Slot, new: usize) -> Result<(), Conflict> {
-        let mut x = self.get(slot).ok_or(Conflict)?;
+        let mut x = self.level_start(self.get(slot).ok_or(Conflict)?)?;
+        let mut i = Some(x);
+        for _ in 0..self.nodes.len() {
+            match i {
+                Some(at) if at == new => return Ok(()),
+                Some(at) => i = self.n(at)?.lvl_nxt,
+                None => break,
+            }
+        }
         loop {
             let (xn, nn) = (self.n(x)?, self.n(new)?);
             if same(xn, nn) {
@@ -427,11 +442,15 @@ impl Tree {
         }
     }
 
+    /// The first node of the level of `n` (a walk longer than the tree refuses the rule).
     fn level_start(&self, mut n: usize) -> Result<usize, Conflict> {
-        while let Some(p) = self.n(n)?.lvl_prv {
-            n = p;
+        for _ in 0..self.nodes.len() {
+            match self.n(n)?.lvl_prv {
+                Some(p) => n = p,
+                None => return Ok(n),
+            }
         }
-        Ok(n)
+        Err(Conflict)
     }
 
     /// Emits the checks; a call no rule decides goes to `default` (a bound-later label).

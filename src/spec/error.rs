@@ -251,7 +251,7 @@ impl SpecError {
         &self.0.location
     }
 
-    #[cfg(test)]
+    #[cfg(any(test, fuzzing))]
     pub fn kind(&self) -> &ErrorKind {
         &self.0.kind
     }

@@ -31,7 +31,7 @@ pub use unescape::unescape_into;
 pub use error::Location;
 #[cfg(test)]
 pub use names::ROOTFS_PROPAGATION;
-#[cfg(test)]
+#[cfg(any(test, fuzzing))]
 pub use read::parse_unvalidated;
 #[cfg(test)]
 pub use validate::validate;

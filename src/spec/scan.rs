@@ -325,7 +325,8 @@ impl<'a> Scanner<'a> {
                 let (min, max) = t.range();
                 let v = value.map(|v| if negative { -v } else { v });
                 match v {
-                    Some(v) if (min..=max).contains(&v) => Ok(()),
+                    // `-0` is 0, but serde-json-core refuses a sign on an unsigned field.
+                    Some(v) if (min..=max).contains(&v) && !(negative && min >= 0) => Ok(()),
                     _ => Err(SpecError::field(
                         self.here(),
                         ErrorKind::OutOfRange { min, max },

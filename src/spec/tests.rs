@@ -887,6 +887,26 @@ fn escapes_are_checked_everywhere() {
     );
 }
 
+/// Found by the config fuzz target: the scan took `-0` for an unsigned field (its value
+/// is 0), serde-json-core refused the sign, and the error named no field.
+#[test]
+fn negative_zero_in_an_unsigned_field_names_the_field() {
+    assert_eq!(
+        err(&seed_with("\"uid\": 0", "\"uid\": -0")),
+        "config.json: process.user.uid: expected an integer from 0 to 4294967295"
+    );
+    // A signed field takes it.
+    let text = seed_plus("\"process\": {", "\"oomScoreAdj\": -0");
+    assert_eq!(
+        parse(text.as_bytes())
+            .unwrap()
+            .process
+            .unwrap()
+            .oom_score_adj,
+        Some(0)
+    );
+}
+
 #[test]
 fn oversize_input() {
     let big = vec![b' '; MAX_CONFIG_BYTES + 1];
