@@ -1687,3 +1687,142 @@ fn init_board_network_static_interface_answers_from_the_host() {
     init.signal("USR2");
     assert!(init.wait_exit(20).success());
 }
+
+fn dir_files(dir: &Path) -> Vec<(String, u64)> {
+    let mut v: Vec<(String, u64)> = fs::read_dir(dir)
+        .map(|rd| {
+            rd.map(|e| {
+                let e = e.unwrap();
+                (
+                    e.file_name().into_string().unwrap(),
+                    e.metadata().unwrap().len(),
+                )
+            })
+            .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// board.json `logs`: container output and dory's lines go to /data/log, rotated within
+/// the quota while a container floods; the files outlive a restart of PID 1 (a reboot),
+/// and `dory ctl logs --files` reads both boots while `dory ctl logs` has only this one.
+#[test]
+fn init_logs_survive_a_restart_within_their_quota() {
+    const NAME: &str = "init_logs_survive_a_restart_within_their_quota";
+    if !is_root(NAME) {
+        return;
+    }
+    let _host_data = HostData::ensure();
+    let d = TempDir::new("logs");
+    let r = rootfs(&d.0);
+    let data = d.0.join("data");
+    fs::create_dir_all(&data).unwrap();
+    let flood = bundle(
+        &d.0,
+        &r,
+        "flood",
+        "i=0; while [ $i -lt 3000 ]; do echo flood-line-$i-abcdefghijklmnopqrstuvwxyz; i=$((i+1)); done; echo flood-done",
+        true,
+    );
+    let boot = |idle_text: &str, with_flood: bool| {
+        let idle = bundle(
+            &d.0,
+            &r,
+            "idle",
+            &format!("echo {idle_text}; exec sleep 1000"),
+            true,
+        );
+        let flood_entry = if with_flood {
+            format!(
+                r#"{{"id":"lg-flood","bundle":"{}","kind":"oneshot","onFailure":"ignore"}},"#,
+                flood.display()
+            )
+        } else {
+            String::new()
+        };
+        let board = format!(
+            r#"{{"logs":{{"fileBytes":8192,"files":3,"totalBytes":24576}},"containers":[
+            {flood_entry}
+            {{"id":"lg-idle","bundle":"{}","kind":"service"}}]}}"#,
+            idle.display()
+        );
+        fs::write(d.0.join("board.json"), board).unwrap();
+        let log = d.0.join("console.log");
+        let out = fs::File::create(&log).unwrap();
+        Init::start_with_data(
+            out.into(),
+            log,
+            &["lg-flood", "lg-idle"],
+            &[],
+            &["--config", d.0.join("board.json").to_str().unwrap()],
+            Some(&data),
+        )
+    };
+    let logdir = data.join("log");
+
+    // Boot 1: a flood of 3,000 lines (about 140 KB) through files of 8 KiB.
+    let mut init = boot("idle-first-boot", true);
+    init.wait_for("flood-done", 60);
+    init.wait_for("idle-first-boot", 30);
+    init.wait_for(
+        "dory: log: files in /data/log (3 files of 8192 bytes per container, 24576 bytes in all)",
+        10,
+    );
+    std::thread::sleep(Duration::from_millis(500)); // the writer catches up
+    let (code, files_out, err) = init.ctl(&["logs", "--files", "lg-flood"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        files_out.contains("flood-line-2999-") && files_out.ends_with("flood-done\n"),
+        "the newest flood lines are not in the files:\n{:.300}",
+        files_out
+    );
+    assert!(
+        !files_out.contains("flood-line-0-"),
+        "the oldest lines were not rotated away"
+    );
+    init.signal("USR2");
+    assert!(init.wait_exit(30).success());
+    let files = dir_files(&logdir);
+    let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
+    assert!(names.contains(&"lg-flood.log"), "{files:?}");
+    assert!(names.contains(&"@dory.log"), "{files:?}");
+    assert!(
+        !names.iter().any(|n| n.starts_with("lg-flood.log.3")),
+        "more than 3 files: {files:?}"
+    );
+    let total: u64 = files.iter().map(|(_, s)| s).sum();
+    assert!(
+        total <= 24576,
+        "{total} bytes over the 24576 quota: {files:?}"
+    );
+    assert!(files.iter().all(|(_, s)| *s <= 8192), "{files:?}");
+    let dory_log = fs::read_to_string(logdir.join("@dory.log")).unwrap();
+    assert!(
+        dory_log.contains("dory: shutting down (poweroff)"),
+        "dory's own lines up to the shutdown are not in @dory.log:\n{dory_log}"
+    );
+
+    // Boot 2 (same /data): the first boot's lines are still there, and this boot's too.
+    let mut init = boot("idle-second-boot", false);
+    init.wait_for("idle-second-boot", 30);
+    std::thread::sleep(Duration::from_millis(500));
+    let (code, both, err) = init.ctl(&["logs", "--files", "lg-idle"]);
+    assert_eq!(code, 0, "{err}");
+    let first = both.find("idle-first-boot");
+    let second = both.find("idle-second-boot");
+    assert!(
+        first.is_some() && second.is_some() && first < second,
+        "both boots, oldest first, expected in the files:\n{both}"
+    );
+    assert_eq!(both.matches("---- boot ").count(), 2, "{both}");
+    let (code, ring, _) = init.ctl(&["logs", "lg-idle"]);
+    assert_eq!(code, 0);
+    assert!(
+        ring.contains("idle-second-boot") && !ring.contains("idle-first-boot"),
+        "{ring}"
+    );
+    init.signal("USR2");
+    assert!(init.wait_exit(30).success());
+}

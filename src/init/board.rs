@@ -65,6 +65,7 @@ use heapless::Vec;
 use nix::sys::signal::Signal;
 use serde::Deserialize;
 
+use super::logfile;
 use super::net;
 use super::policy::{Policy, RestartSpec};
 
@@ -184,6 +185,8 @@ pub struct Board<'a> {
     pub data: Option<Volume<'a>>,
     /// `network`: interfaces PID 1 sets up before the first container.
     pub network: Vec<net::Interface<'a>, { net::MAX_INTERFACES }>,
+    /// `logs`: the files under /data/log (on with defaults when the board has `data`).
+    pub logs: Option<logfile::Limits>,
     pub containers: Vec<Container<'a>, MAX_CONTAINERS>,
 }
 
@@ -348,6 +351,12 @@ const NETWORK_KEYS: &[Key] = &[
     opt("dhcp", Ty::Bool),
     opt("timeoutSecs", Ty::UInt),
 ];
+const LOGS_KEYS: &[Key] = &[
+    opt("fileBytes", Ty::UInt),
+    opt("files", Ty::UInt),
+    opt("totalBytes", Ty::UInt),
+    opt("enabled", Ty::Bool),
+];
 const BOARD_KEYS: &[Key] = &[
     opt("hostname", Ty::Str),
     opt("watchdog", Ty::Obj(WATCHDOG_KEYS)),
@@ -360,6 +369,7 @@ const BOARD_KEYS: &[Key] = &[
         "network",
         Ty::ObjArr(NETWORK_KEYS, net::MAX_INTERFACES, "MAX_INTERFACES"),
     ),
+    opt("logs", Ty::Obj(LOGS_KEYS)),
     req(
         "containers",
         Ty::ObjArr(CONTAINER_KEYS, MAX_CONTAINERS, "MAX_CONTAINERS"),
@@ -731,8 +741,18 @@ struct RawBoard<'a> {
     data: Option<RawVolume<'a>>,
     #[serde(borrow)]
     network: Option<Vec<RawNet<'a>, { net::MAX_INTERFACES }>>,
+    logs: Option<RawLogs>,
     #[serde(borrow)]
     containers: Vec<RawContainer<'a>, MAX_CONTAINERS>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawLogs {
+    file_bytes: Option<u32>,
+    files: Option<u32>,
+    total_bytes: Option<u32>,
+    enabled: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -1099,6 +1119,11 @@ pub fn parse(text: &[u8]) -> Result<Board<'_>, Error> {
         })
         .collect();
     let network = net::interfaces(&raw_net)?;
+    let logs = raw
+        .logs
+        .as_ref()
+        .map(|l| logfile::limits(l.file_bytes, l.files, l.total_bytes, l.enabled))
+        .transpose()?;
     let mut containers: Vec<Container<'_>, MAX_CONTAINERS> = Vec::new();
     for (i, rc) in raw.containers.iter().enumerate() {
         let c = container(i, rc)?;
@@ -1125,6 +1150,7 @@ pub fn parse(text: &[u8]) -> Result<Board<'_>, Error> {
         root_timeout_secs,
         data,
         network,
+        logs,
         containers,
     };
     super::order::start_order(&board)?;

@@ -193,7 +193,12 @@ fn write_line(out: BorrowedFd<'_>, bytes: &[u8], wait_ms: &mut u16) {
 pub fn write_say(args: fmt::Arguments<'_>) {
     let mut line = Line::new();
     let _ = fmt::write(&mut line, args);
-    write_all(line.finish());
+    let bytes = line.finish();
+    write_all(bytes);
+    super::logfile::line(
+        super::logfile::DORY_STREAM,
+        bytes.strip_suffix(b"\n").unwrap_or(bytes),
+    );
 }
 
 /// Writes `[id] text` to the console.
@@ -204,6 +209,7 @@ pub fn container_line(id: &str, text: &[u8]) {
     line.push(b"] ");
     line.push(text);
     write_all(line.finish());
+    super::logfile::line(id, text);
 }
 
 /// `say!("dory: …")`: one console line.

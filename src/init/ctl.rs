@@ -11,6 +11,7 @@
 
 use std::fmt::Write as _;
 use std::io::{Read, Write};
+use std::os::fd::AsFd;
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
@@ -28,6 +29,8 @@ pub enum Request<'a> {
     Stop(&'a str),
     Restart(&'a str),
     Logs(&'a str),
+    /// `logs --files ID`: the container's log files on /data, passed as descriptors.
+    LogFiles(&'a str),
     Reboot,
     Poweroff,
     Halt,
@@ -60,6 +63,12 @@ const USAGE_WORDS: &str = "status, start, stop, restart, logs, reboot, poweroff 
 pub fn parse_request(line: &str) -> Result<Request<'_>, RequestError> {
     let mut w = line.split_whitespace();
     let cmd = w.next().ok_or(RequestError::Empty)?;
+    let mut files = false;
+    let mut w = w.peekable();
+    if cmd == "logs" && w.peek() == Some(&"--files") {
+        files = true;
+        w.next();
+    }
     let (name, needs_id): (&'static str, bool) = match cmd {
         "status" => ("status", false),
         "start" => ("start", true),
@@ -83,6 +92,7 @@ pub fn parse_request(line: &str) -> Result<Request<'_>, RequestError> {
         ("start", Some(id)) => Request::Start(id),
         ("stop", Some(id)) => Request::Stop(id),
         ("restart", Some(id)) => Request::Restart(id),
+        ("logs", Some(id)) if files => Request::LogFiles(id),
         ("logs", Some(id)) => Request::Logs(id),
         ("reboot", _) => Request::Reboot,
         ("poweroff", _) => Request::Poweroff,
@@ -116,7 +126,7 @@ pub fn format_status<'a>(out: &mut String, rows: impl Iterator<Item = StatusRow<
     }
 }
 
-const CLIENT_USAGE: &str = "usage: dory ctl [--socket PATH] status | start ID | stop ID | restart ID | logs ID | reboot | poweroff | halt";
+const CLIENT_USAGE: &str = "usage: dory ctl [--socket PATH] status | start ID | stop ID | restart ID | logs [--files] ID | reboot | poweroff | halt";
 
 /// `dory ctl ARGS…`: `args` are the words after `ctl` (a leading `ctl` is skipped too).
 pub fn ctl_main(args: &[String]) -> i32 {
@@ -140,6 +150,15 @@ pub fn ctl_main(args: &[String]) -> i32 {
         eprintln!("dory ctl: {e}\n{CLIENT_USAGE}");
         return 2;
     }
+    if let Ok(Request::LogFiles(_)) = parse_request(&line) {
+        return match print_log_files(&socket, &line) {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("dory ctl: {socket}: {e}");
+                1
+            }
+        };
+    }
     match exchange(&socket, &line) {
         Ok(reply) => {
             let failed = reply.starts_with("error: ");
@@ -158,6 +177,40 @@ pub fn ctl_main(args: &[String]) -> i32 {
             1
         }
     }
+}
+
+/// `logs --files ID`: PID 1 sends the files' descriptors (oldest first, one per message),
+/// then its text reply; the client reads the files itself.
+fn print_log_files(socket: &str, line: &str) -> std::io::Result<i32> {
+    let mut s = UnixStream::connect(socket)?;
+    let timeout = Some(Duration::from_millis(IO_TIMEOUT_MS * 4));
+    s.set_read_timeout(timeout)?;
+    s.set_write_timeout(timeout)?;
+    s.write_all(line.as_bytes())?;
+    s.write_all(b"\n")?;
+    s.shutdown(std::net::Shutdown::Write)?;
+    let mut text = Vec::new();
+    let mut files = Vec::new();
+    let mut buf = [0u8; 4096];
+    while let Some((n, fd)) = crate::sys::recv_fd(s.as_fd(), &mut buf)? {
+        match fd {
+            Some(fd) => files.push(std::fs::File::from(fd)),
+            None => text.extend_from_slice(buf.get(..n).unwrap_or_default()),
+        }
+    }
+    let text = String::from_utf8_lossy(&text);
+    if text.starts_with("error: ") {
+        eprint!(
+            "dory ctl: {}",
+            text.strip_prefix("error: ").unwrap_or(&text)
+        );
+        return Ok(1);
+    }
+    let mut out = std::io::stdout().lock();
+    for mut f in files {
+        std::io::copy(&mut f, &mut out)?;
+    }
+    Ok(0)
 }
 
 fn exchange(socket: &str, line: &str) -> std::io::Result<String> {
@@ -187,6 +240,11 @@ mod tests {
         assert_eq!(parse_request("stop a"), Ok(Request::Stop("a")));
         assert_eq!(parse_request("start a"), Ok(Request::Start("a")));
         assert_eq!(parse_request("logs a"), Ok(Request::Logs("a")));
+        assert_eq!(parse_request("logs --files a"), Ok(Request::LogFiles("a")));
+        assert_eq!(
+            parse_request("logs --files"),
+            Err(RequestError::MissingId("logs"))
+        );
         assert_eq!(parse_request("reboot"), Ok(Request::Reboot));
         assert_eq!(parse_request("poweroff"), Ok(Request::Poweroff));
         assert_eq!(parse_request("halt"), Ok(Request::Halt));

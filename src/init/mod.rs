@@ -27,6 +27,7 @@ pub mod boot;
 pub mod cmdline;
 pub mod console;
 pub mod ctl;
+pub mod logfile;
 pub mod net;
 pub mod order;
 pub mod policy;
@@ -51,6 +52,8 @@ use self::supervisor::{Mode, Supervisor};
 
 /// Board config read when neither `dory.config=` nor `--config` names one.
 pub const DEFAULT_BOARD: &str = "/etc/dory/board.json";
+/// Where a board's data partition is mounted (board.json `data`).
+const DATA_DIR: &str = "/data";
 /// Inode number of the initial pid namespace (`PROC_PID_INIT_INO`, fixed since Linux 3.8).
 const PROC_PID_INIT_INO: u64 = 0xEFFF_FFFC;
 
@@ -330,6 +333,22 @@ fn run(o: Options) -> i32 {
         // The board's interfaces: before the first container, which may serve on them.
         net::configure(boot_root, &board.network);
     }
+    // Logs on /data: from here every console line and container line also goes to a file.
+    let logs = board
+        .logs
+        .or(board.data.map(|_| logfile::Limits::default()));
+    if let Some(limits) = logs.filter(|l| l.enabled) {
+        match logfile::start(DATA_DIR, limits) {
+            Ok(()) => say!(
+                "dory: log: files in {DATA_DIR}/{} ({} files of {} bytes per container, {} bytes in all)",
+                logfile::LOG_DIR,
+                limits.files,
+                limits.file_bytes,
+                limits.total_bytes
+            ),
+            Err(e) => say!("dory: log: no log files: {e}"),
+        }
+    }
 
     // No silent fallback: where pivot_root is impossible, containers fail to start unless
     // the board (or the kernel command line) opted in to the unsafe MS_MOVE + chroot.
@@ -391,6 +410,7 @@ fn empty_board<'a>() -> Box<Board<'a>> {
         root_timeout_secs: board::DEFAULT_ROOT_TIMEOUT_SECS,
         data: None,
         network: heapless::Vec::new(),
+        logs: None,
         containers: heapless::Vec::new(),
     })
 }
@@ -414,6 +434,8 @@ fn finish(
     mounts: &mut boot::Mounts,
     watchdog: Option<watchdog::Watchdog>,
 ) -> i32 {
+    // The log writer closes its files on /data before /data is unmounted.
+    logfile::stop();
     say!("dory: syncing filesystems");
     nix::unistd::sync();
     mounts.unmount_all();

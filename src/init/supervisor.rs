@@ -1091,6 +1091,18 @@ impl<'a> Supervisor<'a> {
             .unwrap_or("");
         let line = text.lines().next().unwrap_or("");
         let reply = match ctl::parse_request(line) {
+            Ok(Request::LogFiles(id)) => match self.find(id) {
+                // Descriptors, not contents: the client reads the files, PID 1 does not.
+                Ok(_) => {
+                    for fd in super::logfile::open_files(id) {
+                        if crate::sys::send_fd(stream.as_fd(), b"f", fd.as_fd()).is_err() {
+                            break;
+                        }
+                    }
+                    String::new()
+                }
+                Err(e) => e,
+            },
             Ok(req) => self.handle(req),
             Err(e) => format!("error: {e}\n"),
         };
@@ -1129,6 +1141,8 @@ impl<'a> Supervisor<'a> {
                 }
                 out
             }),
+            // Answered in serve_one (descriptors on the socket).
+            Request::LogFiles(id) => self.find(id).map(|_| String::new()),
             Request::Reboot | Request::Poweroff | Request::Halt => {
                 let action = match req {
                     Request::Reboot => Action::Reboot,

@@ -1,0 +1,592 @@
+//! Logs that survive a reboot: each container's output lines, and dory's own console
+//! lines, also go to files in `/data/log/` (boards with `data`).
+//!
+//! - `<id>.log` per container and `@dory.log` for dory (`@` is never in an id). A file
+//!   that would pass `fileBytes` is rotated: `<id>.log` → `<id>.log.1` → … →
+//!   `<id>.log.<files-1>`, the oldest deleted. When all of `/data/log` passes
+//!   `totalBytes`, the oldest rotated files (of any container) are deleted, and if that is
+//!   not enough the largest current file is emptied.
+//! - Each file's first line in a boot is `---- boot <boot id>`, so lines of earlier boots
+//!   can be told apart.
+//! - The supervisor never waits for the disk: lines go through a non-blocking pipe to a
+//!   writer thread that owns the files. A full pipe (the disk fell behind) drops the line
+//!   and counts it; the next line that fits is preceded by `dory: log: N lines dropped`.
+//! - `dory ctl logs --files ID` gets the files' descriptors from PID 1 (oldest first) and
+//!   reads them itself: PID 1 reads no file for a client.
+
+use std::io::Write;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::fcntl::{self, OFlag};
+use nix::sys::stat::{self, Mode};
+
+use super::board::Error;
+use super::console::say;
+
+/// `logs.fileBytes` when not given, and its bounds.
+pub const DEFAULT_FILE_BYTES: u32 = 256 * 1024;
+pub const MIN_FILE_BYTES: u32 = 4 * 1024;
+pub const MAX_FILE_BYTES: u32 = 64 * 1024 * 1024;
+/// `logs.files` (per container, the current one included) when not given, and its bounds.
+pub const DEFAULT_FILES: u32 = 4;
+pub const MAX_FILES: u32 = 16;
+/// `logs.totalBytes` when not given, and its largest value.
+pub const DEFAULT_TOTAL_BYTES: u32 = 8 * 1024 * 1024;
+pub const MAX_TOTAL_BYTES: u32 = 1024 * 1024 * 1024;
+/// The directory below the data root.
+pub const LOG_DIR: &str = "log";
+/// dory's own file (`@` is not allowed in a container id).
+pub const DORY_STREAM: &str = "@dory";
+/// Longest stream name in a record (a container id).
+const MAX_STREAM: usize = 64;
+/// Longest text of one record (a console line is at most 256 bytes plus the prefix).
+const MAX_TEXT: usize = 1024;
+/// Bytes the pipe holds while the disk is slow (asked with F_SETPIPE_SZ).
+const PIPE_BYTES: i32 = 256 * 1024;
+/// Streams the writer keeps open (containers plus dory's).
+const MAX_STREAMS: usize = 32;
+
+/// The limits from board.json `logs`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub file_bytes: u32,
+    pub files: u32,
+    pub total_bytes: u32,
+    /// `"enabled": false` turns the files off (the console and the ring stay).
+    pub enabled: bool,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            file_bytes: DEFAULT_FILE_BYTES,
+            files: DEFAULT_FILES,
+            total_bytes: DEFAULT_TOTAL_BYTES,
+            enabled: true,
+        }
+    }
+}
+
+/// Validates board.json `logs`.
+pub fn limits(
+    file_bytes: Option<u32>,
+    files: Option<u32>,
+    total_bytes: Option<u32>,
+    enabled: Option<bool>,
+) -> Result<Limits, Error> {
+    let l = Limits {
+        file_bytes: file_bytes.unwrap_or(DEFAULT_FILE_BYTES),
+        files: files.unwrap_or(DEFAULT_FILES),
+        total_bytes: total_bytes.unwrap_or(DEFAULT_TOTAL_BYTES),
+        enabled: enabled.unwrap_or(true),
+    };
+    let bad = |field: &str, problem: String| Error::Invalid {
+        field: format!("logs.{field}"),
+        problem,
+    };
+    if !(MIN_FILE_BYTES..=MAX_FILE_BYTES).contains(&l.file_bytes) {
+        return Err(bad(
+            "fileBytes",
+            format!(
+                "{} is outside {MIN_FILE_BYTES}-{MAX_FILE_BYTES} (limit)",
+                l.file_bytes
+            ),
+        ));
+    }
+    if !(1..=MAX_FILES).contains(&l.files) {
+        return Err(bad(
+            "files",
+            format!("{} is outside 1-{MAX_FILES} (limit)", l.files),
+        ));
+    }
+    if !(l.file_bytes..=MAX_TOTAL_BYTES).contains(&l.total_bytes) {
+        return Err(bad(
+            "totalBytes",
+            format!(
+                "{} is outside fileBytes ({})-{MAX_TOTAL_BYTES} (limit)",
+                l.total_bytes, l.file_bytes
+            ),
+        ));
+    }
+    Ok(l)
+}
+
+/// What PID 1's thread keeps: the pipe's write end and the directory (for `ctl logs
+/// --files`). Only PID 1's main thread takes the lock, so it is never contended.
+struct Shared {
+    sender: OwnedFd,
+    dir: OwnedFd,
+    writer: std::thread::JoinHandle<()>,
+}
+
+static SHARED: Mutex<Option<Shared>> = Mutex::new(None);
+static DROPPED: AtomicU64 = AtomicU64::new(0);
+/// How long [`stop`] waits for the writer to finish what the pipe holds.
+const STOP_WAIT: Duration = Duration::from_secs(2);
+
+fn shared() -> std::sync::MutexGuard<'static, Option<Shared>> {
+    SHARED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Opens (making it if missing) `<data>/log`, never through a link, and starts the writer
+/// thread. Lines sent before this are only on the console.
+pub fn start(data: &str, limits: Limits) -> Result<(), String> {
+    let mut guard = shared();
+    if !limits.enabled || guard.is_some() {
+        return Ok(());
+    }
+    let dir_flags = OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_RDONLY;
+    let data_fd =
+        fcntl::open(data, dir_flags, Mode::empty()).map_err(|e| format!("{data}: {e}"))?;
+    match stat::mkdirat(data_fd.as_fd(), LOG_DIR, Mode::from_bits_truncate(0o700)) {
+        Ok(()) | Err(Errno::EEXIST) => {}
+        Err(e) => return Err(format!("{data}/{LOG_DIR}: mkdir: {e}")),
+    }
+    let dir = fcntl::openat(data_fd.as_fd(), LOG_DIR, dir_flags, Mode::empty())
+        .map_err(|e| format!("{data}/{LOG_DIR}: {e}"))?;
+    let (read_end, write_end) =
+        nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
+    let _ = fcntl::fcntl(write_end.as_fd(), fcntl::F_SETPIPE_SZ(PIPE_BYTES));
+    fcntl::fcntl(write_end.as_fd(), fcntl::F_SETFL(OFlag::O_NONBLOCK))
+        .map_err(|e| format!("pipe: {e}"))?;
+    let writer_dir = dir.try_clone().map_err(|e| format!("dup: {e}"))?;
+    let writer = std::thread::Builder::new()
+        .name("dory-log".into())
+        .stack_size(64 * 1024)
+        .spawn(move || writer(read_end, writer_dir, limits))
+        .map_err(|e| format!("writer thread: {e}"))?;
+    *guard = Some(Shared {
+        sender: write_end,
+        dir,
+        writer,
+    });
+    Ok(())
+}
+
+/// Closes the pipe and waits (at most [`STOP_WAIT`]) for the writer to write what it
+/// holds and close its files: before `/data` is unmounted at shutdown.
+pub fn stop() {
+    let Some(sh) = shared().take() else { return };
+    drop(sh.sender);
+    drop(sh.dir);
+    let deadline = Instant::now() + STOP_WAIT;
+    while !sh.writer.is_finished() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    if sh.writer.is_finished() {
+        let _ = sh.writer.join();
+    } else {
+        say!("dory: log: the writer did not finish in time; /data may stay busy");
+    }
+}
+
+/// Sends one line of `stream` (a container id, or [`DORY_STREAM`]) to the files; never
+/// blocks. A line that does not fit is counted and reported with the next one that does.
+pub fn line(stream: &str, text: &[u8]) {
+    let guard = shared();
+    let Some(sh) = guard.as_ref() else { return };
+    let fd = sh.sender.as_fd();
+    let lost = DROPPED.swap(0, Ordering::Relaxed);
+    if lost > 0 {
+        let note = format!("dory: log: {lost} lines dropped (the log files fell behind)");
+        if !send(fd, DORY_STREAM, note.as_bytes()) {
+            DROPPED.fetch_add(lost + 1, Ordering::Relaxed);
+            return;
+        }
+    }
+    if !send(fd, stream, text) {
+        DROPPED.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// One record: stream length (1 byte), stream, text length (2 bytes LE), text. At most
+/// PIPE_BUF bytes, so the kernel writes it whole or not at all.
+fn send(fd: BorrowedFd<'_>, stream: &str, text: &[u8]) -> bool {
+    let stream = stream.as_bytes();
+    let stream = stream.get(..MAX_STREAM).unwrap_or(stream);
+    let text = text.get(..MAX_TEXT).unwrap_or(text);
+    let mut rec = [0u8; 3 + MAX_STREAM + MAX_TEXT];
+    let (Ok(slen), Ok(tlen)) = (u8::try_from(stream.len()), u16::try_from(text.len())) else {
+        return false;
+    };
+    let end = 3 + stream.len() + text.len();
+    let Some(out) = rec.get_mut(..end) else {
+        return false;
+    };
+    let (head, rest) = out.split_at_mut(1);
+    head.copy_from_slice(&[slen]);
+    let (s, rest) = rest.split_at_mut(stream.len());
+    s.copy_from_slice(stream);
+    let (l, t) = rest.split_at_mut(2);
+    l.copy_from_slice(&tlen.to_le_bytes());
+    t.copy_from_slice(text);
+    matches!(nix::unistd::write(fd, out), Ok(n) if n == end)
+}
+
+/// The files of `id` (`<id>.log.<files-1>` … `<id>.log`), oldest first, opened read-only
+/// beneath the log directory without following links; for `dory ctl logs --files`.
+pub fn open_files(id: &str) -> Vec<OwnedFd> {
+    let guard = shared();
+    let Some(dir) = guard.as_ref().map(|sh| &sh.dir) else {
+        return Vec::new();
+    };
+    let flags = OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK;
+    (0..=MAX_FILES)
+        .rev()
+        .filter_map(|k| {
+            fcntl::openat(dir.as_fd(), name_of(id, k).as_str(), flags, Mode::empty()).ok()
+        })
+        .filter(|fd| {
+            stat::fstat(fd.as_fd()).is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFREG)
+        })
+        .collect()
+}
+
+/// `<id>.log` (k = 0) or `<id>.log.<k>`.
+fn name_of(id: &str, k: u32) -> String {
+    if k == 0 {
+        format!("{id}.log")
+    } else {
+        format!("{id}.log.{k}")
+    }
+}
+
+/// The writer thread: records from the pipe into the files, until the pipe closes.
+fn writer(pipe: OwnedFd, dir: OwnedFd, limits: Limits) {
+    let mut w = Writer {
+        dir,
+        limits,
+        streams: Vec::new(),
+        total: 0,
+        boot: boot_id(),
+    };
+    w.total = w.dir_bytes();
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut have = 0usize;
+    loop {
+        let Some(free) = buf.get_mut(have..) else {
+            return;
+        };
+        match nix::unistd::read(pipe.as_fd(), free) {
+            Ok(0) => return,
+            Ok(n) => have += n,
+            Err(Errno::EINTR) => continue,
+            Err(_) => return,
+        }
+        let mut at = 0;
+        while let Some((stream, text, next)) = record(buf.get(at..have).unwrap_or_default()) {
+            let stream = String::from_utf8_lossy(stream).into_owned();
+            let text = text.to_vec();
+            w.write(&stream, &text);
+            at += next;
+        }
+        buf.copy_within(at..have, 0);
+        have -= at;
+    }
+}
+
+/// The first whole record of `b`: (stream, text, its length).
+fn record(b: &[u8]) -> Option<(&[u8], &[u8], usize)> {
+    let slen = usize::from(*b.first()?);
+    let stream = b.get(1..1 + slen)?;
+    let l = b.get(1 + slen..3 + slen)?;
+    let tlen = usize::from(u16::from_le_bytes([*l.first()?, *l.get(1)?]));
+    let text = b.get(3 + slen..3 + slen + tlen)?;
+    Some((stream, text, 3 + slen + tlen))
+}
+
+fn boot_id() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "?".into())
+}
+
+struct Stream {
+    name: String,
+    file: std::fs::File,
+    size: u64,
+}
+
+struct Writer {
+    dir: OwnedFd,
+    limits: Limits,
+    streams: Vec<Stream>,
+    /// Bytes of every file in the directory.
+    total: u64,
+    boot: String,
+}
+
+impl Writer {
+    fn write(&mut self, name: &str, text: &[u8]) {
+        let len = u64::try_from(text.len())
+            .unwrap_or(u64::MAX)
+            .saturating_add(1);
+        let Some(i) = self.stream(name) else { return };
+        let full = self.streams.get(i).is_some_and(|s| {
+            s.size > 0 && s.size.saturating_add(len) > u64::from(self.limits.file_bytes)
+        });
+        if full {
+            self.rotate(i);
+        }
+        if let Some(s) = self.streams.get_mut(i) {
+            let mut line = Vec::with_capacity(text.len() + 1);
+            line.extend_from_slice(text);
+            line.push(b'\n');
+            if s.file.write_all(&line).is_ok() {
+                s.size = s.size.saturating_add(len);
+                self.total = self.total.saturating_add(len);
+            }
+        }
+        if self.total > u64::from(self.limits.total_bytes) {
+            self.enforce_quota();
+        }
+    }
+
+    /// The index of `name`'s open stream, opening it (and marking the boot) if needed.
+    fn stream(&mut self, name: &str) -> Option<usize> {
+        if let Some(i) = self.streams.iter().position(|s| s.name == name) {
+            return Some(i);
+        }
+        if self.streams.len() >= MAX_STREAMS {
+            return None;
+        }
+        let s = self.open(name)?;
+        self.streams.push(s);
+        let i = self.streams.len().checked_sub(1)?;
+        let mark = format!("---- boot {}", self.boot);
+        self.write(name, mark.as_bytes());
+        Some(i)
+    }
+
+    fn open(&self, name: &str) -> Option<Stream> {
+        let flags = OFlag::O_WRONLY
+            | OFlag::O_APPEND
+            | OFlag::O_CREAT
+            | OFlag::O_NOFOLLOW
+            | OFlag::O_CLOEXEC;
+        let fd = fcntl::openat(
+            self.dir.as_fd(),
+            name_of(name, 0).as_str(),
+            flags,
+            Mode::from_bits_truncate(0o600),
+        )
+        .ok()?;
+        let st = stat::fstat(fd.as_fd()).ok()?;
+        if st.st_mode & libc::S_IFMT != libc::S_IFREG {
+            return None;
+        }
+        Some(Stream {
+            name: name.to_string(),
+            file: std::fs::File::from(fd),
+            size: u64::try_from(st.st_size).unwrap_or(0),
+        })
+    }
+
+    /// `<id>.log.<k-1>` → `<id>.log.<k>` from the oldest down, then a new `<id>.log`.
+    fn rotate(&mut self, i: usize) {
+        let Some(s) = self.streams.get(i) else { return };
+        let name = s.name.clone();
+        let last = self.limits.files.saturating_sub(1);
+        if last == 0 {
+            // One file: emptied instead.
+            if let Some(s) = self.streams.get_mut(i) {
+                let _ = s.file.set_len(0);
+                self.total = self.total.saturating_sub(s.size);
+                s.size = 0;
+            }
+            return;
+        }
+        let _ = self.unlink(&name_of(&name, last));
+        for k in (1..=last).rev() {
+            let _ = fcntl::renameat(
+                self.dir.as_fd(),
+                name_of(&name, k - 1).as_str(),
+                self.dir.as_fd(),
+                name_of(&name, k).as_str(),
+            );
+        }
+        if let Some(fresh) = self.open(&name) {
+            if let Some(s) = self.streams.get_mut(i) {
+                *s = fresh;
+            }
+        }
+    }
+
+    fn unlink(&mut self, file: &str) -> Option<u64> {
+        let st = stat::fstatat(self.dir.as_fd(), file, fcntl::AtFlags::AT_SYMLINK_NOFOLLOW).ok()?;
+        nix::unistd::unlinkat(
+            self.dir.as_fd(),
+            file,
+            nix::unistd::UnlinkatFlags::NoRemoveDir,
+        )
+        .ok()?;
+        let size = u64::try_from(st.st_size).unwrap_or(0);
+        self.total = self.total.saturating_sub(size);
+        Some(size)
+    }
+
+    /// Deletes the oldest rotated files until the directory fits `totalBytes`; empties
+    /// the largest current file if only current files are left.
+    fn enforce_quota(&mut self) {
+        self.total = self.dir_bytes();
+        let quota = u64::from(self.limits.total_bytes);
+        while self.total > quota {
+            let files = self.files();
+            let oldest = files
+                .iter()
+                .filter(|f| f.rotated)
+                .min_by_key(|f| (f.mtime, std::cmp::Reverse(f.name.clone())));
+            if let Some(f) = oldest {
+                let name = f.name.clone();
+                if self.unlink(&name).is_none() {
+                    return;
+                }
+                continue;
+            }
+            let largest = self
+                .streams
+                .iter_mut()
+                .max_by_key(|s| s.size)
+                .filter(|s| s.size > 0);
+            match largest {
+                Some(s) => {
+                    let _ = s.file.set_len(0);
+                    s.size = 0;
+                }
+                None => return,
+            }
+            self.total = self.dir_bytes();
+        }
+    }
+
+    /// The regular files of the directory with their sizes and ages.
+    fn files(&self) -> Vec<FileInfo> {
+        let Ok(dup) = self.dir.try_clone() else {
+            return Vec::new();
+        };
+        let Ok(mut d) = nix::dir::Dir::from_fd(dup) else {
+            return Vec::new();
+        };
+        let _ = nix::unistd::lseek(&d, 0, nix::unistd::Whence::SeekSet);
+        let dirfd = self.dir.as_fd();
+        d.iter()
+            .filter_map(Result::ok)
+            .filter_map(|e| {
+                let name = e.file_name().to_str().ok()?.to_string();
+                let st = stat::fstatat(dirfd, name.as_str(), fcntl::AtFlags::AT_SYMLINK_NOFOLLOW)
+                    .ok()?;
+                (st.st_mode & libc::S_IFMT == libc::S_IFREG).then(|| FileInfo {
+                    rotated: !name.ends_with(".log"),
+                    size: u64::try_from(st.st_size).unwrap_or(0),
+                    mtime: (st.st_mtime, st.st_mtime_nsec),
+                    name,
+                })
+            })
+            .collect()
+    }
+
+    fn dir_bytes(&self) -> u64 {
+        self.files().iter().map(|f| f.size).sum()
+    }
+}
+
+struct FileInfo {
+    name: String,
+    rotated: bool,
+    size: u64,
+    mtime: (i64, i64),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_default_and_bounds_name_the_field() {
+        assert_eq!(limits(None, None, None, None).unwrap(), Limits::default());
+        let e = |r: Result<Limits, Error>| r.unwrap_err().to_string();
+        assert_eq!(
+            e(limits(Some(100), None, None, None)),
+            "logs.fileBytes: 100 is outside 4096-67108864 (limit)"
+        );
+        assert_eq!(
+            e(limits(None, Some(0), None, None)),
+            "logs.files: 0 is outside 1-16 (limit)"
+        );
+        assert_eq!(
+            e(limits(Some(8192), None, Some(4096), None)),
+            "logs.totalBytes: 4096 is outside fileBytes (8192)-1073741824 (limit)"
+        );
+    }
+
+    #[test]
+    fn records_round_trip_and_partial_ones_wait() {
+        let (r, w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).unwrap();
+        assert!(send(w.as_fd(), "app", b"hello"));
+        assert!(send(w.as_fd(), DORY_STREAM, b""));
+        let mut buf = [0u8; 64];
+        let n = nix::unistd::read(r.as_fd(), &mut buf).unwrap();
+        let (s, t, len) = record(&buf[..n]).unwrap();
+        assert_eq!((s, t, len), (&b"app"[..], &b"hello"[..], 11));
+        let (s, t, _) = record(&buf[len..n]).unwrap();
+        assert_eq!((s, t), (DORY_STREAM.as_bytes(), &b""[..]));
+        assert!(record(&buf[..len - 1]).is_none());
+    }
+
+    fn files_in(dir: &std::path::Path) -> Vec<(String, u64)> {
+        let mut v: Vec<(String, u64)> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                (
+                    e.file_name().into_string().unwrap(),
+                    e.metadata().unwrap().len(),
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn rotation_keeps_the_file_count_and_the_quota_holds() {
+        let tmp = std::env::temp_dir().join(format!("dory-logfile-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&tmp);
+        std::fs::create_dir_all(&tmp).unwrap();
+        let dir = fcntl::open(&tmp, OFlag::O_DIRECTORY | OFlag::O_RDONLY, Mode::empty()).unwrap();
+        let limits = limits(Some(4096), Some(3), Some(20_000), None).unwrap();
+        let mut w = Writer {
+            dir,
+            limits,
+            streams: Vec::new(),
+            total: 0,
+            boot: "b1".into(),
+        };
+        let line = [b'x'; 99];
+        for _ in 0..1000 {
+            w.write("flood", &line);
+        }
+        let files = files_in(&tmp);
+        let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["flood.log", "flood.log.1", "flood.log.2"]);
+        assert!(files.iter().all(|(_, s)| *s <= 4096), "{files:?}");
+        // A second stream: the quota (20,000 B) is shared, the oldest rotated files go.
+        for _ in 0..1000 {
+            w.write("other", &line);
+        }
+        let total: u64 = files_in(&tmp).iter().map(|(_, s)| s).sum();
+        assert!(total <= 20_000, "{total} bytes: {:?}", files_in(&tmp));
+        assert!(files_in(&tmp).iter().any(|(n, _)| n == "other.log.2"));
+        // A stream's first file of a boot starts with the boot's mark.
+        w.write("third", b"one line");
+        let third = std::fs::read_to_string(tmp.join("third.log")).unwrap();
+        assert_eq!(third, "---- boot b1\none line\n");
+        let _ = std::fs::remove_dir_all(&tmp);
+    }
+}
