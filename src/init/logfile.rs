@@ -9,7 +9,9 @@
 //! - Each file's first line in a boot is `---- boot <boot id>`, so lines of earlier boots
 //!   can be told apart.
 //! - The supervisor never waits for the disk: lines go through a non-blocking pipe to a
-//!   writer thread that owns the files. A full pipe (the disk fell behind) drops the line
+//!   writer process (forked at boot, before any container) that owns the files. A process
+//!   and not a thread: PID 1 stays single-threaded, so its container children (raw
+//!   clone) never inherit a lock another thread held, and libc's set*id broadcasts work. A full pipe (the disk fell behind) drops the line
 //!   and counts it; the next line that fits is preceded by `dory: log: N lines dropped`.
 //! - `dory ctl logs --files ID` gets the files' descriptors from PID 1 (oldest first) and
 //!   reads them itself: PID 1 reads no file for a client.
@@ -115,12 +117,12 @@ pub fn limits(
     Ok(l)
 }
 
-/// What PID 1's thread keeps: the pipe's write end and the directory (for `ctl logs
-/// --files`). Only PID 1's main thread takes the lock, so it is never contended.
+/// What PID 1 keeps: the pipe's write end, the directory (for `ctl logs --files`) and the
+/// writer's pid. PID 1 has one thread, so the lock is never contended.
 struct Shared {
     sender: OwnedFd,
     dir: OwnedFd,
-    writer: std::thread::JoinHandle<()>,
+    writer: nix::unistd::Pid,
 }
 
 static SHARED: Mutex<Option<Shared>> = Mutex::new(None);
@@ -135,7 +137,7 @@ fn shared() -> std::sync::MutexGuard<'static, Option<Shared>> {
 }
 
 /// Opens (making it if missing) `<data>/log`, never through a link, and starts the writer
-/// thread. Lines sent before this are only on the console.
+/// process. Lines sent before this are only on the console.
 pub fn start(data: &str, limits: Limits) -> Result<(), String> {
     let mut guard = shared();
     if !limits.enabled || guard.is_some() {
@@ -155,16 +157,18 @@ pub fn start(data: &str, limits: Limits) -> Result<(), String> {
     let _ = fcntl::fcntl(write_end.as_fd(), fcntl::F_SETPIPE_SZ(PIPE_BYTES));
     fcntl::fcntl(write_end.as_fd(), fcntl::F_SETFL(OFlag::O_NONBLOCK))
         .map_err(|e| format!("pipe: {e}"))?;
-    let writer_dir = dir.try_clone().map_err(|e| format!("dup: {e}"))?;
-    let writer = std::thread::Builder::new()
-        .name("dory-log".into())
-        .stack_size(64 * 1024)
-        .spawn(move || writer(read_end, writer_dir, limits))
-        .map_err(|e| format!("writer thread: {e}"))?;
+    let pid = crate::sys::clone_fork(0).map_err(|e| format!("writer process: {e}"))?;
+    if pid == 0 {
+        // The writer: only the read end; it ends when PID 1 closes the write end.
+        drop(write_end);
+        writer(read_end, dir, limits);
+        crate::sys::exit_now(0);
+    }
+    drop(read_end);
     *guard = Some(Shared {
         sender: write_end,
         dir,
-        writer,
+        writer: nix::unistd::Pid::from_raw(pid),
     });
     Ok(())
 }
@@ -172,17 +176,26 @@ pub fn start(data: &str, limits: Limits) -> Result<(), String> {
 /// Closes the pipe and waits (at most [`STOP_WAIT`]) for the writer to write what it
 /// holds and close its files: before `/data` is unmounted at shutdown.
 pub fn stop() {
+    use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
     let Some(sh) = shared().take() else { return };
     drop(sh.sender);
     drop(sh.dir);
     let deadline = Instant::now() + STOP_WAIT;
-    while !sh.writer.is_finished() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    if sh.writer.is_finished() {
-        let _ = sh.writer.join();
-    } else {
-        say!("dory: log: the writer did not finish in time; /data may stay busy");
+    loop {
+        match waitpid(sh.writer, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::StillAlive) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Ok(WaitStatus::StillAlive) => {
+                say!("dory: log: the writer did not finish in {STOP_WAIT:?}; killed");
+                let _ = nix::sys::signal::kill(sh.writer, nix::sys::signal::Signal::SIGKILL);
+                let _ = waitpid(sh.writer, None);
+                return;
+            }
+            Err(Errno::EINTR) => {}
+            // Exited (or already reaped by the supervisor's loop).
+            _ => return,
+        }
     }
 }
 
@@ -257,7 +270,7 @@ fn name_of(id: &str, k: u32) -> String {
     }
 }
 
-/// The writer thread: records from the pipe into the files, until the pipe closes.
+/// The writer process: records from the pipe into the files, until the pipe closes.
 fn writer(pipe: OwnedFd, dir: OwnedFd, limits: Limits) {
     let mut w = Writer {
         dir,

@@ -630,6 +630,8 @@ impl<'a> Supervisor<'a> {
                 }
                 match stage {
                     0 => {
+                        // The log writer ends first, its files closed and complete.
+                        super::logfile::stop();
                         say!("dory: sending SIGTERM to all processes");
                         let _ = kill(Pid::from_raw(-1), Signal::SIGTERM);
                         self.no_children = false;
