@@ -25,7 +25,7 @@ import uuid
 BUSYBOX = "dory.test/busybox:1"
 PAUSE = "dory.test/pause:1"
 CALL = 60  # seconds: every CRI call's deadline
-PODS_TIMED = 5
+PODS_TIMED = 9
 ORPHAN_SECS = 1.5  # kill_all_orphan: the exit and the stop within this (runc: ~0.05 s)
 
 
@@ -139,19 +139,19 @@ class Cri:
         return r.pod_sandbox_id, cfg
 
     def create(self, pod, name, cmd, envs=(), mounts=(), resources=None, privileged=False, pid=None, tty=False,
-               security=None):
+               security=None, attempt=0):
         pb = self.pb
         pod_id, pod_cfg = pod
         # As kubelet: the pod's namespace modes (pid CONTAINER unless the pod shares it).
         ns = pb.NamespaceOption(network=pb.POD, pid=pb.CONTAINER if pid is None else pid, ipc=pb.POD)
         sc = pb.LinuxContainerSecurityContext(privileged=privileged, namespace_options=ns, **(security or {}))
         cfg = pb.ContainerConfig(
-            metadata=pb.ContainerMetadata(name=name),
+            metadata=pb.ContainerMetadata(name=name, attempt=attempt),
             image=pb.ImageSpec(image=BUSYBOX),
             command=cmd,
             envs=[pb.KeyValue(key=k, value=v) for k, v in envs],
             mounts=list(mounts),
-            log_path=f"{name}.log",
+            log_path=f"{name}.{attempt}.log",
             tty=tty,
             linux=pb.LinuxContainerConfig(resources=resources or pb.LinuxContainerResources(), security_context=sc),
         )
@@ -197,7 +197,7 @@ class Cri:
                 self.pods.remove(p)
 
     def log(self, pod, name):
-        path = os.path.join(pod[1].log_directory, f"{name}.log")
+        path = os.path.join(pod[1].log_directory, f"{name}.0.log")
         try:
             with open(path, encoding="utf-8", errors="replace") as f:
                 return f.read()
@@ -255,9 +255,14 @@ def t_lifecycle(c, h):
           lambda: {("stdout", "to-stdout"), ("stderr", "to-stderr")} <= set(log_lines(c.log(pod, "main"))))
     limit = 96 << 20
     c.rt.UpdateContainerResources(pb.UpdateContainerResourcesRequest(
-        container_id=cid, linux=pb.LinuxContainerResources(memory_limit_in_bytes=limit, cpu_shares=512)), timeout=CALL)
-    got = c.exec_ok(cid, "cat /sys/fs/cgroup/memory.max 2>/dev/null || cat /sys/fs/cgroup/memory/memory.limit_in_bytes")
-    expect("memory limit in the container's cgroup after UpdateContainerResources", got.strip(), str(limit))
+        container_id=cid, linux=pb.LinuxContainerResources(
+            memory_limit_in_bytes=limit, cpu_shares=512, cpu_period=100000, cpu_quota=50000)), timeout=CALL)
+    # The container's own cgroup, as it sees it (cgroup2, or the v1 hierarchies).
+    got = c.exec_ok(cid, "cd /sys/fs/cgroup; if [ -f cgroup.controllers ]; then cat memory.max cpu.max; "
+                         "else cat memory/memory.limit_in_bytes; "
+                         "echo $(cat cpu/cpu.cfs_quota_us cpu/cpu.cfs_period_us); fi")
+    expect("memory and cpu limits in the container's cgroup after UpdateContainerResources",
+           got, f"{limit}\n50000 100000\n")
     t0 = time.monotonic()
     c.rt.StopContainer(pb.StopContainerRequest(container_id=cid, timeout=20), timeout=CALL)
     took = time.monotonic() - t0
@@ -267,7 +272,14 @@ def t_lifecycle(c, h):
     if took > 5:
         raise Fail(f"StopContainer took {took:.1f} s (SIGTERM handled at once)")
     until("log line got-term", 5, lambda: ("stdout", "got-term") in log_lines(c.log(pod, "main")))
-    c.rt.RemoveContainer(pb.RemoveContainerRequest(container_id=cid), timeout=CALL)
+    # kubelet's restart: attempt 1 of the same container in the same pod.
+    again = c.create(pod, "main", ["sh", "-c", "echo attempt-1; " + LOOP], attempt=1)
+    c.start(again)
+    c.running(again)
+    expect("ExecSync in attempt 1", c.exec_ok(again, "echo $((1+1))"), "2\n")
+    c.rt.StopContainer(pb.StopContainerRequest(container_id=again, timeout=20), timeout=CALL)
+    for x in (cid, again):
+        c.rt.RemoveContainer(pb.RemoveContainerRequest(container_id=x), timeout=CALL)
     left = c.rt.ListContainers(pb.ListContainersRequest(filter=pb.ContainerFilter(pod_sandbox_id=pod[0])), timeout=CALL)
     expect("containers after RemoveContainer", [x.id for x in left.containers], [])
     c.remove_pod(pod[0])
@@ -407,21 +419,45 @@ def t_kill_all_orphan(c, h):
     return f"start to exit {exited_ms:.0f} ms, stop {took * 1000:.0f} ms"
 
 
+def t_pod_sharing(c, h):
+    """Two containers in one pod join the sandbox's network, IPC and UTS namespaces (by
+    path) and share its /dev/shm; each has a pid namespace of its own."""
+    pod = c.run_pod("share", h)
+    ids = [c.create(pod, n, ["sh", "-c", LOOP]) for n in ("one", "two")]
+    for x in ids:
+        c.start(x)
+        c.running(x)
+    probe = "for n in net ipc uts pid; do readlink /proc/self/ns/$n; done; hostname; cat /dev/shm/mark 2>/dev/null; true"
+    c.exec_ok(ids[0], "echo from-one > /dev/shm/mark")
+    a = c.exec_ok(ids[0], probe).split("\n")
+    b = c.exec_ok(ids[1], probe).split("\n")
+    expect("net, ipc, uts namespaces of the two", b[:3], a[:3])
+    if a[3] == b[3]:
+        raise Fail(f"both containers in pid namespace {a[3]}")
+    expect("hostname and /dev/shm seen by the second", b[4:6], ["share", "from-one"])
+    if a[0] == os.readlink("/proc/self/ns/net"):
+        raise Fail("the pod runs in the test's own network namespace")
+    c.remove_pod(pod[0])
+
+
 def t_restricted(c, h):
     """What a restricted pod asks for: a read-only root, a user, no capabilities,
-    no_new_privs, and a namespaced sysctl from the pod."""
+    no_new_privs, containerd's default seccomp profile (RuntimeDefault, kubelet's default
+    with SeccompDefault), and a namespaced sysctl from the pod."""
     pb = c.pb
     pod = c.run_pod("restricted", h, sysctls={"kernel.shm_rmid_forced": "1"})
     cid = c.create(pod, "main", ["sh", "-c", LOOP], security={
         "readonly_rootfs": True, "run_as_user": pb.Int64Value(value=1000), "no_new_privs": True,
-        "capabilities": pb.Capability(drop_capabilities=["ALL"])})
+        "capabilities": pb.Capability(drop_capabilities=["ALL"]),
+        "seccomp": pb.SecurityProfile(profile_type=pb.SecurityProfile.RuntimeDefault)})
     c.start(cid)
     c.running(cid)
     out = c.exec_ok(cid, "id -u; hostname; cat /proc/sys/kernel/shm_rmid_forced; "
-                         "grep -E '^(CapEff|CapPrm|NoNewPrivs)' /proc/1/status | tr -s '\\t ' ' '; "
-                         "touch /rootfs-write 2>/dev/null && echo root-writable; true")
+                         "grep -E '^(CapEff|CapPrm|NoNewPrivs|Seccomp):' /proc/1/status | tr -s '\\t ' ' '; "
+                         "touch /rootfs-write 2>/dev/null && echo root-writable; "
+                         "unshare -U true 2>/dev/null && echo seccomp-let-unshare-through; true")
     expect("id, hostname, sysctl, capabilities, no_new_privs, writes", out.split("\n"),
-           ["1000", "restricted", "1", "CapPrm: 0000000000000000", "CapEff: 0000000000000000", "NoNewPrivs: 1", ""])
+           ["1000", "restricted", "1", "CapPrm: 0000000000000000", "CapEff: 0000000000000000", "NoNewPrivs: 1", "Seccomp: 2", ""])
     c.remove_pod(pod[0])
 
 
@@ -480,8 +516,8 @@ def t_no_leftovers(c, h):
         raise Fail(f"processes left in {busy[:3]}")
 
 
-CHECKS = ["lifecycle", "privileged", "env150", "volumes40", "exec_oom_score", "kill_all_orphan", "restricted", "tty",
-          "oomkilled"]
+CHECKS = ["lifecycle", "pod_sharing", "privileged", "env150", "volumes40", "exec_oom_score", "kill_all_orphan",
+          "restricted", "tty", "oomkilled"]
 
 
 def time_pods(c, handlers):
