@@ -1572,3 +1572,118 @@ fn init_early_boot_mounts_hostname_lo_and_watchdog() {
         nuls.len()
     );
 }
+
+/// Deletes a host network interface when dropped (the test's end of a veth pair).
+struct HostLink(&'static str);
+
+impl Drop for HostLink {
+    fn drop(&mut self) {
+        let _ = Command::new("/bin/busybox")
+            .args(["ip", "link", "del", self.0])
+            .output();
+    }
+}
+
+fn busybox_ok(args: &[&str]) -> String {
+    let out = Command::new("/bin/busybox").args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "busybox {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// board.json `network`: a static interface that appears seconds after boot (as USB
+/// Ethernet does) gets its address, link, default route and name servers, and answers a
+/// ping from the host through a veth pair; a DHCP interface that is not there is left to
+/// its client without holding up the boot.
+#[test]
+fn init_board_network_static_interface_answers_from_the_host() {
+    const NAME: &str = "init_board_network_static_interface_answers_from_the_host";
+    if !is_root(NAME) {
+        return;
+    }
+    let d = TempDir::new("net");
+    let root = d.0.join("root");
+    fs::create_dir_all(&root).unwrap();
+    let board = d.0.join("board.json");
+    fs::write(
+        &board,
+        r#"{"network":[
+ {"interface":"eth0","address":"10.231.0.2/24","gateway":"10.231.0.1","dns":["10.231.0.1","10.231.0.53"],"timeoutSecs":30},
+ {"interface":"wlan9","dhcp":true}],
+ "containers":[]}"#,
+    )
+    .unwrap();
+    let _ = Command::new("/bin/busybox")
+        .args(["ip", "link", "del", "dory-nt0"])
+        .output();
+    let mut init = Init::start(
+        &d.0,
+        &[],
+        &["--net"],
+        &[
+            "--boot-root",
+            root.to_str().unwrap(),
+            "--config",
+            board.to_str().unwrap(),
+        ],
+    );
+    // The interface arrives late: dory is waiting for it (boot not complete yet).
+    std::thread::sleep(Duration::from_millis(700));
+    assert!(
+        !init.log().contains("dory: boot complete"),
+        "the boot did not wait for eth0: {}",
+        init.log()
+    );
+    let pid = init.pid.to_string();
+    let ok = Command::new("ip")
+        .args([
+            "link", "add", "dory-nt0", "type", "veth", "peer", "name", "eth0",
+        ])
+        .args(["netns", &pid])
+        .status()
+        .unwrap();
+    assert!(ok.success(), "ip link add veth failed");
+    let _link = HostLink("dory-nt0");
+    busybox_ok(&["ip", "addr", "add", "10.231.0.1/24", "dev", "dory-nt0"]);
+    busybox_ok(&["ip", "link", "set", "dory-nt0", "up"]);
+    init.wait_for(
+        "dory: net: eth0 10.231.0.2/24 via 10.231.0.1 dns 10.231.0.1 dns 10.231.0.53",
+        20,
+    );
+    init.wait_for(
+        "dory: net: wlan9 not present yet: left to the DHCP client",
+        20,
+    );
+    init.wait_for("dory: boot complete", 20);
+
+    let inside = |args: &[&str]| {
+        let out = Command::new("nsenter")
+            .args(["-t", &pid, "-n", "/bin/busybox"])
+            .args(args)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let addr = inside(&["ip", "addr", "show", "eth0"]);
+    assert!(addr.contains("inet 10.231.0.2/24"), "{addr}");
+    assert!(addr.contains(",UP"), "eth0 is not up: {addr}");
+    let route = inside(&["ip", "route"]);
+    assert!(
+        route.contains("default via 10.231.0.1 dev eth0"),
+        "no default route: {route}"
+    );
+    // Real traffic: the host reaches the board's address over the veth.
+    busybox_ok(&["ping", "-c", "1", "-W", "5", "10.231.0.2"]);
+    let resolv = fs::read_to_string(format!(
+        "/proc/{pid}/root{}/run/net/resolv.conf",
+        root.display()
+    ))
+    .unwrap();
+    assert_eq!(resolv, "nameserver 10.231.0.1\nnameserver 10.231.0.53\n");
+
+    init.signal("USR2");
+    assert!(init.wait_exit(20).success());
+}

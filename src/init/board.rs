@@ -65,6 +65,7 @@ use heapless::Vec;
 use nix::sys::signal::Signal;
 use serde::Deserialize;
 
+use super::net;
 use super::policy::{Policy, RestartSpec};
 
 /// Largest board.json read, in bytes.
@@ -181,6 +182,8 @@ pub struct Board<'a> {
     pub root_timeout_secs: u32,
     /// `data`: mounted read-write at `/data`.
     pub data: Option<Volume<'a>>,
+    /// `network`: interfaces PID 1 sets up before the first container.
+    pub network: Vec<net::Interface<'a>, { net::MAX_INTERFACES }>,
     pub containers: Vec<Container<'a>, MAX_CONTAINERS>,
 }
 
@@ -337,6 +340,14 @@ const ROOT_KEYS: &[Key] = &[
     opt("timeoutSecs", Ty::UInt),
 ];
 const DATA_KEYS: &[Key] = &[req("device", Ty::Str), req("fstype", Ty::Str)];
+const NETWORK_KEYS: &[Key] = &[
+    req("interface", Ty::Str),
+    opt("address", Ty::Str),
+    opt("gateway", Ty::Str),
+    opt("dns", Ty::StrArr(net::MAX_DNS, "MAX_DNS")),
+    opt("dhcp", Ty::Bool),
+    opt("timeoutSecs", Ty::UInt),
+];
 const BOARD_KEYS: &[Key] = &[
     opt("hostname", Ty::Str),
     opt("watchdog", Ty::Obj(WATCHDOG_KEYS)),
@@ -345,6 +356,10 @@ const BOARD_KEYS: &[Key] = &[
     opt("modules", Ty::StrArr(MAX_MODULES, "MAX_MODULES")),
     opt("root", Ty::Obj(ROOT_KEYS)),
     opt("data", Ty::Obj(DATA_KEYS)),
+    opt(
+        "network",
+        Ty::ObjArr(NETWORK_KEYS, net::MAX_INTERFACES, "MAX_INTERFACES"),
+    ),
     req(
         "containers",
         Ty::ObjArr(CONTAINER_KEYS, MAX_CONTAINERS, "MAX_CONTAINERS"),
@@ -715,7 +730,21 @@ struct RawBoard<'a> {
     #[serde(borrow)]
     data: Option<RawVolume<'a>>,
     #[serde(borrow)]
+    network: Option<Vec<RawNet<'a>, { net::MAX_INTERFACES }>>,
+    #[serde(borrow)]
     containers: Vec<RawContainer<'a>, MAX_CONTAINERS>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawNet<'a> {
+    interface: &'a str,
+    address: Option<&'a str>,
+    gateway: Option<&'a str>,
+    #[serde(borrow)]
+    dns: Option<Vec<&'a str, { net::MAX_DNS }>>,
+    dhcp: Option<bool>,
+    timeout_secs: Option<u32>,
 }
 
 pub const DEFAULT_RESTART: RestartSpec = RestartSpec {
@@ -1056,6 +1085,20 @@ pub fn parse(text: &[u8]) -> Result<Board<'_>, Error> {
             format!("{root_timeout_secs} is outside 1-{MAX_ROOT_TIMEOUT_SECS} (limit)"),
         ));
     }
+    let raw_net: std::vec::Vec<net::RawInterface<'_>> = raw
+        .network
+        .iter()
+        .flatten()
+        .map(|n| net::RawInterface {
+            interface: n.interface,
+            address: n.address,
+            gateway: n.gateway,
+            dns: n.dns.clone(),
+            dhcp: n.dhcp,
+            timeout_secs: n.timeout_secs,
+        })
+        .collect();
+    let network = net::interfaces(&raw_net)?;
     let mut containers: Vec<Container<'_>, MAX_CONTAINERS> = Vec::new();
     for (i, rc) in raw.containers.iter().enumerate() {
         let c = container(i, rc)?;
@@ -1081,6 +1124,7 @@ pub fn parse(text: &[u8]) -> Result<Board<'_>, Error> {
         root,
         root_timeout_secs,
         data,
+        network,
         containers,
     };
     super::order::start_order(&board)?;
@@ -1174,6 +1218,41 @@ mod tests {
         );
         // A single zero is a number.
         assert!(parse(br#"{"containers":[{"id":"a","bundle":"/a","stopGraceMs":0}]}"#).is_ok());
+    }
+
+    #[test]
+    fn network_interfaces_static_and_dhcp() {
+        let text = r#"{"network":[
+ {"interface":"eth0","address":"10.0.2.77/24","gateway":"10.0.2.2","dns":["10.0.2.3"],"timeoutSecs":5},
+ {"interface":"wlan0","dhcp":true}],
+ "containers":[]}"#;
+        let b = parse(text.as_bytes()).unwrap();
+        assert_eq!(b.network.len(), 2);
+        assert_eq!(b.network[0].name, "eth0");
+        assert_eq!(b.network[0].timeout_secs, 5);
+        assert_eq!(b.network[1].setup, net::Setup::Dhcp);
+        assert!(parse(br#"{"containers":[]}"#).unwrap().network.is_empty());
+        assert_eq!(
+            err(r#"{"network":[{"interface":"eth0","dhcp":true,"mtu":1500}],"containers":[]}"#),
+            "network[0].mtu: unknown field"
+        );
+        assert_eq!(
+            err(
+                r#"{"network":[{"interface":"eth0","address":"10.0.0.2/8","dns":["1.1.1.1","1.1.1.2","1.1.1.3","1.1.1.4"]}],"containers":[]}"#
+            ),
+            "network[0].dns: more than 3 entries (MAX_DNS)"
+        );
+        let five = r#"{"interface":"e","dhcp":true}"#;
+        assert_eq!(
+            err(&format!(
+                r#"{{"network":[{five},{five},{five},{five},{five}],"containers":[]}}"#
+            )),
+            "network: more than 4 entries (MAX_INTERFACES)"
+        );
+        assert_eq!(
+            err(r#"{"network":[{"dhcp":true}],"containers":[]}"#),
+            "network[0].interface: missing (required)"
+        );
     }
 
     #[test]

@@ -27,6 +27,7 @@ pub mod boot;
 pub mod cmdline;
 pub mod console;
 pub mod ctl;
+pub mod net;
 pub mod order;
 pub mod policy;
 pub mod probe;
@@ -316,7 +317,7 @@ fn run(o: Options) -> i32 {
     };
 
     // Hostname: from the board, before containers start (they copy it into their uts ns).
-    if o.boot_root.is_some() {
+    if let Some(boot_root) = &o.boot_root {
         if let Some(h) = board.hostname {
             if let Err(e) = nix::unistd::sethostname(h) {
                 say!("dory: sethostname {h}: {e}");
@@ -326,6 +327,8 @@ fn run(o: Options) -> i32 {
         if let Err(e) = crate::sys::interface_up("lo") {
             say!("dory: bringing up lo: {e}");
         }
+        // The board's interfaces: before the first container, which may serve on them.
+        net::configure(boot_root, &board.network);
     }
 
     // No silent fallback: where pivot_root is impossible, containers fail to start unless
@@ -387,6 +390,7 @@ fn empty_board<'a>() -> Box<Board<'a>> {
         root: None,
         root_timeout_secs: board::DEFAULT_ROOT_TIMEOUT_SECS,
         data: None,
+        network: heapless::Vec::new(),
         containers: heapless::Vec::new(),
     })
 }

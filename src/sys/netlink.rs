@@ -73,6 +73,33 @@ impl Request {
         Ok(r)
     }
 
+    /// `RTM_NEWROUTE`: the IPv4 default route through `gateway` on interface `index`
+    /// (main table, acked; an existing default route is EEXIST).
+    pub fn default_route_v4(index: u32, gateway: [u8; 4]) -> Result<Request, Errno> {
+        let flags = libc::NLM_F_ACK | libc::NLM_F_CREATE | libc::NLM_F_EXCL;
+        // struct rtmsg: family, dst_len 0 (default), src_len, tos, table, protocol,
+        // scope, type; then 4 bytes of flags (0).
+        let family = u8::try_from(libc::AF_INET).map_err(|_| Errno::EINVAL)?;
+        let rtmsg = [
+            family,
+            0,
+            0,
+            0,
+            libc::RT_TABLE_MAIN,
+            libc::RTPROT_BOOT,
+            libc::RT_SCOPE_UNIVERSE,
+            libc::RTN_UNICAST,
+            0,
+            0,
+            0,
+            0,
+        ];
+        let mut r = Request::new(libc::RTM_NEWROUTE, flags, &rtmsg)?;
+        r.attr(libc::RTA_GATEWAY, &gateway)?;
+        r.attr(libc::RTA_OIF, &index.to_ne_bytes())?;
+        Ok(r)
+    }
+
     /// `IFLA_NET_NS_FD`: move the interface into the network namespace `fd`.
     pub fn netns_fd(mut self, fd: BorrowedFd<'_>) -> Result<Request, Errno> {
         let fd = u32::try_from(fd.as_raw_fd()).map_err(|_| Errno::EBADF)?;
@@ -217,6 +244,19 @@ pub struct Addr {
 }
 
 impl Addr {
+    /// An IPv4 address with its prefix length.
+    pub fn v4(octets: [u8; 4], prefix: u8) -> Addr {
+        let mut addr = [0u8; 16];
+        for (d, s) in addr.iter_mut().zip(octets) {
+            *d = s;
+        }
+        Addr {
+            family: libc::AF_INET as u8,
+            prefix,
+            addr,
+        }
+    }
+
     fn bytes(&self) -> Option<&[u8]> {
         match i32::from(self.family) {
             libc::AF_INET => self.addr.get(..4),
