@@ -884,6 +884,18 @@ fn container<'a>(i: usize, raw: &RawContainer<'a>) -> Result<Container<'a>, Erro
             ),
         ));
     }
+    // /data/log belongs to dory's log writer: a container given it could plant links
+    // and fifos among the files (the writer follows neither, but would stall on a fifo).
+    if raw.data == Some(true) && raw.id == logfile::LOG_DIR {
+        return Err(invalid(
+            at("id"),
+            format!(
+                "\"{}\" with \"data\": true would own /data/{}, where dory writes the logs: choose another id",
+                raw.id,
+                logfile::LOG_DIR
+            ),
+        ));
+    }
     if !raw.bundle.starts_with('/') {
         return Err(invalid(
             at("bundle"),
@@ -1279,6 +1291,11 @@ mod tests {
             err(r#"{"network":[{"dhcp":true}],"containers":[]}"#),
             "network[0].interface: missing (required)"
         );
+        assert!(
+            err(r#"{"containers":[{"id":"log","bundle":"/b","data":true}]}"#)
+                .starts_with("containers[0].id: \"log\" with \"data\": true would own /data/log")
+        );
+        assert!(parse(br#"{"containers":[{"id":"log","bundle":"/b"}]}"#).is_ok());
     }
 
     #[test]

@@ -202,35 +202,58 @@ pub fn stop() {
 /// Sends one line of `stream` (a container id, or [`DORY_STREAM`]) to the files; never
 /// blocks. A line that does not fit is counted and reported with the next one that does.
 pub fn line(stream: &str, text: &[u8]) {
-    let guard = shared();
+    let mut guard = shared();
     let Some(sh) = guard.as_ref() else { return };
     let fd = sh.sender.as_fd();
     let lost = DROPPED.swap(0, Ordering::Relaxed);
+    let mut sent = Sent::Yes;
     if lost > 0 {
         let note = format!("dory: log: {lost} lines dropped (the log files fell behind)");
-        if !send(fd, DORY_STREAM, note.as_bytes()) {
-            DROPPED.fetch_add(lost + 1, Ordering::Relaxed);
-            return;
+        sent = send(fd, DORY_STREAM, note.as_bytes());
+        if sent != Sent::Yes {
+            DROPPED.fetch_add(lost, Ordering::Relaxed);
         }
     }
-    if !send(fd, stream, text) {
-        DROPPED.fetch_add(1, Ordering::Relaxed);
+    if sent == Sent::Yes {
+        sent = send(fd, stream, text);
     }
+    match sent {
+        Sent::Yes => {}
+        Sent::Full => {
+            DROPPED.fetch_add(1, Ordering::Relaxed);
+        }
+        Sent::Gone => {
+            // The writer died (a crash, the disk gone): no files from here on.
+            *guard = None;
+            drop(guard);
+            say!("dory: log: the log writer is gone; lines go to the console only");
+        }
+    }
+}
+
+/// What became of one record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sent {
+    Yes,
+    /// The pipe is full: dropped, counted.
+    Full,
+    /// No reader (EPIPE).
+    Gone,
 }
 
 /// One record: stream length (1 byte), stream, text length (2 bytes LE), text. At most
 /// PIPE_BUF bytes, so the kernel writes it whole or not at all.
-fn send(fd: BorrowedFd<'_>, stream: &str, text: &[u8]) -> bool {
+fn send(fd: BorrowedFd<'_>, stream: &str, text: &[u8]) -> Sent {
     let stream = stream.as_bytes();
     let stream = stream.get(..MAX_STREAM).unwrap_or(stream);
     let text = text.get(..MAX_TEXT).unwrap_or(text);
     let mut rec = [0u8; 3 + MAX_STREAM + MAX_TEXT];
     let (Ok(slen), Ok(tlen)) = (u8::try_from(stream.len()), u16::try_from(text.len())) else {
-        return false;
+        return Sent::Full;
     };
     let end = 3 + stream.len() + text.len();
     let Some(out) = rec.get_mut(..end) else {
-        return false;
+        return Sent::Full;
     };
     let (head, rest) = out.split_at_mut(1);
     head.copy_from_slice(&[slen]);
@@ -239,7 +262,11 @@ fn send(fd: BorrowedFd<'_>, stream: &str, text: &[u8]) -> bool {
     let (l, t) = rest.split_at_mut(2);
     l.copy_from_slice(&tlen.to_le_bytes());
     t.copy_from_slice(text);
-    matches!(nix::unistd::write(fd, out), Ok(n) if n == end)
+    match nix::unistd::write(fd, out) {
+        Ok(n) if n == end => Sent::Yes,
+        Err(Errno::EPIPE) => Sent::Gone,
+        _ => Sent::Full,
+    }
 }
 
 /// The files of `id` (`<id>.log.<files-1>` … `<id>.log`), oldest first, opened read-only
@@ -541,8 +568,8 @@ mod tests {
     #[test]
     fn records_round_trip_and_partial_ones_wait() {
         let (r, w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).unwrap();
-        assert!(send(w.as_fd(), "app", b"hello"));
-        assert!(send(w.as_fd(), DORY_STREAM, b""));
+        assert_eq!(send(w.as_fd(), "app", b"hello"), Sent::Yes);
+        assert_eq!(send(w.as_fd(), DORY_STREAM, b""), Sent::Yes);
         let mut buf = [0u8; 64];
         let n = nix::unistd::read(r.as_fd(), &mut buf).unwrap();
         let (s, t, len) = record(&buf[..n]).unwrap();
@@ -550,6 +577,10 @@ mod tests {
         let (s, t, _) = record(&buf[len..n]).unwrap();
         assert_eq!((s, t), (DORY_STREAM.as_bytes(), &b""[..]));
         assert!(record(&buf[..len - 1]).is_none());
+        // No reader: the writer is gone (SIGPIPE ignored here, as PID 1 never dies of it).
+        drop(r);
+        let _ignored = crate::sys::SigpipeIgnored::new();
+        assert_eq!(send(w.as_fd(), "app", b"x"), Sent::Gone);
     }
 
     fn files_in(dir: &std::path::Path) -> Vec<(String, u64)> {

@@ -321,6 +321,13 @@ fn run(o: Options) -> i32 {
 
     // Hostname: from the board, before containers start (they copy it into their uts ns).
     if let Some(boot_root) = &o.boot_root {
+        // A board without a real root loads its modules here (one with a root loaded
+        // them in the initramfs, before looking for its devices).
+        if real && board.root.is_none() {
+            if let Err(e) = realroot::load_modules(&board.modules) {
+                say!("dory: boot: {e}");
+            }
+        }
         if let Some(h) = board.hostname {
             if let Err(e) = nix::unistd::sethostname(h) {
                 say!("dory: sethostname {h}: {e}");

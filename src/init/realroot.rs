@@ -315,7 +315,7 @@ pub fn load_order<'d>(
 }
 
 /// Loads `modules` with finit_module(2) from `/lib/modules/<release>/`.
-fn load_modules(modules: &[&str]) -> Result<(), RootError> {
+pub(super) fn load_modules(modules: &[&str]) -> Result<(), RootError> {
     if modules.is_empty() {
         return Ok(());
     }
