@@ -540,7 +540,7 @@ struct FileInfo {
     name: String,
     rotated: bool,
     size: u64,
-    mtime: (i64, i64),
+    mtime: (libc::time_t, libc::c_long),
 }
 
 #[cfg(test)]
