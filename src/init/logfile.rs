@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::fcntl::{self, OFlag};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::stat::{self, Mode};
 
 use super::board::Error;
@@ -51,6 +52,8 @@ const MAX_TEXT: usize = 1024;
 const PIPE_BYTES: i32 = 256 * 1024;
 /// Streams the writer keeps open (containers plus dory's).
 const MAX_STREAMS: usize = 32;
+/// The longest a written line waits for fdatasync.
+const SYNC_EVERY: Duration = Duration::from_secs(2);
 
 /// The limits from board.json `logs`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -305,16 +308,37 @@ fn writer(pipe: OwnedFd, dir: OwnedFd, limits: Limits) {
         streams: Vec::new(),
         total: 0,
         boot: boot_id(),
+        dirty: false,
+        last_sync: Instant::now(),
     };
     w.total = w.dir_bytes();
     let mut buf = vec![0u8; 64 * 1024];
     let mut have = 0usize;
     loop {
+        // Lines written are on disk within SYNC_EVERY (a power cut loses no more).
+        let wait = if w.dirty {
+            PollTimeout::try_from(SYNC_EVERY).unwrap_or(PollTimeout::MAX)
+        } else {
+            PollTimeout::NONE
+        };
+        let mut fds = [PollFd::new(pipe.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, wait) {
+            Ok(0) => {
+                w.sync();
+                continue;
+            }
+            Ok(_) | Err(Errno::EINTR) => {}
+            Err(_) => return,
+        }
         let Some(free) = buf.get_mut(have..) else {
             return;
         };
         match nix::unistd::read(pipe.as_fd(), free) {
-            Ok(0) => return,
+            Ok(0) => {
+                // PID 1 closed the pipe (shutdown): everything on disk before /data goes.
+                w.sync();
+                return;
+            }
             Ok(n) => have += n,
             Err(Errno::EINTR) => continue,
             Err(_) => return,
@@ -328,6 +352,9 @@ fn writer(pipe: OwnedFd, dir: OwnedFd, limits: Limits) {
         }
         buf.copy_within(at..have, 0);
         have -= at;
+        if w.dirty && w.last_sync.elapsed() >= SYNC_EVERY {
+            w.sync();
+        }
     }
 }
 
@@ -360,6 +387,9 @@ struct Writer {
     /// Bytes of every file in the directory.
     total: u64,
     boot: String,
+    /// Lines written since the last fdatasync.
+    dirty: bool,
+    last_sync: Instant,
 }
 
 impl Writer {
@@ -381,11 +411,22 @@ impl Writer {
             if s.file.write_all(&line).is_ok() {
                 s.size = s.size.saturating_add(len);
                 self.total = self.total.saturating_add(len);
+                self.dirty = true;
             }
         }
         if self.total > u64::from(self.limits.total_bytes) {
             self.enforce_quota();
         }
+    }
+
+    /// fdatasync(2) of every open file (a file rotated meanwhile keeps what the kernel
+    /// writes back on its own).
+    fn sync(&mut self) {
+        for s in &self.streams {
+            let _ = s.file.sync_data();
+        }
+        self.dirty = false;
+        self.last_sync = Instant::now();
     }
 
     /// The index of `name`'s open stream, opening it (and marking the boot) if needed.
@@ -611,6 +652,8 @@ mod tests {
             streams: Vec::new(),
             total: 0,
             boot: "b1".into(),
+            dirty: false,
+            last_sync: Instant::now(),
         };
         let line = [b'x'; 99];
         for _ in 0..1000 {
