@@ -69,6 +69,10 @@ load_board() {
     [ -n "$b" ] || die "usage: ${0##*/} <board>  (boards: $(cd "$REPO/board" && ls | tr '\n' ' '))"
     BOARD_DIR="$REPO/board/$b"
     [ -f "$BOARD_DIR/board.env" ] || die "no such board '$b' (missing $BOARD_DIR/board.env)"
+    # A script that loads several boards must not carry one board's optional settings
+    # into the next (a disk, a network device).
+    unset DISK_SIGNATURE DISK_DEVICE DATA_MB NET_DEVICE QEMU_CPU QEMU_EXTRA QEMU_DTB QEMU_SERIAL \
+        DTBS KERNEL_IMAGE CONSOLE QEMU_MEM
     # shellcheck disable=SC1091
     . "$BOARD_DIR/board.env"
     BOARD="$b"
