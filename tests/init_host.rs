@@ -1826,3 +1826,125 @@ fn init_logs_survive_a_restart_within_their_quota() {
     init.signal("USR2");
     assert!(init.wait_exit(30).success());
 }
+
+/// Attack (found by a hostile review): the DHCP client's container owns /run/net (bound
+/// read-write, as the boards ship it) and replaces resolv.conf with a link, to a host file
+/// or to dory's control socket. Its siblings bind /run/net/resolv.conf (as the README
+/// says): before, they got the link's target, a host secret to read or the control socket
+/// to stop, start and power off the board with. Now the source is opened beneath /run/net
+/// without following links, and only a regular file or directory is bound: the siblings
+/// fail to start (ELOOP) instead.
+#[test]
+fn init_resolv_conf_link_left_by_the_dhcp_container_is_not_followed() {
+    const NAME: &str = "init_resolv_conf_link_left_by_the_dhcp_container_is_not_followed";
+    if !is_root(NAME) {
+        return;
+    }
+    let d = TempDir::new("resolvlink");
+    let r = rootfs(&d.0);
+    let root = d.0.join("bootroot");
+    fs::create_dir_all(&root).unwrap();
+    let secret = d.0.join("host-secret");
+    fs::write(&secret, "HOST-ONLY-SECRET\n").unwrap();
+    fs::create_dir_all(r.join("r")).unwrap();
+    // The namespace's /run (a tmpfs of the test harness, where dory keeps its state and
+    // control socket) gets a net/resolv.conf, as PID 1 makes it on a board.
+    let prep = bundle(
+        &d.0,
+        &r,
+        "prep",
+        "mkdir -p /r/net && echo nameserver 10.9.8.7 > /r/net/resolv.conf && echo prep-done",
+        true,
+    );
+    with_bind(&prep, "/run", "/r");
+    let dhcp = |name: &str, target: &str| {
+        let b = bundle(
+            &d.0,
+            &r,
+            name,
+            &format!("rm -f /run/net/resolv.conf && ln -s {target} /run/net/resolv.conf && echo {name}-linked"),
+            true,
+        );
+        with_bind(&b, "/run/net", "/run/net");
+        b
+    };
+    let sibling = |name: &str, script: &str| {
+        let b = bundle(&d.0, &r, name, script, true);
+        with_bind(&b, "/run/net/resolv.conf", "/etc/resolv.conf");
+        b
+    };
+    let before = sibling(
+        "sib-0",
+        "echo SIB-0-READS-$(cat /etc/resolv.conf | tr ' ' -)",
+    );
+    let to_file = dhcp("dhcp-a", secret.to_str().unwrap());
+    let sib_a = sibling("sib-a", "echo SIB-A-READS-$(cat /etc/resolv.conf)");
+    let to_socket = dhcp("dhcp-b", "/run/dory/ctl.sock");
+    let sib_b = sibling(
+        "sib-b",
+        "if [ -S /etc/resolv.conf ]; then echo SIB-B-GOT-THE-CTL-SOCKET; else echo sib-b-plain; fi",
+    );
+    let idle = bundle(&d.0, &r, "idle", "echo idle-up; exec sleep 1000", true);
+    let entries: Vec<String> = [
+        ("rl-prep", &prep),
+        ("rl-sib-0", &before),
+        ("rl-dhcp-a", &to_file),
+        ("rl-sib-a", &sib_a),
+        ("rl-dhcp-b", &to_socket),
+        ("rl-sib-b", &sib_b),
+    ]
+    .iter()
+    .map(|(id, b)| {
+        format!(
+            r#"{{"id":"{id}","bundle":"{}","kind":"oneshot","onFailure":"ignore"}}"#,
+            b.display()
+        )
+    })
+    .collect();
+    let board = format!(
+        r#"{{"containers":[{},{{"id":"rl-idle","bundle":"{}","kind":"service"}}]}}"#,
+        entries.join(","),
+        idle.display()
+    );
+    fs::write(d.0.join("board.json"), &board).unwrap();
+    let mut init = Init::start(
+        &d.0,
+        &[
+            "rl-prep",
+            "rl-sib-0",
+            "rl-dhcp-a",
+            "rl-sib-a",
+            "rl-dhcp-b",
+            "rl-sib-b",
+            "rl-idle",
+        ],
+        &[],
+        &[
+            "--boot-root",
+            root.to_str().unwrap(),
+            "--config",
+            d.0.join("board.json").to_str().unwrap(),
+        ],
+    );
+    let text = init.wait_for("idle-up", 60);
+    init.signal("USR2");
+    let _ = init.wait_exit(30);
+    // The attack ran, and the bind worked before it.
+    assert!(text.contains("SIB-0-READS-nameserver-10.9.8.7"), "{text}");
+    assert!(
+        text.contains("dhcp-a-linked") && text.contains("dhcp-b-linked"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("SIB-A-READS-HOST-ONLY-SECRET"),
+        "a host file reached the sibling through the link:\n{text}"
+    );
+    assert!(
+        !text.contains("SIB-B-GOT-THE-CTL-SOCKET"),
+        "dory's control socket reached the sibling through the link:\n{text}"
+    );
+    assert!(
+        text.contains("cannot start rl-sib-a") && text.contains("cannot start rl-sib-b"),
+        "the siblings should fail to start on the link:\n{text}"
+    );
+}

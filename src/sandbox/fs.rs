@@ -425,10 +425,50 @@ fn mount_one(
     set_propagation(proc, mnt, m.flags.propagation).map_err(on_err)
 }
 
-/// `source` below `/data/` (`/data/app/vol` → `app/vol`).
-fn data_relative(source: &CStr) -> Option<&CStr> {
-    let rest = source.to_bytes_with_nul().strip_prefix(b"/data/")?;
-    CStr::from_bytes_with_nul(rest).ok()
+/// Directories of a board that its containers write, where a bind source is opened
+/// beneath the directory without following any link: `/data` (containers' volumes) and
+/// `/run/net` (the DHCP client's resolv.conf, which other containers bind).
+const CONFINED_SOURCE_ROOTS: [&CStr; 2] = [c"/data", c"/run/net"];
+
+/// `source` as (confined root, the rest below it): `/data/app/vol` → (`/data`,
+/// `app/vol`), `/run/net` → (`/run/net`, ``).
+fn confined_source(source: &CStr) -> Option<(&'static CStr, &CStr)> {
+    let bytes = source.to_bytes_with_nul();
+    CONFINED_SOURCE_ROOTS.into_iter().find_map(|root| {
+        let rest = bytes.strip_prefix(root.to_bytes())?;
+        let rest = match rest.strip_prefix(b"/") {
+            Some(below) => below,
+            None if rest == b"\0" => rest,
+            None => return None,
+        };
+        Some((root, CStr::from_bytes_with_nul(rest).ok()?))
+    })
+}
+
+/// Opens a bind source below a confined root: beneath it, no symlink or magic link
+/// followed, and only a directory or a regular file (a socket such as dory's control
+/// socket, a fifo or a device left there by a container is refused).
+fn open_confined(root: &CStr, rest: &CStr) -> Result<OwnedFd, Errno> {
+    let dir = nix::fcntl::open(
+        root,
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )?;
+    let src = if rest.is_empty() {
+        dir
+    } else {
+        sys::openat2(
+            dir.as_fd(),
+            rest,
+            libc::O_PATH | libc::O_NOFOLLOW,
+            libc::RESOLVE_BENEATH | libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS,
+        )?
+    };
+    let kind = nix::sys::stat::fstat(src.as_fd())?.st_mode & libc::S_IFMT;
+    if kind != libc::S_IFDIR && kind != libc::S_IFREG {
+        return Err(Errno::EPERM);
+    }
+    Ok(src)
 }
 
 /// A detached copy of a bind mount's source (with its submounts for `rbind`) with every
@@ -441,21 +481,12 @@ pub fn detached_bind(
 ) -> Result<OwnedFd, Errno> {
     let recursive = m.flags.flags & libc::MS_REC != 0;
     let source = plan.strings.get(m.source);
-    let tree = match data_relative(source) {
-        Some(rest) if plan.confine_data_binds => {
-            // A board's /data holds what its containers wrote: a symlink a container left
-            // there (a volume replaced by a link to /) must not be followed to the host.
-            let data = nix::fcntl::open(
-                c"/data",
-                OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
-                Mode::empty(),
-            )?;
-            let src = sys::openat2(
-                data.as_fd(),
-                rest,
-                libc::O_PATH | libc::O_NOFOLLOW,
-                libc::RESOLVE_BENEATH | libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS,
-            )?;
+    let tree = match confined_source(source) {
+        Some((root, rest)) if plan.confine_data_binds => {
+            // A board's /data and /run/net hold what its containers wrote: a link a
+            // container left there (a volume replaced by a link to /, resolv.conf by a
+            // link to dory's control socket) must not be followed to the host.
+            let src = open_confined(root, rest)?;
             mount_api::clone_mount(src.as_fd(), recursive)?
         }
         _ => mount_api::clone_mount_at(source, recursive)?,
