@@ -1948,3 +1948,93 @@ fn init_resolv_conf_link_left_by_the_dhcp_container_is_not_followed() {
         "the siblings should fail to start on the link:\n{text}"
     );
 }
+
+/// A log writer that does not drain (stopped here; a hung SD card in the field) holds the
+/// shutdown at most logs' 2 s deadline, and the watchdog is petted meanwhile (found by a
+/// hostile review: PID 1 slept through the wait without petting, and then waited for
+/// the killed writer without a deadline).
+#[test]
+fn init_stuck_log_writer_neither_holds_the_shutdown_nor_starves_the_watchdog() {
+    const NAME: &str = "init_stuck_log_writer_neither_holds_the_shutdown_nor_starves_the_watchdog";
+    if !is_root(NAME) {
+        return;
+    }
+    let _host_data = HostData::ensure();
+    let d = TempDir::new("stuckwriter");
+    let r = rootfs(&d.0);
+    let data = d.0.join("data");
+    fs::create_dir_all(&data).unwrap();
+    // The watchdog is a fifo read by this test, which notes when each pet arrives.
+    let wd = d.0.join("watchdog");
+    assert!(Command::new("mkfifo").arg(&wd).status().unwrap().success());
+    let fifo = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&wd)
+        .unwrap();
+    let pets = std::sync::Arc::new(std::sync::Mutex::new(Vec::<(Instant, u8)>::new()));
+    let seen = pets.clone();
+    std::thread::spawn(move || {
+        use std::io::Read;
+        let mut fifo = fifo;
+        let mut b = [0u8; 1];
+        while fifo.read_exact(&mut b).is_ok() {
+            seen.lock().unwrap().push((Instant::now(), b[0]));
+            if b[0] == b'V' {
+                break;
+            }
+        }
+    });
+    let idle = bundle(&d.0, &r, "idle", "echo idle-up; exec sleep 1000", true);
+    let board = format!(
+        r#"{{"watchdog":{{"device":"{}","timeoutSecs":2}},"logs":{{}},
+        "containers":[{{"id":"sw-idle","bundle":"{}","kind":"service","stopGraceMs":500}}]}}"#,
+        wd.display(),
+        idle.display()
+    );
+    fs::write(d.0.join("board.json"), board).unwrap();
+    let log = d.0.join("console.log");
+    let out = fs::File::create(&log).unwrap();
+    let mut init = Init::start_with_data(
+        out.into(),
+        log,
+        &["sw-idle"],
+        &[],
+        &["--config", d.0.join("board.json").to_str().unwrap()],
+        Some(&data),
+    );
+    init.wait_for("idle-up", 30);
+    // The writer: PID 1's child running PID 1's own binary.
+    let kids = fs::read_to_string(format!("/proc/{0}/task/{0}/children", init.pid)).unwrap();
+    let me = fs::read_link(format!("/proc/{}/exe", init.pid)).unwrap();
+    let writers: Vec<&str> = kids
+        .split_whitespace()
+        .filter(|p| fs::read_link(format!("/proc/{p}/exe")).ok().as_ref() == Some(&me))
+        .collect();
+    assert_eq!(writers.len(), 1, "log writer not found among {kids}");
+    assert!(Command::new("kill")
+        .args(["-STOP", writers[0]])
+        .status()
+        .unwrap()
+        .success());
+    let t0 = Instant::now();
+    init.signal("USR2");
+    init.wait_for("dory: log: the writer did not finish in 2s; killed", 20);
+    assert!(init.wait_exit(20).success());
+    let took = t0.elapsed();
+    // The longest time without a pet from the poweroff request to the magic close.
+    std::thread::sleep(Duration::from_millis(200));
+    let pets = pets.lock().unwrap().clone();
+    let mut last = t0;
+    let mut gap = Duration::ZERO;
+    for (t, _) in pets.iter().filter(|(t, _)| *t > t0) {
+        gap = gap.max(t.duration_since(last));
+        last = *t;
+    }
+    println!("shutdown {took:?}, longest gap between pets {gap:?}");
+    assert!(took < Duration::from_secs(8), "the shutdown took {took:?}");
+    assert!(
+        gap < Duration::from_millis(1600),
+        "no pet for {gap:?} (pets due every 1 s): the watchdog starved while PID 1 waited for the writer"
+    );
+}

@@ -176,8 +176,10 @@ pub fn start(data: &str, limits: Limits) -> Result<(), String> {
     Ok(())
 }
 
-/// Closes the pipe and waits (at most [`STOP_WAIT`]) for the writer to write what it
-/// holds and close its files: before `/data` is unmounted at shutdown.
+/// Closes the pipe and waits (at most [`STOP_WAIT`], the watchdog petted) for the writer
+/// to write what it holds, sync and close its files: at shutdown, before the kill-all and
+/// before `/data` is unmounted. A writer that does not finish (a hung card) is sent
+/// SIGKILL and left to be reaped: PID 1 never waits on it without a deadline.
 pub fn stop() {
     use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
     let Some(sh) = shared().take() else { return };
@@ -185,6 +187,7 @@ pub fn stop() {
     drop(sh.dir);
     let deadline = Instant::now() + STOP_WAIT;
     loop {
+        let _ = super::watchdog::pet_if_due();
         match waitpid(sh.writer, Some(WaitPidFlag::WNOHANG)) {
             Ok(WaitStatus::StillAlive) if Instant::now() < deadline => {
                 std::thread::sleep(Duration::from_millis(10));
@@ -192,7 +195,6 @@ pub fn stop() {
             Ok(WaitStatus::StillAlive) => {
                 say!("dory: log: the writer did not finish in {STOP_WAIT:?}; killed");
                 let _ = nix::sys::signal::kill(sh.writer, nix::sys::signal::Signal::SIGKILL);
-                let _ = waitpid(sh.writer, None);
                 return;
             }
             Err(Errno::EINTR) => {}
@@ -200,6 +202,17 @@ pub fn stop() {
             _ => return,
         }
     }
+}
+
+/// Called by the supervisor for a child it does not know: true (and the files given up)
+/// if it was the log writer, so a later stop never waits on a pid reused by another.
+pub fn reaped(pid: nix::unistd::Pid) -> bool {
+    let mut guard = shared();
+    if guard.as_ref().is_some_and(|sh| sh.writer == pid) {
+        *guard = None;
+        return true;
+    }
+    false
 }
 
 /// Sends one line of `stream` (a container id, or [`DORY_STREAM`]) to the files; never

@@ -429,6 +429,13 @@ impl<'a> Supervisor<'a> {
             }
             return;
         }
+        if super::logfile::reaped(pid) {
+            say!(
+                "dory: log: the log writer exited ({}); lines go to the console only",
+                exit_text(exit)
+            );
+            return;
+        }
         if self.rescue_shell == Some(pid) {
             self.rescue_shell = None;
             say!("dory: rescue shell exited ({}); rebooting", exit_text(exit));
