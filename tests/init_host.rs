@@ -2038,3 +2038,56 @@ fn init_stuck_log_writer_neither_holds_the_shutdown_nor_starves_the_watchdog() {
         "no pet for {gap:?} (pets due every 1 s): the watchdog starved while PID 1 waited for the writer"
     );
 }
+
+/// /data/log belongs to dory's log writer: a board container that binds it (or all of
+/// /data) would rewrite its siblings' logs; it fails to start, naming the mount. Found by
+/// a hostile review of the log files.
+#[test]
+fn init_board_container_cannot_bind_the_log_directory() {
+    const NAME: &str = "init_board_container_cannot_bind_the_log_directory";
+    if !is_root(NAME) {
+        return;
+    }
+    let _host_data = HostData::ensure();
+    let d = TempDir::new("logbind");
+    let r = rootfs(&d.0);
+    let data = d.0.join("data");
+    fs::create_dir_all(data.join("log")).unwrap();
+    fs::create_dir_all(r.join("l")).unwrap();
+    let peek_log = bundle(&d.0, &r, "peek-log", "echo PEEK-LOG-RAN; ls /l", true);
+    with_bind(&peek_log, "/data/log", "/l");
+    let peek_data = bundle(&d.0, &r, "peek-data", "echo PEEK-DATA-RAN; ls /l", true);
+    with_bind(&peek_data, "/data", "/l");
+    let idle = bundle(&d.0, &r, "idle", "echo idle-up; exec sleep 1000", true);
+    let board = format!(
+        r#"{{"logs":{{}},"containers":[
+        {{"id":"lb-peek-log","bundle":"{}","kind":"oneshot","onFailure":"ignore"}},
+        {{"id":"lb-peek-data","bundle":"{}","kind":"oneshot","onFailure":"ignore"}},
+        {{"id":"lb-idle","bundle":"{}","kind":"service"}}]}}"#,
+        peek_log.display(),
+        peek_data.display(),
+        idle.display()
+    );
+    fs::write(d.0.join("board.json"), board).unwrap();
+    let log = d.0.join("console.log");
+    let out = fs::File::create(&log).unwrap();
+    let mut init = Init::start_with_data(
+        out.into(),
+        log,
+        &["lb-peek-log", "lb-peek-data", "lb-idle"],
+        &[],
+        &["--config", d.0.join("board.json").to_str().unwrap()],
+        Some(&data),
+    );
+    let text = init.wait_for("idle-up", 30);
+    init.signal("USR2");
+    let _ = init.wait_exit(30);
+    assert!(
+        !text.contains("PEEK-LOG-RAN") && !text.contains("PEEK-DATA-RAN"),
+        "a container got the log directory:\n{text}"
+    );
+    assert!(
+        text.contains("cannot start lb-peek-log") && text.contains("cannot start lb-peek-data"),
+        "{text}"
+    );
+}

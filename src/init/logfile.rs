@@ -108,12 +108,14 @@ pub fn limits(
             format!("{} is outside 1-{MAX_FILES} (limit)", l.files),
         ));
     }
-    if !(l.file_bytes..=MAX_TOTAL_BYTES).contains(&l.total_bytes) {
+    // One container's full set of files fits the quota.
+    let one_set = u64::from(l.file_bytes) * u64::from(l.files);
+    if !(one_set..=u64::from(MAX_TOTAL_BYTES)).contains(&u64::from(l.total_bytes)) {
         return Err(bad(
             "totalBytes",
             format!(
-                "{} is outside fileBytes ({})-{MAX_TOTAL_BYTES} (limit)",
-                l.total_bytes, l.file_bytes
+                "{} is outside files × fileBytes ({one_set})-{MAX_TOTAL_BYTES} (limit)",
+                l.total_bytes
             ),
         ));
     }
@@ -414,8 +416,13 @@ impl Writer {
         let full = self.streams.get(i).is_some_and(|s| {
             s.size > 0 && s.size.saturating_add(len) > u64::from(self.limits.file_bytes)
         });
-        if full {
-            self.rotate(i);
+        if full && !self.rotate(i) {
+            // No new file (the disk full, the directory gone): the stream is dropped and
+            // opened again at its next line, never rotated again on every line.
+            if i < self.streams.len() {
+                self.streams.remove(i);
+            }
+            return;
         }
         if let Some(s) = self.streams.get_mut(i) {
             let mut line = Vec::with_capacity(text.len() + 1);
@@ -482,9 +489,12 @@ impl Writer {
         })
     }
 
-    /// `<id>.log.<k-1>` → `<id>.log.<k>` from the oldest down, then a new `<id>.log`.
-    fn rotate(&mut self, i: usize) {
-        let Some(s) = self.streams.get(i) else { return };
+    /// `<id>.log.<k-1>` → `<id>.log.<k>` from the oldest down, then a new `<id>.log`;
+    /// false if the new file could not be opened.
+    fn rotate(&mut self, i: usize) -> bool {
+        let Some(s) = self.streams.get(i) else {
+            return false;
+        };
         let name = s.name.clone();
         let last = self.limits.files.saturating_sub(1);
         if last == 0 {
@@ -494,7 +504,7 @@ impl Writer {
                 self.total = self.total.saturating_sub(s.size);
                 s.size = 0;
             }
-            return;
+            return true;
         }
         let _ = self.unlink(&name_of(&name, last));
         for k in (1..=last).rev() {
@@ -505,10 +515,12 @@ impl Writer {
                 name_of(&name, k).as_str(),
             );
         }
-        if let Some(fresh) = self.open(&name) {
-            if let Some(s) = self.streams.get_mut(i) {
+        match (self.open(&name), self.streams.get_mut(i)) {
+            (Some(fresh), Some(s)) => {
                 *s = fresh;
+                true
             }
+            _ => false,
         }
     }
 
@@ -532,9 +544,14 @@ impl Writer {
         let quota = u64::from(self.limits.total_bytes);
         while self.total > quota {
             let files = self.files();
+            // Deletable: rotated files, and current files no stream of this boot owns
+            // (a container since removed, or silent so far): oldest first.
+            let live = |f: &FileInfo| {
+                !f.rotated && self.streams.iter().any(|s| name_of(&s.name, 0) == f.name)
+            };
             let oldest = files
                 .iter()
-                .filter(|f| f.rotated)
+                .filter(|f| !live(f))
                 .min_by_key(|f| (f.mtime, std::cmp::Reverse(f.name.clone())));
             if let Some(f) = oldest {
                 let name = f.name.clone();
@@ -614,9 +631,38 @@ mod tests {
             "logs.files: 0 is outside 1-16 (limit)"
         );
         assert_eq!(
-            e(limits(Some(8192), None, Some(4096), None)),
-            "logs.totalBytes: 4096 is outside fileBytes (8192)-1073741824 (limit)"
+            e(limits(Some(8192), Some(3), Some(16384), None)),
+            "logs.totalBytes: 16384 is outside files × fileBytes (24576)-1073741824 (limit)"
         );
+    }
+
+    /// Found by a hostile review: a current file no stream of this boot owns (a container
+    /// since removed) kept the directory over its quota, and every line then emptied a
+    /// live file.
+    #[test]
+    fn files_of_a_removed_container_go_before_live_logs_are_emptied() {
+        let tmp = std::env::temp_dir().join(format!("dory-logfile-stale-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&tmp);
+        std::fs::create_dir_all(&tmp).unwrap();
+        std::fs::write(tmp.join("old.log"), vec![b'o'; 9000]).unwrap();
+        let dir = fcntl::open(&tmp, OFlag::O_DIRECTORY | OFlag::O_RDONLY, Mode::empty()).unwrap();
+        let mut w = Writer {
+            dir,
+            limits: limits(Some(4096), Some(2), Some(8192), None).unwrap(),
+            streams: Vec::new(),
+            total: 0,
+            boot: "b".into(),
+            dirty: false,
+            last_sync: Instant::now(),
+        };
+        w.total = w.dir_bytes();
+        for i in 0..10 {
+            w.write("app", format!("line-{i}").as_bytes());
+        }
+        let app = std::fs::read_to_string(tmp.join("app.log")).unwrap();
+        assert!(!tmp.join("old.log").exists(), "the stale file stayed");
+        let _ = std::fs::remove_dir_all(&tmp);
+        assert!(app.contains("line-0") && app.contains("line-9"), "live log emptied: {app:?}");
     }
 
     #[test]

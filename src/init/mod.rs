@@ -443,6 +443,9 @@ fn finish(
 ) -> i32 {
     // The log writer closes its files on /data before /data is unmounted.
     logfile::stop();
+    if let Some(root) = &o.boot_root {
+        net::unmount(root);
+    }
     say!("dory: syncing filesystems");
     nix::unistd::sync();
     mounts.unmount_all();

@@ -43,6 +43,8 @@ pub const MAX_LINK_TIMEOUT_SECS: u32 = 60;
 /// Where name servers are written, for containers to bind read-only.
 pub const RESOLV_DIR: &str = "/run/net";
 pub const RESOLV_CONF: &str = "/run/net/resolv.conf";
+/// The tmpfs at [`RESOLV_DIR`]: room for resolv.conf and a few files, nothing more.
+const RESOLV_TMPFS: &str = "mode=0755,size=64k,nr_inodes=16";
 /// Longest interface name (IFNAMSIZ - 1).
 const MAX_IFNAME: usize = 15;
 /// How often a missing interface is looked for.
@@ -292,8 +294,12 @@ pub fn configure(root: &str, itfs: &[Interface<'_>]) {
     if itfs.is_empty() {
         return;
     }
+    // One deadline for all: the longest timeoutSecs, not their sum (four missing
+    // interfaces must not hold the boot for four minutes).
+    let longest = itfs.iter().map(|i| i.timeout_secs).max().unwrap_or(0);
+    let deadline = Instant::now() + Duration::from_secs(u64::from(longest));
     for itf in itfs {
-        match configure_one(itf) {
+        match configure_one(itf, deadline) {
             Ok(summary) => say!("dory: net: {} {summary}", itf.name),
             Err(e) => say!("dory: net: {}: {e}", itf.name),
         }
@@ -303,12 +309,12 @@ pub fn configure(root: &str, itfs: &[Interface<'_>]) {
     }
 }
 
-fn configure_one(itf: &Interface<'_>) -> Result<String, String> {
+fn configure_one(itf: &Interface<'_>, deadline: Instant) -> Result<String, String> {
     let cname = std::ffi::CString::new(itf.name).map_err(|_| "NUL in the name".to_string())?;
     let index = match itf.setup {
         // The client container waits for the link itself; up now if it is there.
         Setup::Dhcp => netlink::index_of(&cname).ok(),
-        Setup::Static { .. } => Some(wait_for(&cname, itf.timeout_secs)?),
+        Setup::Static { .. } => Some(wait_for(&cname, itf.timeout_secs, deadline)?),
     };
     let Some(index) = index else {
         return Ok("not present yet: left to the DHCP client".into());
@@ -338,10 +344,13 @@ fn configure_one(itf: &Interface<'_>) -> Result<String, String> {
             let mut summary = format!("{a}");
             if let Some(gw) = gateway {
                 match Request::default_route_v4(index, *gw).and_then(Request::send) {
-                    Ok(()) | Err(nix::errno::Errno::EEXIST) => {}
+                    Ok(()) => summary.push_str(&format!(" via {}", Dotted(*gw))),
+                    Err(nix::errno::Errno::EEXIST) => summary.push_str(&format!(
+                        " (a default route was already there: none added via {})",
+                        Dotted(*gw)
+                    )),
                     Err(e) => return Err(format!("default route via {}: {e}", Dotted(*gw))),
                 }
-                summary.push_str(&format!(" via {}", Dotted(*gw)));
             }
             for d in dns {
                 summary.push_str(&format!(" dns {}", Dotted(*d)));
@@ -351,9 +360,10 @@ fn configure_one(itf: &Interface<'_>) -> Result<String, String> {
     }
 }
 
-/// The interface's index once it exists, polling until `timeout_secs` have passed.
-fn wait_for(name: &std::ffi::CStr, timeout_secs: u32) -> Result<u32, String> {
-    let deadline = Instant::now() + Duration::from_secs(u64::from(timeout_secs));
+/// The interface's index once it exists, polling until its own `timeout_secs` or the
+/// shared `deadline`, whichever comes first.
+fn wait_for(name: &std::ffi::CStr, timeout_secs: u32, deadline: Instant) -> Result<u32, String> {
+    let deadline = deadline.min(Instant::now() + Duration::from_secs(u64::from(timeout_secs)));
     loop {
         match netlink::index_of(name) {
             Ok(i) => return Ok(i),
@@ -371,10 +381,23 @@ fn wait_for(name: &std::ffi::CStr, timeout_secs: u32) -> Result<u32, String> {
 /// has run yet, so nothing else has written there; a link is refused all the same.
 fn write_resolv_conf(root: &str, text: &str) -> std::io::Result<()> {
     let root = root.trim_end_matches('/');
-    match std::fs::create_dir(format!("{root}{RESOLV_DIR}")) {
+    let dir = format!("{root}{RESOLV_DIR}");
+    match std::fs::create_dir(&dir) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
         Err(e) => return Err(e),
+    }
+    // A small tmpfs of its own: the DHCP client's container writes here, and must not be
+    // able to fill /run, where dory keeps its state.
+    use nix::mount::{mount, MsFlags};
+    if let Err(e) = mount(
+        Some("tmpfs"),
+        dir.as_str(),
+        Some("tmpfs"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+        Some(RESOLV_TMPFS),
+    ) {
+        say!("dory: net: {RESOLV_DIR}: tmpfs: {e}; using /run's");
     }
     let mut f = std::fs::OpenOptions::new()
         .write(true)
@@ -384,6 +407,15 @@ fn write_resolv_conf(root: &str, text: &str) -> std::io::Result<()> {
         .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
         .open(format!("{root}{RESOLV_CONF}"))?;
     f.write_all(text.as_bytes())
+}
+
+/// Unmounts [`RESOLV_DIR`]'s tmpfs below `root` at shutdown (nothing if it is not one).
+pub fn unmount(root: &str) {
+    let dir = format!("{}{RESOLV_DIR}", root.trim_end_matches('/'));
+    match nix::mount::umount2(dir.as_str(), nix::mount::MntFlags::MNT_DETACH) {
+        Ok(()) | Err(nix::errno::Errno::EINVAL | nix::errno::Errno::ENOENT) => {}
+        Err(e) => say!("dory: net: unmount {dir}: {e}"),
+    }
 }
 
 #[cfg(test)]

@@ -447,8 +447,15 @@ fn confined_source(source: &CStr) -> Option<(&'static CStr, &CStr)> {
 
 /// Opens a bind source below a confined root: beneath it, no symlink or magic link
 /// followed, and only a directory or a regular file (a socket such as dory's control
-/// socket, a fifo or a device left there by a container is refused).
+/// socket, a fifo or a device left there by a container is refused); `/data` itself and
+/// `/data/log` are refused (EACCES).
 fn open_confined(root: &CStr, rest: &CStr) -> Result<OwnedFd, Errno> {
+    // /data/log holds every container's logs and belongs to dory's log writer: a
+    // container bound to it (or to all of /data) could rewrite its siblings' logs.
+    let r = rest.to_bytes();
+    if root == c"/data" && (r.is_empty() || r == b"log" || r.starts_with(b"log/")) {
+        return Err(Errno::EACCES);
+    }
     let dir = nix::fcntl::open(
         root,
         OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
