@@ -1782,6 +1782,41 @@ fn init_logs_survive_a_restart_within_their_quota() {
         !files_out.contains("flood-line-0-"),
         "the oldest lines were not rotated away"
     );
+    // The descriptors a ctl client gets cannot be reopened for writing (a root client
+    // could otherwise rewrite any container's logs through /proc/self/fd).
+    let reopen = Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import os, socket, sys\n\
+             s = socket.socket(socket.AF_UNIX)\n\
+             s.connect(sys.argv[1])\n\
+             s.sendall(b'logs --files lg-flood\\n')\n\
+             s.shutdown(socket.SHUT_WR)\n\
+             fds = []\n\
+             while True:\n\
+             \x20   data, got, _, _ = socket.recv_fds(s, 4096, 4)\n\
+             \x20   fds += got\n\
+             \x20   if not data: break\n\
+             for fd in fds:\n\
+             \x20   try:\n\
+             \x20       os.open('/proc/self/fd/%d' % fd, os.O_WRONLY | os.O_APPEND)\n\
+             \x20       print('REOPENED-FOR-WRITING')\n\
+             \x20   except OSError as e:\n\
+             \x20       print('refused', e.errno)\n\
+             print('fds', len(fds))\n",
+        )
+        .arg(format!("/proc/{}/root/run/dory/ctl.sock", init.pid))
+        .output()
+        .unwrap();
+    let reopen = String::from_utf8_lossy(&reopen.stdout).into_owned();
+    assert!(
+        reopen.contains("fds 3") && !reopen.contains("REOPENED-FOR-WRITING"),
+        "{reopen}"
+    );
+    assert!(
+        reopen.contains(&format!("refused {}", libc::EROFS)),
+        "{reopen}"
+    );
     init.signal("USR2");
     assert!(init.wait_exit(30).success());
     let files = dir_files(&logdir);

@@ -122,12 +122,27 @@ pub fn limits(
     Ok(l)
 }
 
-/// What PID 1 keeps: the pipe's write end, the directory (for `ctl logs --files`) and the
-/// writer's pid. PID 1 has one thread, so the lock is never contended.
+/// What PID 1 keeps: the pipe's write end, the directory for `ctl logs --files` (a
+/// read-only detached mount of it where the kernel has mount_setattr) and the writer's
+/// pid. PID 1 has one thread, so the lock is never contended.
 struct Shared {
     sender: OwnedFd,
     dir: OwnedFd,
     writer: nix::unistd::Pid,
+}
+
+/// A read-only detached mount of `dir`: a descriptor opened below it cannot be reopened
+/// for writing through /proc/self/fd (EROFS), even by root in a ctl container. None on
+/// kernels without mount_setattr (before 5.12).
+fn read_only_view(dir: BorrowedFd<'_>) -> Option<OwnedFd> {
+    use crate::sys::mount_api;
+    let view = mount_api::clone_mount(dir, false).ok()?;
+    let ro = mount_api::MountAttr {
+        set: u64::from(linux_raw_sys::general::MOUNT_ATTR_RDONLY),
+        ..Default::default()
+    };
+    mount_api::set_attr(view.as_fd(), false, ro).ok()?;
+    Some(view)
 }
 
 static SHARED: Mutex<Option<Shared>> = Mutex::new(None);
@@ -162,6 +177,7 @@ pub fn start(data: &str, limits: Limits) -> Result<(), String> {
     let _ = fcntl::fcntl(write_end.as_fd(), fcntl::F_SETPIPE_SZ(PIPE_BYTES));
     fcntl::fcntl(write_end.as_fd(), fcntl::F_SETFL(OFlag::O_NONBLOCK))
         .map_err(|e| format!("pipe: {e}"))?;
+    // The writer is forked with the lock held: it must never take it (it never says!).
     let pid = crate::sys::clone_fork(0).map_err(|e| format!("writer process: {e}"))?;
     if pid == 0 {
         // The writer: only the read end; it ends when PID 1 closes the write end.
@@ -170,6 +186,7 @@ pub fn start(data: &str, limits: Limits) -> Result<(), String> {
         crate::sys::exit_now(0);
     }
     drop(read_end);
+    let dir = read_only_view(dir.as_fd()).unwrap_or(dir);
     *guard = Some(Shared {
         sender: write_end,
         dir,
@@ -662,7 +679,10 @@ mod tests {
         let app = std::fs::read_to_string(tmp.join("app.log")).unwrap();
         assert!(!tmp.join("old.log").exists(), "the stale file stayed");
         let _ = std::fs::remove_dir_all(&tmp);
-        assert!(app.contains("line-0") && app.contains("line-9"), "live log emptied: {app:?}");
+        assert!(
+            app.contains("line-0") && app.contains("line-9"),
+            "live log emptied: {app:?}"
+        );
     }
 
     #[test]
