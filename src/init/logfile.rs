@@ -158,7 +158,9 @@ fn shared() -> std::sync::MutexGuard<'static, Option<Shared>> {
 
 /// Opens (making it if missing) `<data>/log`, never through a link, and starts the writer
 /// process. Lines sent before this are only on the console.
-pub fn start(data: &str, limits: Limits) -> Result<(), String> {
+/// `ids` are the board's containers: a current file of any other name (a container since
+/// removed) is among the first deleted when the directory is over its quota.
+pub fn start(data: &str, limits: Limits, ids: &[&str]) -> Result<(), String> {
     let mut guard = shared();
     if !limits.enabled || guard.is_some() {
         return Ok(());
@@ -182,7 +184,9 @@ pub fn start(data: &str, limits: Limits) -> Result<(), String> {
     if pid == 0 {
         // The writer: only the read end; it ends when PID 1 closes the write end.
         drop(write_end);
-        writer(read_end, dir, limits);
+        let mut known: Vec<String> = ids.iter().map(|id| name_of(id, 0)).collect();
+        known.push(name_of(DORY_STREAM, 0));
+        writer(read_end, dir, limits, known);
         crate::sys::exit_now(0);
     }
     drop(read_end);
@@ -333,10 +337,11 @@ fn name_of(id: &str, k: u32) -> String {
 }
 
 /// The writer process: records from the pipe into the files, until the pipe closes.
-fn writer(pipe: OwnedFd, dir: OwnedFd, limits: Limits) {
+fn writer(pipe: OwnedFd, dir: OwnedFd, limits: Limits, known: Vec<String>) {
     let mut w = Writer {
         dir,
         limits,
+        known,
         streams: Vec::new(),
         total: 0,
         boot: boot_id(),
@@ -415,6 +420,8 @@ struct Stream {
 struct Writer {
     dir: OwnedFd,
     limits: Limits,
+    /// The current files of the board's containers and dory's.
+    known: Vec<String>,
     streams: Vec<Stream>,
     /// Bytes of every file in the directory.
     total: u64,
@@ -561,10 +568,13 @@ impl Writer {
         let quota = u64::from(self.limits.total_bytes);
         while self.total > quota {
             let files = self.files();
-            // Deletable: rotated files, and current files no stream of this boot owns
-            // (a container since removed, or silent so far): oldest first.
+            // Deletable: rotated files, and current files of no container of this board
+            // (one since removed): oldest first. A container that has not written yet in
+            // this boot keeps its file (its previous boot's lines).
             let live = |f: &FileInfo| {
-                !f.rotated && self.streams.iter().any(|s| name_of(&s.name, 0) == f.name)
+                !f.rotated
+                    && (self.known.contains(&f.name)
+                        || self.streams.iter().any(|s| name_of(&s.name, 0) == f.name))
             };
             let oldest = files
                 .iter()
@@ -663,9 +673,12 @@ mod tests {
         std::fs::create_dir_all(&tmp).unwrap();
         std::fs::write(tmp.join("old.log"), vec![b'o'; 9000]).unwrap();
         let dir = fcntl::open(&tmp, OFlag::O_DIRECTORY | OFlag::O_RDONLY, Mode::empty()).unwrap();
+        // "silent" is a container of the board that has not written yet in this boot.
+        std::fs::write(tmp.join("silent.log"), vec![b's'; 100]).unwrap();
         let mut w = Writer {
             dir,
             limits: limits(Some(4096), Some(2), Some(8192), None).unwrap(),
+            known: vec!["app.log".into(), "silent.log".into()],
             streams: Vec::new(),
             total: 0,
             boot: "b".into(),
@@ -678,6 +691,10 @@ mod tests {
         }
         let app = std::fs::read_to_string(tmp.join("app.log")).unwrap();
         assert!(!tmp.join("old.log").exists(), "the stale file stayed");
+        assert!(
+            tmp.join("silent.log").exists(),
+            "a silent container's log was deleted"
+        );
         let _ = std::fs::remove_dir_all(&tmp);
         assert!(
             app.contains("line-0") && app.contains("line-9"),
@@ -728,6 +745,7 @@ mod tests {
         let mut w = Writer {
             dir,
             limits,
+            known: Vec::new(),
             streams: Vec::new(),
             total: 0,
             boot: "b1".into(),

@@ -345,7 +345,8 @@ fn run(o: Options) -> i32 {
         .logs
         .or(board.data.map(|_| logfile::Limits::default()));
     if let Some(limits) = logs.filter(|l| l.enabled) {
-        match logfile::start(DATA_DIR, limits) {
+        let ids: Vec<&str> = board.containers.iter().map(|c| c.id).collect();
+        match logfile::start(DATA_DIR, limits, &ids) {
             Ok(()) => say!(
                 "dory: log: files in {DATA_DIR}/{} ({} files of {} bytes per container, {} bytes in all)",
                 logfile::LOG_DIR,
