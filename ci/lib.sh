@@ -66,7 +66,7 @@ host_arch() {
 # Load board/<name>/board.env (sets ARCH, RUST_TARGET, QEMU_* and CMDLINE).
 load_board() {
     local b="$1"
-    [ -n "$b" ] || die "usage: ${0##*/} <board>  (boards: $(cd "$REPO/board" && ls | tr '\n' ' '))"
+    [ -n "$b" ] || die "usage: ${0##*/} <board>  (boards: $(cd "$REPO/board" && ls -d -- */board.env | sed 's,/board.env,,' | tr '\n' ' '))"
     BOARD_DIR="$REPO/board/$b"
     [ -f "$BOARD_DIR/board.env" ] || die "no such board '$b' (missing $BOARD_DIR/board.env)"
     # A script that loads several boards must not carry one board's optional settings

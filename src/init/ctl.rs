@@ -182,13 +182,7 @@ pub fn ctl_main(args: &[String]) -> i32 {
 /// `logs --files ID`: PID 1 sends the files' descriptors (oldest first, one per message),
 /// then its text reply; the client reads the files itself.
 fn print_log_files(socket: &str, line: &str) -> std::io::Result<i32> {
-    let mut s = UnixStream::connect(socket)?;
-    let timeout = Some(Duration::from_millis(IO_TIMEOUT_MS * 4));
-    s.set_read_timeout(timeout)?;
-    s.set_write_timeout(timeout)?;
-    s.write_all(line.as_bytes())?;
-    s.write_all(b"\n")?;
-    s.shutdown(std::net::Shutdown::Write)?;
+    let s = send_request(socket, line)?;
     let mut text = Vec::new();
     let mut files = Vec::new();
     let mut buf = [0u8; 4096];
@@ -213,7 +207,9 @@ fn print_log_files(socket: &str, line: &str) -> std::io::Result<i32> {
     Ok(0)
 }
 
-fn exchange(socket: &str, line: &str) -> std::io::Result<String> {
+/// Connects to PID 1, sends the request line and closes the sending side; the reply is
+/// read from the returned stream (with the client's timeouts).
+fn send_request(socket: &str, line: &str) -> std::io::Result<UnixStream> {
     let mut s = UnixStream::connect(socket)?;
     let timeout = Some(Duration::from_millis(IO_TIMEOUT_MS * 4));
     s.set_read_timeout(timeout)?;
@@ -221,6 +217,11 @@ fn exchange(socket: &str, line: &str) -> std::io::Result<String> {
     s.write_all(line.as_bytes())?;
     s.write_all(b"\n")?;
     s.shutdown(std::net::Shutdown::Write)?;
+    Ok(s)
+}
+
+fn exchange(socket: &str, line: &str) -> std::io::Result<String> {
+    let mut s = send_request(socket, line)?;
     let mut reply = String::new();
     s.read_to_string(&mut reply)?;
     Ok(reply)
